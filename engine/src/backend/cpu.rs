@@ -1,0 +1,238 @@
+//! The reference backend: the engine's own algorithms, batched, on all cores with rayon.
+
+use super::*;
+use crate::algorithms::external_product::{cmux_rotate_assign, ExternalProductScratch};
+use crate::algorithms::key_generation::convert_standard_lwe_bootstrap_key_to_ntt;
+use crate::algorithms::keyswitch::initial_body;
+use crate::algorithms::polynomial::monomial_div_assign;
+use crate::commons::decomposition::SignedDecomposer;
+use crate::entities::NttLweBootstrapKey;
+use crate::ntt;
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
+
+/// The CPU backend. Batched blind rotation streams each bootstrapping-key GGSW once per
+/// batch (the key loop is outermost; the batch is split across threads inside it), and the
+/// batched keyswitch splits the *output columns* across threads so the 60 MB keyswitch key is
+/// read once per batch, not once per ciphertext.
+pub struct CpuBackend {
+    instance: u64,
+    bsks: RwLock<Vec<Arc<NttLweBootstrapKey>>>,
+    ksks: RwLock<Vec<Arc<LweKeyswitchKey>>>,
+}
+
+impl Default for CpuBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CpuBackend {
+    pub fn new() -> Self {
+        Self {
+            instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
+            bsks: RwLock::new(Vec::new()),
+            ksks: RwLock::new(Vec::new()),
+        }
+    }
+
+    fn bsk(&self, h: &BootstrapKeyHandle) -> Result<Arc<NttLweBootstrapKey>> {
+        if h.backend_instance != self.instance {
+            return Err(Error::InvalidHandle(
+                "bootstrap key handle from another backend".into(),
+            ));
+        }
+        self.bsks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(h.slot)
+            .cloned()
+            .ok_or_else(|| Error::InvalidHandle(format!("no bootstrap key in slot {}", h.slot)))
+    }
+
+    fn ksk(&self, h: &KeyswitchKeyHandle) -> Result<Arc<LweKeyswitchKey>> {
+        if h.backend_instance != self.instance {
+            return Err(Error::InvalidHandle(
+                "keyswitch key handle from another backend".into(),
+            ));
+        }
+        self.ksks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(h.slot)
+            .cloned()
+            .ok_or_else(|| Error::InvalidHandle(format!("no keyswitch key in slot {}", h.slot)))
+    }
+}
+
+/// Jobs per rayon task in the blind rotation: enough to amortize the fork/join of each of
+/// the n key steps.
+const BLIND_ROTATION_JOBS_PER_TASK: usize = 2;
+
+impl Backend for CpuBackend {
+    fn name(&self) -> String {
+        "cpu".into()
+    }
+
+    fn upload_bootstrap_key(&self, bsk: &LweBootstrapKey) -> Result<BootstrapKeyHandle> {
+        let ntt_bsk = convert_standard_lwe_bootstrap_key_to_ntt(bsk)?;
+        let mut bsks = self.bsks.write().unwrap_or_else(|e| e.into_inner());
+        bsks.push(Arc::new(ntt_bsk));
+        Ok(BootstrapKeyHandle {
+            backend_instance: self.instance,
+            slot: bsks.len() - 1,
+            input_lwe_dimension: bsk.input_lwe_dimension(),
+            glwe_size: bsk.glwe_size(),
+            polynomial_size: bsk.polynomial_size(),
+            decomposition_base_log: bsk.decomposition_base_log(),
+            decomposition_level_count: bsk.decomposition_level_count(),
+        })
+    }
+
+    fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle> {
+        let mut ksks = self.ksks.write().unwrap_or_else(|e| e.into_inner());
+        ksks.push(Arc::new(ksk.clone()));
+        Ok(KeyswitchKeyHandle {
+            backend_instance: self.instance,
+            slot: ksks.len() - 1,
+            input_lwe_dimension: ksk.input_lwe_dimension(),
+            output_lwe_dimension: ksk.output_lwe_dimension(),
+            output_modulus_log: ksk.output_modulus_log(),
+        })
+    }
+
+    fn blind_rotate_batch(
+        &self,
+        handle: &BootstrapKeyHandle,
+        msed: &[u64],
+        accumulators: &mut [u64],
+    ) -> Result<()> {
+        let batch = handle.check_batch(msed, accumulators)?;
+        if batch == 0 {
+            return Ok(());
+        }
+        let bsk = self.bsk(handle)?;
+        let n = bsk.polynomial_size().0;
+        let plan = ntt::plan_for(n)?;
+        let in_size = bsk.input_lwe_dimension().0 + 1;
+        let acc_size = bsk.glwe_size().0 * n;
+        let decomposer = SignedDecomposer::new(
+            bsk.decomposition_base_log(),
+            bsk.decomposition_level_count(),
+        );
+        let mut jobs: Vec<(&mut [u64], &[u64], ExternalProductScratch)> = accumulators
+            .chunks_exact_mut(acc_size)
+            .zip(msed.chunks_exact(in_size))
+            .map(|(acc, m)| (acc, m, ExternalProductScratch::new(bsk.glwe_size().0, n)))
+            .collect();
+        // Key loop outermost: GGSW i is read once for the whole batch.
+        for i in 0..in_size - 1 {
+            let ggsw = bsk.ggsw(i);
+            jobs.par_iter_mut()
+                .with_min_len(BLIND_ROTATION_JOBS_PER_TASK)
+                .for_each(|(acc, m, scratch)| {
+                    cmux_rotate_assign(acc, ggsw, m[i] as usize, &decomposer, &plan, scratch);
+                });
+        }
+        jobs.par_iter_mut().for_each(|(acc, m, _)| {
+            let b = m[in_size - 1] as usize;
+            for poly in acc.chunks_exact_mut(n) {
+                monomial_div_assign(poly, b);
+            }
+        });
+        Ok(())
+    }
+
+    fn keyswitch_batch(
+        &self,
+        handle: &KeyswitchKeyHandle,
+        inputs: &[u64],
+        outputs: &mut [u64],
+    ) -> Result<()> {
+        let batch = handle.check_batch(inputs, outputs)?;
+        if batch == 0 {
+            return Ok(());
+        }
+        let ksk = self.ksk(handle)?;
+        let n_in = ksk.input_lwe_dimension().0;
+        let out_size = ksk.output_lwe_dimension().0 + 1;
+        let levels = ksk.decomposition_level_count().0;
+        let decomposer = SignedDecomposer::new(
+            ksk.decomposition_base_log(),
+            ksk.decomposition_level_count(),
+        );
+        // Digits of every input: batch × n_in × ℓ, level ℓ first (the key's row order).
+        let mut digits = vec![0u64; batch * n_in * levels];
+        digits
+            .par_chunks_exact_mut(n_in * levels)
+            .zip(inputs.par_chunks_exact(n_in + 1))
+            .for_each(|(d, input)| {
+                for (i, &a) in input[..n_in].iter().enumerate() {
+                    let mut state = decomposer.init_state(a);
+                    for l in 0..levels {
+                        d[i * levels + l] = decomposer.next_digit(&mut state);
+                    }
+                }
+            });
+        // Each thread owns a range of output columns for the whole batch and streams the
+        // key's matching columns once.
+        let threads = rayon::current_num_threads().max(1);
+        let cols_per_task = out_size.div_ceil(threads * 4).max(16);
+        let column_ranges: Vec<(usize, usize)> = (0..out_size)
+            .step_by(cols_per_task)
+            .map(|c0| (c0, (c0 + cols_per_task).min(out_size)))
+            .collect();
+        let key = ksk.as_slice();
+        let partials: Vec<Vec<u64>> = column_ranges
+            .par_iter()
+            .map(|&(c0, c1)| {
+                let w = c1 - c0;
+                let mut acc = vec![0u64; batch * w];
+                for i in 0..n_in {
+                    for l in 0..levels {
+                        let row = &key
+                            [(i * levels + l) * out_size + c0..(i * levels + l) * out_size + c1];
+                        for (j, acc_j) in acc.chunks_exact_mut(w).enumerate() {
+                            let d = digits[(j * n_in + i) * levels + l];
+                            if d == 0 {
+                                continue;
+                            }
+                            for (o, k) in acc_j.iter_mut().zip(row) {
+                                *o = o.wrapping_sub(k.wrapping_mul(d));
+                            }
+                        }
+                    }
+                }
+                acc
+            })
+            .collect();
+        for (j, out) in outputs.chunks_exact_mut(out_size).enumerate() {
+            for (&(c0, c1), part) in column_ranges.iter().zip(&partials) {
+                let w = c1 - c0;
+                out[c0..c1].copy_from_slice(&part[j * w..(j + 1) * w]);
+            }
+            let body = &mut out[out_size - 1];
+            *body = body.wrapping_add(initial_body(&ksk, inputs[j * (n_in + 1) + n_in]));
+        }
+        Ok(())
+    }
+
+    fn ntt_forward_batch(&self, polynomial_size: PolynomialSize, data: &mut [u64]) -> Result<()> {
+        check_poly_batch(polynomial_size, data.len())?;
+        let plan = ntt::plan_for(polynomial_size.0)?;
+        data.par_chunks_exact_mut(polynomial_size.0)
+            .for_each(|p| plan.fwd(p));
+        Ok(())
+    }
+
+    fn ntt_inverse_batch(&self, polynomial_size: PolynomialSize, data: &mut [u64]) -> Result<()> {
+        check_poly_batch(polynomial_size, data.len())?;
+        let plan = ntt::plan_for(polynomial_size.0)?;
+        data.par_chunks_exact_mut(polynomial_size.0)
+            .for_each(|p| plan.inv(p));
+        Ok(())
+    }
+}

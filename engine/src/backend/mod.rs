@@ -1,0 +1,141 @@
+//! The seam every accelerator implements: upload keys once, get resident handles, run batches.
+//!
+//! A [`Backend`] does the heavy, regular work of TFHE: batched blind rotations (the NTT-domain
+//! external products), batched keyswitches, and batched NTTs (for testing a device's
+//! transform against [`crate::ntt::Plan`]). Everything else (modulus switch, sample extraction,
+//! lookup-table construction, scheduling) stays on the host, in the host driver.
+//! Every implementation must agree **bit for bit** with [`CpuBackend`].
+//!
+//! Batches are flat slices of words, so a device can take them as one buffer:
+//! - `msed`: `batch × (n + 1)` modulus-switched words in `[0, 2N)`, mask then body;
+//! - `accumulators`: `batch × (k + 1) · N` words, one lookup table per job on entry and the
+//!   rotated accumulator on return.
+
+mod cpu;
+
+pub use cpu::CpuBackend;
+
+use crate::commons::dimensions::*;
+use crate::entities::{LweBootstrapKey, LweKeyswitchKey};
+use crate::error::{check_dim, Error, Result};
+
+/// A bootstrapping key resident on a backend, with the shape it was uploaded with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BootstrapKeyHandle {
+    pub(crate) backend_instance: u64,
+    pub(crate) slot: usize,
+    pub input_lwe_dimension: LweDimension,
+    pub glwe_size: GlweSize,
+    pub polynomial_size: PolynomialSize,
+    pub decomposition_base_log: DecompositionBaseLog,
+    pub decomposition_level_count: DecompositionLevelCount,
+}
+
+/// A keyswitch key resident on a backend.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyswitchKeyHandle {
+    pub(crate) backend_instance: u64,
+    pub(crate) slot: usize,
+    pub input_lwe_dimension: LweDimension,
+    pub output_lwe_dimension: LweDimension,
+    pub output_modulus_log: u32,
+}
+
+impl BootstrapKeyHandle {
+    /// Checks that a batch of `msed` and `accumulators` fits this key; returns the batch size.
+    pub fn check_batch(&self, msed: &[u64], accumulators: &[u64]) -> Result<usize> {
+        let in_size = self.input_lwe_dimension.0 + 1;
+        let acc_size = self.glwe_size.0 * self.polynomial_size.0;
+        if msed.len() % in_size != 0 {
+            return Err(Error::MalformedContainer {
+                entity: "modulus-switched input batch",
+                expected: in_size * (msed.len() / in_size + 1),
+                got: msed.len(),
+            });
+        }
+        let batch = msed.len() / in_size;
+        check_dim(
+            "accumulator batch words",
+            batch * acc_size,
+            accumulators.len(),
+        )?;
+        let two_n = 2 * self.polynomial_size.0 as u64;
+        if let Some(bad) = msed.iter().find(|&&x| x >= two_n) {
+            return Err(Error::MalformedContainer {
+                entity: "modulus-switched input (value ≥ 2N)",
+                expected: two_n as usize,
+                got: *bad as usize,
+            });
+        }
+        Ok(batch)
+    }
+}
+
+impl KeyswitchKeyHandle {
+    /// Checks a keyswitch batch; returns the batch size.
+    pub fn check_batch(&self, inputs: &[u64], outputs: &[u64]) -> Result<usize> {
+        let in_size = self.input_lwe_dimension.0 + 1;
+        let out_size = self.output_lwe_dimension.0 + 1;
+        if inputs.len() % in_size != 0 {
+            return Err(Error::MalformedContainer {
+                entity: "keyswitch input batch",
+                expected: in_size * (inputs.len() / in_size + 1),
+                got: inputs.len(),
+            });
+        }
+        let batch = inputs.len() / in_size;
+        check_dim(
+            "keyswitch output batch words",
+            batch * out_size,
+            outputs.len(),
+        )?;
+        Ok(batch)
+    }
+}
+
+/// A TFHE accelerator.
+pub trait Backend: Send + Sync {
+    /// A short name for reports (`"cpu"`, `"gpu: NVIDIA H100"`, …).
+    fn name(&self) -> String;
+
+    /// Uploads a standard-domain bootstrapping key (the backend converts it to its own
+    /// domain) and keeps it resident until the backend is dropped.
+    fn upload_bootstrap_key(&self, bsk: &LweBootstrapKey) -> Result<BootstrapKeyHandle>;
+
+    /// Uploads a keyswitch key and keeps it resident.
+    fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle>;
+
+    /// Blind-rotates a batch: accumulator `j` is rotated by `X^{−b_j + Σ a_{j,i} s_i}`.
+    fn blind_rotate_batch(
+        &self,
+        bsk: &BootstrapKeyHandle,
+        msed: &[u64],
+        accumulators: &mut [u64],
+    ) -> Result<()>;
+
+    /// Keyswitches a batch of `inputs` (each n_in + 1 words) into `outputs` (each n_out + 1).
+    fn keyswitch_batch(
+        &self,
+        ksk: &KeyswitchKeyHandle,
+        inputs: &[u64],
+        outputs: &mut [u64],
+    ) -> Result<()>;
+
+    /// Forward NTT of `data.len() / n` polynomials (canonical residues mod p), in the order of
+    /// [`crate::ntt::Plan::fwd`].
+    fn ntt_forward_batch(&self, polynomial_size: PolynomialSize, data: &mut [u64]) -> Result<()>;
+
+    /// Inverse of [`Backend::ntt_forward_batch`].
+    fn ntt_inverse_batch(&self, polynomial_size: PolynomialSize, data: &mut [u64]) -> Result<()>;
+}
+
+pub(crate) fn check_poly_batch(polynomial_size: PolynomialSize, len: usize) -> Result<()> {
+    if polynomial_size.0 == 0 || len % polynomial_size.0 != 0 {
+        return Err(Error::MalformedContainer {
+            entity: "polynomial batch",
+            expected: polynomial_size.0 * (len / polynomial_size.0.max(1) + 1),
+            got: len,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! Data: keys and ciphertexts over plain `Vec<u64>` containers.
+//!
+//! Every entity is built with `from_container`, which checks that the container's length fits
+//! the claimed dimensions (returning [`crate::Error::MalformedContainer`] otherwise), and gives
+//! its words back with `into_container` / `as_slice`: easy to hand to a GPU buffer, a DMA
+//! engine or another library. Layouts are TFHE-rs's, word for word.
+
+mod ggsw_ciphertext;
+mod glwe_ciphertext;
+mod lwe_bootstrap_key;
+mod lwe_ciphertext;
+mod lwe_keyswitch_key;
+mod secret_keys;
+
+pub use ggsw_ciphertext::GgswCiphertext;
+pub use glwe_ciphertext::GlweCiphertext;
+pub use lwe_bootstrap_key::{LweBootstrapKey, NttLweBootstrapKey};
+pub use lwe_ciphertext::{LweCiphertext, LweCiphertextList};
+pub use lwe_keyswitch_key::LweKeyswitchKey;
+pub use secret_keys::{GlweSecretKey, LweSecretKey};
+
+use crate::error::{Error, Result};
+
+pub(crate) fn check_len(entity: &'static str, expected: usize, got: usize) -> Result<()> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(Error::MalformedContainer {
+            entity,
+            expected,
+            got,
+        })
+    }
+}

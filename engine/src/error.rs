@@ -1,0 +1,75 @@
+//! The typed errors of the engine's public API. Nothing a caller passes in makes the engine
+//! panic: mismatches come back as one of these, naming both values.
+
+use thiserror::Error;
+
+/// Everything that can go wrong when calling the engine.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The NTT supports powers of two from 256 to 16384.
+    #[error("unsupported polynomial size {0}: the NTT supports powers of two from 256 to 16384")]
+    UnsupportedPolynomialSize(usize),
+
+    /// Two dimensions that must agree do not.
+    #[error("{what} mismatch: expected {expected}, got {got}")]
+    DimensionMismatch {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
+
+    /// A container's length does not fit the dimensions it is claimed to have.
+    #[error("malformed {entity}: container of {got} words, but the dimensions require {expected}")]
+    MalformedContainer {
+        entity: &'static str,
+        expected: usize,
+        got: usize,
+    },
+
+    /// A ciphertext or key made under other parameters.
+    #[error("parameter mismatch: this key was made for `{expected}`, the input for `{got}`")]
+    ParameterMismatch { expected: String, got: String },
+
+    /// A ciphertext encrypted under another client key than the one behind this server key.
+    #[error(
+        "key mismatch: the ciphertext was encrypted under client key {got:#018x}, \
+         this server key belongs to client key {expected:#018x}"
+    )]
+    KeyMismatch { expected: u64, got: u64 },
+
+    /// A parameter set that the engine cannot run (or that fails validation).
+    #[error("invalid parameters: {0}")]
+    InvalidParameters(String),
+
+    /// A message outside the plaintext space.
+    #[error("message {message} is outside the plaintext space [0, {modulus})")]
+    MessageOutOfRange { message: u64, modulus: u64 },
+
+    /// Bytes that do not decode to what they claim to be.
+    #[error("malformed bytes: {0}")]
+    MalformedBytes(String),
+
+    /// A backend (device) failed; the message says how.
+    #[error("backend `{backend}` failed: {reason}")]
+    Backend { backend: String, reason: String },
+
+    /// A handle handed to a backend that did not create it, or that was released.
+    #[error("invalid handle: {0}")]
+    InvalidHandle(String),
+}
+
+/// `Result` with the engine's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Returns `DimensionMismatch` unless `expected == got`.
+pub(crate) fn check_dim(what: &'static str, expected: usize, got: usize) -> Result<()> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(Error::DimensionMismatch {
+            what,
+            expected,
+            got,
+        })
+    }
+}
