@@ -41,6 +41,15 @@ pub enum Error {
     #[error("invalid parameters: {0}")]
     InvalidParameters(String),
 
+    /// A word of an input batch outside the range the operation accepts.
+    #[error("{what}: word {index} is {value}, must be below {bound}")]
+    WordOutOfRange {
+        what: &'static str,
+        index: usize,
+        value: u64,
+        bound: u64,
+    },
+
     /// A message outside the plaintext space.
     #[error("message {message} is outside the plaintext space [0, {modulus})")]
     MessageOutOfRange { message: u64, modulus: u64 },

@@ -221,7 +221,7 @@ impl Backend for CpuBackend {
     }
 
     fn ntt_forward_batch(&self, polynomial_size: PolynomialSize, data: &mut [u64]) -> Result<()> {
-        check_poly_batch(polynomial_size, data.len())?;
+        check_poly_batch(polynomial_size, data)?;
         let plan = ntt::plan_for(polynomial_size.0)?;
         data.par_chunks_exact_mut(polynomial_size.0)
             .for_each(|p| plan.fwd(p));
@@ -229,7 +229,7 @@ impl Backend for CpuBackend {
     }
 
     fn ntt_inverse_batch(&self, polynomial_size: PolynomialSize, data: &mut [u64]) -> Result<()> {
-        check_poly_batch(polynomial_size, data.len())?;
+        check_poly_batch(polynomial_size, data)?;
         let plan = ntt::plan_for(polynomial_size.0)?;
         data.par_chunks_exact_mut(polynomial_size.0)
             .for_each(|p| plan.inv(p));

@@ -60,11 +60,12 @@ impl BootstrapKeyHandle {
             accumulators.len(),
         )?;
         let two_n = 2 * self.polynomial_size.0 as u64;
-        if let Some(bad) = msed.iter().find(|&&x| x >= two_n) {
-            return Err(Error::MalformedContainer {
-                entity: "modulus-switched input (value ≥ 2N)",
-                expected: two_n as usize,
-                got: *bad as usize,
+        if let Some(index) = msed.iter().position(|&x| x >= two_n) {
+            return Err(Error::WordOutOfRange {
+                what: "modulus-switched input",
+                index,
+                value: msed[index],
+                bound: two_n,
             });
         }
         Ok(batch)
@@ -129,8 +130,19 @@ pub trait Backend: Send + Sync {
     fn ntt_inverse_batch(&self, polynomial_size: PolynomialSize, data: &mut [u64]) -> Result<()>;
 }
 
-pub(crate) fn check_poly_batch(polynomial_size: PolynomialSize, len: usize) -> Result<()> {
-    if polynomial_size.0 == 0 || len % polynomial_size.0 != 0 {
+/// Checks an NTT batch: whole polynomials of a supported size, canonical residues mod p.
+pub fn check_poly_batch(polynomial_size: PolynomialSize, data: &[u64]) -> Result<()> {
+    let len = data.len();
+    crate::ntt::Plan::check_size(polynomial_size.0)?;
+    if let Some(index) = data.iter().position(|&x| x >= crate::commons::modp::P) {
+        return Err(Error::WordOutOfRange {
+            what: "NTT input (residues mod p)",
+            index,
+            value: data[index],
+            bound: crate::commons::modp::P,
+        });
+    }
+    if len % polynomial_size.0 != 0 {
         return Err(Error::MalformedContainer {
             entity: "polynomial batch",
             expected: polynomial_size.0 * (len / polynomial_size.0.max(1) + 1),

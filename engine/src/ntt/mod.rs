@@ -66,9 +66,7 @@ pub struct Plan {
 impl Plan {
     /// A plan for size `n`: a power of two in [`MIN_SIZE`, `MAX_SIZE`].
     pub fn try_new(n: usize) -> Result<Self> {
-        if !n.is_power_of_two() || !(MIN_SIZE..=MAX_SIZE).contains(&n) {
-            return Err(Error::UnsupportedPolynomialSize(n));
-        }
+        Self::check_size(n)?;
         let log_n = n.trailing_zeros();
         let psi = modp::primitive_root_of_unity(2 * n as u64);
         let psi_inv = modp::inv(psi);
@@ -88,6 +86,14 @@ impl Plan {
             inv_twiddles,
             n_inv: modp::inv(n as u64),
         })
+    }
+
+    /// `Ok` for the sizes a plan can be built for.
+    pub fn check_size(n: usize) -> Result<()> {
+        if !n.is_power_of_two() || !(MIN_SIZE..=MAX_SIZE).contains(&n) {
+            return Err(Error::UnsupportedPolynomialSize(n));
+        }
+        Ok(())
     }
 
     /// The transform size N.
