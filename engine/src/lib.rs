@@ -34,6 +34,7 @@ pub mod entities;
 pub mod error;
 #[cfg(feature = "tfhe-interop")]
 pub mod interop;
+pub mod noise;
 pub mod ntt;
 pub mod parameters;
 pub mod shortint;
