@@ -36,7 +36,13 @@ fn pbs_output_variance_matches_the_prediction() {
         predicted.sqrt().log2()
     );
     // 1,024 samples give the variance to about ±4.4% (one standard deviation).
-    assert!(ratio < 1.15, "measured variance above the predicted bound: ratio {ratio}");
-    assert!(ratio > 0.5, "measured variance implausibly low: ratio {ratio}");
+    assert!(
+        ratio < 1.15,
+        "measured variance above the predicted bound: ratio {ratio}"
+    );
+    assert!(
+        ratio > 0.5,
+        "measured variance implausibly low: ratio {ratio}"
+    );
     assert!(mean.abs() < 4.0 * predicted.sqrt() / (total as f64).sqrt());
 }
