@@ -25,6 +25,8 @@
 //! assert_eq!(prod, negacyclic_mul_naive(&a, &b));
 //! ```
 
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 pub mod reference;
 mod scalar;
 
@@ -61,11 +63,38 @@ pub struct Plan {
     inv_twiddles: Vec<u64>,
     /// N^{−1} mod p.
     n_inv: u64,
+    /// The kernel chosen when the plan was built.
+    kernel: Kernel,
+}
+
+/// The butterfly kernels a plan runs, chosen once at plan time.
+#[derive(Clone, Debug)]
+enum Kernel {
+    /// Portable radix-2 code: always built, the reference for the others.
+    Scalar,
+    /// AVX-512F, eight residues per vector.
+    #[cfg(target_arch = "x86_64")]
+    Avx512(avx512::SmallStages),
 }
 
 impl Plan {
     /// A plan for size `n`: a power of two in [`MIN_SIZE`, `MAX_SIZE`].
     pub fn try_new(n: usize) -> Result<Self> {
+        let mut plan = Self::try_new_portable(n)?;
+        #[cfg(target_arch = "x86_64")]
+        if avx512::available() && std::env::var_os("GLOVEBOX_NTT_PORTABLE").is_none() {
+            plan.kernel = Kernel::Avx512(avx512::SmallStages::new(
+                n,
+                &plan.fwd_twiddles,
+                &plan.inv_twiddles,
+            ));
+        }
+        Ok(plan)
+    }
+
+    /// A plan that always runs the portable kernels (the reference for the SIMD kernels;
+    /// `GLOVEBOX_NTT_PORTABLE=1` makes [`Plan::try_new`] choose them too).
+    pub fn try_new_portable(n: usize) -> Result<Self> {
         Self::check_size(n)?;
         let log_n = n.trailing_zeros();
         let psi = modp::primitive_root_of_unity(2 * n as u64);
@@ -85,7 +114,17 @@ impl Plan {
             fwd_twiddles,
             inv_twiddles,
             n_inv: modp::inv(n as u64),
+            kernel: Kernel::Scalar,
         })
+    }
+
+    /// The name of the kernel this plan runs (`"scalar"` or `"avx512"`).
+    pub fn kernel_name(&self) -> &'static str {
+        match self.kernel {
+            Kernel::Scalar => "scalar",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512(_) => "avx512",
+        }
     }
 
     /// `Ok` for the sizes a plan can be built for.
@@ -122,14 +161,24 @@ impl Plan {
     /// entry points check sizes and return [`Error`]s).
     pub fn fwd(&self, data: &mut [u64]) {
         self.check_len(data.len());
-        scalar::fwd(data, &self.fwd_twiddles);
+        match &self.kernel {
+            Kernel::Scalar => scalar::fwd(data, &self.fwd_twiddles),
+            // SAFETY: the kernel is only chosen when the CPU reports AVX-512F.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512(small) => unsafe { avx512::fwd(data, &self.fwd_twiddles, small) },
+        }
     }
 
     /// In-place inverse transform **without** the final multiplication by N^{−1}, for callers
     /// that folded N^{−1} into an operand. Input bit-reversed, output natural order; canonical.
     pub fn inv_unnormalized(&self, data: &mut [u64]) {
         self.check_len(data.len());
-        scalar::inv(data, &self.inv_twiddles);
+        match &self.kernel {
+            Kernel::Scalar => scalar::inv(data, &self.inv_twiddles),
+            // SAFETY: as in `fwd`.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512(small) => unsafe { avx512::inv(data, &self.inv_twiddles, small) },
+        }
     }
 
     /// In-place inverse transform: `inv(fwd(a)) == a`.
@@ -140,15 +189,28 @@ impl Plan {
 
     /// Multiplies every coefficient by `factor` (canonical output).
     pub fn scale(&self, data: &mut [u64], factor: u64) {
-        for x in data.iter_mut() {
-            *x = modp::mul(*x, factor);
+        match &self.kernel {
+            // SAFETY: as in `fwd`; the slice is walked in whole vectors only.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512(_) if data.len() % 8 == 0 => unsafe { avx512::scale(data, factor) },
+            _ => {
+                for x in data.iter_mut() {
+                    *x = modp::mul(*x, factor);
+                }
+            }
         }
     }
 
     /// `acc[i] += a[i] · b[i] mod p`, all canonical.
     pub fn mul_accumulate(&self, acc: &mut [u64], a: &[u64], b: &[u64]) {
         self.check_len(acc.len());
-        scalar::mul_accumulate(acc, a, b);
+        assert!(a.len() == acc.len() && b.len() == acc.len());
+        match &self.kernel {
+            Kernel::Scalar => scalar::mul_accumulate(acc, a, b),
+            // SAFETY: as in `fwd`; all three slices have N ≥ 256 words (checked above).
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512(_) => unsafe { avx512::mul_accumulate(acc, a, b) },
+        }
     }
 
     /// The negacyclic product of two polynomials with canonical coefficients.
@@ -218,6 +280,46 @@ mod tests {
                 reference::negacyclic_mul_naive(&a, &b),
                 "n = {n}"
             );
+            n *= 2;
+        }
+    }
+
+    #[test]
+    fn fast_kernel_equals_portable_kernel_word_for_word() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(14);
+        let mut n = MIN_SIZE;
+        while n <= MAX_SIZE {
+            let fast = Plan::try_new(n).unwrap();
+            let portable = Plan::try_new_portable(n).unwrap();
+            assert_eq!(portable.kernel_name(), "scalar");
+            for round in 0..4 {
+                let mut a = random_poly(&mut rng, n);
+                if round == 0 {
+                    // Edge values: 0, 1, p − 1, 2^32, 2^32 − 1, 2^63.
+                    for (i, v) in [0, 1, modp::P - 1, 1 << 32, (1 << 32) - 1, 1 << 63]
+                        .into_iter()
+                        .enumerate()
+                    {
+                        a[i * 7 % n] = v;
+                    }
+                }
+                if round == 1 {
+                    a.fill(modp::P - 1);
+                }
+                let (mut x, mut y) = (a.clone(), a.clone());
+                fast.fwd(&mut x);
+                portable.fwd(&mut y);
+                assert_eq!(x, y, "fwd n = {n} ({})", fast.kernel_name());
+                let b = random_poly(&mut rng, n);
+                let (mut ax, mut ay) = (b.clone(), b.clone());
+                fast.mul_accumulate(&mut ax, &x, &a);
+                portable.mul_accumulate(&mut ay, &y, &a);
+                assert_eq!(ax, ay, "mul_accumulate n = {n}");
+                fast.inv(&mut x);
+                portable.inv(&mut y);
+                assert_eq!(x, y, "inv n = {n}");
+                assert_eq!(x, a);
+            }
             n *= 2;
         }
     }
