@@ -27,7 +27,7 @@ impl ExternalProductScratch {
         Self {
             diff: vec![0; glwe_size * n],
             states: vec![0; glwe_size * n],
-            digits: vec![0; n],
+            digits: Vec::new(),
             acc_ntt: vec![0; glwe_size * n],
         }
     }
@@ -51,26 +51,65 @@ pub fn add_external_product_assign(
         acc_ntt,
         ..
     } = scratch;
-    for (s, x) in states.iter_mut().zip(glwe) {
-        *s = decomposer.init_state(*x);
+    init_states(states, glwe, decomposer);
+    // All ℓ·(k+1) digit polynomials, transformed: row `r` of stored level matrix `q` at
+    // index q·(k+1) + r (levels popped least significant first, the stored order).
+    let levels = ggsw.len() / (k1 * k1 * n);
+    digits.resize(levels * k1 * n, 0);
+    for (t, d) in digits.chunks_exact_mut(n).enumerate() {
+        let r = t % k1;
+        next_digits_mod_p(d, &mut states[r * n..(r + 1) * n], decomposer);
+        plan.fwd(d);
     }
-    acc_ntt.fill(0);
-    let level_matrix_len = k1 * k1 * n;
-    for level_matrix in ggsw.chunks_exact(level_matrix_len) {
-        for (r, ggsw_row) in level_matrix.chunks_exact(k1 * n).enumerate() {
-            for (d, s) in digits.iter_mut().zip(&mut states[r * n..(r + 1) * n]) {
-                *d = modp::from_signed(decomposer.next_digit(s));
-            }
-            plan.fwd(digits);
-            for (acc, key_poly) in acc_ntt.chunks_exact_mut(n).zip(ggsw_row.chunks_exact(n)) {
-                plan.mul_accumulate(acc, key_poly, digits);
-            }
+    // Output polynomial j: Σ over (level, row) of key polynomial (q, r, j) times digits (q, r).
+    let digit_polys: Vec<&[u64]> = digits.chunks_exact(n).collect();
+    for (j, (o, acc)) in out
+        .chunks_exact_mut(n)
+        .zip(acc_ntt.chunks_exact_mut(n))
+        .enumerate()
+    {
+        let key_polys: Vec<&[u64]> = (0..levels * k1)
+            .map(|t| &ggsw[(t * k1 + j) * n..(t * k1 + j + 1) * n])
+            .collect();
+        plan.dot_product(acc, &key_polys, &digit_polys);
+        plan.inv_unnormalized(acc);
+        add_switched_to_native_torus(o, acc);
+    }
+}
+
+crate::multiversion! {
+    /// `states[i] = decomposer.init_state(glwe[i])`.
+    fn init_states(states: &mut [u64], glwe: &[u64], decomposer: &SignedDecomposer) {
+        for (s, x) in states.iter_mut().zip(glwe) {
+            *s = decomposer.init_state(*x);
         }
     }
-    for (o, acc) in out.chunks_exact_mut(n).zip(acc_ntt.chunks_exact_mut(n)) {
-        plan.inv_unnormalized(acc);
-        for (x, y) in o.iter_mut().zip(acc.iter()) {
+}
+
+crate::multiversion! {
+    /// Pops the next digit of every state and lifts it to Z/pZ.
+    fn next_digits_mod_p(digits: &mut [u64], states: &mut [u64], decomposer: &SignedDecomposer) {
+        for (d, s) in digits.iter_mut().zip(states.iter_mut()) {
+            *d = modp::from_signed(decomposer.next_digit(s));
+        }
+    }
+}
+
+crate::multiversion! {
+    /// `out += round(acc · 2^64 / p)` (the switch from Z/pZ back to the native torus).
+    fn add_switched_to_native_torus(out: &mut [u64], acc: &[u64]) {
+        for (x, y) in out.iter_mut().zip(acc) {
             *x = x.wrapping_add(modp::to_native_torus(*y));
+        }
+    }
+}
+
+crate::multiversion! {
+    /// `diff = a · X^rotation − a` for one polynomial.
+    fn rotate_minus_self(diff: &mut [u64], a: &[u64], rotation: usize) {
+        monomial_mul(diff, a, rotation);
+        for (x, y) in diff.iter_mut().zip(a) {
+            *x = x.wrapping_sub(*y);
         }
     }
 }
@@ -92,10 +131,7 @@ pub fn cmux_rotate_assign(
     let n = plan.size();
     let mut diff = std::mem::take(&mut scratch.diff);
     for (d, a) in diff.chunks_exact_mut(n).zip(acc.chunks_exact(n)) {
-        monomial_mul(d, a, rotation);
-        for (x, y) in d.iter_mut().zip(a) {
-            *x = x.wrapping_sub(*y);
-        }
+        rotate_minus_self(d, a, rotation);
     }
     add_external_product_assign(acc, ggsw, &diff, decomposer, plan, scratch);
     scratch.diff = diff;

@@ -51,12 +51,18 @@ pub(crate) fn keyswitch_into(out: &mut [u64], ksk: &LweKeyswitchKey, input: &[u6
         let mut state = decomposer.init_state(a);
         for row in ksk.block(i).chunks_exact(out_size) {
             let d = decomposer.next_digit(&mut state);
-            if d == 0 {
-                continue;
+            if d != 0 {
+                sub_scaled_assign(out, row, d);
             }
-            for (o, k) in out.iter_mut().zip(row) {
-                *o = o.wrapping_sub(k.wrapping_mul(d));
-            }
+        }
+    }
+}
+
+crate::multiversion! {
+    /// `out −= scalar · row`, wrapping.
+    pub(crate) fn sub_scaled_assign(out: &mut [u64], row: &[u64], scalar: u64) {
+        for (o, k) in out.iter_mut().zip(row) {
+            *o = o.wrapping_sub(k.wrapping_mul(scalar));
         }
     }
 }

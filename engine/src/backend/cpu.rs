@@ -3,7 +3,7 @@
 use super::*;
 use crate::algorithms::external_product::{cmux_rotate_assign, ExternalProductScratch};
 use crate::algorithms::key_generation::convert_standard_lwe_bootstrap_key_to_ntt;
-use crate::algorithms::keyswitch::initial_body;
+use crate::algorithms::keyswitch::{initial_body, sub_scaled_assign};
 use crate::algorithms::polynomial::monomial_div_assign;
 use crate::commons::decomposition::SignedDecomposer;
 use crate::entities::NttLweBootstrapKey;
@@ -197,11 +197,8 @@ impl Backend for CpuBackend {
                             [(i * levels + l) * out_size + c0..(i * levels + l) * out_size + c1];
                         for (j, acc_j) in acc.chunks_exact_mut(w).enumerate() {
                             let d = digits[(j * n_in + i) * levels + l];
-                            if d == 0 {
-                                continue;
-                            }
-                            for (o, k) in acc_j.iter_mut().zip(row) {
-                                *o = o.wrapping_sub(k.wrapping_mul(d));
+                            if d != 0 {
+                                sub_scaled_assign(acc_j, row, d);
                             }
                         }
                     }

@@ -4,3 +4,4 @@ pub mod decomposition;
 pub mod dimensions;
 pub mod modp;
 pub mod random;
+pub mod simd;

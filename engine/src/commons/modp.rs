@@ -121,11 +121,8 @@ pub fn primitive_root_of_unity(order: u64) -> u64 {
 /// (what TFHE-rs's `forward_from_decomp` does with decomposition digits).
 #[inline(always)]
 pub fn from_signed(x: u64) -> u64 {
-    if (x as i64) < 0 {
-        x.wrapping_add(P)
-    } else {
-        x
-    }
+    // Branch-free: add p when the sign bit is set.
+    x.wrapping_add(P & (((x as i64) >> 63) as u64))
 }
 
 /// Modulus switch from the torus Z/2^width Z (stored in the top `width` bits of a `u64`) to Z/pZ:
@@ -145,22 +142,20 @@ pub fn to_power_of_two(x: u64, width: u32) -> u64 {
     ((((v << width) | (P as u128 >> 1)) / P as u128) as u64) << (64 - width)
 }
 
-/// [`to_power_of_two`] for the native torus (width 64) without a 128-bit division:
-/// `round(x · 2^64 / p)` for canonical `x`.
+/// [`to_power_of_two`] for the native torus (width 64), branch-free and without 128-bit
+/// arithmetic (so loops over it vectorize): `round(x · 2^64 / p)` for canonical `x`.
 ///
-/// With 2^64 = p + ε: x·2^64/p = x + x·ε/p, and x·ε < p·2^32, so the quotient is
-/// x + q' where q' = floor((x·ε + (p−1)/2) / p) < 2^32 is found from a 96-bit value.
+/// With 2^64 = p + ε: x·2^64/p = x + x·ε/p, so the result is x + q with
+/// q = floor((x·ε + (p−1)/2) / p). Writing x = a·2^32 + b, the remainder of that division by
+/// a·p is r = b·ε + (p−1)/2 − a, which lies in [0, 2p): q = a + [r ≥ p].
 #[inline(always)]
 pub fn to_native_torus(x: u64) -> u64 {
-    // (x << 64 | (p >> 1)) / p, computed as x + floor((x·ε + (p >> 1)) / p).
-    let num = x as u128 * EPSILON as u128 + (P >> 1) as u128;
-    // num < 2^97; divide by p using p = 2^64 − ε: q ≈ num >> 64, then correct.
-    let mut q = (num >> 64) as u64;
-    let mut r = num - q as u128 * P as u128;
-    while r >= P as u128 {
-        q += 1;
-        r -= P as u128;
-    }
+    const HALF_P: u64 = (P - 1) / 2;
+    let a = x >> 32;
+    let b = x & EPSILON;
+    let b_eps = (b << 32) - b;
+    let (r, carry) = b_eps.overflowing_add(HALF_P - a);
+    let q = a + (carry | (r >= P)) as u64;
     x.wrapping_add(q)
 }
 

@@ -133,7 +133,8 @@ unsafe fn mul(a: __m512i, b: __m512i) -> __m512i {
     let t = _mm512_sub_epi64(lo, hi_hi);
     let borrow = _mm512_cmplt_epu64_mask(lo, hi_hi);
     let t = _mm512_mask_sub_epi64(t, borrow, t, mask32);
-    let u = _mm512_mul_epu32(hi, mask32);
+    // hi_lo · (2^32 − 1) = (hi_lo << 32) − hi_lo: shifts, keeping the multiplier port free.
+    let u = _mm512_sub_epi64(_mm512_slli_epi64::<32>(hi), _mm512_and_si512(hi, mask32));
     let r = _mm512_add_epi64(t, u);
     let carry = _mm512_cmplt_epu64_mask(r, u);
     let r = _mm512_mask_add_epi64(r, carry, r, mask32);
@@ -273,6 +274,21 @@ pub(super) unsafe fn scale(data: &mut [u64], factor: u64) {
     while j < data.len() {
         let p = data.as_mut_ptr().add(j);
         store(p, mul(load(p), f));
+        j += 8;
+    }
+}
+
+/// `out[i] = Σ_t a[t][i] · b[t][i]`, canonical; every slice of `out`'s length, a multiple of 8.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn dot_product(out: &mut [u64], a: &[&[u64]], b: &[&[u64]]) {
+    let n = out.len();
+    let mut j = 0;
+    while j < n {
+        let mut acc = _mm512_setzero_si512();
+        for (x, y) in a.iter().zip(b) {
+            acc = add(acc, mul(load(x.as_ptr().add(j)), load(y.as_ptr().add(j))));
+        }
+        store(out.as_mut_ptr().add(j), acc);
         j += 8;
     }
 }

@@ -213,6 +213,19 @@ impl Plan {
         }
     }
 
+    /// `out[i] = Σ_t a[t][i] · b[t][i] mod p` (the NTT-domain inner product of the external
+    /// product), all canonical.
+    pub fn dot_product(&self, out: &mut [u64], a: &[&[u64]], b: &[&[u64]]) {
+        self.check_len(out.len());
+        assert!(a.len() == b.len() && a.iter().chain(b).all(|x| x.len() == out.len()));
+        match &self.kernel {
+            Kernel::Scalar => scalar::dot_product(out, a, b),
+            // SAFETY: as in `fwd`; every slice has N ≥ 256 words (checked above).
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512(_) => unsafe { avx512::dot_product(out, a, b) },
+        }
+    }
+
     /// The negacyclic product of two polynomials with canonical coefficients.
     pub fn negacyclic_mul(&self, a: &[u64], b: &[u64]) -> Vec<u64> {
         let mut fa = a.to_vec();
@@ -315,6 +328,10 @@ mod tests {
                 fast.mul_accumulate(&mut ax, &x, &a);
                 portable.mul_accumulate(&mut ay, &y, &a);
                 assert_eq!(ax, ay, "mul_accumulate n = {n}");
+                let (mut dx, mut dy) = (vec![0; n], vec![0; n]);
+                fast.dot_product(&mut dx, &[&x, &b, &a], &[&a, &x, &b]);
+                portable.dot_product(&mut dy, &[&y, &b, &a], &[&a, &y, &b]);
+                assert_eq!(dx, dy, "dot_product n = {n}");
                 fast.inv(&mut x);
                 portable.inv(&mut y);
                 assert_eq!(x, y, "inv n = {n}");

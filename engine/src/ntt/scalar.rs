@@ -51,3 +51,13 @@ pub(super) fn mul_accumulate(acc: &mut [u64], a: &[u64], b: &[u64]) {
         *c = modp::add(*c, modp::mul(*x, *y));
     }
 }
+
+pub(super) fn dot_product(out: &mut [u64], a: &[&[u64]], b: &[&[u64]]) {
+    for (i, o) in out.iter_mut().enumerate() {
+        let mut acc = 0u64;
+        for (x, y) in a.iter().zip(b) {
+            acc = modp::add(acc, modp::mul(x[i], y[i]));
+        }
+        *o = acc;
+    }
+}
