@@ -145,6 +145,53 @@ pub fn client_key_from_tfhe_shortint(
     )
 }
 
+/// A Glovebox client key as a TFHE-rs shortint `ClientKey` (standard atomic pattern) for
+/// `tfhe_params`, whose shapes must match the key's.
+pub fn client_key_to_tfhe_shortint(
+    key: &shortint::ClientKey,
+    tfhe_params: tfhe::shortint::ClassicPBSParameters,
+) -> Result<tfhe::shortint::ClientKey> {
+    use tfhe::shortint::client_key::atomic_pattern::{
+        AtomicPatternClientKey, StandardAtomicPatternClientKey,
+    };
+    let p = key.parameters();
+    let check = crate::error::check_dim;
+    check(
+        "TFHE-rs LWE dimension",
+        p.lwe_dimension.0,
+        tfhe_params.lwe_dimension.0,
+    )?;
+    check(
+        "TFHE-rs GLWE dimension",
+        p.glwe_dimension.0,
+        tfhe_params.glwe_dimension.0,
+    )?;
+    check(
+        "TFHE-rs polynomial size",
+        p.polynomial_size.0,
+        tfhe_params.polynomial_size.0,
+    )?;
+    check(
+        "TFHE-rs message modulus",
+        p.message_modulus as usize,
+        tfhe_params.message_modulus.0 as usize,
+    )?;
+    check(
+        "TFHE-rs carry modulus",
+        p.carry_modulus as usize,
+        tfhe_params.carry_modulus.0 as usize,
+    )?;
+    let ap = StandardAtomicPatternClientKey::from_raw_parts(
+        glwe_secret_key_to_tfhe(key.glwe_secret_key()),
+        lwe_secret_key_to_tfhe(key.lwe_secret_key()),
+        tfhe::shortint::PBSParameters::PBS(tfhe_params),
+        None,
+    );
+    Ok(tfhe::shortint::ClientKey {
+        atomic_pattern: AtomicPatternClientKey::Standard(ap),
+    })
+}
+
 /// A TFHE-rs shortint ciphertext as a Glovebox ciphertext of `key`.
 pub fn ciphertext_from_tfhe_shortint(
     ct: &tfhe::shortint::Ciphertext,

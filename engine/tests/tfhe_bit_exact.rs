@@ -324,6 +324,31 @@ fn secret_keys_and_ciphertexts_round_trip() {
     // TFHE-rs decrypts a Glovebox ciphertext.
     let phase = decrypt_lwe_ciphertext(&glwe.as_lwe_secret_key(), &t).0;
     assert_eq!((phase.wrapping_add(p.delta() / 2) / p.delta()) % 16, 3);
+    // The whole client key, to TFHE-rs and back.
+    let default = gb::ClientKey::new(&gb::PARAM_MESSAGE_2_CARRY_2_KS_PBS).unwrap();
+    let tck = client_key_to_tfhe_shortint(
+        &default,
+        tfhe::shortint::parameters::PARAM_MESSAGE_2_CARRY_2_KS_PBS,
+    )
+    .unwrap();
+    for m in 0..4 {
+        let ct = default.encrypt(m).unwrap();
+        assert_eq!(
+            tck.decrypt(&ciphertext_to_tfhe_shortint(&ct, default.parameters())),
+            m
+        );
+        let back = ciphertext_from_tfhe_shortint(&tck.encrypt(m), &default).unwrap();
+        assert_eq!(default.decrypt(&back).unwrap(), m);
+    }
+    let round = client_key_from_tfhe_shortint(&tck, &gb::PARAM_MESSAGE_2_CARRY_2_KS_PBS).unwrap();
+    assert_eq!(round.lwe_secret_key(), default.lwe_secret_key());
+    assert_eq!(round.glwe_secret_key(), default.glwe_secret_key());
+    // Shapes that do not match are refused.
+    assert!(client_key_to_tfhe_shortint(
+        &ck,
+        tfhe::shortint::parameters::PARAM_MESSAGE_2_CARRY_2_KS_PBS
+    )
+    .is_err());
     // A non-native TFHE-rs ciphertext is refused.
     let odd = LweCiphertext::from_container(
         vec![0u64; 10],
