@@ -46,7 +46,7 @@ impl BootstrapKeyHandle {
     pub fn check_batch(&self, msed: &[u64], accumulators: &[u64]) -> Result<usize> {
         let in_size = self.input_lwe_dimension.0 + 1;
         let acc_size = self.glwe_size.0 * self.polynomial_size.0;
-        if msed.len() % in_size != 0 {
+        if !msed.len().is_multiple_of(in_size) {
             return Err(Error::MalformedContainer {
                 entity: "modulus-switched input batch",
                 expected: in_size * (msed.len() / in_size + 1),
@@ -77,7 +77,7 @@ impl KeyswitchKeyHandle {
     pub fn check_batch(&self, inputs: &[u64], outputs: &[u64]) -> Result<usize> {
         let in_size = self.input_lwe_dimension.0 + 1;
         let out_size = self.output_lwe_dimension.0 + 1;
-        if inputs.len() % in_size != 0 {
+        if !inputs.len().is_multiple_of(in_size) {
             return Err(Error::MalformedContainer {
                 entity: "keyswitch input batch",
                 expected: in_size * (inputs.len() / in_size + 1),
@@ -142,7 +142,7 @@ pub fn check_poly_batch(polynomial_size: PolynomialSize, data: &[u64]) -> Result
             bound: crate::commons::modp::P,
         });
     }
-    if len % polynomial_size.0 != 0 {
+    if !len.is_multiple_of(polynomial_size.0) {
         return Err(Error::MalformedContainer {
             entity: "polynomial batch",
             expected: polynomial_size.0 * (len / polynomial_size.0.max(1) + 1),

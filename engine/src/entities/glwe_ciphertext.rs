@@ -27,7 +27,7 @@ impl GlweCiphertext {
 
     pub fn from_container(data: Vec<u64>, polynomial_size: PolynomialSize) -> Result<Self> {
         let n = polynomial_size.0;
-        if n == 0 || data.len() < 2 * n || data.len() % n != 0 {
+        if n == 0 || data.len() < 2 * n || !data.len().is_multiple_of(n) {
             return Err(Error::MalformedContainer {
                 entity: "GLWE ciphertext",
                 expected: 2 * n.max(1) * (data.len() / (2 * n.max(1))).max(1),

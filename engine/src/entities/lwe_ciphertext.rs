@@ -112,7 +112,7 @@ impl LweCiphertextList {
     }
 
     pub fn from_container(data: Vec<u64>, lwe_size: LweSize) -> Result<Self> {
-        if lwe_size.0 < 2 || data.len() % lwe_size.0 != 0 {
+        if lwe_size.0 < 2 || !data.len().is_multiple_of(lwe_size.0) {
             return Err(Error::MalformedContainer {
                 entity: "LWE ciphertext list",
                 expected: lwe_size.0.max(2) * (data.len() / lwe_size.0.max(2)),

@@ -92,7 +92,10 @@ impl GlweSecretKey {
 
     pub fn from_container(data: Vec<u64>, polynomial_size: PolynomialSize) -> Result<Self> {
         check_binary("GLWE secret key", &data)?;
-        if polynomial_size.0 == 0 || data.is_empty() || data.len() % polynomial_size.0 != 0 {
+        if polynomial_size.0 == 0
+            || data.is_empty()
+            || !data.len().is_multiple_of(polynomial_size.0)
+        {
             return Err(Error::MalformedContainer {
                 entity: "GLWE secret key",
                 expected: polynomial_size.0.max(1) * (data.len() / polynomial_size.0.max(1)).max(1),

@@ -103,7 +103,7 @@ impl Plan {
         let mut inv_twiddles = vec![0u64; n];
         let (mut p, mut q) = (1u64, 1u64);
         for i in 0..n {
-            let r = (i.reverse_bits() >> (usize::BITS - log_n)) as usize;
+            let r = i.reverse_bits() >> (usize::BITS - log_n);
             fwd_twiddles[r] = p;
             inv_twiddles[r] = q;
             p = modp::mul(p, psi);
@@ -192,7 +192,9 @@ impl Plan {
         match &self.kernel {
             // SAFETY: as in `fwd`; the slice is walked in whole vectors only.
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512(_) if data.len() % 8 == 0 => unsafe { avx512::scale(data, factor) },
+            Kernel::Avx512(_) if data.len().is_multiple_of(8) => unsafe {
+                avx512::scale(data, factor)
+            },
             _ => {
                 for x in data.iter_mut() {
                     *x = modp::mul(*x, factor);
@@ -357,7 +359,7 @@ mod tests {
             for c in a.iter().rev() {
                 eval = modp::add(modp::mul(eval, x), *c);
             }
-            let slot = (i.reverse_bits() >> (usize::BITS - 8)) as usize;
+            let slot = i.reverse_bits() >> (usize::BITS - 8);
             assert_eq!(fa[slot], eval);
         }
     }
