@@ -1,0 +1,412 @@
+//! # glovebox-driver
+//!
+//! Turns a [`Backend`] into bootstrapping throughput. Callers on any number of threads submit
+//! jobs (a ciphertext and a lookup table); the driver forms batches and runs them through
+//! keyswitch → modulus switch → blind rotation → sample extraction, pipelined over three
+//! stages, each on its own thread:
+//!
+//! ```text
+//!  callers ──(bounded job queue)──▶ batcher: form batch, keyswitch, modulus switch
+//!                                        │ (bounded: in-flight depth)
+//!                                        ▼
+//!                                   rotator: blind rotation on the backend
+//!                                        │ (bounded)
+//!                                        ▼
+//!                                   finisher: sample extraction, reply to each caller
+//! ```
+//!
+//! While the backend blind-rotates batch i, the batcher keyswitches batch i+1 and the finisher
+//! returns the results of batch i−1. Every queue is bounded (a full queue blocks the caller:
+//! backpressure, never unbounded memory). Each job gets exactly one reply on its own channel:
+//! its result, or the error of the batch it was in (a backend fault fails that batch's jobs
+//! and the driver keeps serving the others). Imports: `glovebox-engine` only.
+//!
+//! ```
+//! use glovebox_driver::{Driver, DriverConfig};
+//! use glovebox_engine::prelude::*;
+//! use std::sync::Arc;
+//! let client = ClientKey::new(&TEST_PARAMS_INSECURE)?;
+//! let server = Arc::new(client.server_key()?);
+//! let driver = Driver::new(Arc::new(CpuBackend::new()), server.clone(), DriverConfig::default())?;
+//! let double = Arc::new(server.generate_lookup_table(|x| 2 * x % 4));
+//! let out = driver.bootstrap(client.encrypt(3)?, double)?;
+//! assert_eq!(client.decrypt(&out)?, 2);
+//! # Ok::<(), glovebox_engine::Error>(())
+//! ```
+//!
+//! Tests: `cargo test --release -p glovebox-driver`.
+
+mod stats;
+
+pub use stats::DriverStats;
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use glovebox_engine::algorithms::extract_lwe_sample_into;
+use glovebox_engine::algorithms::modulus_switch::lwe_modulus_switch_into;
+use glovebox_engine::prelude::*;
+use stats::StatsCollector;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How the driver batches and pipelines.
+#[derive(Clone, Debug)]
+pub struct DriverConfig {
+    /// Most jobs in one batch.
+    pub batch_size: usize,
+    /// Batches allowed between two stages (the pipeline's in-flight depth).
+    pub in_flight_batches: usize,
+    /// Jobs the submission queue holds before `submit` blocks.
+    pub queue_capacity: usize,
+    /// How long the batcher waits for a batch to fill before running a partial one.
+    pub max_batch_wait: Duration,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 64,
+            in_flight_batches: 2,
+            queue_capacity: 1024,
+            max_batch_wait: Duration::from_millis(2),
+        }
+    }
+}
+
+/// One bootstrapping job.
+struct Job {
+    ciphertext: Ciphertext,
+    lut: Arc<LookupTable>,
+    reply: Sender<Result<Ciphertext>>,
+    submitted: Instant,
+}
+
+/// The promise of one job's result.
+pub struct JobHandle {
+    reply: Receiver<Result<Ciphertext>>,
+}
+
+impl JobHandle {
+    /// Blocks until the job is done.
+    pub fn wait(self) -> Result<Ciphertext> {
+        self.reply.recv().unwrap_or_else(|_| {
+            Err(Error::Backend {
+                backend: "driver".into(),
+                reason: "the driver stopped before answering this job".into(),
+            })
+        })
+    }
+}
+
+struct PreparedBatch {
+    jobs: Vec<Job>,
+    msed: Vec<u64>,
+    accumulators: Vec<u64>,
+    started: Instant,
+}
+
+struct RotatedBatch {
+    jobs: Vec<Job>,
+    result: Result<Vec<u64>>,
+    started: Instant,
+}
+
+/// The host driver: owns the pipeline threads; dropping it drains the queue and joins them.
+pub struct Driver {
+    submit: Option<Sender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+    stats: Arc<StatsCollector>,
+    params: Parameters,
+    key_id: u64,
+    backend_name: String,
+}
+
+impl Driver {
+    /// Uploads the server key's evaluation keys to `backend` (once) and starts the pipeline.
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        server_key: Arc<ServerKey>,
+        config: DriverConfig,
+    ) -> Result<Self> {
+        if config.batch_size == 0 || config.in_flight_batches == 0 || config.queue_capacity == 0 {
+            return Err(Error::InvalidParameters(format!(
+                "driver configuration needs positive sizes: {config:?}"
+            )));
+        }
+        let bsk = backend.upload_bootstrap_key(server_key.bootstrap_key())?;
+        let ksk = backend.upload_keyswitch_key(server_key.keyswitch_key())?;
+        let params = *server_key.parameters();
+        let stats = Arc::new(StatsCollector::new());
+        let (submit_tx, submit_rx) = bounded::<Job>(config.queue_capacity);
+        let (prepared_tx, prepared_rx) = bounded::<PreparedBatch>(config.in_flight_batches);
+        let (rotated_tx, rotated_rx) = bounded::<RotatedBatch>(config.in_flight_batches);
+
+        let batcher = {
+            let backend = backend.clone();
+            let stats = stats.clone();
+            let config = config.clone();
+            std::thread::Builder::new()
+                .name("glovebox-batcher".into())
+                .spawn(move || {
+                    batcher(
+                        submit_rx,
+                        prepared_tx,
+                        &*backend,
+                        &ksk,
+                        &params,
+                        &config,
+                        &stats,
+                    )
+                })
+                .map_err(spawn_error)?
+        };
+        let rotator = {
+            let backend = backend.clone();
+            let stats = stats.clone();
+            std::thread::Builder::new()
+                .name("glovebox-rotator".into())
+                .spawn(move || rotator(prepared_rx, rotated_tx, &*backend, &bsk, &stats))
+                .map_err(spawn_error)?
+        };
+        let finisher = {
+            let stats = stats.clone();
+            let key_id = server_key.key_id();
+            std::thread::Builder::new()
+                .name("glovebox-finisher".into())
+                .spawn(move || finisher(rotated_rx, &params, key_id, &stats))
+                .map_err(spawn_error)?
+        };
+        Ok(Self {
+            submit: Some(submit_tx),
+            threads: vec![batcher, rotator, finisher],
+            stats,
+            params,
+            key_id: server_key.key_id(),
+            backend_name: backend.name(),
+        })
+    }
+
+    /// Queues a job (blocking while the queue is full) and returns its handle. Inputs that do
+    /// not fit this driver's key are refused here, with a typed error.
+    pub fn submit(&self, ciphertext: Ciphertext, lut: Arc<LookupTable>) -> Result<JobHandle> {
+        if ciphertext.parameters_fingerprint != self.params.fingerprint()
+            || lut.parameters_fingerprint != self.params.fingerprint()
+        {
+            return Err(Error::ParameterMismatch {
+                expected: self.params.name.into(),
+                got: format!("parameters {:#018x}", ciphertext.parameters_fingerprint),
+            });
+        }
+        if ciphertext.key_id != self.key_id {
+            return Err(Error::KeyMismatch {
+                expected: self.key_id,
+                got: ciphertext.key_id,
+            });
+        }
+        if ciphertext.ct.lwe_dimension() != self.params.big_lwe_dimension() {
+            return Err(Error::DimensionMismatch {
+                what: "ciphertext LWE dimension",
+                expected: self.params.big_lwe_dimension().0,
+                got: ciphertext.ct.lwe_dimension().0,
+            });
+        }
+        let (reply, rx) = bounded(1);
+        let job = Job {
+            ciphertext,
+            lut,
+            reply,
+            submitted: Instant::now(),
+        };
+        self.submit
+            .as_ref()
+            .expect("present until drop")
+            .send(job)
+            .map_err(|_| Error::Backend {
+                backend: self.backend_name.clone(),
+                reason: "the driver's pipeline has stopped".into(),
+            })?;
+        Ok(JobHandle { reply: rx })
+    }
+
+    /// Submits one job and waits for it.
+    pub fn bootstrap(&self, ciphertext: Ciphertext, lut: Arc<LookupTable>) -> Result<Ciphertext> {
+        self.submit(ciphertext, lut)?.wait()
+    }
+
+    /// Submits many jobs, then waits for all; results in the order given.
+    pub fn bootstrap_many(
+        &self,
+        jobs: impl IntoIterator<Item = (Ciphertext, Arc<LookupTable>)>,
+    ) -> Vec<Result<Ciphertext>> {
+        let handles: Vec<Result<JobHandle>> =
+            jobs.into_iter().map(|(c, l)| self.submit(c, l)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.and_then(JobHandle::wait))
+            .collect()
+    }
+
+    /// Throughput, latency percentiles and backend occupancy so far.
+    pub fn stats(&self) -> DriverStats {
+        self.stats.snapshot()
+    }
+
+    pub fn parameters(&self) -> &Parameters {
+        &self.params
+    }
+
+    pub fn backend_name(&self) -> &str {
+        &self.backend_name
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // Closing the submission queue drains the pipeline: every queued job is answered.
+        self.submit.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn spawn_error(e: std::io::Error) -> Error {
+    Error::Backend {
+        backend: "driver".into(),
+        reason: format!("cannot start a pipeline thread: {e}"),
+    }
+}
+
+fn fail_all(jobs: Vec<Job>, error: &Error) {
+    for job in jobs {
+        let _ = job.reply.send(Err(error.clone()));
+    }
+}
+
+/// Stage 1: forms batches, keyswitches them and switches them to Z/2NZ.
+fn batcher(
+    rx: Receiver<Job>,
+    tx: Sender<PreparedBatch>,
+    backend: &dyn Backend,
+    ksk: &KeyswitchKeyHandle,
+    params: &Parameters,
+    config: &DriverConfig,
+    stats: &StatsCollector,
+) {
+    let big = params.big_lwe_dimension().0 + 1;
+    let small = params.lwe_dimension.0 + 1;
+    let log_2n = params.polynomial_size.log2_2n();
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        let deadline = Instant::now() + config.max_batch_wait;
+        while jobs.len() < config.batch_size {
+            match rx.recv_deadline(deadline) {
+                Ok(job) => jobs.push(job),
+                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let started = Instant::now();
+        let mut inputs = Vec::with_capacity(jobs.len() * big);
+        for job in &jobs {
+            inputs.extend_from_slice(job.ciphertext.ct.as_slice());
+        }
+        let mut switched = vec![0u64; jobs.len() * small];
+        let t = Instant::now();
+        let ks = backend.keyswitch_batch(ksk, &inputs, &mut switched);
+        stats.backend_time(t.elapsed());
+        if let Err(e) = ks {
+            stats.failed(jobs.len());
+            fail_all(jobs, &e);
+            continue;
+        }
+        let mut msed = vec![0u64; jobs.len() * small];
+        for (m, s) in msed
+            .chunks_exact_mut(small)
+            .zip(switched.chunks_exact(small))
+        {
+            let lwe = LweCiphertext::from_container(s.to_vec()).expect("n + 1 ≥ 2 words");
+            lwe_modulus_switch_into(m, &lwe, log_2n, params.modulus_switch);
+        }
+        let mut accumulators = Vec::with_capacity(
+            jobs.len() * (params.glwe_dimension.0 + 1) * params.polynomial_size.0,
+        );
+        for job in &jobs {
+            accumulators.extend_from_slice(job.lut.accumulator.as_slice());
+        }
+        let batch = PreparedBatch {
+            jobs,
+            msed,
+            accumulators,
+            started,
+        };
+        if let Err(e) = tx.send(batch) {
+            // The next stage is gone (only on shutdown after a panic): answer the jobs.
+            let batch = e.into_inner();
+            fail_all(batch.jobs, &stopped());
+        }
+    }
+}
+
+fn stopped() -> Error {
+    Error::Backend {
+        backend: "driver".into(),
+        reason: "the pipeline stopped".into(),
+    }
+}
+
+/// Stage 2: blind rotation on the backend.
+fn rotator(
+    rx: Receiver<PreparedBatch>,
+    tx: Sender<RotatedBatch>,
+    backend: &dyn Backend,
+    bsk: &BootstrapKeyHandle,
+    stats: &StatsCollector,
+) {
+    while let Ok(mut batch) = rx.recv() {
+        let t = Instant::now();
+        let result = backend.blind_rotate_batch(bsk, &batch.msed, &mut batch.accumulators);
+        stats.backend_time(t.elapsed());
+        let rotated = RotatedBatch {
+            jobs: batch.jobs,
+            result: result.map(|()| batch.accumulators),
+            started: batch.started,
+        };
+        if let Err(e) = tx.send(rotated) {
+            fail_all(e.into_inner().jobs, &stopped());
+        }
+    }
+}
+
+/// Stage 3: sample extraction and replies.
+fn finisher(rx: Receiver<RotatedBatch>, params: &Parameters, key_id: u64, stats: &StatsCollector) {
+    let n = params.polynomial_size.0;
+    let acc_size = (params.glwe_dimension.0 + 1) * n;
+    let big = params.big_lwe_dimension().0 + 1;
+    while let Ok(batch) = rx.recv() {
+        match batch.result {
+            Err(e) => {
+                stats.failed(batch.jobs.len());
+                fail_all(batch.jobs, &e);
+            }
+            Ok(accumulators) => {
+                let count = batch.jobs.len();
+                for (job, acc) in batch
+                    .jobs
+                    .into_iter()
+                    .zip(accumulators.chunks_exact(acc_size))
+                {
+                    let mut out = vec![0u64; big];
+                    extract_lwe_sample_into(&mut out, acc, n);
+                    let ct = Ciphertext {
+                        ct: LweCiphertext::from_container(out).expect("kN + 1 ≥ 2 words"),
+                        parameters_fingerprint: job.ciphertext.parameters_fingerprint,
+                        key_id,
+                    };
+                    stats.job_latency(job.submitted.elapsed());
+                    let _ = job.reply.send(Ok(ct));
+                }
+                stats.batch_done(count, batch.started.elapsed());
+            }
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The driver never loses or duplicates a job: thousands of jobs from several threads, random
+//! batch sizes and queue depths, and a backend that fails on purpose.
+
+use glovebox_driver::{Driver, DriverConfig};
+use glovebox_engine::prelude::*;
+use rand::{Rng, SeedableRng};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Setup {
+    client: ClientKey,
+    server: Arc<ServerKey>,
+    luts: Vec<(Arc<LookupTable>, fn(u64) -> u64)>,
+}
+
+fn setup() -> Setup {
+    let client = ClientKey::new(&TEST_PARAMS_INSECURE).unwrap();
+    let server = Arc::new(client.server_key().unwrap());
+    let fs: [fn(u64) -> u64; 4] = [|x| x, |x| x * x % 4, |x| (x >= 2) as u64, |x| 3 - x % 4];
+    let luts = fs
+        .iter()
+        .map(|&f| (Arc::new(server.generate_lookup_table(f)), f))
+        .collect();
+    Setup {
+        client,
+        server,
+        luts,
+    }
+}
+
+#[test]
+fn thousands_of_jobs_from_several_threads_with_random_batching() {
+    let s = setup();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(41);
+    for round in 0..3 {
+        let config = DriverConfig {
+            batch_size: rng.gen_range(1..=48),
+            in_flight_batches: rng.gen_range(1..=3),
+            queue_capacity: rng.gen_range(1..=64),
+            max_batch_wait: Duration::from_micros(rng.gen_range(0..3000)),
+        };
+        let driver = Driver::new(
+            Arc::new(CpuBackend::new()),
+            s.server.clone(),
+            config.clone(),
+        )
+        .unwrap();
+        let threads = 4;
+        let per_thread = 250;
+        std::thread::scope(|scope| {
+            for t in 0..threads {
+                let driver = &driver;
+                let s = &s;
+                scope.spawn(move || {
+                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(100 * round + t);
+                    // Submit a stream, waiting for some handles early and some late.
+                    let mut pending = Vec::new();
+                    for i in 0..per_thread {
+                        let m = rng.gen_range(0..4);
+                        let l = rng.gen_range(0..s.luts.len());
+                        let h = driver
+                            .submit(s.client.encrypt(m).unwrap(), s.luts[l].0.clone())
+                            .unwrap();
+                        pending.push((m, l, h));
+                        if i % 17 == 0 {
+                            for (m, l, h) in pending.drain(..) {
+                                let out = h.wait().unwrap();
+                                assert_eq!(s.client.decrypt(&out).unwrap(), (s.luts[l].1)(m));
+                            }
+                        }
+                    }
+                    for (m, l, h) in pending {
+                        let out = h.wait().unwrap();
+                        assert_eq!(s.client.decrypt(&out).unwrap(), (s.luts[l].1)(m));
+                    }
+                });
+            }
+        });
+        let stats = driver.stats();
+        assert_eq!(stats.completed, (threads * per_thread) as u64, "{config:?}");
+        assert_eq!(stats.failed, 0);
+        assert!(stats.mean_batch_size <= config.batch_size as f64 + 1e-9);
+        assert!(stats.batches as usize >= (threads * per_thread) as usize / config.batch_size);
+        assert!(stats.pbs_per_s > 0.0 && stats.backend_busy > 0.0);
+        assert!(stats.batch_latency_ms.p50 <= stats.batch_latency_ms.p99);
+    }
+}
+
+#[test]
+fn bootstrap_many_keeps_the_callers_order() {
+    let s = setup();
+    let driver = Driver::new(
+        Arc::new(CpuBackend::new()),
+        s.server.clone(),
+        DriverConfig {
+            batch_size: 5,
+            ..DriverConfig::default()
+        },
+    )
+    .unwrap();
+    let msgs: Vec<u64> = (0..37).map(|i| (i * 3 + 1) % 4).collect();
+    let outs = driver.bootstrap_many(
+        msgs.iter()
+            .map(|&m| (s.client.encrypt(m).unwrap(), s.luts[0].0.clone())),
+    );
+    let got: Vec<u64> = outs
+        .into_iter()
+        .map(|r| s.client.decrypt(&r.unwrap()).unwrap())
+        .collect();
+    assert_eq!(got, msgs);
+}
+
+/// A CPU backend that fails every `ks_every`-th keyswitch and `br_every`-th blind rotation.
+struct FlakyBackend {
+    inner: CpuBackend,
+    ks_calls: AtomicUsize,
+    br_calls: AtomicUsize,
+    ks_every: usize,
+    br_every: usize,
+}
+
+impl Backend for FlakyBackend {
+    fn name(&self) -> String {
+        "flaky".into()
+    }
+    fn upload_bootstrap_key(&self, bsk: &LweBootstrapKey) -> Result<BootstrapKeyHandle> {
+        self.inner.upload_bootstrap_key(bsk)
+    }
+    fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle> {
+        self.inner.upload_keyswitch_key(ksk)
+    }
+    fn blind_rotate_batch(
+        &self,
+        bsk: &BootstrapKeyHandle,
+        msed: &[u64],
+        accs: &mut [u64],
+    ) -> Result<()> {
+        if self.br_calls.fetch_add(1, Ordering::SeqCst) % self.br_every == self.br_every - 1 {
+            return Err(Error::Backend {
+                backend: "flaky".into(),
+                reason: "injected device fault (blind rotation)".into(),
+            });
+        }
+        self.inner.blind_rotate_batch(bsk, msed, accs)
+    }
+    fn keyswitch_batch(
+        &self,
+        ksk: &KeyswitchKeyHandle,
+        inputs: &[u64],
+        outputs: &mut [u64],
+    ) -> Result<()> {
+        if self.ks_calls.fetch_add(1, Ordering::SeqCst) % self.ks_every == self.ks_every - 1 {
+            return Err(Error::Backend {
+                backend: "flaky".into(),
+                reason: "injected device fault (keyswitch)".into(),
+            });
+        }
+        self.inner.keyswitch_batch(ksk, inputs, outputs)
+    }
+    fn ntt_forward_batch(&self, n: PolynomialSize, data: &mut [u64]) -> Result<()> {
+        self.inner.ntt_forward_batch(n, data)
+    }
+    fn ntt_inverse_batch(&self, n: PolynomialSize, data: &mut [u64]) -> Result<()> {
+        self.inner.ntt_inverse_batch(n, data)
+    }
+}
+
+#[test]
+fn a_failing_backend_fails_only_its_batches_and_the_driver_keeps_serving() {
+    let s = setup();
+    let backend = Arc::new(FlakyBackend {
+        inner: CpuBackend::new(),
+        ks_calls: AtomicUsize::new(0),
+        br_calls: AtomicUsize::new(0),
+        ks_every: 5,
+        br_every: 3,
+    });
+    let config = DriverConfig {
+        batch_size: 8,
+        in_flight_batches: 2,
+        queue_capacity: 16,
+        max_batch_wait: Duration::from_millis(1),
+    };
+    let driver = Driver::new(backend, s.server.clone(), config).unwrap();
+    let total = 600;
+    let (ok, failed) = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..3)
+            .map(|t| {
+                let driver = &driver;
+                let s = &s;
+                scope.spawn(move || {
+                    let mut ok = 0;
+                    let mut failed = 0;
+                    let handles: Vec<_> = (0..total / 3)
+                        .map(|i| {
+                            let m = ((i + t) % 4) as u64;
+                            (
+                                m,
+                                driver
+                                    .submit(s.client.encrypt(m).unwrap(), s.luts[3].0.clone())
+                                    .unwrap(),
+                            )
+                        })
+                        .collect();
+                    for (m, h) in handles {
+                        match h.wait() {
+                            Ok(out) => {
+                                assert_eq!(s.client.decrypt(&out).unwrap(), 3 - m);
+                                ok += 1;
+                            }
+                            Err(Error::Backend { reason, .. }) => {
+                                assert!(reason.contains("injected"), "{reason}");
+                                failed += 1;
+                            }
+                            Err(e) => panic!("unexpected error {e}"),
+                        }
+                    }
+                    (ok, failed)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap())
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    });
+    // Every job answered exactly once; both outcomes occurred.
+    assert_eq!(ok + failed, total);
+    assert!(ok > 0 && failed > 0, "ok {ok} failed {failed}");
+    let stats = driver.stats();
+    assert_eq!(stats.completed as usize, ok);
+    assert_eq!(stats.failed as usize, failed);
+    // After the faults, the driver still serves.
+    let out = driver.bootstrap(s.client.encrypt(1).unwrap(), s.luts[0].0.clone());
+    let out = out.or_else(|_| driver.bootstrap(s.client.encrypt(1).unwrap(), s.luts[0].0.clone()));
+    let out = out.or_else(|_| driver.bootstrap(s.client.encrypt(1).unwrap(), s.luts[0].0.clone()));
+    assert_eq!(s.client.decrypt(&out.unwrap()).unwrap(), 1);
+}
+
+#[test]
+fn foreign_inputs_are_refused_with_typed_errors() {
+    let s = setup();
+    let driver = Driver::new(
+        Arc::new(CpuBackend::new()),
+        s.server.clone(),
+        DriverConfig::default(),
+    )
+    .unwrap();
+    let other = ClientKey::new(&TEST_PARAMS_INSECURE).unwrap();
+    assert!(matches!(
+        driver.submit(other.encrypt(1).unwrap(), s.luts[0].0.clone()),
+        Err(Error::KeyMismatch { .. })
+    ));
+    let mut ct = s.client.encrypt(1).unwrap();
+    ct.parameters_fingerprint ^= 1;
+    assert!(matches!(
+        driver.submit(ct, s.luts[0].0.clone()),
+        Err(Error::ParameterMismatch { .. })
+    ));
+    assert!(matches!(
+        Driver::new(
+            Arc::new(CpuBackend::new()),
+            s.server.clone(),
+            DriverConfig {
+                batch_size: 0,
+                ..DriverConfig::default()
+            }
+        ),
+        Err(Error::InvalidParameters(_))
+    ));
+}
