@@ -36,6 +36,7 @@
 //!
 //! Tests: `cargo test --release -p glovebox-driver`.
 
+pub mod integer;
 mod stats;
 
 pub use stats::DriverStats;

@@ -1,0 +1,224 @@
+//! Every integer operation against the plain computation, over random and edge values
+//! (0, max, equal operands), with all bootstraps through the driver.
+
+use glovebox_driver::integer::*;
+use glovebox_driver::{Driver, DriverConfig};
+use glovebox_engine::prelude::*;
+use rand::{Rng, SeedableRng};
+use std::sync::Arc;
+
+struct Env {
+    client: ClientKey,
+    server: Arc<ServerKey>,
+    driver: Driver,
+}
+
+fn env(params: &Parameters) -> Env {
+    let client = ClientKey::new(params).unwrap();
+    let server = Arc::new(client.server_key().unwrap());
+    let driver = Driver::new(
+        Arc::new(CpuBackend::new()),
+        server.clone(),
+        DriverConfig::default(),
+    )
+    .unwrap();
+    Env {
+        client,
+        server,
+        driver,
+    }
+}
+
+fn values(rng: &mut impl Rng, max: u64, n: usize) -> Vec<u64> {
+    let mut v = vec![0, max, 1, max - 1, max / 2];
+    v.extend((0..n).map(|_| rng.gen_range(0..=max)));
+    v
+}
+
+#[test]
+fn u8_and_u16_operations_match_plaintext() {
+    let e = env(&TEST_PARAMS_INSECURE);
+    let ints = IntegerServer::new(&e.driver, &e.server);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(51);
+    for (blocks, max) in [(U8_BLOCKS, 255u64), (U16_BLOCKS, 65535)] {
+        let a = values(&mut rng, max, 11);
+        let mut b = values(&mut rng, max, 11);
+        b[5] = a[5]; // equal operands
+        b[6] = a[6];
+        let ea: Vec<RadixCiphertext> = a
+            .iter()
+            .map(|&x| encrypt_radix(&e.client, x, blocks).unwrap())
+            .collect();
+        let eb: Vec<RadixCiphertext> = b
+            .iter()
+            .map(|&x| encrypt_radix(&e.client, x, blocks).unwrap())
+            .collect();
+        let pairs: Vec<(&RadixCiphertext, &RadixCiphertext)> = ea.iter().zip(&eb).collect();
+        let dec = |r: &RadixCiphertext| decrypt_radix(&e.client, r).unwrap();
+        let decb = |r: &BoolCiphertext| decrypt_bool(&e.client, r).unwrap();
+        let modulus = max + 1;
+
+        let sums = ints.add(&pairs).unwrap();
+        let diffs = ints.sub(&pairs).unwrap();
+        for i in 0..a.len() {
+            assert_eq!(
+                dec(&sums[i]),
+                (a[i] + b[i]) % modulus,
+                "{} + {}",
+                a[i],
+                b[i]
+            );
+            assert_eq!(
+                dec(&diffs[i]),
+                (a[i] + modulus - b[i]) % modulus,
+                "{} - {}",
+                a[i],
+                b[i]
+            );
+        }
+        for (pred, f) in [
+            (Comparison::Gt, (|x, y| x > y) as fn(u64, u64) -> bool),
+            (Comparison::Ge, |x, y| x >= y),
+            (Comparison::Lt, |x, y| x < y),
+            (Comparison::Le, |x, y| x <= y),
+            (Comparison::Eq, |x, y| x == y),
+            (Comparison::Ne, |x, y| x != y),
+        ] {
+            let got = ints.compare(&pairs, pred).unwrap();
+            for i in 0..a.len() {
+                assert_eq!(decb(&got[i]), f(a[i], b[i]), "{pred:?} {} {}", a[i], b[i]);
+            }
+            for c in [0, max, a[3], 120 % modulus] {
+                let refs: Vec<&RadixCiphertext> = ea.iter().collect();
+                let got = ints.compare_scalar(&refs, c, pred).unwrap();
+                for i in 0..a.len() {
+                    assert_eq!(decb(&got[i]), f(a[i], c), "{pred:?} {} vs clear {c}", a[i]);
+                }
+            }
+        }
+        // A constant beyond the width.
+        let got = ints
+            .compare_scalar(&[&ea[0]], modulus + 5, Comparison::Lt)
+            .unwrap();
+        assert!(decb(&got[0]));
+        let mins = ints.min_max(&pairs, false).unwrap();
+        let maxs = ints.min_max(&pairs, true).unwrap();
+        for i in 0..a.len() {
+            assert_eq!(dec(&mins[i]), a[i].min(b[i]));
+            assert_eq!(dec(&maxs[i]), a[i].max(b[i]));
+        }
+        // Sum of many (wrapping): groups of 1, 2, 7 and 13 integers.
+        let groups: Vec<Vec<&RadixCiphertext>> = [1usize, 2, 7, 13]
+            .iter()
+            .map(|&k| (0..k).map(|j| &ea[j % ea.len()]).collect())
+            .collect();
+        let sums = ints.sum(&groups).unwrap();
+        for (k, s) in [1usize, 2, 7, 13].iter().zip(&sums) {
+            let want = (0..*k).map(|j| a[j % a.len()]).sum::<u64>() % modulus;
+            assert_eq!(dec(s), want, "sum of {k}");
+        }
+    }
+}
+
+#[test]
+fn boolean_operations_match_plaintext() {
+    let e = env(&TEST_PARAMS_INSECURE);
+    let ints = IntegerServer::new(&e.driver, &e.server);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(52);
+    let mut groups_plain = vec![
+        vec![false],
+        vec![true],
+        vec![true, true],
+        vec![false, false, false],
+        vec![true; 20],
+    ];
+    for _ in 0..6 {
+        let len = rng.gen_range(1..40);
+        groups_plain.push((0..len).map(|_| rng.gen_bool(0.2)).collect());
+    }
+    let enc: Vec<Vec<BoolCiphertext>> = groups_plain
+        .iter()
+        .map(|g| {
+            g.iter()
+                .map(|&b| encrypt_bool(&e.client, b).unwrap())
+                .collect()
+        })
+        .collect();
+    let refs: Vec<Vec<&BoolCiphertext>> = enc.iter().map(|g| g.iter().collect()).collect();
+    let ors = ints.or_many(&refs).unwrap();
+    let ands = ints.and_many(&refs).unwrap();
+    for (i, g) in groups_plain.iter().enumerate() {
+        assert_eq!(
+            decrypt_bool(&e.client, &ors[i]).unwrap(),
+            g.iter().any(|&b| b),
+            "or {g:?}"
+        );
+        assert_eq!(
+            decrypt_bool(&e.client, &ands[i]).unwrap(),
+            g.iter().all(|&b| b),
+            "and {g:?}"
+        );
+        let not = ints.not(&enc[i][0]).unwrap();
+        assert_eq!(decrypt_bool(&e.client, &not).unwrap(), !g[0]);
+    }
+    assert!(ints.or_many(&[vec![]]).is_err());
+}
+
+#[test]
+fn comparisons_and_addition_on_the_default_parameters() {
+    let e = env(&PARAM_MESSAGE_2_CARRY_2_KS_PBS);
+    let ints = IntegerServer::new(&e.driver, &e.server);
+    let hr = [0u64, 49, 50, 120, 121, 255];
+    let enc: Vec<RadixCiphertext> = hr
+        .iter()
+        .map(|&x| encrypt_radix(&e.client, x, U8_BLOCKS).unwrap())
+        .collect();
+    let refs: Vec<&RadixCiphertext> = enc.iter().collect();
+    let high = ints.compare_scalar(&refs, 120, Comparison::Gt).unwrap();
+    let low = ints.compare_scalar(&refs, 50, Comparison::Lt).unwrap();
+    let alarms = ints
+        .or_many(
+            &high
+                .iter()
+                .zip(&low)
+                .map(|(h, l)| vec![h, l])
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    for (i, &x) in hr.iter().enumerate() {
+        assert_eq!(
+            decrypt_bool(&e.client, &alarms[i]).unwrap(),
+            !(50..=120).contains(&x),
+            "hr {x}"
+        );
+    }
+    let pairs: Vec<(&RadixCiphertext, &RadixCiphertext)> =
+        enc.iter().zip(enc.iter().rev()).collect();
+    let sums = ints.add(&pairs).unwrap();
+    for (i, s) in sums.iter().enumerate() {
+        assert_eq!(
+            decrypt_radix(&e.client, s).unwrap(),
+            (hr[i] + hr[hr.len() - 1 - i]) % 256
+        );
+    }
+}
+
+#[test]
+fn mismatched_widths_are_refused() {
+    let e = env(&TEST_PARAMS_INSECURE);
+    let ints = IntegerServer::new(&e.driver, &e.server);
+    let a = encrypt_radix(&e.client, 3, U8_BLOCKS).unwrap();
+    let b = encrypt_radix(&e.client, 3, U16_BLOCKS).unwrap();
+    assert!(matches!(
+        ints.add(&[(&a, &b)]),
+        Err(Error::DimensionMismatch { .. })
+    ));
+    assert!(matches!(
+        ints.compare(&[(&a, &b)], Comparison::Eq),
+        Err(Error::DimensionMismatch { .. })
+    ));
+    assert!(matches!(
+        encrypt_radix(&e.client, 256, U8_BLOCKS),
+        Err(Error::MessageOutOfRange { .. })
+    ));
+}
