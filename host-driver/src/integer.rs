@@ -296,6 +296,132 @@ impl<'a> IntegerServer<'a> {
         }
     }
 
+    /// Any predicate `p` of a `u8` (4 blocks) in 3 PBS and 2 rounds, when it fits: write
+    /// x = 16·h + l; the 16 functions `l ↦ p(16h + l)` must fall into at most two non-constant
+    /// tables T1, T2 (plus constant-false and constant-true). Round 1 bootstraps h to its class
+    /// A ∈ {false, true, T1, T2} and l to B = 2·T2(l) + T1(l); round 2 reads the answer off
+    /// 4·A + B. Thresholds (`x > c`) and ranges (`x < lo ∨ x > hi`) always fit.
+    /// Returns `Ok(None)` when `p` does not fit (use [`Self::compare_scalar`] and boolean ops).
+    pub fn predicate_u8(
+        &self,
+        xs: &[&RadixCiphertext],
+        name: &str,
+        p: impl Fn(u64) -> bool,
+    ) -> Result<Option<Vec<BoolCiphertext>>> {
+        for x in xs {
+            if x.blocks.len() != U8_BLOCKS {
+                return Err(Error::DimensionMismatch {
+                    what: "radix integer blocks (u8 predicate)",
+                    expected: U8_BLOCKS,
+                    got: x.blocks.len(),
+                });
+            }
+        }
+        let table =
+            |h: u64| -> u16 { (0..16).fold(0u16, |t, l| t | ((p(16 * h + l) as u16) << l)) };
+        let mut tables: Vec<u16> = Vec::new();
+        let mut class = [0u64; 16];
+        for h in 0..16u64 {
+            let t = table(h);
+            class[h as usize] = match t {
+                0 => 0,
+                0xFFFF => 1,
+                t => {
+                    let i = match tables.iter().position(|&x| x == t) {
+                        Some(i) => i,
+                        None => {
+                            tables.push(t);
+                            tables.len() - 1
+                        }
+                    };
+                    if i >= 2 {
+                        return Ok(None);
+                    }
+                    2 + i as u64
+                }
+            };
+        }
+        let t1 = tables.first().copied().unwrap_or(0);
+        let t2 = tables.get(1).copied().unwrap_or(0);
+        let a_lut = self.lut(format!("pred_h_{name}"), move |h| class[(h % 16) as usize]);
+        let b_lut = self.lut(format!("pred_l_{name}"), move |l| {
+            let l = l % 16;
+            2 * ((t2 >> l) & 1) as u64 + ((t1 >> l) & 1) as u64
+        });
+        let final_lut = self.lut(format!("pred_final_{name}"), |v| {
+            let (a, b) = (v / 4, v % 4);
+            match a {
+                0 => 0,
+                1 => 1,
+                2 => b & 1,
+                _ => b >> 1,
+            }
+        });
+        let mut jobs = Vec::with_capacity(2 * xs.len());
+        for x in xs {
+            let h = lin(&[(&x.blocks[3], 4), (&x.blocks[2], 1)], 0, self.delta())?;
+            let l = lin(&[(&x.blocks[1], 4), (&x.blocks[0], 1)], 0, self.delta())?;
+            jobs.push((h, a_lut.clone()));
+            jobs.push((l, b_lut.clone()));
+        }
+        let ab = self.round(jobs)?;
+        let mut jobs = Vec::with_capacity(xs.len());
+        for pair in ab.chunks(2) {
+            jobs.push((
+                lin(&[(&pair[0], 4), (&pair[1], 1)], 0, self.delta())?,
+                final_lut.clone(),
+            ));
+        }
+        Ok(Some(
+            self.round(jobs)?.into_iter().map(BoolCiphertext).collect(),
+        ))
+    }
+
+    /// A trivial (public, noiseless) encryption of 0: for padding integers the server builds.
+    pub fn trivial_zero(&self) -> Ciphertext {
+        Ciphertext {
+            ct: LweCiphertext::zero(self.server_key.parameters().big_lwe_dimension()),
+            parameters_fingerprint: self.server_key.parameters().fingerprint(),
+            key_id: self.server_key.key_id(),
+        }
+    }
+
+    /// Counts the true flags of each group into a `blocks`-wide integer (wrapping): chunks of
+    /// up to 15 flags are summed linearly into one block (no PBS), each chunk's block is split
+    /// into message and carry, and the chunk counts are summed.
+    pub fn count_flags(
+        &self,
+        groups: &[Vec<&BoolCiphertext>],
+        blocks: usize,
+    ) -> Result<Vec<RadixCiphertext>> {
+        if blocks < 2 {
+            return Err(Error::InvalidParameters(
+                "a flag count needs at least 2 blocks".into(),
+            ));
+        }
+        let mut chunk_counts: Vec<Vec<Ciphertext>> = Vec::new();
+        let mut shape = Vec::new();
+        for g in groups {
+            if g.is_empty() {
+                return Err(Error::InvalidParameters("count of no flags".into()));
+            }
+            shape.push(g.len().div_ceil(15));
+            for c in g.chunks(15) {
+                let parts: Vec<(&Ciphertext, u64)> = c.iter().map(|b| (&b.0, 1)).collect();
+                let mut radix = vec![lin(&parts, 0, self.delta())?];
+                radix.extend((1..blocks).map(|_| self.trivial_zero()));
+                chunk_counts.push(radix);
+            }
+        }
+        let chunks = self.propagate_wide(chunk_counts)?;
+        let mut it = chunks.iter();
+        let grouped: Vec<Vec<&RadixCiphertext>> = shape
+            .iter()
+            .map(|&n| it.by_ref().take(n).collect())
+            .collect();
+        self.sum(&grouped)
+    }
+
     pub fn gt_scalar(&self, xs: &[&RadixCiphertext], c: u64) -> Result<Vec<BoolCiphertext>> {
         self.compare_scalar(xs, c, Comparison::Gt)
     }

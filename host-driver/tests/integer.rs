@@ -162,6 +162,63 @@ fn boolean_operations_match_plaintext() {
         assert_eq!(decrypt_bool(&e.client, &not).unwrap(), !g[0]);
     }
     assert!(ints.or_many(&[vec![]]).is_err());
+    // Counting flags: groups of 1, 14, 15, 16, 31 and 40 flags.
+    let counts = ints.count_flags(&refs, U8_BLOCKS).unwrap();
+    for (i, g) in groups_plain.iter().enumerate() {
+        let want = g.iter().filter(|&&b| b).count() as u64;
+        assert_eq!(
+            decrypt_radix(&e.client, &counts[i]).unwrap(),
+            want,
+            "count {g:?}"
+        );
+    }
+}
+
+#[test]
+fn u8_predicates_in_three_bootstraps() {
+    let e = env(&TEST_PARAMS_INSECURE);
+    let ints = IntegerServer::new(&e.driver, &e.server);
+    let xs: Vec<u64> = (0..256)
+        .step_by(3)
+        .chain([47, 48, 49, 50, 51, 119, 120, 121, 255])
+        .collect();
+    let enc: Vec<RadixCiphertext> = xs
+        .iter()
+        .map(|&x| encrypt_radix(&e.client, x, U8_BLOCKS).unwrap())
+        .collect();
+    let refs: Vec<&RadixCiphertext> = enc.iter().collect();
+    let before = e.driver.stats().completed;
+    let out_of_range = ints
+        .predicate_u8(&refs, "hr_50_120", |x| !(50..=120).contains(&x))
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.driver.stats().completed - before, 3 * xs.len() as u64);
+    let low = ints
+        .predicate_u8(&refs, "lt_92", |x| x < 92)
+        .unwrap()
+        .unwrap();
+    let same_nibble = ints
+        .predicate_u8(&refs, "in_40_44", |x| (40..=44).contains(&x))
+        .unwrap()
+        .unwrap();
+    for (i, &x) in xs.iter().enumerate() {
+        assert_eq!(
+            decrypt_bool(&e.client, &out_of_range[i]).unwrap(),
+            !(50..=120).contains(&x),
+            "{x}"
+        );
+        assert_eq!(decrypt_bool(&e.client, &low[i]).unwrap(), x < 92, "{x}");
+        assert_eq!(
+            decrypt_bool(&e.client, &same_nibble[i]).unwrap(),
+            (40..=44).contains(&x),
+            "{x}"
+        );
+    }
+    // A predicate with three distinct non-constant nibble tables does not fit.
+    assert!(ints
+        .predicate_u8(&refs, "odd_mix", |x| x % 3 == 0)
+        .unwrap()
+        .is_none());
 }
 
 #[test]
