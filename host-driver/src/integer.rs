@@ -134,6 +134,77 @@ fn lin(parts: &[(&Ciphertext, u64)], plaintext: u64, delta: u64) -> Result<Ciphe
     Ok(out)
 }
 
+/// A predicate of a `u8`, compiled for evaluation in 3 PBS and 2 rounds. Write
+/// x = 16·h + l; the 16 functions `l ↦ p(16h + l)` must fall into at most two non-constant
+/// tables T1, T2 (plus constant-false and constant-true). Round 1 bootstraps h to its class
+/// A ∈ {false, true, T1, T2} and l to B = 2·T2(l) + T1(l); round 2 reads the answer off
+/// 4·A + B. Thresholds (`x > c`) and ranges (`x < lo ∨ x > hi`) always fit.
+///
+/// ```
+/// use glovebox_driver::integer::U8Predicate;
+/// assert!(U8Predicate::compile("hr_out_of_50_120", |x| x < 50 || x > 120).is_some());
+/// assert!(U8Predicate::compile("divisible_by_3", |x| x % 3 == 0).is_none());
+/// ```
+#[derive(Clone, Debug)]
+pub struct U8Predicate {
+    name: String,
+    class: [u64; 16],
+    t1: u16,
+    t2: u16,
+    truth: [bool; 256],
+}
+
+impl U8Predicate {
+    /// Compiles `p` (the name identifies its lookup tables in the evaluator's cache: one name
+    /// per distinct predicate). `None` when `p` needs more than two non-constant nibble tables.
+    pub fn compile(name: &str, p: impl Fn(u64) -> bool) -> Option<Self> {
+        let table =
+            |h: u64| -> u16 { (0..16).fold(0u16, |t, l| t | ((p(16 * h + l) as u16) << l)) };
+        let mut tables: Vec<u16> = Vec::new();
+        let mut class = [0u64; 16];
+        for h in 0..16u64 {
+            let t = table(h);
+            class[h as usize] = match t {
+                0 => 0,
+                0xFFFF => 1,
+                t => {
+                    let i = match tables.iter().position(|&x| x == t) {
+                        Some(i) => i,
+                        None => {
+                            tables.push(t);
+                            tables.len() - 1
+                        }
+                    };
+                    if i >= 2 {
+                        return None;
+                    }
+                    2 + i as u64
+                }
+            };
+        }
+        let mut truth = [false; 256];
+        for (x, t) in truth.iter_mut().enumerate() {
+            *t = p(x as u64);
+        }
+        Some(Self {
+            name: name.to_string(),
+            class,
+            t1: tables.first().copied().unwrap_or(0),
+            t2: tables.get(1).copied().unwrap_or(0),
+            truth,
+        })
+    }
+
+    /// The predicate on a clear value (for checking decrypted results).
+    pub fn holds(&self, x: u8) -> bool {
+        self.truth[x as usize]
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
 /// The integer evaluator: a driver and a cache of lookup tables.
 pub struct IntegerServer<'a> {
     driver: &'a Driver,
@@ -296,19 +367,29 @@ impl<'a> IntegerServer<'a> {
         }
     }
 
-    /// Any predicate `p` of a `u8` (4 blocks) in 3 PBS and 2 rounds, when it fits: write
-    /// x = 16·h + l; the 16 functions `l ↦ p(16h + l)` must fall into at most two non-constant
-    /// tables T1, T2 (plus constant-false and constant-true). Round 1 bootstraps h to its class
-    /// A ∈ {false, true, T1, T2} and l to B = 2·T2(l) + T1(l); round 2 reads the answer off
-    /// 4·A + B. Thresholds (`x > c`) and ranges (`x < lo ∨ x > hi`) always fit.
-    /// Returns `Ok(None)` when `p` does not fit (use [`Self::compare_scalar`] and boolean ops).
+    /// Any predicate `p` of a `u8` (4 blocks) in 3 PBS and 2 rounds, when it fits (see
+    /// [`U8Predicate::compile`]). Returns `Ok(None)` when `p` does not fit (use
+    /// [`Self::compare_scalar`] and boolean ops).
     pub fn predicate_u8(
         &self,
         xs: &[&RadixCiphertext],
         name: &str,
         p: impl Fn(u64) -> bool,
     ) -> Result<Option<Vec<BoolCiphertext>>> {
-        for x in xs {
+        let Some(pred) = U8Predicate::compile(name, p) else {
+            return Ok(None);
+        };
+        let items: Vec<(&RadixCiphertext, &U8Predicate)> = xs.iter().map(|x| (*x, &pred)).collect();
+        self.eval_u8_predicates(&items).map(Some)
+    }
+
+    /// Evaluates compiled `u8` predicates, each on its own input, all in the same two rounds
+    /// (so several rules over several readings share the driver's batches).
+    pub fn eval_u8_predicates(
+        &self,
+        items: &[(&RadixCiphertext, &U8Predicate)],
+    ) -> Result<Vec<BoolCiphertext>> {
+        for (x, _) in items {
             if x.blocks.len() != U8_BLOCKS {
                 return Err(Error::DimensionMismatch {
                     what: "radix integer blocks (u8 predicate)",
@@ -317,38 +398,7 @@ impl<'a> IntegerServer<'a> {
                 });
             }
         }
-        let table =
-            |h: u64| -> u16 { (0..16).fold(0u16, |t, l| t | ((p(16 * h + l) as u16) << l)) };
-        let mut tables: Vec<u16> = Vec::new();
-        let mut class = [0u64; 16];
-        for h in 0..16u64 {
-            let t = table(h);
-            class[h as usize] = match t {
-                0 => 0,
-                0xFFFF => 1,
-                t => {
-                    let i = match tables.iter().position(|&x| x == t) {
-                        Some(i) => i,
-                        None => {
-                            tables.push(t);
-                            tables.len() - 1
-                        }
-                    };
-                    if i >= 2 {
-                        return Ok(None);
-                    }
-                    2 + i as u64
-                }
-            };
-        }
-        let t1 = tables.first().copied().unwrap_or(0);
-        let t2 = tables.get(1).copied().unwrap_or(0);
-        let a_lut = self.lut(format!("pred_h_{name}"), move |h| class[(h % 16) as usize]);
-        let b_lut = self.lut(format!("pred_l_{name}"), move |l| {
-            let l = l % 16;
-            2 * ((t2 >> l) & 1) as u64 + ((t1 >> l) & 1) as u64
-        });
-        let final_lut = self.lut(format!("pred_final_{name}"), |v| {
+        let final_lut = self.lut("pred_final".into(), |v| {
             let (a, b) = (v / 4, v % 4);
             match a {
                 0 => 0,
@@ -357,24 +407,31 @@ impl<'a> IntegerServer<'a> {
                 _ => b >> 1,
             }
         });
-        let mut jobs = Vec::with_capacity(2 * xs.len());
-        for x in xs {
+        let mut jobs = Vec::with_capacity(2 * items.len());
+        for (x, pred) in items {
+            let class = pred.class;
+            let (t1, t2) = (pred.t1, pred.t2);
+            let a_lut = self.lut(format!("pred_h_{}", pred.name), move |h| {
+                class[(h % 16) as usize]
+            });
+            let b_lut = self.lut(format!("pred_l_{}", pred.name), move |l| {
+                let l = l % 16;
+                2 * ((t2 >> l) & 1) as u64 + ((t1 >> l) & 1) as u64
+            });
             let h = lin(&[(&x.blocks[3], 4), (&x.blocks[2], 1)], 0, self.delta())?;
             let l = lin(&[(&x.blocks[1], 4), (&x.blocks[0], 1)], 0, self.delta())?;
-            jobs.push((h, a_lut.clone()));
-            jobs.push((l, b_lut.clone()));
+            jobs.push((h, a_lut));
+            jobs.push((l, b_lut));
         }
         let ab = self.round(jobs)?;
-        let mut jobs = Vec::with_capacity(xs.len());
+        let mut jobs = Vec::with_capacity(items.len());
         for pair in ab.chunks(2) {
             jobs.push((
                 lin(&[(&pair[0], 4), (&pair[1], 1)], 0, self.delta())?,
                 final_lut.clone(),
             ));
         }
-        Ok(Some(
-            self.round(jobs)?.into_iter().map(BoolCiphertext).collect(),
-        ))
+        Ok(self.round(jobs)?.into_iter().map(BoolCiphertext).collect())
     }
 
     /// A trivial (public, noiseless) encryption of 0: for padding integers the server builds.
@@ -386,40 +443,107 @@ impl<'a> IntegerServer<'a> {
         }
     }
 
-    /// Counts the true flags of each group into a `blocks`-wide integer (wrapping): chunks of
-    /// up to 15 flags are summed linearly into one block (no PBS), each chunk's block is split
-    /// into message and carry, and the chunk counts are summed.
+    /// Counts the true flags of each group into a `blocks`-wide integer (wrapping), with a
+    /// column-compression counter instead of full-width additions: column i holds encrypted
+    /// values of weight 4^i, each with a public upper bound. Each round sums a column's
+    /// values linearly into groups whose bound stays ≤ 15, and bootstraps each group to its
+    /// message (kept in column i) and, only when its bound reaches 4, its carry (moved to
+    /// column i + 1). A column is done when it holds one bootstrapped value ≤ 3. Counting 30
+    /// flags costs 11 PBS in 4 rounds; the carry out of the top column is never computed.
     pub fn count_flags(
         &self,
         groups: &[Vec<&BoolCiphertext>],
         blocks: usize,
     ) -> Result<Vec<RadixCiphertext>> {
-        if blocks < 2 {
+        if blocks == 0 {
             return Err(Error::InvalidParameters(
-                "a flag count needs at least 2 blocks".into(),
+                "a flag count needs at least 1 block".into(),
             ));
         }
-        let mut chunk_counts: Vec<Vec<Ciphertext>> = Vec::new();
-        let mut shape = Vec::new();
-        for g in groups {
-            if g.is_empty() {
-                return Err(Error::InvalidParameters("count of no flags".into()));
+        if groups.iter().any(|g| g.is_empty()) {
+            return Err(Error::InvalidParameters("count of no flags".into()));
+        }
+        // Per group, per column: (value, bound, is a bootstrap output or a fresh flag).
+        type Entry = (Ciphertext, u64);
+        let mut columns: Vec<Vec<Vec<Entry>>> = groups
+            .iter()
+            .map(|g| {
+                let mut cols = vec![Vec::new(); blocks];
+                cols[0] = g.iter().map(|b| (b.0.clone(), 1)).collect();
+                cols
+            })
+            .collect();
+        let msg = self.lut("msg".into(), |v| v % 4);
+        let carry = self.lut("carry".into(), |v| v / 4);
+        loop {
+            // (group, column, bound) of each job's output, in job order.
+            let mut jobs = Vec::new();
+            let mut dest: Vec<(usize, usize, u64)> = Vec::new();
+            let mut next: Vec<Vec<Vec<Entry>>> =
+                columns.iter().map(|_| vec![Vec::new(); blocks]).collect();
+            for (g, cols) in columns.iter_mut().enumerate() {
+                for (i, col) in cols.iter_mut().enumerate() {
+                    let entries = std::mem::take(col);
+                    if entries.len() == 1 && entries[0].1 <= 3 {
+                        next[g][i].extend(entries);
+                        continue;
+                    }
+                    // Greedy groups with bound ≤ 15.
+                    let mut group: Vec<Entry> = Vec::new();
+                    let mut bound = 0;
+                    let mut flush = |group: &mut Vec<Entry>, bound: u64| -> Result<()> {
+                        if group.len() == 1 && bound <= 3 {
+                            next[g][i].push(group.pop().expect("one entry"));
+                            return Ok(());
+                        }
+                        let parts: Vec<(&Ciphertext, u64)> =
+                            group.iter().map(|(c, _)| (c, 1)).collect();
+                        let sum = lin(&parts, 0, self.delta())?;
+                        if bound >= 4 && i + 1 < blocks {
+                            jobs.push((sum.clone(), carry.clone()));
+                            dest.push((g, i + 1, bound / 4));
+                        }
+                        jobs.push((sum, msg.clone()));
+                        dest.push((g, i, bound.min(3)));
+                        group.clear();
+                        Ok(())
+                    };
+                    for (c, b) in entries {
+                        if bound + b > 15 {
+                            flush(&mut group, bound)?;
+                            bound = 0;
+                        }
+                        bound += b;
+                        group.push((c, b));
+                    }
+                    if !group.is_empty() {
+                        flush(&mut group, bound)?;
+                    }
+                }
             }
-            shape.push(g.len().div_ceil(15));
-            for c in g.chunks(15) {
-                let parts: Vec<(&Ciphertext, u64)> = c.iter().map(|b| (&b.0, 1)).collect();
-                let mut radix = vec![lin(&parts, 0, self.delta())?];
-                radix.extend((1..blocks).map(|_| self.trivial_zero()));
-                chunk_counts.push(radix);
+            let done = jobs.is_empty();
+            if !done {
+                for (out, (g, i, bound)) in self.round(jobs)?.into_iter().zip(dest) {
+                    next[g][i].push((out, bound));
+                }
+            }
+            columns = next;
+            if done {
+                break;
             }
         }
-        let chunks = self.propagate_wide(chunk_counts)?;
-        let mut it = chunks.iter();
-        let grouped: Vec<Vec<&RadixCiphertext>> = shape
-            .iter()
-            .map(|&n| it.by_ref().take(n).collect())
-            .collect();
-        self.sum(&grouped)
+        Ok(columns
+            .into_iter()
+            .map(|cols| RadixCiphertext {
+                blocks: cols
+                    .into_iter()
+                    .map(|mut col| match col.pop() {
+                        Some((c, _)) => c,
+                        None => self.trivial_zero(),
+                    })
+                    .collect(),
+            })
+            .collect())
     }
 
     pub fn gt_scalar(&self, xs: &[&RadixCiphertext], c: u64) -> Result<Vec<BoolCiphertext>> {

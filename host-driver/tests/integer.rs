@@ -172,6 +172,22 @@ fn boolean_operations_match_plaintext() {
             "count {g:?}"
         );
     }
+    // Two blocks wrap at 16; thirty flags cost 11 bootstraps.
+    let narrow = ints.count_flags(&refs, 2).unwrap();
+    for (i, g) in groups_plain.iter().enumerate() {
+        let want = g.iter().filter(|&&b| b).count() as u64 % 16;
+        assert_eq!(decrypt_radix(&e.client, &narrow[i]).unwrap(), want);
+    }
+    let thirty: Vec<&BoolCiphertext> = enc.iter().flatten().take(30).collect();
+    let before = e.driver.stats().completed;
+    let c = ints.count_flags(&[thirty.clone()], U8_BLOCKS).unwrap();
+    assert_eq!(e.driver.stats().completed - before, 11);
+    let want = thirty
+        .iter()
+        .filter(|b| decrypt_bool(&e.client, b).unwrap())
+        .count() as u64;
+    assert_eq!(decrypt_radix(&e.client, &c[0]).unwrap(), want);
+    assert!(ints.count_flags(&[vec![]], 2).is_err());
 }
 
 #[test]
