@@ -1,6 +1,7 @@
 //! Glovebox: hardware-accelerated TFHE for computing on medical data that the server never sees.
 //!
-//! This facade re-exports the engine ([`engine`]); the `glovebox` command is built on it.
+//! This facade re-exports the engine ([`engine`]) and the host driver ([`driver`]), and holds
+//! the healthcare application ([`vitals`]); the `glovebox` command is built on it.
 //!
 //! ```
 //! use glovebox::prelude::*;
@@ -11,5 +12,8 @@
 //! assert_eq!(client.decrypt(&alert)?, 1);
 //! # Ok::<(), glovebox::engine::Error>(())
 //! ```
+pub use glovebox_driver as driver;
 pub use glovebox_engine as engine;
 pub use glovebox_engine::prelude;
+
+pub mod vitals;

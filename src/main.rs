@@ -1,8 +1,11 @@
 //! The `glovebox` command.
 
 use clap::{Parser, Subcommand};
+use glovebox::driver::DriverConfig;
 use glovebox::prelude::*;
+use glovebox::vitals::*;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::Arc;
 use std::time::Instant;
 
 #[derive(Parser)]
@@ -18,6 +21,44 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The main job: a ward of patients whose wearables send encrypted heart rate and SpO2
+    /// once a second; the server computes encrypted alerts without any secret key; the clinic
+    /// decrypts them, and every alert is checked against the rules run on the plaintext.
+    Vitals {
+        /// Patients in the ward.
+        #[arg(long, default_value_t = 8)]
+        patients: usize,
+        /// Seconds of readings per patient (one reading per second).
+        #[arg(long, default_value_t = 30)]
+        seconds: usize,
+        /// Seed of the simulated vitals streams (not of the keys: those come from the OS).
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Heart rate below this (bpm) raises an alert.
+        #[arg(long, default_value_t = 50)]
+        hr_low: u8,
+        /// Heart rate above this (bpm) raises an alert.
+        #[arg(long, default_value_t = 120)]
+        hr_high: u8,
+        /// SpO2 below this (%) raises an alert.
+        #[arg(long, default_value_t = 92)]
+        spo2_low: u8,
+        /// Consecutive alert readings that make an alert sustained (1..=15).
+        #[arg(long, default_value_t = 3)]
+        sustained: usize,
+        /// Parameter set name (see `glovebox params`).
+        #[arg(long, default_value = "PARAM_MESSAGE_2_CARRY_2_KS_PBS")]
+        params: String,
+        /// Backend that runs the bootstraps.
+        #[arg(long, default_value = "cpu")]
+        backend: String,
+        /// Time steps evaluated concurrently.
+        #[arg(long, default_value_t = 4)]
+        steps_in_flight: usize,
+        /// Machine-readable output (ends with one JSON object).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the parameter sets: shapes, noise, key and ciphertext sizes, security source.
     Params {
         /// Machine-readable output.
@@ -43,6 +84,35 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Vitals {
+            patients,
+            seconds,
+            seed,
+            hr_low,
+            hr_high,
+            spo2_low,
+            sustained,
+            params,
+            backend,
+            steps_in_flight,
+            json,
+        } => vitals(
+            VitalsArgs {
+                patients,
+                seconds,
+                seed,
+                rules: AlertRules {
+                    heart_rate_low: hr_low,
+                    heart_rate_high: hr_high,
+                    spo2_low,
+                    sustained_readings: sustained,
+                },
+                params,
+                backend,
+                steps_in_flight,
+            },
+            json,
+        ),
         Command::Params { json } => params(json),
         Command::Demo {
             params,
@@ -220,4 +290,220 @@ fn rayon_threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
+}
+
+fn backend_by_name(name: &str) -> Result<Arc<dyn Backend>> {
+    match name {
+        "cpu" => Ok(Arc::new(CpuBackend::new())),
+        other => Err(Error::InvalidParameters(format!(
+            "unknown backend `{other}` (available: cpu)"
+        ))),
+    }
+}
+
+fn keygen_bar(hidden: bool, total: usize) -> ProgressBar {
+    let bar = if hidden {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(total as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("key generation {bar:40} {pos}/{len} GGSW [{elapsed}]")
+            .expect("valid template"),
+    );
+    bar
+}
+
+struct VitalsArgs {
+    patients: usize,
+    seconds: usize,
+    seed: u64,
+    rules: AlertRules,
+    params: String,
+    backend: String,
+    steps_in_flight: usize,
+}
+
+fn vitals(args: VitalsArgs, json: bool) -> Result<()> {
+    if args.patients == 0 || args.seconds == 0 {
+        return Err(Error::InvalidParameters(
+            "need at least one patient and one second of readings".into(),
+        ));
+    }
+    args.rules.validate()?;
+    let params = Parameters::by_name(&args.params)?;
+    let backend = backend_by_name(&args.backend)?;
+
+    // Clinic side: keys.
+    let t0 = Instant::now();
+    let clinic = Clinic::new(params)?;
+    let bar = keygen_bar(json, params.lwe_dimension.0);
+    let server_key = clinic.server_key_with_progress(&|done, _| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    let keygen_s = t0.elapsed().as_secs_f64();
+
+    // Devices: plausible streams, encrypted on the device.
+    let ward = simulate_ward(args.patients, args.seconds, args.seed);
+    let t1 = Instant::now();
+    let encrypted: Vec<Vec<EncryptedReading>> = ward
+        .iter()
+        .map(|stream| {
+            let device = clinic.provision_device();
+            stream.iter().map(|&r| device.encrypt(r)).collect()
+        })
+        .collect::<Result<_>>()?;
+    let encrypt_s = t1.elapsed().as_secs_f64();
+
+    // Server side: only the server key crosses over.
+    let server = MonitoringServer::new(
+        Arc::new(server_key),
+        backend,
+        args.rules.clone(),
+        DriverConfig::default(),
+    )?
+    .with_steps_in_flight(args.steps_in_flight);
+    let bar = if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(args.seconds as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "monitoring {bar:40} {pos}/{len} s of readings [{elapsed}, {per_sec}]",
+        )
+        .expect("valid template"),
+    );
+    let before = server.driver_stats();
+    let t2 = Instant::now();
+    let alerts = server.monitor(&encrypted, &|done| bar.set_position(done as u64))?;
+    let server_s = t2.elapsed().as_secs_f64();
+    bar.finish_and_clear();
+    let stats = server.driver_stats();
+    let pbs = stats.completed - before.completed;
+
+    // Clinic side: decrypt and check against the plaintext rules.
+    let decrypted: Vec<PatientAlerts> = alerts
+        .iter()
+        .map(|a| clinic.decrypt(a))
+        .collect::<Result<_>>()?;
+    let expected: Vec<PatientAlerts> = ward.iter().map(|s| args.rules.evaluate(s)).collect();
+    let total: usize = expected.iter().map(|e| e.values()).sum();
+    let matching: usize = decrypted
+        .iter()
+        .zip(&expected)
+        .map(|(d, e)| d.matching(e))
+        .sum();
+
+    let readings = args.patients * args.seconds;
+    let readings_per_s = readings as f64 / server_s;
+    let pbs_per_s = pbs as f64 / server_s;
+    let pbs_per_reading = pbs as f64 / readings as f64;
+    let realtime_patients = readings_per_s.floor() as u64;
+
+    if json {
+        let patients: Vec<serde_json::Value> = decrypted
+            .iter()
+            .zip(&ward)
+            .enumerate()
+            .map(|(p, (a, w))| {
+                serde_json::json!({
+                    "patient": p,
+                    "heart_rate": w.iter().map(|r| r.heart_rate).collect::<Vec<_>>(),
+                    "spo2": w.iter().map(|r| r.spo2).collect::<Vec<_>>(),
+                    "alerts": a,
+                    "timeline": a.timeline(),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::json!({
+                "params": params.name,
+                "backend": server.backend_name(),
+                "threads": threads(),
+                "patients": args.patients,
+                "seconds": args.seconds,
+                "seed": args.seed,
+                "rules": args.rules,
+                "ward": patients,
+                "verified": matching,
+                "alert_values": total,
+                "keygen_s": keygen_s,
+                "encrypt_s": encrypt_s,
+                "server_s": server_s,
+                "pbs": pbs,
+                "readings_per_s": readings_per_s,
+                "pbs_per_s": pbs_per_s,
+                "pbs_per_reading": pbs_per_reading,
+                "realtime_patients": realtime_patients,
+                "mean_batch_size": stats.mean_batch_size,
+                "backend_busy": stats.backend_busy,
+            })
+        );
+    } else {
+        let r = &args.rules;
+        println!(
+            "ward: {} patients x {} s, one reading per second; parameters {} ({})",
+            args.patients,
+            args.seconds,
+            params.name,
+            params.security_statement()
+        );
+        println!(
+            "rules: heart rate outside {}-{} bpm, SpO2 below {} %, sustained over {} readings",
+            r.heart_rate_low, r.heart_rate_high, r.spo2_low, r.sustained_readings
+        );
+        println!(
+            "clinic: key generation {keygen_s:.1} s; devices: {readings} readings encrypted in {encrypt_s:.2} s"
+        );
+        println!();
+        println!(
+            "{:>7} {:>7} {:>7} {:>9} {:>8} {:>9} {:>6}  timeline (· ok, h HR, s SpO2, b both; CAPS sustained)",
+            "patient", "HR max", "HR min", "SpO2 min", "HR alrt", "SpO2 alrt", "count"
+        );
+        for (p, (a, w)) in decrypted.iter().zip(&ward).enumerate() {
+            let hr_max = w.iter().map(|r| r.heart_rate).max().unwrap_or(0);
+            let hr_min = w.iter().map(|r| r.heart_rate).min().unwrap_or(0);
+            let spo2_min = w.iter().map(|r| r.spo2).min().unwrap_or(0);
+            println!(
+                "{:>7} {:>7} {:>7} {:>9} {:>8} {:>9} {:>6}  {}",
+                p,
+                hr_max,
+                hr_min,
+                spo2_min,
+                a.heart_rate.iter().filter(|&&x| x).count(),
+                a.spo2.iter().filter(|&&x| x).count(),
+                a.count,
+                a.timeline()
+            );
+        }
+        println!();
+        println!(
+            "server: {pbs} PBS on `{}` ({} threads) in {server_s:.2} s: {pbs_per_s:.1} PBS/s, \
+             mean batch {:.1}, backend busy {:.0} %",
+            server.backend_name(),
+            threads(),
+            stats.mean_batch_size,
+            100.0 * stats.backend_busy
+        );
+        println!(
+            "throughput: {readings_per_s:.2} readings/s, {pbs_per_reading:.2} PBS per reading: \
+             this machine monitors {realtime_patients} patients in real time (1 reading/s each)"
+        );
+        println!("verified: {matching}/{total} alerts match");
+    }
+    if matching != total {
+        return Err(Error::Backend {
+            backend: server.backend_name().to_string(),
+            reason: format!(
+                "{} of {total} decrypted alerts differ from the plaintext rules",
+                total - matching
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn threads() -> usize {
+    rayon_threads()
 }
