@@ -59,6 +59,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bootstrapping latency and batched throughput (keyswitch + PBS) per batch size, on the
+    /// backend alone and through the host driver.
+    Bench {
+        /// Backend to measure.
+        #[arg(long, default_value = "cpu")]
+        backend: String,
+        /// Parameter set name (see `glovebox params`).
+        #[arg(long, default_value = "PARAM_MESSAGE_2_CARRY_2_KS_PBS")]
+        params: String,
+        /// Batch sizes (comma-separated).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "1,2,4,8,16,32,64,128,256"
+        )]
+        batches: Vec<usize>,
+        /// Minimum seconds measured per batch size and mode (at least two batches are run).
+        #[arg(long, default_value_t = 2.0)]
+        min_seconds: f64,
+        /// Machine-readable output (one JSON object).
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the parameter sets: shapes, noise, key and ciphertext sizes, security source.
     Params {
         /// Machine-readable output.
@@ -114,6 +137,13 @@ fn main() {
             json,
         ),
         Command::Params { json } => params(json),
+        Command::Bench {
+            backend,
+            params,
+            batches,
+            min_seconds,
+            json,
+        } => bench(&backend, &params, &batches, min_seconds, json),
         Command::Demo {
             params,
             count,
@@ -506,4 +536,156 @@ fn vitals(args: VitalsArgs, json: bool) -> Result<()> {
 
 fn threads() -> usize {
     rayon_threads()
+}
+
+/// One row of `glovebox bench`.
+#[derive(serde::Serialize)]
+struct BenchRow {
+    batch: usize,
+    backend_pbs_per_s: f64,
+    backend_ms_per_batch: f64,
+    driver_pbs_per_s: f64,
+    driver_over_backend: f64,
+    driver_job_latency_p50_ms: f64,
+}
+
+fn bench(
+    backend_name: &str,
+    name: &str,
+    batches: &[usize],
+    min_seconds: f64,
+    json: bool,
+) -> Result<()> {
+    if batches.is_empty() || batches.contains(&0) {
+        return Err(Error::InvalidParameters(
+            "batch sizes must be positive".into(),
+        ));
+    }
+    let params = Parameters::by_name(name)?;
+    let backend = backend_by_name(backend_name)?;
+    let client = ClientKey::new(params)?;
+    let bar = keygen_bar(json, params.lwe_dimension.0);
+    let server = Arc::new(client.server_key_with_progress(&|d, _| bar.set_position(d as u64))?);
+    bar.finish_and_clear();
+    let max = *batches.iter().max().expect("not empty");
+    let messages: Vec<u64> = (0..max as u64)
+        .map(|i| i % params.message_modulus)
+        .collect();
+    let cts: Vec<Ciphertext> = messages
+        .iter()
+        .map(|&m| client.encrypt(m))
+        .collect::<Result<_>>()?;
+    let lut = Arc::new(server.generate_lookup_table(|x| (x * x + 1) % 4));
+    let want = |m: u64| (m * m + 1) % 4;
+    let check = |outs: &[Ciphertext]| -> Result<()> {
+        for (i, o) in outs.iter().enumerate() {
+            if client.decrypt(o)? != want(messages[i % max]) {
+                return Err(Error::Backend {
+                    backend: backend_name.into(),
+                    reason: format!("bench result {i} decrypted wrongly"),
+                });
+            }
+        }
+        Ok(())
+    };
+
+    let resident = server.upload(&*backend)?;
+    let bar = if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(2 * batches.len() as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("measuring {bar:40} {pos}/{len} [{elapsed}] {msg}")
+            .expect("valid template"),
+    );
+    let mut rows = Vec::new();
+    for &b in batches {
+        // Backend alone: whole batches, back to back.
+        bar.set_message(format!("batch {b}, backend"));
+        let refs: Vec<&Ciphertext> = cts[..b].iter().collect();
+        let luts: Vec<&LookupTable> = vec![&*lut; b];
+        let t = Instant::now();
+        let mut runs = 0;
+        while runs < 2 || t.elapsed().as_secs_f64() < min_seconds {
+            let outs = resident.apply_lookup_table_batch(&refs, &luts)?;
+            check(&outs)?;
+            runs += 1;
+        }
+        let backend_s = t.elapsed().as_secs_f64();
+        let backend_pbs_per_s = (runs * b) as f64 / backend_s;
+        bar.inc(1);
+
+        // Through the driver: the same number of jobs, batches of b, pipelined.
+        bar.set_message(format!("batch {b}, driver"));
+        let driver = glovebox::driver::Driver::new(
+            backend.clone(),
+            server.clone(),
+            DriverConfig {
+                batch_size: b,
+                ..DriverConfig::default()
+            },
+        )?;
+        let jobs = runs * b;
+        let t = Instant::now();
+        let outs: Vec<Ciphertext> = driver
+            .bootstrap_many((0..jobs).map(|i| (cts[i % b].clone(), lut.clone())))
+            .into_iter()
+            .collect::<Result<_>>()?;
+        let driver_s = t.elapsed().as_secs_f64();
+        for (i, o) in outs.iter().enumerate() {
+            if client.decrypt(o)? != want(messages[i % b]) {
+                return Err(Error::Backend {
+                    backend: backend_name.into(),
+                    reason: format!("driver result {i} decrypted wrongly"),
+                });
+            }
+        }
+        let stats = driver.stats();
+        let driver_pbs_per_s = jobs as f64 / driver_s;
+        bar.inc(1);
+        rows.push(BenchRow {
+            batch: b,
+            backend_pbs_per_s,
+            backend_ms_per_batch: 1e3 * backend_s / runs as f64,
+            driver_pbs_per_s,
+            driver_over_backend: driver_pbs_per_s / backend_pbs_per_s,
+            driver_job_latency_p50_ms: stats.job_latency_ms.p50,
+        });
+    }
+    bar.finish_and_clear();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "params": params.name,
+                "backend": backend.name(),
+                "threads": threads(),
+                "rows": rows,
+            })
+        );
+        return Ok(());
+    }
+    println!(
+        "keyswitch + PBS on `{}`, {} ({} threads); every result decrypted and checked",
+        backend.name(),
+        params.name,
+        threads()
+    );
+    println!(
+        "{:>6} {:>14} {:>14} {:>14} {:>14} {:>16}",
+        "batch", "backend PBS/s", "ms per batch", "driver PBS/s", "driver/backend", "driver p50 ms"
+    );
+    for r in &rows {
+        println!(
+            "{:>6} {:>14.1} {:>14.1} {:>14.1} {:>14.3} {:>16.1}",
+            r.batch,
+            r.backend_pbs_per_s,
+            r.backend_ms_per_batch,
+            r.driver_pbs_per_s,
+            r.driver_over_backend,
+            r.driver_job_latency_p50_ms
+        );
+    }
+    Ok(())
 }
