@@ -391,6 +391,7 @@ fn finisher(rx: Receiver<RotatedBatch>, params: &Parameters, key_id: u64, stats:
             }
             Ok(accumulators) => {
                 let count = batch.jobs.len();
+                let mut replies = Vec::with_capacity(count);
                 for (job, acc) in batch
                     .jobs
                     .into_iter()
@@ -404,9 +405,14 @@ fn finisher(rx: Receiver<RotatedBatch>, params: &Parameters, key_id: u64, stats:
                         key_id,
                     };
                     stats.job_latency(job.submitted.elapsed());
-                    let _ = job.reply.send(Ok(ct));
+                    replies.push((job.reply, ct));
                 }
+                // Counters first, replies second: a caller that has its results sees them
+                // counted.
                 stats.batch_done(count, batch.started.elapsed());
+                for (reply, ct) in replies {
+                    let _ = reply.send(Ok(ct));
+                }
             }
         }
     }
