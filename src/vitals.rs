@@ -13,13 +13,16 @@
 //! secret key.
 //!
 //! # Bootstraps per reading
-//! Each reading costs 8 PBS: heart rate outside [low, high] is one compiled `u8` predicate
-//! (3 PBS in 2 rounds: both nibbles classified, then a bivariate table; see
-//! [`U8Predicate`]), SpO2 below its limit another (3 PBS); "any alert" is their sum
-//! bootstrapped once; "sustained" is the sum of the last k "any" flags bootstrapped once (the
-//! first k − 1 readings of a stream cannot be sustained: public zeros, no PBS). The per-patient
-//! count is a column-compression counter over the "any" flags, ≈ 0.37 PBS per reading for 30
-//! readings. TFHE-rs's integer API spends 19 PBS per reading on the same rules.
+//! Each reading costs 7 blind rotations (PBS): heart rate outside [low, high] is one compiled
+//! `u8` predicate (both nibbles classified, then a bivariate table: 3 PBS; see
+//! [`U8Predicate`]); SpO2 below its limit is a threshold whose two nibble classifications
+//! (2 PBS) sum linearly to a value that is ≥ 2 exactly when it holds; one more PBS on
+//! `4·hr_alert + that sum`, through a table holding two functions, yields both the SpO2 flag
+//! and "any alert" ([`IntegerServer::predicates_with_or`]); "sustained" is the sum of the last
+//! k "any" flags bootstrapped once (the first k − 1 readings of a stream cannot be sustained:
+//! public zeros, no PBS). The per-patient count is a column-compression counter over the "any"
+//! flags, ≈ 0.37 PBS per reading for 30 readings. TFHE-rs's integer API spends 19 PBS per
+//! reading on the same rules.
 //!
 //! ```
 //! use glovebox::vitals::*;
@@ -443,23 +446,20 @@ impl MonitoringServer {
         let lock = || shared.lock().unwrap_or_else(|e| e.into_inner());
 
         let step = |t: usize| -> Result<()> {
-            // Both rules on every patient's reading, in the same two rounds.
-            let mut items: Vec<(&RadixCiphertext, &U8Predicate)> = Vec::new();
-            for stream in ward {
-                items.push((&stream[t].heart_rate, &self.heart_rate));
-                items.push((&stream[t].spo2, &self.spo2));
-            }
-            let flags = ints.eval_u8_predicates(&items)?;
-            let (heart_rate, spo2): (Vec<_>, Vec<_>) = flags
-                .chunks(2)
-                .map(|c| (c[0].clone(), c[1].clone()))
-                .unzip();
-            let groups: Vec<Vec<&BoolCiphertext>> = heart_rate
+            // Both rules and their OR on every patient's reading, in 6 blind rotations.
+            let items: Vec<_> = ward
                 .iter()
-                .zip(&spo2)
-                .map(|(h, s)| vec![h, s])
+                .map(|s| (&s[t].heart_rate, &self.heart_rate, &s[t].spo2, &self.spo2))
                 .collect();
-            let any = ints.or_many(&groups)?;
+            let flags = ints.predicates_with_or(&items)?;
+            let mut heart_rate = Vec::with_capacity(ward.len());
+            let mut spo2 = Vec::with_capacity(ward.len());
+            let mut any = Vec::with_capacity(ward.len());
+            for [h, s, a] in flags {
+                heart_rate.push(h);
+                spo2.push(s);
+                any.push(a);
+            }
             {
                 let mut s = lock();
                 s.steps[t] = Some(StepAlerts {

@@ -39,6 +39,10 @@ pub struct Ciphertext {
 pub struct LookupTable {
     pub accumulator: GlweCiphertext,
     pub parameters_fingerprint: u64,
+    /// Coefficients sampled after the blind rotation, one output ciphertext each: `[0]` for
+    /// an ordinary table, more for a table that holds several functions
+    /// ([`ServerKey::generate_many_lookup_table`]). Single-output paths use the first.
+    pub outputs: Vec<usize>,
 }
 
 /// The secret side: encrypts, decrypts, and makes server keys.
@@ -356,7 +360,55 @@ impl ServerKey {
                 f,
             ),
             parameters_fingerprint: p.fingerprint(),
+            outputs: vec![0],
         }
+    }
+
+    /// One table that computes several functions in one blind rotation ("many-LUT"): with
+    /// `c = fns.len()` functions the input must lie in `[0, M)`, `M = (message_modulus ·
+    /// carry_modulus) / c`; box `j·M + v` holds `fns[j](v)`, and output `j` is sampled at
+    /// coefficient `j·M·N/(message_modulus · carry_modulus)`. The noise margin per input is the
+    /// same as an ordinary table's.
+    ///
+    /// ```
+    /// use glovebox_engine::prelude::*;
+    /// let client = ClientKey::new(&TEST_PARAMS_INSECURE)?;
+    /// let server = client.server_key()?;
+    /// let lut = server.generate_many_lookup_table(&[&|x| x % 4, &|x| (x >= 3) as u64])?;
+    /// assert_eq!(lut.outputs, [0, 256]); // N = 512, 16 boxes of 32, M = 8
+    /// # Ok::<(), glovebox_engine::Error>(())
+    /// ```
+    pub fn generate_many_lookup_table(&self, fns: &[&dyn Fn(u64) -> u64]) -> Result<LookupTable> {
+        let p = &self.params;
+        let space = p.message_modulus * p.carry_modulus;
+        let count = fns.len() as u64;
+        if count == 0 || count > space {
+            return Err(Error::InvalidParameters(format!(
+                "a many-function table holds 1..={space} functions, got {count}"
+            )));
+        }
+        let m = space / count;
+        let box_size = p.polynomial_size.0 / space as usize;
+        Ok(LookupTable {
+            accumulator: generate_lookup_table(
+                p.glwe_dimension.to_glwe_size(),
+                p.polynomial_size,
+                space,
+                p.delta(),
+                |b| {
+                    let (j, v) = (b / m, b % m);
+                    if j < count {
+                        fns[j as usize](v)
+                    } else {
+                        0
+                    }
+                },
+            ),
+            parameters_fingerprint: p.fingerprint(),
+            outputs: (0..count as usize)
+                .map(|j| j * m as usize * box_size)
+                .collect(),
+        })
     }
 
     fn check_lut(&self, lut: &LookupTable) -> Result<()> {

@@ -195,6 +195,12 @@ impl U8Predicate {
         })
     }
 
+    /// True when at most one non-constant nibble table occurs and every high nibble is
+    /// false, true or that table: the shape of `x < c`, `x > c` (and constants).
+    pub fn is_threshold(&self) -> bool {
+        self.t2 == 0 && self.class.iter().all(|&c| c <= 2)
+    }
+
     /// The predicate on a clear value (for checking decrypted results).
     pub fn holds(&self, x: u8) -> bool {
         self.truth[x as usize]
@@ -236,6 +242,138 @@ impl<'a> IntegerServer<'a> {
     /// One round: bootstraps every job through the driver, in one submission.
     fn round(&self, jobs: Vec<(Ciphertext, Arc<LookupTable>)>) -> Result<Vec<Ciphertext>> {
         self.driver.bootstrap_many(jobs).into_iter().collect()
+    }
+
+    /// One round of tables with several outputs each.
+    fn round_multi(
+        &self,
+        jobs: Vec<(Ciphertext, Arc<LookupTable>)>,
+    ) -> Result<Vec<Vec<Ciphertext>>> {
+        let handles: Vec<Result<crate::JobHandle>> = jobs
+            .into_iter()
+            .map(|(c, l)| self.driver.submit(c, l))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.and_then(crate::JobHandle::wait_all))
+            .collect()
+    }
+
+    /// Two `u8` predicates and their OR, per item `(x, p, y, q)`: `[p(x), q(y), p(x) ∨ q(y)]`
+    /// in 6 blind rotations and 3 rounds instead of 7 — `q` must be a threshold (one
+    /// non-constant nibble table, [`U8Predicate::is_threshold`]), so that `q(y)` is a linear
+    /// read-off of its round-1 outputs: S = code(h) + T1(l) with code ∈ {0 false, 1 T1,
+    /// 2 true}, `q(y) ⇔ S ≥ 2`. Round 2 finishes `p(x)`; round 3 bootstraps W = 4·p(x) + S
+    /// (< 8) once through a two-function table that yields `q(y)` and the OR.
+    pub fn predicates_with_or(
+        &self,
+        items: &[(
+            &RadixCiphertext,
+            &U8Predicate,
+            &RadixCiphertext,
+            &U8Predicate,
+        )],
+    ) -> Result<Vec<[BoolCiphertext; 3]>> {
+        for (x, _, y, q) in items {
+            for v in [x, y] {
+                if v.blocks.len() != U8_BLOCKS {
+                    return Err(Error::DimensionMismatch {
+                        what: "radix integer blocks (u8 predicate)",
+                        expected: U8_BLOCKS,
+                        got: v.blocks.len(),
+                    });
+                }
+            }
+            if !q.is_threshold() {
+                return Err(Error::InvalidParameters(format!(
+                    "predicate `{}` is not a threshold (needs one nibble table)",
+                    q.name
+                )));
+            }
+        }
+        let final_lut = self.lut("pred_final".into(), |v| {
+            let (a, b) = (v / 4, v % 4);
+            match a {
+                0 => 0,
+                1 => 1,
+                2 => b & 1,
+                _ => b >> 1,
+            }
+        });
+        let or_lut = {
+            let mut luts = self.luts.lock().unwrap_or_else(|e| e.into_inner());
+            luts.entry("threshold_and_or".into())
+                .or_insert_with(|| {
+                    Arc::new(
+                        self.server_key
+                            .generate_many_lookup_table(&[&|w| (w % 4 >= 2) as u64, &|w| {
+                                (w / 4 == 1 || w % 4 >= 2) as u64
+                            }])
+                            .expect("two functions fit 16 boxes"),
+                    )
+                })
+                .clone()
+        };
+        let mut jobs = Vec::with_capacity(4 * items.len());
+        for (x, p, y, q) in items {
+            let (class, t1, t2) = (p.class, p.t1, p.t2);
+            jobs.push((
+                lin(&[(&x.blocks[3], 4), (&x.blocks[2], 1)], 0, self.delta())?,
+                self.lut(format!("pred_h_{}", p.name), move |h| {
+                    class[(h % 16) as usize]
+                }),
+            ));
+            jobs.push((
+                lin(&[(&x.blocks[1], 4), (&x.blocks[0], 1)], 0, self.delta())?,
+                self.lut(format!("pred_l_{}", p.name), move |l| {
+                    let l = l % 16;
+                    2 * ((t2 >> l) & 1) as u64 + ((t1 >> l) & 1) as u64
+                }),
+            ));
+            let (qclass, qt1) = (q.class, q.t1);
+            jobs.push((
+                lin(&[(&y.blocks[3], 4), (&y.blocks[2], 1)], 0, self.delta())?,
+                self.lut(format!("thr_h_{}", q.name), move |h| {
+                    match qclass[(h % 16) as usize] {
+                        0 => 0,
+                        1 => 2,
+                        _ => 1,
+                    }
+                }),
+            ));
+            jobs.push((
+                lin(&[(&y.blocks[1], 4), (&y.blocks[0], 1)], 0, self.delta())?,
+                self.lut(format!("thr_l_{}", q.name), move |l| {
+                    ((qt1 >> (l % 16)) & 1) as u64
+                }),
+            ));
+        }
+        let r1 = self.round(jobs)?;
+        let mut jobs = Vec::with_capacity(items.len());
+        for o in r1.chunks(4) {
+            jobs.push((
+                lin(&[(&o[0], 4), (&o[1], 1)], 0, self.delta())?,
+                final_lut.clone(),
+            ));
+        }
+        let p_flags = self.round(jobs)?;
+        let mut jobs = Vec::with_capacity(items.len());
+        for (o, pf) in r1.chunks(4).zip(&p_flags) {
+            jobs.push((
+                lin(&[(pf, 4), (&o[2], 1), (&o[3], 1)], 0, self.delta())?,
+                or_lut.clone(),
+            ));
+        }
+        let r3 = self.round_multi(jobs)?;
+        Ok(p_flags
+            .into_iter()
+            .zip(r3)
+            .map(|(pf, mut qo)| {
+                let any = qo.pop().expect("two outputs");
+                let q = qo.pop().expect("two outputs");
+                [BoolCiphertext(pf), BoolCiphertext(q), BoolCiphertext(any)]
+            })
+            .collect())
     }
 
     /// Compares every `x` with the clear constant `c` under `predicate`.

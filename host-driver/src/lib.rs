@@ -42,7 +42,7 @@ mod stats;
 pub use stats::DriverStats;
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
-use glovebox_engine::algorithms::extract_lwe_sample_into;
+use glovebox_engine::algorithms::extract_lwe_sample_at_into;
 use glovebox_engine::algorithms::modulus_switch::lwe_modulus_switch_into;
 use glovebox_engine::prelude::*;
 use stats::StatsCollector;
@@ -78,18 +78,24 @@ impl Default for DriverConfig {
 struct Job {
     ciphertext: Ciphertext,
     lut: Arc<LookupTable>,
-    reply: Sender<Result<Ciphertext>>,
+    reply: Sender<Result<Vec<Ciphertext>>>,
     submitted: Instant,
 }
 
 /// The promise of one job's result.
 pub struct JobHandle {
-    reply: Receiver<Result<Ciphertext>>,
+    reply: Receiver<Result<Vec<Ciphertext>>>,
 }
 
 impl JobHandle {
-    /// Blocks until the job is done.
+    /// Blocks until the job is done; its (first) output.
     pub fn wait(self) -> Result<Ciphertext> {
+        self.wait_all().map(|mut v| v.swap_remove(0))
+    }
+
+    /// Blocks until the job is done; one output per entry of its table's `outputs` (several
+    /// for a table that holds several functions).
+    pub fn wait_all(self) -> Result<Vec<Ciphertext>> {
         self.reply.recv().unwrap_or_else(|_| {
             Err(Error::Backend {
                 backend: "driver".into(),
@@ -197,6 +203,13 @@ impl Driver {
                 expected: self.params.name.into(),
                 got: format!("parameters {:#018x}", ciphertext.parameters_fingerprint),
             });
+        }
+        let n = self.params.polynomial_size.0;
+        if lut.outputs.is_empty() || lut.outputs.iter().any(|&i| i >= n) {
+            return Err(Error::InvalidParameters(format!(
+                "lookup table outputs must be 1 or more coefficients below N = {n}, got {:?}",
+                lut.outputs
+            )));
         }
         if ciphertext.key_id != self.key_id {
             return Err(Error::KeyMismatch {
@@ -397,21 +410,28 @@ fn finisher(rx: Receiver<RotatedBatch>, params: &Parameters, key_id: u64, stats:
                     .into_iter()
                     .zip(accumulators.chunks_exact(acc_size))
                 {
-                    let mut out = vec![0u64; big];
-                    extract_lwe_sample_into(&mut out, acc, n);
-                    let ct = Ciphertext {
-                        ct: LweCiphertext::from_container(out).expect("kN + 1 ≥ 2 words"),
-                        parameters_fingerprint: job.ciphertext.parameters_fingerprint,
-                        key_id,
-                    };
+                    let cts: Vec<Ciphertext> = job
+                        .lut
+                        .outputs
+                        .iter()
+                        .map(|&index| {
+                            let mut out = vec![0u64; big];
+                            extract_lwe_sample_at_into(&mut out, acc, n, index);
+                            Ciphertext {
+                                ct: LweCiphertext::from_container(out).expect("kN + 1 ≥ 2 words"),
+                                parameters_fingerprint: job.ciphertext.parameters_fingerprint,
+                                key_id,
+                            }
+                        })
+                        .collect();
                     stats.job_latency(job.submitted.elapsed());
-                    replies.push((job.reply, ct));
+                    replies.push((job.reply, cts));
                 }
                 // Counters first, replies second: a caller that has its results sees them
                 // counted.
                 stats.batch_done(count, batch.started.elapsed());
-                for (reply, ct) in replies {
-                    let _ = reply.send(Ok(ct));
+                for (reply, cts) in replies {
+                    let _ = reply.send(Ok(cts));
                 }
             }
         }

@@ -295,3 +295,68 @@ fn mismatched_widths_are_refused() {
         Err(Error::MessageOutOfRange { .. })
     ));
 }
+
+#[test]
+fn predicates_with_or_in_six_rotations_and_many_output_tables() {
+    let e = env(&TEST_PARAMS_INSECURE);
+    let ints = IntegerServer::new(&e.driver, &e.server);
+    let range = U8Predicate::compile("out_50_120", |x| !(50..=120).contains(&x)).unwrap();
+    let below = U8Predicate::compile("lt_92", |x| x < 92).unwrap();
+    let above = U8Predicate::compile("gt_200", |x| x > 200).unwrap();
+    assert!(below.is_threshold() && above.is_threshold() && !range.is_threshold());
+    let xs: Vec<u64> = [0, 1, 49, 50, 51, 91, 92, 120, 121, 200, 201, 255]
+        .into_iter()
+        .chain((0..256).step_by(7))
+        .collect();
+    let ys: Vec<u64> = xs.iter().rev().copied().collect();
+    let enc = |v: &[u64]| -> Vec<RadixCiphertext> {
+        v.iter()
+            .map(|&x| encrypt_radix(&e.client, x, U8_BLOCKS).unwrap())
+            .collect()
+    };
+    let (ex, ey) = (enc(&xs), enc(&ys));
+    for q in [&below, &above] {
+        let items: Vec<_> = ex.iter().zip(&ey).map(|(x, y)| (x, &range, y, q)).collect();
+        let before = e.driver.stats().completed;
+        let out = ints.predicates_with_or(&items).unwrap();
+        assert_eq!(e.driver.stats().completed - before, 6 * xs.len() as u64);
+        for (i, [p, qq, any]) in out.iter().enumerate() {
+            let (x, y) = (xs[i] as u8, ys[i] as u8);
+            let want = (range.holds(x), q.holds(y));
+            assert_eq!(decrypt_bool(&e.client, p).unwrap(), want.0, "{x}");
+            assert_eq!(decrypt_bool(&e.client, qq).unwrap(), want.1, "{y}");
+            assert_eq!(decrypt_bool(&e.client, any).unwrap(), want.0 | want.1);
+        }
+    }
+    // The second predicate must be a threshold.
+    let items = [(&ex[0], &range, &ey[0], &range)];
+    assert!(matches!(
+        ints.predicates_with_or(&items),
+        Err(Error::InvalidParameters(_))
+    ));
+
+    // A table with three functions on inputs below 5: three outputs from one rotation.
+    let f: [&dyn Fn(u64) -> u64; 3] = [&|x| x, &|x| 3 - x.min(3), &|x| (x % 2) * 3];
+    let lut = Arc::new(e.server.generate_many_lookup_table(&f).unwrap());
+    for m in 0..5 {
+        let before = e.driver.stats().completed;
+        let outs = e
+            .driver
+            .submit(e.client.encrypt(m).unwrap(), lut.clone())
+            .unwrap()
+            .wait_all()
+            .unwrap();
+        assert_eq!(e.driver.stats().completed - before, 1);
+        let got: Vec<u64> = outs.iter().map(|o| e.client.decrypt(o).unwrap()).collect();
+        let want: Vec<u64> = f.iter().map(|g| g(m) % 4).collect();
+        assert_eq!(got, want, "m = {m}");
+    }
+    assert!(e.server.generate_many_lookup_table(&[]).is_err());
+    // Output coefficients past N are refused at submission.
+    let mut bad = (*lut).clone();
+    bad.outputs = vec![0, 1 << 20];
+    assert!(matches!(
+        e.driver.submit(e.client.encrypt(1).unwrap(), Arc::new(bad)),
+        Err(Error::InvalidParameters(_))
+    ));
+}

@@ -30,6 +30,28 @@ pub fn blind_rotate_assign(
     }
 }
 
+/// Sample extraction at coefficient `index` (< N): the LWE ciphertext of coefficient `index`
+/// of the GLWE's plaintext, under the GLWE key read as an LWE key. With `index = 0` this is
+/// [`extract_lwe_sample_into`]; other indexes serve lookup tables that hold several functions
+/// (one blind rotation, several outputs). TFHE-rs: `extract_lwe_sample_from_glwe_ciphertext`
+/// with `MonomialDegree(index)`.
+pub fn extract_lwe_sample_at_into(out: &mut [u64], glwe: &[u64], n: usize, index: usize) {
+    let k = glwe.len() / n - 1;
+    let c = index;
+    for j in 0..k {
+        let a = &glwe[j * n..(j + 1) * n];
+        let o = &mut out[j * n..(j + 1) * n];
+        // (a·s)[c] = Σ_{i ≤ c} a[c − i]·s[i] − Σ_{i > c} a[N + c − i]·s[i]
+        for i in 0..=c {
+            o[i] = a[c - i];
+        }
+        for i in c + 1..n {
+            o[i] = a[n + c - i].wrapping_neg();
+        }
+    }
+    out[k * n] = glwe[k * n + c];
+}
+
 /// Extracts the constant coefficient of a GLWE ciphertext as an LWE ciphertext under the
 /// GLWE key read as an LWE key of dimension k·N (TFHE-rs `extract_lwe_sample_from_glwe_ciphertext`
 /// with `MonomialDegree(0)`): mask `j` becomes `(A_j[0], −A_j[N−1], …, −A_j[1])`.

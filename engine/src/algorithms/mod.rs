@@ -9,7 +9,9 @@ pub mod modulus_switch;
 pub mod pbs;
 pub mod polynomial;
 
-pub use blind_rotation::{blind_rotate_assign, extract_lwe_sample_into};
+pub use blind_rotation::{
+    blind_rotate_assign, extract_lwe_sample_at_into, extract_lwe_sample_into,
+};
 pub use encryption::{
     decrypt_lwe_ciphertext, encrypt_constant_ggsw_ciphertext, encrypt_lwe_ciphertext,
     PreparedGlweKey,
