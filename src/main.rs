@@ -233,15 +233,7 @@ fn demo(name: &str, count: usize, json: bool) -> Result<()> {
     let params = Parameters::by_name(name)?;
     let t0 = Instant::now();
     let client = ClientKey::new(params)?;
-    let bar = if json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(params.lwe_dimension.0 as u64)
-    };
-    bar.set_style(
-        ProgressStyle::with_template("key generation {bar:40} {pos}/{len} GGSW [{elapsed}]")
-            .expect("valid template"),
-    );
+    let bar = keygen_bar(json, params.lwe_dimension.0);
     let server = client.server_key_with_progress(&|done, _| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     let keygen_s = t0.elapsed().as_secs_f64();
@@ -450,7 +442,7 @@ fn vitals(args: VitalsArgs, json: bool) -> Result<()> {
             serde_json::json!({
                 "params": params.name,
                 "backend": server.backend_name(),
-                "threads": threads(),
+                "threads": rayon_threads(),
                 "patients": args.patients,
                 "seconds": args.seconds,
                 "seed": args.seed,
@@ -512,7 +504,7 @@ fn vitals(args: VitalsArgs, json: bool) -> Result<()> {
             "server: {pbs} PBS on `{}` ({} threads) in {server_s:.2} s: {pbs_per_s:.1} PBS/s, \
              mean batch {:.1}, backend busy {:.0} %",
             server.backend_name(),
-            threads(),
+            rayon_threads(),
             stats.mean_batch_size,
             100.0 * stats.backend_busy
         );
@@ -532,10 +524,6 @@ fn vitals(args: VitalsArgs, json: bool) -> Result<()> {
         });
     }
     Ok(())
-}
-
-fn threads() -> usize {
-    rayon_threads()
 }
 
 /// One row of `glovebox bench`.
@@ -577,12 +565,13 @@ fn bench(
         .collect::<Result<_>>()?;
     let lut = Arc::new(server.generate_lookup_table(|x| (x * x + 1) % 4));
     let want = |m: u64| (m * m + 1) % 4;
-    let check = |outs: &[Ciphertext]| -> Result<()> {
+    // Output i of a run over the first `b` inputs (repeated) must be f(messages[i % b]).
+    let check = |outs: &[Ciphertext], b: usize, mode: &str| -> Result<()> {
         for (i, o) in outs.iter().enumerate() {
-            if client.decrypt(o)? != want(messages[i % max]) {
+            if client.decrypt(o)? != want(messages[i % b]) {
                 return Err(Error::Backend {
                     backend: backend_name.into(),
-                    reason: format!("bench result {i} decrypted wrongly"),
+                    reason: format!("{mode} result {i} decrypted wrongly"),
                 });
             }
         }
@@ -609,7 +598,7 @@ fn bench(
         let mut runs = 0;
         while runs < 2 || t.elapsed().as_secs_f64() < min_seconds {
             let outs = resident.apply_lookup_table_batch(&refs, &luts)?;
-            check(&outs)?;
+            check(&outs, b, "backend")?;
             runs += 1;
         }
         let backend_s = t.elapsed().as_secs_f64();
@@ -633,14 +622,7 @@ fn bench(
             .into_iter()
             .collect::<Result<_>>()?;
         let driver_s = t.elapsed().as_secs_f64();
-        for (i, o) in outs.iter().enumerate() {
-            if client.decrypt(o)? != want(messages[i % b]) {
-                return Err(Error::Backend {
-                    backend: backend_name.into(),
-                    reason: format!("driver result {i} decrypted wrongly"),
-                });
-            }
-        }
+        check(&outs, b, "driver")?;
         let stats = driver.stats();
         let driver_pbs_per_s = jobs as f64 / driver_s;
         bar.inc(1);
@@ -660,7 +642,7 @@ fn bench(
             serde_json::json!({
                 "params": params.name,
                 "backend": backend.name(),
-                "threads": threads(),
+                "threads": rayon_threads(),
                 "rows": rows,
             })
         );
@@ -670,7 +652,7 @@ fn bench(
         "keyswitch + PBS on `{}`, {} ({} threads); every result decrypted and checked",
         backend.name(),
         params.name,
-        threads()
+        rayon_threads()
     );
     println!(
         "{:>6} {:>14} {:>14} {:>14} {:>14} {:>16}",

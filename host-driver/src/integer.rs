@@ -233,10 +233,40 @@ impl<'a> IntegerServer<'a> {
 
     /// The lookup table named `key` (built once from `f`).
     fn lut(&self, key: String, f: impl Fn(u64) -> u64) -> Arc<LookupTable> {
+        self.cached(key, || self.server_key.generate_lookup_table(f))
+    }
+
+    /// The table named `key`, built once by `make`.
+    fn cached(&self, key: String, make: impl FnOnce() -> LookupTable) -> Arc<LookupTable> {
         let mut luts = self.luts.lock().unwrap_or_else(|e| e.into_inner());
-        luts.entry(key)
-            .or_insert_with(|| Arc::new(self.server_key.generate_lookup_table(f)))
-            .clone()
+        luts.entry(key).or_insert_with(|| Arc::new(make())).clone()
+    }
+
+    /// Round-1 tables of a compiled `u8` predicate: high nibble to its class A, low nibble to
+    /// B = 2·T2(l) + T1(l).
+    fn predicate_nibble_luts(&self, pred: &U8Predicate) -> (Arc<LookupTable>, Arc<LookupTable>) {
+        let (class, t1, t2) = (pred.class, pred.t1, pred.t2);
+        let a = self.lut(format!("pred_h_{}", pred.name), move |h| {
+            class[(h % 16) as usize]
+        });
+        let b = self.lut(format!("pred_l_{}", pred.name), move |l| {
+            let l = l % 16;
+            2 * ((t2 >> l) & 1) as u64 + ((t1 >> l) & 1) as u64
+        });
+        (a, b)
+    }
+
+    /// Round-2 table of every compiled `u8` predicate: the answer read off 4·A + B.
+    fn predicate_final_lut(&self) -> Arc<LookupTable> {
+        self.lut("pred_final".into(), |v| {
+            let (a, b) = (v / 4, v % 4);
+            match a {
+                0 => 0,
+                1 => 1,
+                2 => b & 1,
+                _ => b >> 1,
+            }
+        })
     }
 
     /// One round: bootstraps every job through the driver, in one submission.
@@ -291,44 +321,24 @@ impl<'a> IntegerServer<'a> {
                 )));
             }
         }
-        let final_lut = self.lut("pred_final".into(), |v| {
-            let (a, b) = (v / 4, v % 4);
-            match a {
-                0 => 0,
-                1 => 1,
-                2 => b & 1,
-                _ => b >> 1,
-            }
+        let final_lut = self.predicate_final_lut();
+        let or_lut = self.cached("threshold_and_or".into(), || {
+            self.server_key
+                .generate_many_lookup_table(&[&|w| (w % 4 >= 2) as u64, &|w| {
+                    (w / 4 == 1 || w % 4 >= 2) as u64
+                }])
+                .expect("two functions fit 16 boxes")
         });
-        let or_lut = {
-            let mut luts = self.luts.lock().unwrap_or_else(|e| e.into_inner());
-            luts.entry("threshold_and_or".into())
-                .or_insert_with(|| {
-                    Arc::new(
-                        self.server_key
-                            .generate_many_lookup_table(&[&|w| (w % 4 >= 2) as u64, &|w| {
-                                (w / 4 == 1 || w % 4 >= 2) as u64
-                            }])
-                            .expect("two functions fit 16 boxes"),
-                    )
-                })
-                .clone()
-        };
         let mut jobs = Vec::with_capacity(4 * items.len());
         for (x, p, y, q) in items {
-            let (class, t1, t2) = (p.class, p.t1, p.t2);
+            let (a_lut, b_lut) = self.predicate_nibble_luts(p);
             jobs.push((
                 lin(&[(&x.blocks[3], 4), (&x.blocks[2], 1)], 0, self.delta())?,
-                self.lut(format!("pred_h_{}", p.name), move |h| {
-                    class[(h % 16) as usize]
-                }),
+                a_lut,
             ));
             jobs.push((
                 lin(&[(&x.blocks[1], 4), (&x.blocks[0], 1)], 0, self.delta())?,
-                self.lut(format!("pred_l_{}", p.name), move |l| {
-                    let l = l % 16;
-                    2 * ((t2 >> l) & 1) as u64 + ((t1 >> l) & 1) as u64
-                }),
+                b_lut,
             ));
             let (qclass, qt1) = (q.class, q.t1);
             jobs.push((
@@ -536,26 +546,10 @@ impl<'a> IntegerServer<'a> {
                 });
             }
         }
-        let final_lut = self.lut("pred_final".into(), |v| {
-            let (a, b) = (v / 4, v % 4);
-            match a {
-                0 => 0,
-                1 => 1,
-                2 => b & 1,
-                _ => b >> 1,
-            }
-        });
+        let final_lut = self.predicate_final_lut();
         let mut jobs = Vec::with_capacity(2 * items.len());
         for (x, pred) in items {
-            let class = pred.class;
-            let (t1, t2) = (pred.t1, pred.t2);
-            let a_lut = self.lut(format!("pred_h_{}", pred.name), move |h| {
-                class[(h % 16) as usize]
-            });
-            let b_lut = self.lut(format!("pred_l_{}", pred.name), move |l| {
-                let l = l % 16;
-                2 * ((t2 >> l) & 1) as u64 + ((t1 >> l) & 1) as u64
-            });
+            let (a_lut, b_lut) = self.predicate_nibble_luts(pred);
             let h = lin(&[(&x.blocks[3], 4), (&x.blocks[2], 1)], 0, self.delta())?;
             let l = lin(&[(&x.blocks[1], 4), (&x.blocks[0], 1)], 0, self.delta())?;
             jobs.push((h, a_lut));
