@@ -9,10 +9,7 @@ use crate::commons::decomposition::SignedDecomposer;
 use crate::entities::NttLweBootstrapKey;
 use crate::ntt;
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-
-static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
 
 /// The CPU backend. Batched blind rotation streams each bootstrapping-key GGSW once per
 /// batch (the key loop is outermost; the batch is split across threads inside it), and the
@@ -33,7 +30,7 @@ impl Default for CpuBackend {
 impl CpuBackend {
     pub fn new() -> Self {
         Self {
-            instance: NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed),
+            instance: next_backend_instance(),
             bsks: RwLock::new(Vec::new()),
             ksks: RwLock::new(Vec::new()),
         }
@@ -81,27 +78,13 @@ impl Backend for CpuBackend {
         let ntt_bsk = convert_standard_lwe_bootstrap_key_to_ntt(bsk)?;
         let mut bsks = self.bsks.write().unwrap_or_else(|e| e.into_inner());
         bsks.push(Arc::new(ntt_bsk));
-        Ok(BootstrapKeyHandle {
-            backend_instance: self.instance,
-            slot: bsks.len() - 1,
-            input_lwe_dimension: bsk.input_lwe_dimension(),
-            glwe_size: bsk.glwe_size(),
-            polynomial_size: bsk.polynomial_size(),
-            decomposition_base_log: bsk.decomposition_base_log(),
-            decomposition_level_count: bsk.decomposition_level_count(),
-        })
+        Ok(BootstrapKeyHandle::new(self.instance, bsks.len() - 1, bsk))
     }
 
     fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle> {
         let mut ksks = self.ksks.write().unwrap_or_else(|e| e.into_inner());
         ksks.push(Arc::new(ksk.clone()));
-        Ok(KeyswitchKeyHandle {
-            backend_instance: self.instance,
-            slot: ksks.len() - 1,
-            input_lwe_dimension: ksk.input_lwe_dimension(),
-            output_lwe_dimension: ksk.output_lwe_dimension(),
-            output_modulus_log: ksk.output_modulus_log(),
-        })
+        Ok(KeyswitchKeyHandle::new(self.instance, ksks.len() - 1, ksk))
     }
 
     fn blind_rotate_batch(

@@ -41,7 +41,39 @@ pub struct KeyswitchKeyHandle {
     pub output_modulus_log: u32,
 }
 
+/// A fresh backend instance number, unique in the process across every backend kind, so a
+/// handle made by one backend is refused by any other (see [`Error::InvalidHandle`]).
+pub fn next_backend_instance() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT_INSTANCE: AtomicU64 = AtomicU64::new(1);
+    NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed)
+}
+
 impl BootstrapKeyHandle {
+    /// The handle a backend returns for `bsk` stored in its `slot` (for backend implementors;
+    /// `backend_instance` comes from [`next_backend_instance`]).
+    pub fn new(backend_instance: u64, slot: usize, bsk: &LweBootstrapKey) -> Self {
+        Self {
+            backend_instance,
+            slot,
+            input_lwe_dimension: bsk.input_lwe_dimension(),
+            glwe_size: bsk.glwe_size(),
+            polynomial_size: bsk.polynomial_size(),
+            decomposition_base_log: bsk.decomposition_base_log(),
+            decomposition_level_count: bsk.decomposition_level_count(),
+        }
+    }
+
+    /// The backend instance that made this handle.
+    pub fn backend_instance(&self) -> u64 {
+        self.backend_instance
+    }
+
+    /// The backend's storage slot for the key.
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
     /// Checks that a batch of `msed` and `accumulators` fits this key; returns the batch size.
     pub fn check_batch(&self, msed: &[u64], accumulators: &[u64]) -> Result<usize> {
         let in_size = self.input_lwe_dimension.0 + 1;
@@ -73,6 +105,27 @@ impl BootstrapKeyHandle {
 }
 
 impl KeyswitchKeyHandle {
+    /// The handle a backend returns for `ksk` stored in its `slot` (for backend implementors).
+    pub fn new(backend_instance: u64, slot: usize, ksk: &LweKeyswitchKey) -> Self {
+        Self {
+            backend_instance,
+            slot,
+            input_lwe_dimension: ksk.input_lwe_dimension(),
+            output_lwe_dimension: ksk.output_lwe_dimension(),
+            output_modulus_log: ksk.output_modulus_log(),
+        }
+    }
+
+    /// The backend instance that made this handle.
+    pub fn backend_instance(&self) -> u64 {
+        self.backend_instance
+    }
+
+    /// The backend's storage slot for the key.
+    pub fn slot(&self) -> usize {
+        self.slot
+    }
+
     /// Checks a keyswitch batch; returns the batch size.
     pub fn check_batch(&self, inputs: &[u64], outputs: &[u64]) -> Result<usize> {
         let in_size = self.input_lwe_dimension.0 + 1;

@@ -145,6 +145,17 @@ impl Plan {
         self.n_inv
     }
 
+    /// The forward twiddles ψ^{bitrev(i)}, i < N (Longa–Naehrig's Ψ_rev), canonical: what a
+    /// device kernel needs to run the same butterfly network as [`Plan::fwd`].
+    pub fn forward_twiddles(&self) -> &[u64] {
+        &self.fwd_twiddles
+    }
+
+    /// The inverse twiddles ψ^{−bitrev(i)}, i < N, canonical (for [`Plan::inv`]'s network).
+    pub fn inverse_twiddles(&self) -> &[u64] {
+        &self.inv_twiddles
+    }
+
     fn check_len(&self, len: usize) {
         assert_eq!(
             len, self.n,

@@ -1,0 +1,230 @@
+//! Glovebox's GPU backend: the blind rotation, the external product, the NTT and the LWE
+//! keyswitch as WGSL compute shaders run through `wgpu` (Vulkan, Metal, DX12), bit for bit
+//! equal to [`glovebox_engine::backend::CpuBackend`].
+//!
+//! - The bootstrapping key is converted to the NTT domain on upload and stays on the device;
+//!   so do the keyswitch key, the twiddles, the pipelines (specialized to the key's shape) and
+//!   the work and staging buffers, which are built on first use and reused.
+//! - A batch of blind rotations is one dispatch per key bit (by default) over one workgroup per
+//!   job: every workgroup of a dispatch reads the same GGSW, so it comes from memory once per
+//!   batch and from cache for the other jobs. Batches larger than
+//!   [`GpuOptions::max_jobs_per_dispatch`] are split.
+//! - 64-bit integers come from `wgpu::Features::SHADER_INT64`; the 64×64→128 products are
+//!   built from 32-bit halves (`shaders/modp.wgsl`).
+//! - There is no silent fallback: without an adapter that has 64-bit shader integers,
+//!   [`GpuBackend::new`] returns [`Error::Backend`] saying what to install.
+//!
+//! ```no_run
+//! use glovebox_engine::prelude::*;
+//! use glovebox_kernels::GpuBackend;
+//! # fn main() -> glovebox_engine::Result<()> {
+//! let gpu = GpuBackend::new()?; // Err(Error::Backend { .. }) on a machine without a GPU driver
+//! println!("running on {}", gpu.name());
+//! let mut data = vec![1u64; 2048];
+//! gpu.ntt_forward_batch(PolynomialSize(2048), &mut data)?;
+//! # Ok(()) }
+//! ```
+
+mod blind_rotation;
+mod device;
+mod keyswitch;
+mod ntt;
+mod shaders;
+
+pub use device::{GpuDevice, INSTALL_HINT};
+
+use glovebox_engine::backend::{
+    check_poly_batch, next_backend_instance, Backend, BootstrapKeyHandle, KeyswitchKeyHandle,
+};
+use glovebox_engine::commons::dimensions::PolynomialSize;
+use glovebox_engine::entities::{LweBootstrapKey, LweKeyswitchKey};
+use glovebox_engine::{Error, Result};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// How a [`GpuBackend`] splits its work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GpuOptions {
+    /// The most jobs (ciphertexts) in one dispatch sequence; larger batches are split. The
+    /// work buffers are sized for this many jobs (and capped by the device's binding limits).
+    pub max_jobs_per_dispatch: usize,
+    /// Key bits per blind-rotation dispatch. 1 (the default) makes every GGSW of the key one
+    /// dispatch that all jobs of the batch read together; more amortizes dispatch overhead on
+    /// devices where it matters (software Vulkan).
+    pub key_bits_per_dispatch: usize,
+}
+
+impl Default for GpuOptions {
+    fn default() -> Self {
+        Self {
+            max_jobs_per_dispatch: 1024,
+            key_bits_per_dispatch: 1,
+        }
+    }
+}
+
+/// The GPU backend. See the crate documentation.
+pub struct GpuBackend {
+    instance: u64,
+    gpu: Arc<GpuDevice>,
+    options: GpuOptions,
+    bsks: RwLock<Vec<Arc<blind_rotation::ResidentBootstrapKey>>>,
+    ksks: RwLock<Vec<Arc<keyswitch::ResidentKeyswitchKey>>>,
+    ntts: Mutex<HashMap<usize, Arc<ntt::NttKernels>>>,
+}
+
+impl GpuBackend {
+    /// Opens the best GPU (see [`GpuDevice::open`]) with default options.
+    pub fn new() -> Result<Self> {
+        Self::with_options(GpuOptions::default())
+    }
+
+    /// Opens the best GPU with `options`.
+    pub fn with_options(options: GpuOptions) -> Result<Self> {
+        Self::on_device(Arc::new(GpuDevice::open()?), options)
+    }
+
+    /// A backend on an already opened device (several backends may share one).
+    pub fn on_device(gpu: Arc<GpuDevice>, options: GpuOptions) -> Result<Self> {
+        if options.max_jobs_per_dispatch == 0 || options.key_bits_per_dispatch == 0 {
+            return Err(Error::InvalidParameters(format!(
+                "GPU options must be positive: {options:?}"
+            )));
+        }
+        Ok(Self {
+            instance: next_backend_instance(),
+            gpu,
+            options,
+            bsks: RwLock::new(Vec::new()),
+            ksks: RwLock::new(Vec::new()),
+            ntts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The device this backend runs on.
+    pub fn device(&self) -> &Arc<GpuDevice> {
+        &self.gpu
+    }
+
+    /// The options it was built with.
+    pub fn options(&self) -> GpuOptions {
+        self.options
+    }
+
+    fn bsk(&self, h: &BootstrapKeyHandle) -> Result<Arc<blind_rotation::ResidentBootstrapKey>> {
+        if h.backend_instance() != self.instance {
+            return Err(Error::InvalidHandle(
+                "bootstrap key handle from another backend".into(),
+            ));
+        }
+        self.bsks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(h.slot())
+            .cloned()
+            .ok_or_else(|| Error::InvalidHandle(format!("no bootstrap key in slot {}", h.slot())))
+    }
+
+    fn ksk(&self, h: &KeyswitchKeyHandle) -> Result<Arc<keyswitch::ResidentKeyswitchKey>> {
+        if h.backend_instance() != self.instance {
+            return Err(Error::InvalidHandle(
+                "keyswitch key handle from another backend".into(),
+            ));
+        }
+        self.ksks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(h.slot())
+            .cloned()
+            .ok_or_else(|| Error::InvalidHandle(format!("no keyswitch key in slot {}", h.slot())))
+    }
+
+    fn ntt(&self, n: usize) -> Result<Arc<ntt::NttKernels>> {
+        let mut cache = self.ntts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(k) = cache.get(&n) {
+            return Ok(k.clone());
+        }
+        let k = Arc::new(ntt::NttKernels::new(&self.gpu, n)?);
+        cache.insert(n, k.clone());
+        Ok(k)
+    }
+
+    /// `out ← out + ggsw ⊡ glwe` for a batch of GLWE ciphertexts (`glwes` and `out`:
+    /// `batch × (k+1)·N` words) with GGSW `key_bit` of the resident bootstrapping key: the
+    /// external product alone, as [`glovebox_engine::algorithms::external_product::add_external_product_assign`]
+    /// computes it (exposed to test it on its own).
+    pub fn external_product_batch(
+        &self,
+        handle: &BootstrapKeyHandle,
+        key_bit: usize,
+        glwes: &[u64],
+        out: &mut [u64],
+    ) -> Result<()> {
+        let bsk = self.bsk(handle)?;
+        bsk.external_product_batch(&self.gpu, key_bit, glwes, out, self.options)
+    }
+}
+
+impl Backend for GpuBackend {
+    fn name(&self) -> String {
+        format!("gpu: {} ({:?})", self.gpu.name(), self.gpu.info.backend)
+    }
+
+    fn upload_bootstrap_key(&self, bsk: &LweBootstrapKey) -> Result<BootstrapKeyHandle> {
+        let resident = blind_rotation::ResidentBootstrapKey::upload(&self.gpu, bsk, self.options)?;
+        let mut bsks = self.bsks.write().unwrap_or_else(|e| e.into_inner());
+        bsks.push(Arc::new(resident));
+        Ok(BootstrapKeyHandle::new(self.instance, bsks.len() - 1, bsk))
+    }
+
+    fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle> {
+        let resident = keyswitch::ResidentKeyswitchKey::upload(&self.gpu, ksk, self.options)?;
+        let mut ksks = self.ksks.write().unwrap_or_else(|e| e.into_inner());
+        ksks.push(Arc::new(resident));
+        Ok(KeyswitchKeyHandle::new(self.instance, ksks.len() - 1, ksk))
+    }
+
+    fn blind_rotate_batch(
+        &self,
+        handle: &BootstrapKeyHandle,
+        msed: &[u64],
+        accumulators: &mut [u64],
+    ) -> Result<()> {
+        let batch = handle.check_batch(msed, accumulators)?;
+        if batch == 0 {
+            return Ok(());
+        }
+        self.bsk(handle)?
+            .blind_rotate_batch(&self.gpu, msed, accumulators)
+    }
+
+    fn keyswitch_batch(
+        &self,
+        handle: &KeyswitchKeyHandle,
+        inputs: &[u64],
+        outputs: &mut [u64],
+    ) -> Result<()> {
+        let batch = handle.check_batch(inputs, outputs)?;
+        if batch == 0 {
+            return Ok(());
+        }
+        self.ksk(handle)?
+            .keyswitch_batch(&self.gpu, inputs, outputs)
+    }
+
+    fn ntt_forward_batch(&self, polynomial_size: PolynomialSize, data: &mut [u64]) -> Result<()> {
+        check_poly_batch(polynomial_size, data)?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.ntt(polynomial_size.0)?.run(&self.gpu, data, false)
+    }
+
+    fn ntt_inverse_batch(&self, polynomial_size: PolynomialSize, data: &mut [u64]) -> Result<()> {
+        check_poly_batch(polynomial_size, data)?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.ntt(polynomial_size.0)?.run(&self.gpu, data, true)
+    }
+}

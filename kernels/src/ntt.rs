@@ -1,0 +1,121 @@
+//! Batched NTTs on the device (one polynomial per workgroup), for [`Backend::ntt_forward_batch`]
+//! and its inverse.
+//!
+//! [`Backend::ntt_forward_batch`]: glovebox_engine::backend::Backend::ntt_forward_batch
+
+use crate::device::GpuDevice;
+use crate::shaders;
+use glovebox_engine::ntt::Plan;
+use glovebox_engine::Result;
+
+/// Most workgroups in one dimension of a dispatch (WebGPU's guaranteed minimum).
+pub(crate) const MAX_WORKGROUPS: usize = 65535;
+
+/// Checks that one polynomial of `n` words fits the device's workgroup memory and that a
+/// workgroup of the chosen size can run.
+pub(crate) fn check_workgroup_fit(gpu: &GpuDevice, n: usize) -> Result<()> {
+    let bytes = 8 * n as u32;
+    let wg = shaders::workgroup_size(n) as u32;
+    let limits = gpu.limits();
+    if bytes > limits.max_compute_workgroup_storage_size {
+        return Err(gpu.error(format!(
+            "polynomial size {n} needs {bytes} bytes of workgroup memory; the device offers {}",
+            limits.max_compute_workgroup_storage_size
+        )));
+    }
+    if wg > limits.max_compute_invocations_per_workgroup || wg > limits.max_compute_workgroup_size_x
+    {
+        return Err(gpu.error(format!(
+            "a workgroup of {wg} threads exceeds the device's limit of {}",
+            limits.max_compute_invocations_per_workgroup
+        )));
+    }
+    Ok(())
+}
+
+/// The twiddles of `plan` as the shaders read them: forward at [0, N), inverse at [N, 2N).
+pub(crate) fn twiddle_words(plan: &Plan) -> Vec<u64> {
+    let mut t = plan.forward_twiddles().to_vec();
+    t.extend_from_slice(plan.inverse_twiddles());
+    t
+}
+
+pub(crate) struct NttKernels {
+    n: usize,
+    twiddles: wgpu::Buffer,
+    forward: wgpu::ComputePipeline,
+    inverse: wgpu::ComputePipeline,
+}
+
+impl NttKernels {
+    pub(crate) fn new(gpu: &GpuDevice, n: usize) -> Result<Self> {
+        check_workgroup_fit(gpu, n)?;
+        let plan = Plan::try_new(n)?;
+        let mut header = shaders::header(&shaders::ntt_constants(n));
+        header.push_str(&format!("const N_INV: u64 = {}lu;\n", plan.n_inv()));
+        let source = shaders::assemble(&header, &[shaders::MODP, shaders::NTT, shaders::NTT_BATCH]);
+        let module = gpu.module("ntt_batch", &source)?;
+        Ok(Self {
+            n,
+            twiddles: gpu.upload("ntt twiddles", &twiddle_words(&plan))?,
+            forward: gpu.pipeline("ntt_forward_batch", &module, "ntt_forward_batch", None)?,
+            inverse: gpu.pipeline("ntt_inverse_batch", &module, "ntt_inverse_batch", None)?,
+        })
+    }
+
+    /// Transforms every polynomial of `data` in place.
+    pub(crate) fn run(&self, gpu: &GpuDevice, data: &mut [u64], inverse: bool) -> Result<()> {
+        let bytes = std::mem::size_of_val(data) as u64;
+        let buffer = gpu.upload("ntt data", data)?;
+        let readback = gpu.readback_buffer("ntt readback", bytes)?;
+        let pipeline = if inverse {
+            &self.inverse
+        } else {
+            &self.forward
+        };
+        let layout = pipeline.get_bind_group_layout(0);
+        let polys = data.len() / self.n;
+        let poly_bytes = 8 * self.n as u64;
+        let mut encoder = gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ntt") });
+        let mut groups = Vec::new();
+        for first in (0..polys).step_by(MAX_WORKGROUPS) {
+            let count = (polys - first).min(MAX_WORKGROUPS);
+            let group = gpu.guarded(|| {
+                gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("ntt"),
+                    layout: &layout,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: self.twiddles.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: &buffer,
+                                offset: first as u64 * poly_bytes,
+                                size: wgpu::BufferSize::new(count as u64 * poly_bytes),
+                            }),
+                        },
+                    ],
+                })
+            })?;
+            groups.push((group, count));
+        }
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("ntt"),
+                timestamp_writes: None,
+            });
+            pass.set_pipeline(pipeline);
+            for (group, count) in &groups {
+                pass.set_bind_group(0, group, &[]);
+                pass.dispatch_workgroups(*count as u32, 1, 1);
+            }
+        }
+        encoder.copy_buffer_to_buffer(&buffer, 0, &readback, 0, bytes);
+        gpu.submit_and_read(encoder, &readback, data)
+    }
+}
