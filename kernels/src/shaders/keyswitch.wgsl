@@ -61,8 +61,12 @@ fn ks_mac(@builtin(global_invocation_id) g: vec3<u32>) {
     for (var i = 0u; i < N_IN; i = i + 1u) {
         for (var l = 0u; l < KS_LEVELS; l = l + 1u) {
             let key = ksk[(i * KS_LEVELS + l) * OUT_SIZE + c];
-            for (var jb = 0u; jb < jobs; jb = jb + 1u) {
-                let d = bitcast<i32>(digits[((job0 + jb) * N_IN + i) * KS_LEVELS + l]);
+            for (var jb = 0u; jb < JB; jb = jb + 1u) {
+                // A constant trip count keeps `sums` in registers. (A loop bounded by `jobs`
+                // gave wrong sums on llvmpipe from 4 jobs per thread up.) Jobs past the batch
+                // read job 0's digits, in bounds, and are not stored.
+                let job = select(0u, job0 + jb, jb < jobs);
+                let d = bitcast<i32>(digits[(job * N_IN + i) * KS_LEVELS + l]);
                 sums[jb] = sums[jb] - key * bitcast<u64>(i64(d));
             }
         }
