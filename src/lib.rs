@@ -1,6 +1,7 @@
 //! Glovebox: hardware-accelerated TFHE for computing on medical data that the server never sees.
 //!
-//! This facade re-exports the engine ([`engine`]) and the host driver ([`driver`]), and holds
+//! This facade re-exports the engine ([`engine`]), the GPU backend ([`kernels`]) and the host
+//! driver ([`driver`]), and holds
 //! the healthcare application ([`vitals`]); the `glovebox` command is built on it.
 //!
 //! ```
@@ -15,5 +16,6 @@
 pub use glovebox_driver as driver;
 pub use glovebox_engine as engine;
 pub use glovebox_engine::prelude;
+pub use glovebox_kernels as kernels;
 
 pub mod vitals;

@@ -49,7 +49,7 @@ enum Command {
         /// Parameter set name (see `glovebox params`).
         #[arg(long, default_value = "PARAM_MESSAGE_2_CARRY_2_KS_PBS")]
         params: String,
-        /// Backend that runs the bootstraps.
+        /// Backend that runs the bootstraps: `cpu`, or `gpu` (wgpu: Vulkan, Metal, DX12).
         #[arg(long, default_value = "cpu")]
         backend: String,
         /// Time steps evaluated concurrently.
@@ -62,7 +62,7 @@ enum Command {
     /// Bootstrapping latency and batched throughput (keyswitch + PBS) per batch size, on the
     /// backend alone and through the host driver.
     Bench {
-        /// Backend to measure.
+        /// Backend to measure: `cpu` or `gpu`.
         #[arg(long, default_value = "cpu")]
         backend: String,
         /// Parameter set name (see `glovebox params`).
@@ -317,8 +317,9 @@ fn rayon_threads() -> usize {
 fn backend_by_name(name: &str) -> Result<Arc<dyn Backend>> {
     match name {
         "cpu" => Ok(Arc::new(CpuBackend::new())),
+        "gpu" => Ok(Arc::new(glovebox::kernels::GpuBackend::new()?)),
         other => Err(Error::InvalidParameters(format!(
-            "unknown backend `{other}` (available: cpu)"
+            "unknown backend `{other}` (available: cpu, gpu)"
         ))),
     }
 }

@@ -3,7 +3,10 @@
 //! - `ks_pbs`: one keyswitch + PBS on the default parameters, one thread
 //!   (glovebox-cpu vs TFHE-rs shortint `apply_lookup_table` (FFT64) vs TFHE-rs ntt64-bnf);
 //! - `ks_pbs_batch64`: 64 ciphertexts through keyswitch + PBS on all cores
-//!   (glovebox-cpu batched backend vs rayon `par_iter` over TFHE-rs `apply_lookup_table`).
+//!   (glovebox-cpu batched backend vs rayon `par_iter` over TFHE-rs `apply_lookup_table`);
+//! - `ks_pbs_batch`: batches of keyswitch + PBS (sizes from `GLOVEBOX_BENCH_BATCHES`, default
+//!   `64`) on `glovebox-gpu` (the wgpu backend on the best adapter) beside `glovebox-cpu`.
+//!   Without a GPU adapter the gpu rows are left out with a message saying why.
 //!
 //! Run: `cargo bench -p glovebox-benches` (a group: `cargo bench -p glovebox-benches -- ntt_2048`).
 
@@ -126,5 +129,52 @@ fn ks_pbs_batch64(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, ntt_2048, ks_pbs, ks_pbs_batch64);
+fn ks_pbs_batch(c: &mut Criterion) {
+    let params = gb::PARAM_MESSAGE_2_CARRY_2_KS_PBS;
+    let batches: Vec<usize> = std::env::var("GLOVEBOX_BENCH_BATCHES")
+        .unwrap_or_else(|_| "64".into())
+        .split(',')
+        .map(|b| {
+            b.trim()
+                .parse()
+                .expect("GLOVEBOX_BENCH_BATCHES: comma-separated sizes")
+        })
+        .collect();
+    let client = gb::ClientKey::new(&params).unwrap();
+    let server = client.server_key().unwrap();
+    let lut = server.generate_lookup_table(|x| x * x % 4);
+    let cpu = gb::CpuBackend::new();
+    let mut backends: Vec<(&str, Box<dyn gb::Backend>)> = vec![("glovebox-cpu", Box::new(cpu))];
+    match glovebox::kernels::GpuBackend::new() {
+        Ok(gpu) => {
+            eprintln!("ks_pbs_batch: glovebox-gpu is {}", gb::Backend::name(&gpu));
+            backends.push(("glovebox-gpu", Box::new(gpu)));
+        }
+        Err(e) => eprintln!("ks_pbs_batch: no glovebox-gpu rows: {e}"),
+    }
+    let mut g = c.benchmark_group("ks_pbs_batch");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    for (name, backend) in &backends {
+        let resident = server.upload(backend.as_ref()).unwrap();
+        for &batch in &batches {
+            let cts: Vec<gb::Ciphertext> = (0..batch as u64)
+                .map(|i| client.encrypt(i % 4).unwrap())
+                .collect();
+            let refs: Vec<&gb::Ciphertext> = cts.iter().collect();
+            let luts = vec![&lut; batch];
+            // Checked once, outside the timing.
+            let outs = resident.apply_lookup_table_batch(&refs, &luts).unwrap();
+            for (i, o) in outs.iter().enumerate() {
+                assert_eq!(client.decrypt(o).unwrap(), (i as u64 % 4).pow(2) % 4);
+            }
+            g.throughput(criterion::Throughput::Elements(batch as u64));
+            g.bench_function(criterion::BenchmarkId::new(*name, batch), |b| {
+                b.iter(|| resident.apply_lookup_table_batch(&refs, &luts).unwrap())
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, ntt_2048, ks_pbs, ks_pbs_batch64, ks_pbs_batch);
 criterion_main!(benches);

@@ -49,6 +49,23 @@ fn storage_entry(binding: u32, read_only: bool) -> wgpu::BindGroupLayoutEntry {
     }
 }
 
+/// Key bits per dispatch that keep a blind-rotation invocation's loop iterations a factor of
+/// 4 below the device's limit (see [`GpuDevice::loop_iteration_limit`]); unbounded elsewhere.
+fn key_bits_within_loop_limit(gpu: &GpuDevice, n: usize, k1: usize, levels: usize) -> usize {
+    let Some(limit) = gpu.loop_iteration_limit() else {
+        return usize::MAX;
+    };
+    let wg = shaders::workgroup_size(n);
+    let per = n / wg;
+    let log_n = n.trailing_zeros() as usize;
+    // Per CMux: k1·(levels + 1) NTTs of log N stages, each a loop of N/(2·WG) butterflies,
+    // plus the per-coefficient loops (decomposition, multiply-accumulate, conversion).
+    let ntt_iterations = k1 * (levels + 1) * log_n * (n / (2 * wg) + 1);
+    let coefficient_iterations = 4 * k1 * per * (levels + 2) * k1;
+    let per_step = ntt_iterations + coefficient_iterations;
+    ((limit as usize) / (4 * per_step)).max(1)
+}
+
 impl ResidentBootstrapKey {
     pub(crate) fn upload(
         gpu: &GpuDevice,
@@ -116,13 +133,15 @@ impl ResidentBootstrapKey {
         let external = gpu.pipeline("external_product", &module, "external_product", None)?;
 
         // Dispatch d runs key bits [d·b, min((d+1)·b, n)); the last also divides by X^body.
-        let per = options.key_bits_per_dispatch;
+        let per = options
+            .key_bits_per_dispatch
+            .min(key_bits_within_loop_limit(gpu, n, k1, levels));
         let range_stride = 16u64.max(gpu.limits().min_uniform_buffer_offset_alignment as u64);
         let range_count = n_lwe.div_ceil(per);
         let mut range_bytes = vec![0u8; range_count * range_stride as usize];
         for d in 0..range_count {
             let begin = d * per;
-            let end = (begin + per).min(n_lwe);
+            let end = begin.saturating_add(per).min(n_lwe);
             let words = [begin as u32, end as u32, (end == n_lwe) as u32, 0];
             let at = d * range_stride as usize;
             range_bytes[at..at + 16].copy_from_slice(bytemuck::cast_slice(&words));

@@ -68,6 +68,15 @@ impl GpuDevice {
                     .is_none_or(|w| info.name.to_lowercase().contains(w))
             })
             .collect();
+        if candidates.is_empty() {
+            return Err(gpu_error(
+                "none",
+                format!(
+                    "no adapter's name contains WGPU_ADAPTER_NAME={}; {INSTALL_HINT}",
+                    wanted_name.unwrap_or_default()
+                ),
+            ));
+        }
         let names: Vec<String> = candidates
             .iter()
             .map(|(_, i)| format!("{} ({:?})", i.name, i.backend))
@@ -114,6 +123,17 @@ impl GpuDevice {
     /// The limits the device was opened with (the adapter's best).
     pub fn limits(&self) -> &wgpu::Limits {
         &self.limits
+    }
+
+    /// The most loop iterations one shader invocation may run on this device, where the
+    /// driver limits it. Mesa's llvmpipe ends every loop of a shader once 65535 iterations have
+    /// run in all (`LP_MAX_TGSI_LOOP_ITERATIONS`, "shared between every loop"), *silently*: the
+    /// results are simply wrong. Kernels that loop for long (the blind rotation over many key
+    /// bits) size their dispatches to stay far below it.
+    pub fn loop_iteration_limit(&self) -> Option<u64> {
+        let mesa_cpu = self.info.device_type == wgpu::DeviceType::Cpu
+            && (self.info.name.contains("llvmpipe") || self.info.driver.contains("llvmpipe"));
+        mesa_cpu.then_some(65535)
     }
 
     pub(crate) fn error(&self, reason: impl Into<String>) -> Error {

@@ -63,6 +63,32 @@ impl Default for GpuOptions {
     }
 }
 
+impl GpuOptions {
+    /// The defaults, overridden by `GLOVEBOX_GPU_JOBS_PER_DISPATCH` and
+    /// `GLOVEBOX_GPU_KEY_BITS_PER_DISPATCH` where set (for tuning on a device without
+    /// rebuilding). A value that is not a positive integer is an error, not ignored.
+    pub fn from_env() -> Result<Self> {
+        let mut options = Self::default();
+        for (var, field) in [
+            (
+                "GLOVEBOX_GPU_JOBS_PER_DISPATCH",
+                &mut options.max_jobs_per_dispatch,
+            ),
+            (
+                "GLOVEBOX_GPU_KEY_BITS_PER_DISPATCH",
+                &mut options.key_bits_per_dispatch,
+            ),
+        ] {
+            if let Ok(v) = std::env::var(var) {
+                *field = v.parse().ok().filter(|&x| x > 0).ok_or_else(|| {
+                    Error::InvalidParameters(format!("{var}={v}: expected a positive integer"))
+                })?;
+            }
+        }
+        Ok(options)
+    }
+}
+
 /// The GPU backend. See the crate documentation.
 pub struct GpuBackend {
     instance: u64,
@@ -74,9 +100,9 @@ pub struct GpuBackend {
 }
 
 impl GpuBackend {
-    /// Opens the best GPU (see [`GpuDevice::open`]) with default options.
+    /// Opens the best GPU (see [`GpuDevice::open`]) with [`GpuOptions::from_env`].
     pub fn new() -> Result<Self> {
-        Self::with_options(GpuOptions::default())
+        Self::with_options(GpuOptions::from_env()?)
     }
 
     /// Opens the best GPU with `options`.

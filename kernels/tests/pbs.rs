@@ -77,6 +77,21 @@ fn batch_larger_than_one_dispatch() {
 }
 
 #[test]
+fn whole_key_in_one_dispatch() {
+    // Asks for every key bit in one dispatch. Where the driver caps loop iterations
+    // (llvmpipe), the backend splits anyway; the results must not change either way.
+    let long = GpuBackend::on_device(
+        Arc::clone(gpu().device()),
+        GpuOptions {
+            max_jobs_per_dispatch: 1024,
+            key_bits_per_dispatch: usize::MAX,
+        },
+    )
+    .unwrap();
+    check_pbs(&default_keys(), &long, 2);
+}
+
+#[test]
 fn typed_errors() {
     let keys = test_keys();
     let gpu = gpu();

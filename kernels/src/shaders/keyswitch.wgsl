@@ -62,8 +62,10 @@ fn ks_mac(@builtin(global_invocation_id) g: vec3<u32>) {
         for (var l = 0u; l < KS_LEVELS; l = l + 1u) {
             let key = ksk[(i * KS_LEVELS + l) * OUT_SIZE + c];
             for (var jb = 0u; jb < JB; jb = jb + 1u) {
-                // A constant trip count keeps `sums` in registers. (A loop bounded by `jobs`
-                // gave wrong sums on llvmpipe from 4 jobs per thread up.) Jobs past the batch
+                // A constant trip count lets the compiler unroll this loop and keep `sums` in
+                // registers. It also matters on llvmpipe, which ends a shader's loops silently
+                // after 65535 iterations in all (see device.rs): a loop bounded by `jobs` is
+                // not unrolled and took N_IN * KS_LEVELS * jobs of them. Jobs past the batch
                 // read job 0's digits, in bounds, and are not stored.
                 let job = select(0u, job0 + jb, jb < jobs);
                 let d = bitcast<i32>(digits[(job * N_IN + i) * KS_LEVELS + l]);
