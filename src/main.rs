@@ -78,6 +78,12 @@ enum Command {
         /// Minimum seconds measured per batch size and mode (at least two batches are run).
         #[arg(long, default_value_t = 2.0)]
         min_seconds: f64,
+        /// Measure the forward NTT instead (kernel throughput, no transfers): `--ntt 2048`.
+        #[arg(long)]
+        ntt: Option<usize>,
+        /// Polynomials per NTT batch (with `--ntt`).
+        #[arg(long, default_value_t = 1024)]
+        ntt_batch: usize,
         /// Machine-readable output (one JSON object).
         #[arg(long)]
         json: bool,
@@ -139,10 +145,20 @@ fn main() {
         Command::Params { json } => params(json),
         Command::Bench {
             backend,
+            min_seconds,
+            ntt: Some(n),
+            ntt_batch,
+            json,
+            ..
+        } => bench_ntt(&backend, n, ntt_batch, min_seconds, json),
+        Command::Bench {
+            backend,
             params,
             batches,
             min_seconds,
+            ntt: None,
             json,
+            ..
         } => bench(&backend, &params, &batches, min_seconds, json),
         Command::Demo {
             params,
@@ -523,6 +539,94 @@ fn vitals(args: VitalsArgs, json: bool) -> Result<()> {
                 total - matching
             ),
         });
+    }
+    Ok(())
+}
+
+/// 32-bit integer operations per radix-2 butterfly in the GPU shaders, counted from
+/// `kernels/src/shaders/modp.wgsl` with every 64-bit operation as the 32-bit instructions a
+/// GPU runs for it: the 64×64→128 product (4 wide multiplies = 8, 12 adds, shifts and masks),
+/// the reduction (16), the canonical step (4), the modular add (8) and subtract (6).
+const GPU_INT32_OPS_PER_BUTTERFLY: f64 = 54.0;
+
+/// `glovebox bench --ntt N`: forward NTTs per second on the backend, kernel time only.
+fn bench_ntt(
+    backend_name: &str,
+    n: usize,
+    polys: usize,
+    min_seconds: f64,
+    json: bool,
+) -> Result<()> {
+    glovebox::engine::ntt::Plan::check_size(n)?;
+    if polys == 0 {
+        return Err(Error::InvalidParameters(
+            "--ntt-batch must be positive".into(),
+        ));
+    }
+    let (name, seconds, count) = match backend_name {
+        "cpu" => {
+            use rayon::prelude::*;
+            let plan = glovebox::engine::ntt::Plan::try_new(n)?;
+            let mut data: Vec<u64> = (0..polys * n).map(|i| i as u64).collect();
+            let t = Instant::now();
+            let mut rounds = 0;
+            while rounds < 2 || t.elapsed().as_secs_f64() < min_seconds {
+                data.par_chunks_exact_mut(n).for_each(|p| plan.fwd(p));
+                rounds += 1;
+            }
+            (
+                format!("cpu ({} threads, {})", rayon_threads(), plan.kernel_name()),
+                t.elapsed().as_secs_f64(),
+                rounds * polys,
+            )
+        }
+        "gpu" => {
+            let gpu = glovebox::kernels::GpuBackend::new()?;
+            let polys = polys.min(65535);
+            let once = gpu.time_forward_ntts(n, polys, 1)?;
+            let repeats = ((min_seconds / once.max(1e-6)).ceil() as usize).clamp(2, 100_000);
+            (
+                gpu.name(),
+                gpu.time_forward_ntts(n, polys, repeats)?,
+                repeats * polys,
+            )
+        }
+        other => {
+            return Err(Error::InvalidParameters(format!(
+                "unknown backend `{other}` (available: cpu, gpu)"
+            )))
+        }
+    };
+    let ntt_per_s = count as f64 / seconds;
+    let butterflies_per_s = ntt_per_s * (n / 2) as f64 * n.trailing_zeros() as f64;
+    let int32_ops_per_s = butterflies_per_s * GPU_INT32_OPS_PER_BUTTERFLY;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "backend": name,
+                "n": n,
+                "polynomials_per_batch": polys,
+                "ntt_per_s": ntt_per_s,
+                "us_per_ntt": 1e6 / ntt_per_s,
+                "butterflies_per_s": butterflies_per_s,
+                "gpu_int32_ops_per_butterfly": GPU_INT32_OPS_PER_BUTTERFLY,
+                "int32_ops_per_s": int32_ops_per_s,
+            })
+        );
+    } else {
+        println!("forward NTT, N = {n}, batches of {polys}, on `{name}` (kernel time only)");
+        println!(
+            "{ntt_per_s:.0} NTT/s ({:.2} us each), {:.3e} butterflies/s",
+            1e6 / ntt_per_s,
+            butterflies_per_s
+        );
+        if backend_name == "gpu" {
+            println!(
+                "at {GPU_INT32_OPS_PER_BUTTERFLY} 32-bit integer operations per butterfly: \
+                 {int32_ops_per_s:.3e} int32 op/s (divide by the device's peak for the fraction)"
+            );
+        }
     }
     Ok(())
 }

@@ -175,6 +175,14 @@ impl GpuBackend {
         Ok(k)
     }
 
+    /// Seconds the device takes for `repeats` forward NTTs of size `n` on each of `polys`
+    /// resident polynomials (at most 65535), kernel time only: what `glovebox bench --ntt`
+    /// reports as the NTT's throughput. Not a correctness path (see `ntt_forward_batch`).
+    pub fn time_forward_ntts(&self, n: usize, polys: usize, repeats: usize) -> Result<f64> {
+        glovebox_engine::ntt::Plan::check_size(n)?;
+        self.ntt(n)?.time_forward(&self.gpu, polys, repeats)
+    }
+
     /// `out ← out + ggsw ⊡ glwe` for a batch of GLWE ciphertexts (`glwes` and `out`:
     /// `batch × (k+1)·N` words) with GGSW `key_bit` of the resident bootstrapping key: the
     /// external product alone, as [`glovebox_engine::algorithms::external_product::add_external_product_assign`]

@@ -63,6 +63,67 @@ impl NttKernels {
         })
     }
 
+    /// Seconds for `repeats` forward transforms of each of `polys` resident polynomials,
+    /// kernel time only (no transfers): the data is uploaded once, then `repeats` dispatches
+    /// run in one submission, timed from submit to completion.
+    pub(crate) fn time_forward(
+        &self,
+        gpu: &GpuDevice,
+        polys: usize,
+        repeats: usize,
+    ) -> Result<f64> {
+        let polys = polys.clamp(1, MAX_WORKGROUPS);
+        let data: Vec<u64> = (0..polys * self.n).map(|i| i as u64).collect();
+        let buffer = gpu.upload("ntt timing data", &data)?;
+        let layout = self.forward.get_bind_group_layout(0);
+        let group = gpu.guarded(|| {
+            gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("ntt timing"),
+                layout: &layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: self.twiddles.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: buffer.as_entire_binding(),
+                    },
+                ],
+            })
+        })?;
+        let encode = |count: usize| {
+            let mut encoder = gpu
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("ntt timing"),
+                });
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("ntt timing"),
+                    timestamp_writes: None,
+                });
+                pass.set_pipeline(&self.forward);
+                pass.set_bind_group(0, &group, &[]);
+                for _ in 0..count {
+                    pass.dispatch_workgroups(polys as u32, 1, 1);
+                }
+            }
+            encoder.finish()
+        };
+        let run = |count: usize| -> Result<f64> {
+            let commands = encode(count);
+            let t = std::time::Instant::now();
+            gpu.guarded(|| gpu.queue.submit([commands]))?;
+            gpu.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| gpu.error(format!("waiting for the device: {e}")))?;
+            Ok(t.elapsed().as_secs_f64())
+        };
+        run(1)?; // warm-up: pipeline and buffers resident
+        run(repeats.max(1))
+    }
+
     /// Transforms every polynomial of `data` in place.
     pub(crate) fn run(&self, gpu: &GpuDevice, data: &mut [u64], inverse: bool) -> Result<()> {
         let bytes = std::mem::size_of_val(data) as u64;
