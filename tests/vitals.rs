@@ -172,3 +172,21 @@ fn command_json_has_the_figures() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown backend"));
 }
+
+#[test]
+fn vitals_on_the_gpu_backend() {
+    // The whole job through the GPU backend (llvmpipe in CI): every alert decrypts to the
+    // plaintext rules, and the report names the GPU, not the CPU.
+    let clinic = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
+    let server = MonitoringServer::new(
+        Arc::new(clinic.server_key().unwrap()),
+        Arc::new(glovebox::kernels::GpuBackend::new().expect("a GPU adapter (llvmpipe in CI)")),
+        AlertRules::default(),
+        Default::default(),
+    )
+    .unwrap();
+    assert!(server.backend_name().starts_with("gpu: "));
+    let ward = simulate_ward(3, 6, 17);
+    let pbs_per_reading = check_ward(&clinic, &server, &ward);
+    assert!(pbs_per_reading > 6.0);
+}
