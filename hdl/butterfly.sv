@@ -1,0 +1,58 @@
+// One radix-2 butterfly of the negacyclic NTT, BF_LATENCY = 6 cycles, a new pair every cycle.
+// inverse = 0: Cooley-Tukey (Longa-Naehrig Algorithm 1): (u + v w, u - v w).
+// inverse = 1: Gentleman-Sande (Algorithm 2):          (u + v, (u - v) w).
+// Both modes have the same latency, so a stream may switch mode between words.
+module butterfly
+  import goldilocks_pkg::*;
+(
+    input  logic        clk,
+    input  logic        inverse,
+    input  logic [63:0] u,
+    input  logic [63:0] v,
+    input  logic [63:0] w,
+    output logic [63:0] x,
+    output logic [63:0] y
+);
+  // Cycle 1: register the inputs (CT) or the sum and difference (GS).
+  logic [63:0] sum, diff;
+  mod_add add_in (.a(u), .b(v), .s(sum));
+  mod_sub sub_in (.a(u), .b(v), .d(diff));
+
+  logic        inv1;
+  logic [63:0] u1, m1, w1, s1;
+  always_ff @(posedge clk) begin
+    inv1 <= inverse;
+    u1   <= u;
+    s1   <= sum;
+    m1   <= inverse ? diff : v;
+    w1   <= w;
+  end
+
+  // Cycles 2-5: the product (v w for CT, (u - v) w for GS), the other operand delayed alongside.
+  logic [63:0] prod;
+  mod_mul mul (.clk(clk), .a(m1), .b(w1), .y(prod));
+
+  logic [63:0] u_d [MUL_LATENCY];
+  logic [63:0] s_d [MUL_LATENCY];
+  logic        inv_d [MUL_LATENCY];
+  always_ff @(posedge clk) begin
+    u_d[0]   <= u1;
+    s_d[0]   <= s1;
+    inv_d[0] <= inv1;
+    for (int i = 1; i < MUL_LATENCY; i++) begin
+      u_d[i]   <= u_d[i-1];
+      s_d[i]   <= s_d[i-1];
+      inv_d[i] <= inv_d[i-1];
+    end
+  end
+
+  // Cycle 6: the CT sum and difference of the product, or the GS outputs, registered.
+  logic [63:0] ct_x, ct_y;
+  mod_add add_out (.a(u_d[MUL_LATENCY-1]), .b(prod), .s(ct_x));
+  mod_sub sub_out (.a(u_d[MUL_LATENCY-1]), .b(prod), .d(ct_y));
+
+  always_ff @(posedge clk) begin
+    x <= inv_d[MUL_LATENCY-1] ? s_d[MUL_LATENCY-1] : ct_x;
+    y <= inv_d[MUL_LATENCY-1] ? prod : ct_y;
+  end
+endmodule

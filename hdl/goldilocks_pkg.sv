@@ -1,0 +1,15 @@
+// Shared constants of the accelerator: the NTT prime p = 2^64 - 2^32 + 1 ("Goldilocks") and
+// the pipeline depths every unit is built from. The software model of each unit is in
+// glovebox_engine::commons::modp and glovebox_engine::ntt; the sim crate checks them word for
+// word.
+package goldilocks_pkg;
+  localparam logic [63:0] P   = 64'hFFFF_FFFF_0000_0001;
+  // 2^64 - p = 2^32 - 1: 2^64 = EPS and 2^96 = -1 (mod p).
+  localparam logic [63:0] EPS = 64'h0000_0000_FFFF_FFFF;
+  // mod_mul: partial products, 128-bit sum, reduction, canonical step.
+  localparam int MUL_LATENCY = 4;
+  // butterfly: the input (add/sub) register, the multiplier, the output register.
+  localparam int BF_LATENCY = MUL_LATENCY + 2;
+  // mac_unit: the multiplier plus the adder register.
+  localparam int MAC_LATENCY = MUL_LATENCY + 1;
+endpackage

@@ -1,0 +1,136 @@
+// Stage `S` of the streaming negacyclic NTT: C / 2 butterflies per cycle over one polynomial
+// in N / C cycles. In forward mode it is stage S of Longa-Naehrig Algorithm 1 (distance
+// t = N / 2^(S+1), twiddle psi^bitrev(N/(2t) + i)); in inverse mode stage S of Algorithm 2
+// (t = 2^S, twiddle psi^-bitrev(N/(2t) + i)). Butterfly b (lane l of read cycle k is
+// b = k C/2 + l) pairs words idx0 = 2 i t + j and idx0 + t, with i = b / t, j = b mod t.
+//
+// Timing: `start` (the cycle the source buffer's last word is written) -> reads in the next
+// N/C cycles -> each pair written to the destination buffer 1 + BF_LATENCY cycles after its
+// read -> `done` with the last write. So a stage adds N/C + BF_LATENCY + 1 cycles and accepts
+// a new polynomial every N/C cycles (`start` may come on its last read cycle).
+module ntt_stage
+  import goldilocks_pkg::*;
+#(
+    parameter int N = 2048,
+    parameter int C = 8,
+    parameter int S = 0,
+    parameter string TW_FILE = "twiddles.hex",
+    localparam int AW = $clog2(N) + 1
+) (
+    input  logic                 clk,
+    input  logic                 rst,
+    input  logic                 start,
+    input  logic                 start_bank,
+    input  logic                 start_inverse,
+    // Source buffer read port (registered read: data one cycle after the address).
+    output logic [C-1:0][AW-1:0] raddr,
+    input  logic [C-1:0][63:0]   rdata,
+    // Destination buffer write port.
+    output logic [C-1:0]         we,
+    output logic [C-1:0][AW-1:0] waddr,
+    output logic [C-1:0][63:0]   wdata,
+    output logic                 done,
+    output logic                 done_bank,
+    output logic                 done_inverse
+);
+  localparam int LOG_N = $clog2(N);
+  localparam int WORDS = N / C;
+  localparam int HALF = C / 2;
+  localparam int KW = (WORDS > 1) ? $clog2(WORDS) : 1;
+  localparam int DEPTH = 1 + BF_LATENCY;
+
+  // psi^bitrev(i) at [0, N), psi^-bitrev(i) at [N, 2N): generated at build time.
+  logic [63:0] tw_rom[2*N];
+  initial $readmemh(TW_FILE, tw_rom);
+
+  // Read side.
+  logic          busy, inverse, rbank;
+  logic [KW-1:0] k;
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      busy  <= 1'b0;
+      k     <= '0;
+      rbank <= 1'b0;
+    end else if (start) begin
+      busy    <= 1'b1;
+      k       <= '0;
+      rbank   <= start_bank;
+      inverse <= start_inverse;
+    end else if (busy) begin
+      if (k == KW'(WORDS - 1)) busy <= 1'b0;
+      else k <= k + 1'b1;
+    end
+  end
+
+  logic [LOG_N-1:0] log_t;
+  assign log_t = inverse ? LOG_N'(S) : LOG_N'(LOG_N - 1 - S);
+
+  logic [AW-2:0] t;
+  assign t = (AW - 1)'(1) << log_t;
+  logic [HALF-1:0][AW-2:0] b, i, j, idx0, idx1;
+  logic [HALF-1:0][AW-1:0] tw_addr;
+  always_comb begin
+    for (int l = 0; l < HALF; l++) begin
+      b[l] = (AW - 1)'(k) * (AW - 1)'(HALF) + (AW - 1)'(l);
+      i[l] = b[l] >> log_t;
+      j[l] = b[l] & (t - 1'b1);
+      idx0[l] = (i[l] << (log_t + 1'b1)) | j[l];
+      idx1[l] = idx0[l] | t;
+      tw_addr[l] = {inverse, (AW - 1)'(N >> (log_t + 1'b1)) + i[l]};
+      raddr[2*l] = {rbank, idx0[l]};
+      raddr[2*l+1] = {rbank, idx1[l]};
+    end
+  end
+
+  // The twiddles, registered to meet the data from the buffer.
+  logic [HALF-1:0][63:0] tw;
+  logic                  inv1;
+  always_ff @(posedge clk) begin
+    for (int l = 0; l < HALF; l++) tw[l] <= tw_rom[tw_addr[l]];
+    inv1 <= inverse;
+  end
+
+  logic [HALF-1:0][63:0] bx, by;
+  for (genvar l = 0; l < HALF; l++) begin : g_bf
+    butterfly bf (
+        .clk(clk),
+        .inverse(inv1),
+        .u(rdata[2*l]),
+        .v(rdata[2*l+1]),
+        .w(tw[l]),
+        .x(bx[l]),
+        .y(by[l])
+    );
+  end
+
+  // Write side: the addresses, bank and frame end travel beside the data.
+  logic [DEPTH-1:0]                         v_d, last_d, bank_d, inv_d;
+  logic [DEPTH-1:0][HALF-1:0][AW-2:0]       i0_d, i1_d;
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      v_d <= '0;
+    end else begin
+      v_d <= {v_d[DEPTH-2:0], busy};
+    end
+    last_d <= {last_d[DEPTH-2:0], busy && (k == KW'(WORDS - 1))};
+    bank_d <= {bank_d[DEPTH-2:0], rbank};
+    inv_d  <= {inv_d[DEPTH-2:0], inverse};
+    i0_d   <= {i0_d[DEPTH-2:0], idx0};
+    i1_d   <= {i1_d[DEPTH-2:0], idx1};
+  end
+
+  always_comb begin
+    for (int l = 0; l < HALF; l++) begin
+      we[2*l] = v_d[DEPTH-1];
+      we[2*l+1] = v_d[DEPTH-1];
+      waddr[2*l] = {bank_d[DEPTH-1], i0_d[DEPTH-1][l]};
+      waddr[2*l+1] = {bank_d[DEPTH-1], i1_d[DEPTH-1][l]};
+      wdata[2*l] = bx[l];
+      wdata[2*l+1] = by[l];
+    end
+  end
+  assign done = v_d[DEPTH-1] && last_d[DEPTH-1];
+  assign done_bank = bank_d[DEPTH-1];
+  // The destination bank is the source bank: frame f sits in bank f mod 2 in every buffer.
+  assign done_inverse = inv_d[DEPTH-1];
+endmodule

@@ -1,0 +1,147 @@
+// The streaming negacyclic NTT / inverse NTT unit: C coefficients per cycle in, C out, a new
+// polynomial every N/C cycles once the pipeline is full. Forward: natural order in,
+// glovebox_engine::ntt::Plan::fwd's (bit-reversed) order out. Inverse (`in_inverse` with a
+// polynomial's first word): Plan::inv, scaling by N^-1 included. Word l of input cycle k is
+// coefficient k C + l, and likewise at the output. The stream may switch direction between
+// polynomials. No back-pressure: outputs must be taken as they come.
+//
+// Structure: an input writer fills buffer 0 (two banks: one fills while the next stage reads
+// the other), log2 N stages of C/2 butterflies each read buffer s and write buffer s + 1, an
+// output reader drains buffer log2 N through C multipliers (by N^-1, or by 1 going forward).
+//
+// Cycles from a polynomial's first input word to its first output word (`LATENCY`):
+//   N/C (filling buffer 0) + log2 N * (N/C + BF_LATENCY + 1) + 1 + MUL_LATENCY.
+module ntt_unit
+  import goldilocks_pkg::*;
+#(
+    parameter int N = 2048,
+    parameter int C = 8,
+    parameter string TW_FILE = "twiddles.hex",
+    localparam int LOG_N = $clog2(N),
+    localparam int WORDS = N / C,
+    localparam int LATENCY = WORDS + LOG_N * (WORDS + BF_LATENCY + 1) + 1 + MUL_LATENCY
+) (
+    input  logic              clk,
+    input  logic              rst,
+    input  logic              in_valid,
+    input  logic              in_inverse,
+    input  logic [C-1:0][63:0] in_data,
+    output logic              out_valid,
+    output logic              out_inverse,
+    output logic [C-1:0][63:0] out_data,
+    output logic [31:0]       latency
+);
+  localparam int AW = LOG_N + 1;
+  localparam int KW = (WORDS > 1) ? $clog2(WORDS) : 1;
+  // N^-1 mod p = p - (p - 1) / N for N = 2^LOG_N.
+  localparam logic [63:0] N_INV = P - ((64'd1 << (64 - LOG_N)) - (64'd1 << (32 - LOG_N)));
+
+  assign latency = 32'(LATENCY);
+
+  // Buffer ports, one set per buffer 0 .. LOG_N.
+  logic [LOG_N:0][C-1:0]         we;
+  logic [LOG_N:0][C-1:0][AW-1:0] waddr, raddr;
+  logic [LOG_N:0][C-1:0][63:0]   wdata, rdata;
+  logic [LOG_N:0]                done, done_bank, done_inverse;
+
+  for (genvar s = 0; s <= LOG_N; s++) begin : g_buf
+    ntt_buffer #(.N(N), .C(C)) buffer (
+        .clk(clk),
+        .we(we[s]),
+        .waddr(waddr[s]),
+        .wdata(wdata[s]),
+        .raddr(raddr[s]),
+        .rdata(rdata[s])
+    );
+  end
+
+  // Input writer: word l of cycle k to address k C + l of the current bank.
+  logic          in_bank, in_mode;
+  logic [KW-1:0] kin;
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      kin     <= '0;
+      in_bank <= 1'b0;
+      in_mode <= 1'b0;
+    end else if (in_valid) begin
+      if (kin == '0) in_mode <= in_inverse;
+      if (kin == KW'(WORDS - 1)) begin
+        kin     <= '0;
+        in_bank <= ~in_bank;
+      end else begin
+        kin <= kin + 1'b1;
+      end
+    end
+  end
+  always_comb begin
+    for (int l = 0; l < C; l++) begin
+      we[0][l] = in_valid;
+      waddr[0][l] = {in_bank, (AW - 1)'(kin) * (AW - 1)'(C) + (AW - 1)'(l)};
+      wdata[0][l] = in_data[l];
+    end
+  end
+  assign done[0] = in_valid && (kin == KW'(WORDS - 1));
+  assign done_bank[0] = in_bank;
+  assign done_inverse[0] = (kin == '0) ? in_inverse : in_mode;
+
+  for (genvar s = 0; s < LOG_N; s++) begin : g_stage
+    ntt_stage #(.N(N), .C(C), .S(s), .TW_FILE(TW_FILE)) stage (
+        .clk(clk),
+        .rst(rst),
+        .start(done[s]),
+        .start_bank(done_bank[s]),
+        .start_inverse(done_inverse[s]),
+        .raddr(raddr[s]),
+        .rdata(rdata[s]),
+        .we(we[s+1]),
+        .waddr(waddr[s+1]),
+        .wdata(wdata[s+1]),
+        .done(done[s+1]),
+        .done_bank(done_bank[s+1]),
+        .done_inverse(done_inverse[s+1])
+    );
+  end
+
+  // Output reader: address k C + l, then the scaling multipliers.
+  logic          out_busy, out_bank, out_mode;
+  logic [KW-1:0] kout;
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      out_busy <= 1'b0;
+      kout     <= '0;
+      out_bank <= 1'b0;
+      out_mode <= 1'b0;
+    end else if (done[LOG_N]) begin
+      out_busy <= 1'b1;
+      kout     <= '0;
+      out_bank <= done_bank[LOG_N];
+      out_mode <= done_inverse[LOG_N];
+    end else if (out_busy) begin
+      if (kout == KW'(WORDS - 1)) out_busy <= 1'b0;
+      else kout <= kout + 1'b1;
+    end
+  end
+  always_comb begin
+    for (int l = 0; l < C; l++) begin
+      raddr[LOG_N][l] = {out_bank, (AW - 1)'(kout) * (AW - 1)'(C) + (AW - 1)'(l)};
+    end
+  end
+  logic [63:0] scale;
+  logic [MUL_LATENCY:0] v_d, m_d;
+  always_ff @(posedge clk) begin
+    scale <= out_mode ? N_INV : 64'd1;
+    if (rst) v_d <= '0;
+    else v_d <= {v_d[MUL_LATENCY-1:0], out_busy};
+    m_d <= {m_d[MUL_LATENCY-1:0], out_mode};
+  end
+  for (genvar l = 0; l < C; l++) begin : g_scale
+    mod_mul mul (
+        .clk(clk),
+        .a(rdata[LOG_N][l]),
+        .b(scale),
+        .y(out_data[l])
+    );
+  end
+  assign out_valid = v_d[MUL_LATENCY];
+  assign out_inverse = m_d[MUL_LATENCY];
+endmodule

@@ -1,0 +1,223 @@
+//! Verilates the accelerator RTL in `hdl/` into `OUT_DIR` (one model per NTT configuration and
+//! one per arithmetic unit), generates the twiddle ROMs, and compiles the generated C++, the
+//! Verilator runtime and the cxx bridge into one static library.
+//!
+//! Needs `verilator` (5.x) and `python3` on the PATH; without them the build stops with a
+//! message saying what to install.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The NTT unit configurations built (N, C): the sizes the tests and `glovebox sim ntt` use.
+const NTT_CONFIGS: &[(u32, u32)] = &[
+    (256, 2),
+    (256, 8),
+    (256, 32),
+    (1024, 2),
+    (1024, 8),
+    (1024, 32),
+    (2048, 2),
+    (2048, 8),
+    (2048, 32),
+];
+/// Lanes of the multiply-accumulate model.
+const MAC_LANES: u32 = 8;
+
+const HDL_FILES: &[&str] = &[
+    "goldilocks_pkg.sv",
+    "mod_add.sv",
+    "mod_sub.sv",
+    "mod_mul.sv",
+    "butterfly.sv",
+    "ntt_buffer.sv",
+    "ntt_stage.sv",
+    "ntt_unit.sv",
+    "mac_unit.sv",
+];
+
+fn fail(msg: &str) -> ! {
+    eprintln!("\nglovebox-sim: {msg}\n");
+    panic!("glovebox-sim: {msg}");
+}
+
+fn run(cmd: &mut Command, what: &str) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| fail(&format!("cannot run {what}: {e}")));
+    if !out.status.success() {
+        fail(&format!(
+            "{what} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+}
+
+fn verilator_root() -> PathBuf {
+    let out = Command::new("verilator")
+        .arg("--getenv")
+        .arg("VERILATOR_ROOT")
+        .output()
+        .unwrap_or_else(|_| {
+            fail(
+                "Verilator not found. Install it: `apt-get install verilator` (Debian/Ubuntu, \
+                 Verilator 5.006 or later), or put `verilator` on the PATH.",
+            )
+        });
+    if !out.status.success() {
+        fail("`verilator --getenv VERILATOR_ROOT` failed: is Verilator 5 installed?");
+    }
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// Verilates `top` with `params` into `OUT_DIR/<prefix>`; returns the generated C++ files.
+fn verilate(hdl: &Path, out: &Path, top: &str, prefix: &str, params: &[String]) -> Vec<PathBuf> {
+    let mdir = out.join(prefix);
+    let _ = std::fs::remove_dir_all(&mdir);
+    let mut cmd = Command::new("verilator");
+    cmd.args([
+        "--cc",
+        "-O3",
+        "--x-assign",
+        "fast",
+        "--x-initial",
+        "fast",
+        "--noassert",
+    ])
+    .args(["--top-module", top, "--prefix", prefix])
+    .arg("-Mdir")
+    .arg(&mdir)
+    .args(params)
+    .arg(hdl.join("waivers.vlt"));
+    for f in HDL_FILES {
+        cmd.arg(hdl.join(f));
+    }
+    run(&mut cmd, &format!("verilator ({prefix})"));
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&mdir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cpp"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn main() {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let hdl = manifest.join("../hdl").canonicalize().unwrap();
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    println!("cargo:rerun-if-changed={}", hdl.display());
+    println!("cargo:rerun-if-changed=cpp");
+    println!("cargo:rerun-if-changed=src/lib.rs");
+    let root = verilator_root();
+    let stamp = out.join("models.stamp");
+    let fingerprint = fingerprint(&hdl, &root);
+    // Verilating and compiling the models takes minutes: only when the RTL changed.
+    let stale = std::fs::read_to_string(&stamp).ok().as_deref() != Some(fingerprint.as_str());
+
+    let mut sources = Vec::new();
+    let mut includes = String::new();
+    let mut factory = String::new();
+    for &(n, c) in NTT_CONFIGS {
+        let rom = out.join(format!("twiddles_{n}.hex"));
+        if !rom.exists() {
+            run(
+                Command::new("python3")
+                    .arg(hdl.join("gen_twiddles.py"))
+                    .arg(n.to_string())
+                    .arg(&rom),
+                "python3 hdl/gen_twiddles.py (install python3)",
+            );
+        }
+        let prefix = format!("Vntt_{n}_{c}");
+        let params = vec![
+            format!("-GN={n}"),
+            format!("-GC={c}"),
+            format!("-GTW_FILE=\"{}\"", rom.display()),
+        ];
+        if stale {
+            sources.extend(verilate(&hdl, &out, "ntt_unit", &prefix, &params));
+        }
+        includes.push_str(&format!("#include \"{prefix}/{prefix}.h\"\n"));
+        factory.push_str(&format!(
+            "if (n == {n} && c == {c}) return std::make_unique<NttModel<{prefix}, {c}>>({n});\n"
+        ));
+    }
+    if stale {
+        sources.extend(verilate(&hdl, &out, "mod_mul", "Vmod_mul", &[]));
+        sources.extend(verilate(&hdl, &out, "butterfly", "Vbutterfly", &[]));
+        sources.extend(verilate(
+            &hdl,
+            &out,
+            "mac_unit",
+            "Vmac_unit",
+            &[format!("-GC={MAC_LANES}")],
+        ));
+    }
+    includes.push_str("#include \"Vmod_mul/Vmod_mul.h\"\n");
+    includes.push_str("#include \"Vbutterfly/Vbutterfly.h\"\n");
+    includes.push_str("#include \"Vmac_unit/Vmac_unit.h\"\n");
+    includes.push_str(&format!("#define GLOVEBOX_MAC_LANES {MAC_LANES}\n"));
+    std::fs::write(out.join("models.inc"), includes).unwrap();
+    std::fs::write(out.join("ntt_factory.inc"), factory).unwrap();
+    let configs: Vec<String> = NTT_CONFIGS
+        .iter()
+        .map(|(n, c)| format!("{{{n}, {c}}}"))
+        .collect();
+    std::fs::write(out.join("ntt_configs.inc"), configs.join(", ")).unwrap();
+
+    let include = root.join("include");
+    if stale {
+        cc::Build::new()
+            .cpp(true)
+            .files(&sources)
+            .file(include.join("verilated.cpp"))
+            .file(include.join("verilated_threads.cpp"))
+            .include(&include)
+            .include(include.join("vltstd"))
+            .define("VM_COVERAGE", "0")
+            .define("VM_SC", "0")
+            .define("VM_TRACE", "0")
+            .flag_if_supported("-std=c++17")
+            .flag_if_supported("-faligned-new")
+            .flag_if_supported("-fcf-protection=none")
+            .opt_level(1)
+            .debug(false)
+            .warnings(false)
+            .cargo_metadata(false)
+            .compile("glovebox_sim_models");
+        std::fs::write(&stamp, &fingerprint).unwrap();
+    }
+    cxx_build::bridge("src/lib.rs")
+        .file("cpp/sim.cpp")
+        .include(&include)
+        .include(include.join("vltstd"))
+        .include(&out)
+        .include(&manifest)
+        .define("VM_COVERAGE", "0")
+        .define("VM_SC", "0")
+        .define("VM_TRACE", "0")
+        .flag_if_supported("-std=c++17")
+        .flag_if_supported("-faligned-new")
+        .opt_level(2)
+        .debug(false)
+        .warnings(false)
+        .compile("glovebox_sim");
+    // After the bridge, so the linker resolves the bridge's references into the models.
+    println!("cargo:rustc-link-search=native={}", out.display());
+    println!("cargo:rustc-link-lib=static=glovebox_sim_models");
+    println!("cargo:rustc-link-lib=pthread");
+}
+
+/// What the Verilated models depend on: the RTL, this script, and Verilator's version.
+fn fingerprint(hdl: &Path, root: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in HDL_FILES.iter().chain(&["waivers.vlt", "gen_twiddles.py"]) {
+        std::fs::read(hdl.join(f)).unwrap_or_default().hash(&mut h);
+    }
+    std::fs::read(file!()).unwrap_or_default().hash(&mut h);
+    NTT_CONFIGS.hash(&mut h);
+    root.hash(&mut h);
+    format!("{:016x}", h.finish())
+}

@@ -1,0 +1,106 @@
+//! The RTL arithmetic units equal the engine's arithmetic on random and edge values.
+
+use glovebox_engine::commons::modp::{self, P};
+use glovebox_sim::arith;
+use glovebox_sim::depths::*;
+use rand::{Rng, SeedableRng};
+
+fn edges() -> Vec<u64> {
+    vec![
+        0,
+        1,
+        2,
+        P - 1,
+        P - 2,
+        1 << 32,
+        (1 << 32) - 1,
+        1 << 63,
+        P >> 1,
+        modp::EPSILON,
+    ]
+}
+
+#[test]
+fn modular_multiplier() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    // Canonical, and unreduced (>= p, up to 2^64 - 1): the multiplier reduces any word.
+    let mut vals = edges();
+    vals.extend([P, P + 1, u64::MAX, u64::MAX - 1]);
+    let mut a = Vec::new();
+    let mut b = Vec::new();
+    for &x in &vals {
+        for &y in &vals {
+            a.push(x);
+            b.push(y);
+        }
+    }
+    for _ in 0..5000 {
+        a.push(rng.gen());
+        b.push(rng.gen());
+    }
+    let (y, cycles) = arith::mod_mul(&a, &b).unwrap();
+    for i in 0..a.len() {
+        assert_eq!(y[i], modp::mul(a[i], b[i]), "{} * {}", a[i], b[i]);
+    }
+    // One product per cycle after MUL_LATENCY cycles.
+    assert_eq!(cycles, a.len() as u64 + MUL_LATENCY - 1);
+}
+
+#[test]
+fn butterflies() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+    let vals = edges();
+    let (mut u, mut v, mut w) = (Vec::new(), Vec::new(), Vec::new());
+    for &x in &vals {
+        for &y in &vals {
+            u.push(x);
+            v.push(y);
+            w.push(vals[(x as usize ^ y as usize) % vals.len()]);
+        }
+    }
+    for _ in 0..3000 {
+        u.push(rng.gen_range(0..P));
+        v.push(rng.gen_range(0..P));
+        w.push(rng.gen_range(0..P));
+    }
+    let (x, y, cycles) = arith::butterfly(false, &u, &v, &w).unwrap();
+    for i in 0..u.len() {
+        let vw = modp::mul(v[i], w[i]);
+        assert_eq!(
+            (x[i], y[i]),
+            (modp::add(u[i], vw), modp::sub(u[i], vw)),
+            "CT {i}"
+        );
+    }
+    assert_eq!(cycles, u.len() as u64 + BF_LATENCY - 1);
+    let (x, y, _) = arith::butterfly(true, &u, &v, &w).unwrap();
+    for i in 0..u.len() {
+        let d = modp::mul(modp::sub(u[i], v[i]), w[i]);
+        assert_eq!((x[i], y[i]), (modp::add(u[i], v[i]), d), "GS {i}");
+    }
+}
+
+#[test]
+fn multiply_accumulate() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let lanes = arith::mac_lanes();
+    let count = lanes * 600;
+    let mut a: Vec<u64> = (0..count).map(|_| rng.gen()).collect();
+    let mut b: Vec<u64> = (0..count).map(|_| rng.gen()).collect();
+    let mut c: Vec<u64> = (0..count).map(|_| rng.gen_range(0..P)).collect();
+    for (i, e) in edges().into_iter().enumerate() {
+        a[i] = e;
+        b[i + 17] = e;
+        c[i + 33] = e;
+    }
+    let (y, cycles) = arith::mac(&a, &b, &c).unwrap();
+    for i in 0..count {
+        assert_eq!(
+            y[i],
+            modp::add(modp::mul(a[i], b[i]), c[i]),
+            "lane word {i}"
+        );
+    }
+    assert_eq!(cycles, (count / lanes) as u64 + MAC_LATENCY - 1);
+    assert!(arith::mac(&a[..lanes + 1], &b[..lanes + 1], &c[..lanes + 1]).is_err());
+}
