@@ -3,7 +3,6 @@
 // inverse = 1: Gentleman-Sande (Algorithm 2):          (u + v, (u - v) w).
 // Both modes have the same latency, so a stream may switch mode between words.
 module butterfly
-  import goldilocks_pkg::*;
 (
     input  logic        clk,
     input  logic        inverse,
@@ -32,14 +31,14 @@ module butterfly
   logic [63:0] prod;
   mod_mul mul (.clk(clk), .a(m1), .b(w1), .y(prod));
 
-  logic [63:0] u_d [MUL_LATENCY];
-  logic [63:0] s_d [MUL_LATENCY];
-  logic        inv_d [MUL_LATENCY];
+  logic [63:0] u_d [0:goldilocks_pkg::MUL_LATENCY-1];
+  logic [63:0] s_d [0:goldilocks_pkg::MUL_LATENCY-1];
+  logic        inv_d [0:goldilocks_pkg::MUL_LATENCY-1];
   always_ff @(posedge clk) begin
     u_d[0]   <= u1;
     s_d[0]   <= s1;
     inv_d[0] <= inv1;
-    for (int i = 1; i < MUL_LATENCY; i++) begin
+    for (int i = 1; i < goldilocks_pkg::MUL_LATENCY; i++) begin
       u_d[i]   <= u_d[i-1];
       s_d[i]   <= s_d[i-1];
       inv_d[i] <= inv_d[i-1];
@@ -48,11 +47,11 @@ module butterfly
 
   // Cycle 6: the CT sum and difference of the product, or the GS outputs, registered.
   logic [63:0] ct_x, ct_y;
-  mod_add add_out (.a(u_d[MUL_LATENCY-1]), .b(prod), .s(ct_x));
-  mod_sub sub_out (.a(u_d[MUL_LATENCY-1]), .b(prod), .d(ct_y));
+  mod_add add_out (.a(u_d[goldilocks_pkg::MUL_LATENCY-1]), .b(prod), .s(ct_x));
+  mod_sub sub_out (.a(u_d[goldilocks_pkg::MUL_LATENCY-1]), .b(prod), .d(ct_y));
 
   always_ff @(posedge clk) begin
-    x <= inv_d[MUL_LATENCY-1] ? s_d[MUL_LATENCY-1] : ct_x;
-    y <= inv_d[MUL_LATENCY-1] ? prod : ct_y;
+    x <= inv_d[goldilocks_pkg::MUL_LATENCY-1] ? s_d[goldilocks_pkg::MUL_LATENCY-1] : ct_x;
+    y <= inv_d[goldilocks_pkg::MUL_LATENCY-1] ? prod : ct_y;
   end
 endmodule

@@ -7,7 +7,6 @@
 //      2^96 = -1, with the borrow and carry corrections of reduce128_lazy,
 //   4. one conditional subtraction of p.
 module mod_mul
-  import goldilocks_pkg::*;
 (
     input  logic        clk,
     input  logic [63:0] a,
@@ -33,15 +32,15 @@ module mod_mul
   assign hi_hi = {32'b0, prod[127:96]};
   assign hi_lo = {32'b0, prod[95:64]};
   // lo - hi_hi; on a borrow the wrapped value is >= 2^64 - 2^32, so subtracting EPS is exact.
-  assign t0    = (lo < hi_hi) ? (lo - hi_hi) - EPS : lo - hi_hi;
+  assign t0    = (lo < hi_hi) ? (lo - hi_hi) - goldilocks_pkg::EPS : lo - hi_hi;
   assign t1    = {hi_lo[31:0], 32'b0} - hi_lo;
   assign t2    = {1'b0, t0} + {1'b0, t1};
   // After a carry t2 < 2^64 - 2^33, so adding EPS cannot wrap.
-  assign r     = t2[64] ? t2[63:0] + EPS : t2[63:0];
+  assign r     = t2[64] ? t2[63:0] + goldilocks_pkg::EPS : t2[63:0];
 
   logic [63:0] r3;
   always_ff @(posedge clk) begin
     r3 <= r;
-    y  <= (r3 >= P) ? r3 - P : r3;
+    y  <= (r3 >= goldilocks_pkg::P) ? r3 - goldilocks_pkg::P : r3;
   end
 endmodule

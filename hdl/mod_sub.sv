@@ -1,6 +1,5 @@
 // a - b mod p for canonical a, b (combinational): glovebox_engine::commons::modp::sub.
 module mod_sub
-  import goldilocks_pkg::*;
 (
     input  logic [63:0] a,
     input  logic [63:0] b,
@@ -8,5 +7,5 @@ module mod_sub
 );
   logic [63:0] diff;
   assign diff = a - b;
-  assign d = (a < b) ? diff + P : diff;
+  assign d = (a < b) ? diff + goldilocks_pkg::P : diff;
 endmodule

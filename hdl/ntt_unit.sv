@@ -11,47 +11,47 @@
 //
 // Cycles from a polynomial's first input word to its first output word (`LATENCY`):
 //   N/C (filling buffer 0) + log2 N * (N/C + BF_LATENCY + 1) + 1 + MUL_LATENCY.
-module ntt_unit
-  import goldilocks_pkg::*;
-#(
+module ntt_unit #(
     parameter int N = 2048,
     parameter int C = 8,
-    parameter string TW_FILE = "twiddles.hex",
-    localparam int LOG_N = $clog2(N),
-    localparam int WORDS = N / C,
-    localparam int LATENCY = WORDS + LOG_N * (WORDS + BF_LATENCY + 1) + 1 + MUL_LATENCY
+    parameter TW_FILE = "twiddles.hex"
 ) (
-    input  logic              clk,
-    input  logic              rst,
-    input  logic              in_valid,
-    input  logic              in_inverse,
-    input  logic [C-1:0][63:0] in_data,
-    output logic              out_valid,
-    output logic              out_inverse,
-    output logic [C-1:0][63:0] out_data,
-    output logic [31:0]       latency
+    input  logic            clk,
+    input  logic            rst,
+    input  logic            in_valid,
+    input  logic            in_inverse,
+    // Word l of the cycle: bits [64 l +: 64].
+    input  logic [64*C-1:0] in_data,
+    output logic            out_valid,
+    output logic            out_inverse,
+    output logic [64*C-1:0] out_data,
+    output logic [31:0]     latency
 );
+  localparam int LOG_N = $clog2(N);
+  localparam int WORDS = N / C;
+  localparam int LATENCY = WORDS + LOG_N * (WORDS + goldilocks_pkg::BF_LATENCY + 1) + 1
+      + goldilocks_pkg::MUL_LATENCY;
   localparam int AW = LOG_N + 1;
   localparam int KW = (WORDS > 1) ? $clog2(WORDS) : 1;
   // N^-1 mod p = p - (p - 1) / N for N = 2^LOG_N.
-  localparam logic [63:0] N_INV = P - ((64'd1 << (64 - LOG_N)) - (64'd1 << (32 - LOG_N)));
+  localparam logic [63:0] N_INV = goldilocks_pkg::P - ((64'd1 << (64 - LOG_N)) - (64'd1 << (32 - LOG_N)));
 
   assign latency = 32'(LATENCY);
 
-  // Buffer ports, one set per buffer 0 .. LOG_N.
-  logic [LOG_N:0][C-1:0]         we;
-  logic [LOG_N:0][C-1:0][AW-1:0] waddr, raddr;
-  logic [LOG_N:0][C-1:0][63:0]   wdata, rdata;
-  logic [LOG_N:0]                done, done_bank, done_inverse;
+  // Buffer s's ports: bits [s C +: C], [s C AW +: C AW], [s 64 C +: 64 C] of these buses.
+  logic [(LOG_N+1)*C-1:0]    we;
+  logic [(LOG_N+1)*C*AW-1:0] waddr, raddr;
+  logic [(LOG_N+1)*64*C-1:0] wdata, rdata;
+  logic [LOG_N:0]            done, done_bank, done_inverse;
 
   for (genvar s = 0; s <= LOG_N; s++) begin : g_buf
     ntt_buffer #(.N(N), .C(C)) buffer (
         .clk(clk),
-        .we(we[s]),
-        .waddr(waddr[s]),
-        .wdata(wdata[s]),
-        .raddr(raddr[s]),
-        .rdata(rdata[s])
+        .we(we[s*C+:C]),
+        .waddr(waddr[s*C*AW+:C*AW]),
+        .wdata(wdata[s*64*C+:64*C]),
+        .raddr(raddr[s*C*AW+:C*AW]),
+        .rdata(rdata[s*64*C+:64*C])
     );
   end
 
@@ -75,11 +75,11 @@ module ntt_unit
   end
   always_comb begin
     for (int l = 0; l < C; l++) begin
-      we[0][l] = in_valid;
-      waddr[0][l] = {in_bank, (AW - 1)'(kin) * (AW - 1)'(C) + (AW - 1)'(l)};
-      wdata[0][l] = in_data[l];
+      we[l] = in_valid;
+      waddr[l*AW+:AW] = {in_bank, LOG_N'(kin) * LOG_N'(C) + LOG_N'(l)};
     end
   end
+  assign wdata[64*C-1:0] = in_data;
   assign done[0] = in_valid && (kin == KW'(WORDS - 1));
   assign done_bank[0] = in_bank;
   assign done_inverse[0] = (kin == '0) ? in_inverse : in_mode;
@@ -91,11 +91,11 @@ module ntt_unit
         .start(done[s]),
         .start_bank(done_bank[s]),
         .start_inverse(done_inverse[s]),
-        .raddr(raddr[s]),
-        .rdata(rdata[s]),
-        .we(we[s+1]),
-        .waddr(waddr[s+1]),
-        .wdata(wdata[s+1]),
+        .raddr(raddr[s*C*AW+:C*AW]),
+        .rdata(rdata[s*64*C+:64*C]),
+        .we(we[(s+1)*C+:C]),
+        .waddr(waddr[(s+1)*C*AW+:C*AW]),
+        .wdata(wdata[(s+1)*64*C+:64*C]),
         .done(done[s+1]),
         .done_bank(done_bank[s+1]),
         .done_inverse(done_inverse[s+1])
@@ -123,25 +123,26 @@ module ntt_unit
   end
   always_comb begin
     for (int l = 0; l < C; l++) begin
-      raddr[LOG_N][l] = {out_bank, (AW - 1)'(kout) * (AW - 1)'(C) + (AW - 1)'(l)};
+      raddr[LOG_N*C*AW+l*AW+:AW] = {out_bank, LOG_N'(kout) * LOG_N'(C) + LOG_N'(l)};
     end
   end
+
   logic [63:0] scale;
-  logic [MUL_LATENCY:0] v_d, m_d;
+  logic [goldilocks_pkg::MUL_LATENCY:0] v_d, m_d;
   always_ff @(posedge clk) begin
     scale <= out_mode ? N_INV : 64'd1;
     if (rst) v_d <= '0;
-    else v_d <= {v_d[MUL_LATENCY-1:0], out_busy};
-    m_d <= {m_d[MUL_LATENCY-1:0], out_mode};
+    else v_d <= {v_d[goldilocks_pkg::MUL_LATENCY-1:0], out_busy};
+    m_d <= {m_d[goldilocks_pkg::MUL_LATENCY-1:0], out_mode};
   end
   for (genvar l = 0; l < C; l++) begin : g_scale
     mod_mul mul (
         .clk(clk),
-        .a(rdata[LOG_N][l]),
+        .a(rdata[LOG_N*64*C+l*64+:64]),
         .b(scale),
-        .y(out_data[l])
+        .y(out_data[l*64+:64])
     );
   end
-  assign out_valid = v_d[MUL_LATENCY];
-  assign out_inverse = m_d[MUL_LATENCY];
+  assign out_valid = v_d[goldilocks_pkg::MUL_LATENCY];
+  assign out_inverse = m_d[goldilocks_pkg::MUL_LATENCY];
 endmodule

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Area: Yosys 0.23 generic synthesis (no vendor library) of the modular multiplier and of the
+# streaming NTT unit, with cell counts. Memories (the stage buffers and twiddle ROMs) are kept
+# as memory cells and reported in bits; everything else is mapped to generic gates and
+# flip-flops, so the 32x32 partial products show up as gates (an FPGA maps them to DSPs).
+#
+# Usage: hdl/synth.sh [N] [C]   (default N = 256, C = 2: a full N = 2048 unit synthesizes the
+# same structure, 11 stages instead of 8, and takes Yosys correspondingly longer)
+set -euo pipefail
+N="${1:-256}"
+C="${2:-2}"
+HDL="$(cd "$(dirname "$0")" && pwd)"
+if ! command -v yosys >/dev/null; then
+    echo "yosys not found: apt-get install yosys (Yosys 0.23 or later)" >&2
+    exit 1
+fi
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+cd "$WORK"
+# The NTT stages read their twiddle ROM from twiddles.hex (their default TW_FILE).
+python3 "$HDL/gen_twiddles.py" "$N" twiddles.hex
+SOURCES="$HDL/goldilocks_pkg.sv $HDL/mod_add.sv $HDL/mod_sub.sv $HDL/mod_mul.sv $HDL/butterfly.sv $HDL/ntt_buffer.sv $HDL/ntt_stage.sv $HDL/ntt_unit.sv"
+FLOW="proc; flatten; opt; memory -nomap; opt -fast; techmap; opt -fast; abc -fast; opt_clean; tee -q -o stat.txt stat"
+
+# Memory bits come from the structure (Yosys's flattened statistics do not sum them):
+# log2 N + 1 double-buffered stage memories and log2 N twiddle ROMs, each 2N x 64 bits.
+report() {
+    local title="$1" bits="$2"
+    awk -v title="$title" -v bits="$bits" '
+        /Number of cells:/ { cells = $4 }
+        /\$_DFF|\$_SDFF|\$_DFFE|\$_SDFFE/ { ff += $2 }
+        /\$mem_v2/ { mems += $2 }
+        END {
+            printf "%-34s %9d cells %7d flip-flops %3d memories (%d bits)\n",
+                title, cells - mems, ff, mems, bits
+        }' stat.txt
+}
+
+echo "Yosys generic synthesis (gates and flip-flops; memories kept as memory cells)"
+yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top mod_mul; $FLOW" >/dev/null 2>&1
+report "mod_mul (64x64 mod p, 4 stages)" 0
+yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top butterfly; $FLOW" >/dev/null 2>&1
+report "butterfly (CT/GS, 6 stages)" 0
+yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top ntt_unit -chparam N $N -chparam C $C; $FLOW" >/dev/null 2>&1
+LOG_N=$(python3 -c "print($N.bit_length() - 1)")
+report "ntt_unit (N=$N, C=$C)" $(( (2 * LOG_N + 1) * 2 * N * 64 ))
