@@ -42,5 +42,5 @@ report "mod_mul (64x64 mod p, 4 stages)" 0
 yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top butterfly; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
 report "butterfly (CT/GS, 6 stages)" 0
 yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top ntt_unit -chparam N $N -chparam C $C; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
-LOG_N=$(python3 -c "print($N.bit_length() - 1)")
+LOG_N=$(python3 -c "print(($N).bit_length() - 1)")
 report "ntt_unit (N=$N, C=$C)" $(( (2 * LOG_N + 1) * 2 * N * 64 ))

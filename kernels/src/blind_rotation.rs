@@ -146,15 +146,7 @@ impl ResidentBootstrapKey {
             let at = d * range_stride as usize;
             range_bytes[at..at + 16].copy_from_slice(bytemuck::cast_slice(&words));
         }
-        let ranges = gpu.guarded(|| {
-            gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("blind_rotate ranges"),
-                size: range_bytes.len() as u64,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        })?;
-        gpu.queue.write_buffer(&ranges, 0, &range_bytes);
+        let ranges = gpu.uniform("blind_rotate ranges", &range_bytes)?;
 
         let max_binding =
             (gpu.limits().max_storage_buffer_binding_size as u64).min(gpu.limits().max_buffer_size);
@@ -187,38 +179,24 @@ impl ResidentBootstrapKey {
         let msed = gpu.storage_buffer("msed", jobs * 4 * (self.n_lwe + 1) as u64, false)?;
         let acc = gpu.storage_buffer("accumulators", acc_bytes, true)?;
         let readback = gpu.readback_buffer("accumulators readback", acc_bytes)?;
-        let group = gpu.guarded(|| {
-            gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("blind_rotate"),
-                layout: &self.layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: self.bsk.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: self.twiddles.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: msed.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: acc.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 4,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: &self.ranges,
-                            offset: 0,
-                            size: wgpu::BufferSize::new(16),
-                        }),
-                    },
-                ],
-            })
-        })?;
+        let group = gpu.bind_group(
+            "blind_rotate",
+            &self.layout,
+            &[
+                (0, self.bsk.as_entire_binding()),
+                (1, self.twiddles.as_entire_binding()),
+                (2, msed.as_entire_binding()),
+                (3, acc.as_entire_binding()),
+                (
+                    4,
+                    wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &self.ranges,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(16),
+                    }),
+                ),
+            ],
+        )?;
         Ok(Work {
             msed,
             acc,
@@ -252,22 +230,13 @@ impl ResidentBootstrapKey {
                 .write_buffer(&work.msed, 0, bytemuck::cast_slice(&m32));
             gpu.queue
                 .write_buffer(&work.acc, 0, bytemuck::cast_slice(acc));
-            let mut encoder = gpu
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("blind_rotate"),
-                });
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("blind_rotate"),
-                    timestamp_writes: None,
-                });
+            let mut encoder = gpu.encode_pass("blind_rotate", |pass| {
                 pass.set_pipeline(&self.rotate);
                 for d in 0..self.range_count {
                     pass.set_bind_group(0, &work.group, &[(d as u64 * self.range_stride) as u32]);
                     pass.dispatch_workgroups(jobs as u32, 1, 1);
                 }
-            }
+            });
             encoder.copy_buffer_to_buffer(
                 &work.acc,
                 0,
@@ -322,59 +291,26 @@ impl ResidentBootstrapKey {
         gpu.queue
             .write_buffer(&output, 0, bytemuck::cast_slice(out));
         let readback = gpu.readback_buffer("external product readback", 8 * out.len() as u64)?;
-        let range = gpu.guarded(|| {
-            gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("external product key bit"),
-                size: 16,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        })?;
-        gpu.queue
-            .write_buffer(&range, 0, bytemuck::cast_slice(&[key_bit as u32, 0, 0, 0]));
-        let layout = self.external.get_bind_group_layout(0);
-        let group = gpu.guarded(|| {
-            gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("external_product"),
-                layout: &layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: self.bsk.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: self.twiddles.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: output.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 4,
-                        resource: range.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 5,
-                        resource: input.as_entire_binding(),
-                    },
-                ],
-            })
-        })?;
-        let mut encoder = gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("external_product"),
-            });
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("external_product"),
-                timestamp_writes: None,
-            });
+        let range = gpu.uniform(
+            "external product key bit",
+            bytemuck::cast_slice(&[key_bit as u32, 0, 0, 0]),
+        )?;
+        let group = gpu.bind_group(
+            "external_product",
+            &self.external.get_bind_group_layout(0),
+            &[
+                (0, self.bsk.as_entire_binding()),
+                (1, self.twiddles.as_entire_binding()),
+                (3, output.as_entire_binding()),
+                (4, range.as_entire_binding()),
+                (5, input.as_entire_binding()),
+            ],
+        )?;
+        let mut encoder = gpu.encode_pass("external_product", |pass| {
             pass.set_pipeline(&self.external);
             pass.set_bind_group(0, &group, &[]);
             pass.dispatch_workgroups(batch as u32, 1, 1);
-        }
+        });
         encoder.copy_buffer_to_buffer(&output, 0, &readback, 0, 8 * out.len() as u64);
         gpu.submit_and_read(encoder, &readback, out)
     }

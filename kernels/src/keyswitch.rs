@@ -88,30 +88,13 @@ impl ResidentKeyswitchKey {
         let out_bytes = jobs * 8 * self.out_size as u64;
         let outputs = gpu.storage_buffer("keyswitch outputs", out_bytes, true)?;
         let readback = gpu.readback_buffer("keyswitch readback", out_bytes)?;
-        let params = gpu.guarded(|| {
-            gpu.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("keyswitch params"),
-                size: 16,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            })
-        })?;
+        let params = gpu.uniform("keyswitch params", &[0u8; 16])?;
         let group = |pipeline: &wgpu::ComputePipeline, bindings: &[(u32, &wgpu::Buffer)]| {
-            let layout = pipeline.get_bind_group_layout(0);
-            let entries: Vec<wgpu::BindGroupEntry> = bindings
+            let entries: Vec<(u32, wgpu::BindingResource)> = bindings
                 .iter()
-                .map(|&(binding, buffer)| wgpu::BindGroupEntry {
-                    binding,
-                    resource: buffer.as_entire_binding(),
-                })
+                .map(|&(binding, buffer)| (binding, buffer.as_entire_binding()))
                 .collect();
-            gpu.guarded(|| {
-                gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("keyswitch"),
-                    layout: &layout,
-                    entries: &entries,
-                })
-            })
+            gpu.bind_group("keyswitch", &pipeline.get_bind_group_layout(0), &entries)
         };
         let digits_group = group(
             &self.digits_pipeline,
@@ -162,16 +145,7 @@ impl ResidentKeyswitchKey {
                 0,
                 bytemuck::cast_slice(&[jobs as u32, 0, 0, 0]),
             );
-            let mut encoder = gpu
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("keyswitch"),
-                });
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("keyswitch"),
-                    timestamp_writes: None,
-                });
+            let mut encoder = gpu.encode_pass("keyswitch", |pass| {
                 // One thread per (job, input word): rows of 65535 workgroups.
                 let groups = (jobs * self.n_in).div_ceil(THREADS);
                 pass.set_pipeline(&self.digits_pipeline);
@@ -188,7 +162,7 @@ impl ResidentKeyswitchKey {
                     jobs.div_ceil(JOBS_PER_THREAD) as u32,
                     1,
                 );
-            }
+            });
             encoder.copy_buffer_to_buffer(
                 &work.outputs,
                 0,

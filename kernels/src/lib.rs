@@ -35,12 +35,13 @@ pub use device::{GpuDevice, INSTALL_HINT};
 
 use glovebox_engine::backend::{
     check_poly_batch, next_backend_instance, Backend, BootstrapKeyHandle, KeyswitchKeyHandle,
+    ResidentKeys,
 };
 use glovebox_engine::commons::dimensions::PolynomialSize;
 use glovebox_engine::entities::{LweBootstrapKey, LweKeyswitchKey};
 use glovebox_engine::{Error, Result};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 /// How a [`GpuBackend`] splits its work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,8 +95,8 @@ pub struct GpuBackend {
     instance: u64,
     gpu: Arc<GpuDevice>,
     options: GpuOptions,
-    bsks: RwLock<Vec<Arc<blind_rotation::ResidentBootstrapKey>>>,
-    ksks: RwLock<Vec<Arc<keyswitch::ResidentKeyswitchKey>>>,
+    bsks: ResidentKeys<blind_rotation::ResidentBootstrapKey>,
+    ksks: ResidentKeys<keyswitch::ResidentKeyswitchKey>,
     ntts: Mutex<HashMap<usize, Arc<ntt::NttKernels>>>,
 }
 
@@ -117,12 +118,13 @@ impl GpuBackend {
                 "GPU options must be positive: {options:?}"
             )));
         }
+        let instance = next_backend_instance();
         Ok(Self {
-            instance: next_backend_instance(),
+            instance,
             gpu,
             options,
-            bsks: RwLock::new(Vec::new()),
-            ksks: RwLock::new(Vec::new()),
+            bsks: ResidentKeys::new(instance, "bootstrap key"),
+            ksks: ResidentKeys::new(instance, "keyswitch key"),
             ntts: Mutex::new(HashMap::new()),
         })
     }
@@ -138,31 +140,11 @@ impl GpuBackend {
     }
 
     fn bsk(&self, h: &BootstrapKeyHandle) -> Result<Arc<blind_rotation::ResidentBootstrapKey>> {
-        if h.backend_instance() != self.instance {
-            return Err(Error::InvalidHandle(
-                "bootstrap key handle from another backend".into(),
-            ));
-        }
-        self.bsks
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(h.slot())
-            .cloned()
-            .ok_or_else(|| Error::InvalidHandle(format!("no bootstrap key in slot {}", h.slot())))
+        self.bsks.get(h.backend_instance(), h.slot())
     }
 
     fn ksk(&self, h: &KeyswitchKeyHandle) -> Result<Arc<keyswitch::ResidentKeyswitchKey>> {
-        if h.backend_instance() != self.instance {
-            return Err(Error::InvalidHandle(
-                "keyswitch key handle from another backend".into(),
-            ));
-        }
-        self.ksks
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(h.slot())
-            .cloned()
-            .ok_or_else(|| Error::InvalidHandle(format!("no keyswitch key in slot {}", h.slot())))
+        self.ksks.get(h.backend_instance(), h.slot())
     }
 
     fn ntt(&self, n: usize) -> Result<Arc<ntt::NttKernels>> {
@@ -206,16 +188,14 @@ impl Backend for GpuBackend {
 
     fn upload_bootstrap_key(&self, bsk: &LweBootstrapKey) -> Result<BootstrapKeyHandle> {
         let resident = blind_rotation::ResidentBootstrapKey::upload(&self.gpu, bsk, self.options)?;
-        let mut bsks = self.bsks.write().unwrap_or_else(|e| e.into_inner());
-        bsks.push(Arc::new(resident));
-        Ok(BootstrapKeyHandle::new(self.instance, bsks.len() - 1, bsk))
+        let slot = self.bsks.insert(resident);
+        Ok(BootstrapKeyHandle::new(self.instance, slot, bsk))
     }
 
     fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle> {
         let resident = keyswitch::ResidentKeyswitchKey::upload(&self.gpu, ksk, self.options)?;
-        let mut ksks = self.ksks.write().unwrap_or_else(|e| e.into_inner());
-        ksks.push(Arc::new(resident));
-        Ok(KeyswitchKeyHandle::new(self.instance, ksks.len() - 1, ksk))
+        let slot = self.ksks.insert(resident);
+        Ok(KeyswitchKeyHandle::new(self.instance, slot, ksk))
     }
 
     fn blind_rotate_batch(

@@ -75,41 +75,23 @@ impl NttKernels {
         let polys = polys.clamp(1, MAX_WORKGROUPS);
         let data: Vec<u64> = (0..polys * self.n).map(|i| i as u64).collect();
         let buffer = gpu.upload("ntt timing data", &data)?;
-        let layout = self.forward.get_bind_group_layout(0);
-        let group = gpu.guarded(|| {
-            gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("ntt timing"),
-                layout: &layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: self.twiddles.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: buffer.as_entire_binding(),
-                    },
-                ],
-            })
-        })?;
+        let group = gpu.bind_group(
+            "ntt timing",
+            &self.forward.get_bind_group_layout(0),
+            &[
+                (0, self.twiddles.as_entire_binding()),
+                (1, buffer.as_entire_binding()),
+            ],
+        )?;
         let encode = |count: usize| {
-            let mut encoder = gpu
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("ntt timing"),
-                });
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("ntt timing"),
-                    timestamp_writes: None,
-                });
+            gpu.encode_pass("ntt timing", |pass| {
                 pass.set_pipeline(&self.forward);
                 pass.set_bind_group(0, &group, &[]);
                 for _ in 0..count {
                     pass.dispatch_workgroups(polys as u32, 1, 1);
                 }
-            }
-            encoder.finish()
+            })
+            .finish()
         };
         let run = |count: usize| -> Result<f64> {
             let commands = encode(count);
@@ -137,45 +119,28 @@ impl NttKernels {
         let layout = pipeline.get_bind_group_layout(0);
         let polys = data.len() / self.n;
         let poly_bytes = 8 * self.n as u64;
-        let mut encoder = gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("ntt") });
         let mut groups = Vec::new();
         for first in (0..polys).step_by(MAX_WORKGROUPS) {
             let count = (polys - first).min(MAX_WORKGROUPS);
-            let group = gpu.guarded(|| {
-                gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("ntt"),
-                    layout: &layout,
-                    entries: &[
-                        wgpu::BindGroupEntry {
-                            binding: 0,
-                            resource: self.twiddles.as_entire_binding(),
-                        },
-                        wgpu::BindGroupEntry {
-                            binding: 1,
-                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                                buffer: &buffer,
-                                offset: first as u64 * poly_bytes,
-                                size: wgpu::BufferSize::new(count as u64 * poly_bytes),
-                            }),
-                        },
-                    ],
-                })
-            })?;
+            let data_range = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: &buffer,
+                offset: first as u64 * poly_bytes,
+                size: wgpu::BufferSize::new(count as u64 * poly_bytes),
+            });
+            let group = gpu.bind_group(
+                "ntt",
+                &layout,
+                &[(0, self.twiddles.as_entire_binding()), (1, data_range)],
+            )?;
             groups.push((group, count));
         }
-        {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("ntt"),
-                timestamp_writes: None,
-            });
+        let mut encoder = gpu.encode_pass("ntt", |pass| {
             pass.set_pipeline(pipeline);
             for (group, count) in &groups {
                 pass.set_bind_group(0, group, &[]);
                 pass.dispatch_workgroups(*count as u32, 1, 1);
             }
-        }
+        });
         encoder.copy_buffer_to_buffer(&buffer, 0, &readback, 0, bytes);
         gpu.submit_and_read(encoder, &readback, data)
     }

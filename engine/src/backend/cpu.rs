@@ -9,7 +9,7 @@ use crate::commons::decomposition::SignedDecomposer;
 use crate::entities::NttLweBootstrapKey;
 use crate::ntt;
 use rayon::prelude::*;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// The CPU backend. Batched blind rotation streams each bootstrapping-key GGSW once per
 /// batch (the key loop is outermost; the batch is split across threads inside it), and the
@@ -17,8 +17,8 @@ use std::sync::{Arc, RwLock};
 /// read once per batch, not once per ciphertext.
 pub struct CpuBackend {
     instance: u64,
-    bsks: RwLock<Vec<Arc<NttLweBootstrapKey>>>,
-    ksks: RwLock<Vec<Arc<LweKeyswitchKey>>>,
+    bsks: ResidentKeys<NttLweBootstrapKey>,
+    ksks: ResidentKeys<LweKeyswitchKey>,
 }
 
 impl Default for CpuBackend {
@@ -29,39 +29,20 @@ impl Default for CpuBackend {
 
 impl CpuBackend {
     pub fn new() -> Self {
+        let instance = next_backend_instance();
         Self {
-            instance: next_backend_instance(),
-            bsks: RwLock::new(Vec::new()),
-            ksks: RwLock::new(Vec::new()),
+            instance,
+            bsks: ResidentKeys::new(instance, "bootstrap key"),
+            ksks: ResidentKeys::new(instance, "keyswitch key"),
         }
     }
 
     fn bsk(&self, h: &BootstrapKeyHandle) -> Result<Arc<NttLweBootstrapKey>> {
-        if h.backend_instance != self.instance {
-            return Err(Error::InvalidHandle(
-                "bootstrap key handle from another backend".into(),
-            ));
-        }
-        self.bsks
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(h.slot)
-            .cloned()
-            .ok_or_else(|| Error::InvalidHandle(format!("no bootstrap key in slot {}", h.slot)))
+        self.bsks.get(h.backend_instance, h.slot)
     }
 
     fn ksk(&self, h: &KeyswitchKeyHandle) -> Result<Arc<LweKeyswitchKey>> {
-        if h.backend_instance != self.instance {
-            return Err(Error::InvalidHandle(
-                "keyswitch key handle from another backend".into(),
-            ));
-        }
-        self.ksks
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(h.slot)
-            .cloned()
-            .ok_or_else(|| Error::InvalidHandle(format!("no keyswitch key in slot {}", h.slot)))
+        self.ksks.get(h.backend_instance, h.slot)
     }
 }
 
@@ -76,15 +57,13 @@ impl Backend for CpuBackend {
 
     fn upload_bootstrap_key(&self, bsk: &LweBootstrapKey) -> Result<BootstrapKeyHandle> {
         let ntt_bsk = convert_standard_lwe_bootstrap_key_to_ntt(bsk)?;
-        let mut bsks = self.bsks.write().unwrap_or_else(|e| e.into_inner());
-        bsks.push(Arc::new(ntt_bsk));
-        Ok(BootstrapKeyHandle::new(self.instance, bsks.len() - 1, bsk))
+        let slot = self.bsks.insert(ntt_bsk);
+        Ok(BootstrapKeyHandle::new(self.instance, slot, bsk))
     }
 
     fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle> {
-        let mut ksks = self.ksks.write().unwrap_or_else(|e| e.into_inner());
-        ksks.push(Arc::new(ksk.clone()));
-        Ok(KeyswitchKeyHandle::new(self.instance, ksks.len() - 1, ksk))
+        let slot = self.ksks.insert(ksk.clone());
+        Ok(KeyswitchKeyHandle::new(self.instance, slot, ksk))
     }
 
     fn blind_rotate_batch(

@@ -41,6 +41,49 @@ pub struct KeyswitchKeyHandle {
     pub output_modulus_log: u32,
 }
 
+/// The keys a backend keeps resident, one kind per store: slots handed out in upload order,
+/// looked up by the (instance, slot) of a handle, so a handle from another backend or a slot
+/// that was never filled is an [`Error::InvalidHandle`], never a panic.
+pub struct ResidentKeys<T> {
+    instance: u64,
+    kind: &'static str,
+    slots: std::sync::RwLock<Vec<std::sync::Arc<T>>>,
+}
+
+impl<T> ResidentKeys<T> {
+    /// An empty store of `kind` ("bootstrap key", …) for backend `instance`.
+    pub fn new(instance: u64, kind: &'static str) -> Self {
+        Self {
+            instance,
+            kind,
+            slots: std::sync::RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Keeps `key`; returns its slot.
+    pub fn insert(&self, key: T) -> usize {
+        let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
+        slots.push(std::sync::Arc::new(key));
+        slots.len() - 1
+    }
+
+    /// The key in `slot`, if `backend_instance` is this store's backend.
+    pub fn get(&self, backend_instance: u64, slot: usize) -> Result<std::sync::Arc<T>> {
+        if backend_instance != self.instance {
+            return Err(Error::InvalidHandle(format!(
+                "{} handle from another backend",
+                self.kind
+            )));
+        }
+        self.slots
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(slot)
+            .cloned()
+            .ok_or_else(|| Error::InvalidHandle(format!("no {} in slot {slot}", self.kind)))
+    }
+}
+
 /// A fresh backend instance number, unique in the process across every backend kind, so a
 /// handle made by one backend is refused by any other (see [`Error::InvalidHandle`]).
 pub fn next_backend_instance() -> u64 {
