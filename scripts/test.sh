@@ -7,24 +7,7 @@ if ! command -v cargo >/dev/null; then
     echo "cargo not found: install Rust from https://rustup.rs" >&2
     exit 1
 fi
-# System packages the tests need, from Debian's archive: Mesa's Vulkan driver (the GPU
-# backend's tests run on a real GPU when there is one, else on the llvmpipe software device;
-# they never skip), Verilator (the sim crate compiles the RTL in hdl/ with it) and Yosys
-# (hdl/synth.sh).
-missing=()
-ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || missing+=(mesa-vulkan-drivers libvulkan1)
-command -v verilator >/dev/null || missing+=(verilator)
-command -v yosys >/dev/null || missing+=(yosys)
-command -v python3 >/dev/null || missing+=(python3)
-if [ ${#missing[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    else
-        echo "missing system packages: run as root, or sudo apt-get install ${missing[*]}" >&2
-        exit 1
-    fi
-fi
+bash scripts/setup.sh
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 # Mesa warns on every device open without it.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/glovebox-xdg-$(id -u)}"
