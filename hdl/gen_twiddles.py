@@ -1,36 +1,63 @@
 #!/usr/bin/env python3
-"""Twiddle ROM for the NTT unit (hdl/ntt_stage.sv), generated at build time.
+"""Twiddle ROMs for the NTT unit (hdl/ntt_stage.sv, hdl/ntt_unit.sv), generated at build time.
 
-Writes 2N lines of 16 hex digits for $readmemh: psi^bitrev(i) for i < N, then psi^-bitrev(i),
-where psi = 7^((p - 1) / 2N) is the primitive 2N-th root of unity mod p = 2^64 - 2^32 + 1 that
-glovebox_engine::ntt::Plan uses (the NTT tests compare every output word with it).
+psi = 7^((p - 1) / 2N) is the primitive 2N-th root of unity mod p = 2^64 - 2^32 + 1 that
+glovebox_engine::ntt::Plan uses (the NTT tests compare every output word with it). Writes, for
+$readmemh:
 
-Usage: gen_twiddles.py N OUT_FILE
+- PREFIX_s<S>.hex (S in hex) for each stage S < log2 N: 2^(S+1) entries, first the forward
+  twiddles psi^bitrev(2^S + i) for i < 2^S (bitrev over log2 N bits), then the inverse ones
+  psi^(-j N / 2^S) for j < 2^S. In the first SHIFT_STAGES stages every one of them is a power
+  of two, and the entry is its exponent e (w = 2^e mod p, e < 192, 2 hex digits); elsewhere
+  the 64-bit twiddle (16 hex digits).
+- PREFIX_twist.hex: N entries N^-1 psi^-i, the inverse's scaling and untwisting.
+
+Usage: gen_twiddles.py N PREFIX
 """
 import sys
 
 P = 2**64 - 2**32 + 1
 GENERATOR = 7
+# goldilocks_pkg::SHIFT_STAGES
+SHIFT_STAGES = 5
+# 2 has order 192 mod p.
+LOG2 = {pow(2, e, P): e for e in range(192)}
 
 
-def twiddles(n):
+def bitrev(i, bits):
+    return int(format(i, "0{}b".format(bits))[::-1], 2) if bits else 0
+
+
+def stage_twiddles(n, s):
     log_n = n.bit_length() - 1
-    assert n == 1 << log_n and 2 <= n <= 16384, n
     psi = pow(GENERATOR, (P - 1) // (2 * n), P)
     psi_inv = pow(psi, P - 2, P)
-    fwd = [0] * n
-    inv = [0] * n
-    for i in range(n):
-        r = int(format(i, "0{}b".format(log_n))[::-1], 2) if log_n else 0
-        fwd[r] = pow(psi, i, P)
-        inv[r] = pow(psi_inv, i, P)
+    fwd = [pow(psi, bitrev((1 << s) + i, log_n), P) for i in range(1 << s)]
+    inv = [pow(psi_inv, j * n >> s, P) for j in range(1 << s)]
     return fwd + inv
 
 
+def twist(n):
+    psi = pow(GENERATOR, (P - 1) // (2 * n), P)
+    psi_inv = pow(psi, P - 2, P)
+    n_inv = pow(n, P - 2, P)
+    return [n_inv * pow(psi_inv, i, P) % P for i in range(n)]
+
+
 def main():
-    n, out = int(sys.argv[1]), sys.argv[2]
-    with open(out, "w") as f:
-        for w in twiddles(n):
+    n, prefix = int(sys.argv[1]), sys.argv[2]
+    log_n = n.bit_length() - 1
+    assert n == 1 << log_n and 2 <= n <= 16384, n
+    for s in range(log_n):
+        words = stage_twiddles(n, s)
+        with open("{}_s{:x}.hex".format(prefix, s), "w") as f:
+            for w in words:
+                if s < SHIFT_STAGES:
+                    f.write("{:02x}\n".format(LOG2[w]))
+                else:
+                    f.write("{:016x}\n".format(w))
+    with open("{}_twist.hex".format(prefix), "w") as f:
+        for w in twist(n):
             f.write("{:016x}\n".format(w))
 
 

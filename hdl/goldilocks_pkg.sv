@@ -10,6 +10,13 @@ package goldilocks_pkg;
   localparam int MUL_LATENCY = 4;
   // butterfly: the input (add/sub) register, the multiplier, the output register.
   localparam int BF_LATENCY = MUL_LATENCY + 2;
+  // mod_shift (a 2^e): shift and sum, carry fold, canonical step and sign.
+  localparam int SHIFT_LATENCY = 3;
+  // butterfly_shift: mod_shift, the output register.
+  localparam int SBF_LATENCY = SHIFT_LATENCY + 1;
+  // NTT stages whose twiddles are all powers of two in both directions (ntt_stage.sv): stage S
+  // uses roots of order 2^(S+2) forward and 2^(S+1) inverse, powers of two up to order 64.
+  localparam int SHIFT_STAGES = 5;
   // mac_unit: the multiplier plus the adder register.
   localparam int MAC_LATENCY = MUL_LATENCY + 1;
 endpackage

@@ -1,18 +1,31 @@
-// Stage `S` of the streaming negacyclic NTT: C / 2 butterflies per cycle over one polynomial
-// in N / C cycles. In forward mode it is stage S of Longa-Naehrig Algorithm 1 (distance
-// t = N / 2^(S+1), twiddle psi^bitrev(N/(2t) + i)); in inverse mode stage S of Algorithm 2
-// (t = 2^S, twiddle psi^-bitrev(N/(2t) + i)). Butterfly b (lane l of read cycle k is
-// b = k C/2 + l) pairs words idx0 = 2 i t + j and idx0 + t, with i = b / t, j = b mod t.
+// Stage `S` of the streaming negacyclic NTT: C / 2 Cooley-Tukey butterflies per cycle over one
+// polynomial in N / C cycles. Butterfly b (lane l of read cycle k is b = k C/2 + l) pairs words
+// idx0 = 2 i t + j and idx0 + t, with i = b / t, j = b mod t, and computes
+// (u + v w, u - v w):
+//   forward: stage S of Longa-Naehrig Algorithm 1 (natural order in, bit-reversed out),
+//            t = N / 2^(S+1), w = psi^bitrev(2^S + i), a root of order 2^(S+2);
+//   inverse: stage S of the decimation-in-time inverse of the cyclic NTT on bit-reversed
+//            input, t = 2^S, w = omega^-j N/2^(S+1) = psi^(-j N / 2^S), a root of order
+//            2^(S+1) (omega = psi^2); ntt_unit's output multipliers then apply N^-1 psi^-i,
+//            which makes it the negacyclic inverse.
+// Both directions run the first stages on small-order roots. For S < SHIFT_STAGES every
+// twiddle of both directions is a power of two (roots of order <= 64), so those stages have no
+// multiplier: butterfly_shift with the exponent from an 8-bit ROM. (Gentleman-Sande's inverse,
+// Algorithm 2, would put its power-of-two twiddles in the *last* stages, so in a unit that
+// runs both directions no stage could drop its multiplier.)
+//
+// Twiddle ROM: 2^(S+1) entries from TW_PREFIX_s<S in hex>.hex (hdl/gen_twiddles.py): the
+// forward twiddles for i < 2^S, then the inverse ones for j < 2^S; exponents in shift stages.
 //
 // Timing: `start` (the cycle the source buffer's last word is written) -> reads in the next
-// N/C cycles -> each pair written to the destination buffer 1 + BF_LATENCY cycles after its
-// read -> `done` with the last write. So a stage adds N/C + BF_LATENCY + 1 cycles and accepts
+// N/C cycles -> each pair written to the destination buffer 1 + the butterfly's latency cycles
+// after its read -> `done` with the last write. So a stage adds N/C + DEPTH cycles and accepts
 // a new polynomial every N/C cycles (`start` may come on its last read cycle).
 module ntt_stage #(
     parameter int N = 2048,
     parameter int C = 8,
     parameter int S = 0,
-    parameter TW_FILE = "twiddles.hex"
+    parameter TW_PREFIX = "twiddles"
 ) (
     input  logic                       clk,
     input  logic                       rst,
@@ -35,10 +48,15 @@ module ntt_stage #(
   localparam int WORDS = N / C;
   localparam int HALF = C / 2;
   localparam int KW = (WORDS > 1) ? $clog2(WORDS) : 1;
-  localparam int DEPTH = 1 + goldilocks_pkg::BF_LATENCY;
+  localparam bit SHIFT = S < goldilocks_pkg::SHIFT_STAGES;
+  localparam int DEPTH = 1 + (SHIFT ? goldilocks_pkg::SBF_LATENCY : goldilocks_pkg::BF_LATENCY);
+  localparam int TW_W = SHIFT ? 8 : 64;
+  localparam int TWN = 2 << S;
+  localparam int TA = S + 1;
+  localparam logic [7:0] S_DIGIT = (S < 10) ? 8'(48 + S) : 8'(87 + S);
+  localparam TW_FILE = {TW_PREFIX, "_s", S_DIGIT, ".hex"};
 
-  // psi^bitrev(i) at [0, N), psi^-bitrev(i) at [N, 2N): generated at build time.
-  logic [63:0] tw_rom[0:2*N-1];
+  logic [TW_W-1:0] tw_rom[0:TWN-1];
   initial $readmemh(TW_FILE, tw_rom);
 
   // Read side.
@@ -65,9 +83,9 @@ module ntt_stage #(
 
   logic [LOG_N-1:0] t;
   assign t = LOG_N'(1) << log_t;
-  // Lane l's word and twiddle addresses: bits [l LOG_N +: LOG_N] / [l AW +: AW].
+  // Lane l's word and twiddle addresses: bits [l LOG_N +: LOG_N] / [l TA +: TA].
   logic [HALF*LOG_N-1:0] idx0, idx1;
-  logic [HALF*AW-1:0]    tw_addr;
+  logic [HALF*TA-1:0]    tw_addr;
   always_comb begin
     for (int l = 0; l < HALF; l++) begin
       logic [LOG_N-1:0] b, i, j;
@@ -76,31 +94,40 @@ module ntt_stage #(
       j = b & (t - 1'b1);
       idx0[l*LOG_N+:LOG_N] = (i << (log_t + 1'b1)) | j;
       idx1[l*LOG_N+:LOG_N] = ((i << (log_t + 1'b1)) | j) | t;
-      tw_addr[l*AW+:AW] = {inverse, LOG_N'(N >> (log_t + 1'b1)) + i};
+      tw_addr[l*TA+:TA] = inverse ? TA'(TWN / 2) + TA'(j) : TA'(i);
       raddr[(2*l)*AW+:AW] = {rbank, idx0[l*LOG_N+:LOG_N]};
       raddr[(2*l+1)*AW+:AW] = {rbank, idx1[l*LOG_N+:LOG_N]};
     end
   end
 
   // The twiddles, registered to meet the data from the buffer.
-  logic [64*HALF-1:0] tw;
-  logic               inv1;
+  logic [TW_W*HALF-1:0] tw;
   always_ff @(posedge clk) begin
-    for (int l = 0; l < HALF; l++) tw[l*64+:64] <= tw_rom[tw_addr[l*AW+:AW]];
-    inv1 <= inverse;
+    for (int l = 0; l < HALF; l++) tw[l*TW_W+:TW_W] <= tw_rom[tw_addr[l*TA+:TA]];
   end
 
   logic [64*HALF-1:0] bx, by;
   for (genvar l = 0; l < HALF; l++) begin : g_bf
-    butterfly bf (
-        .clk(clk),
-        .inverse(inv1),
-        .u(rdata[(2*l)*64+:64]),
-        .v(rdata[(2*l+1)*64+:64]),
-        .w(tw[l*64+:64]),
-        .x(bx[l*64+:64]),
-        .y(by[l*64+:64])
-    );
+    if (SHIFT) begin : g_shift
+      butterfly_shift bf (
+          .clk(clk),
+          .u(rdata[(2*l)*64+:64]),
+          .v(rdata[(2*l+1)*64+:64]),
+          .e(tw[l*TW_W+:TW_W]),
+          .x(bx[l*64+:64]),
+          .y(by[l*64+:64])
+      );
+    end else begin : g_mul
+      butterfly bf (
+          .clk(clk),
+          .inverse(1'b0),
+          .u(rdata[(2*l)*64+:64]),
+          .v(rdata[(2*l+1)*64+:64]),
+          .w(tw[l*TW_W+:TW_W]),
+          .x(bx[l*64+:64]),
+          .y(by[l*64+:64])
+      );
+    end
   end
 
   // Write side: the addresses, bank and frame end travel beside the data.

@@ -1,20 +1,24 @@
 // The streaming negacyclic NTT / inverse NTT unit: C coefficients per cycle in, C out, a new
 // polynomial every N/C cycles once the pipeline is full. Forward: natural order in,
 // glovebox_engine::ntt::Plan::fwd's (bit-reversed) order out. Inverse (`in_inverse` with a
-// polynomial's first word): Plan::inv, scaling by N^-1 included. Word l of input cycle k is
-// coefficient k C + l, and likewise at the output. The stream may switch direction between
-// polynomials. No back-pressure: outputs must be taken as they come.
+// polynomial's first word): Plan::inv's input order in, its output out, word for word. Word l
+// of input cycle k is coefficient k C + l, and likewise at the output. The stream may switch
+// direction between polynomials. No back-pressure: outputs must be taken as they come.
 //
 // Structure: an input writer fills buffer 0 (two banks: one fills while the next stage reads
-// the other), log2 N stages of C/2 butterflies each read buffer s and write buffer s + 1, an
-// output reader drains buffer log2 N through C multipliers (by N^-1, or by 1 going forward).
+// the other), log2 N stages of C/2 Cooley-Tukey butterflies each read buffer s and write
+// buffer s + 1 (ntt_stage.sv: the first SHIFT_STAGES stages multiply by shifts), an output
+// reader drains buffer log2 N through C multipliers: by 1 going forward; going inverse by
+// N^-1 psi^-i for coefficient i (the scaling and the negacyclic untwisting in one product),
+// from a ROM of N words, TW_PREFIX_twist.hex.
 //
 // Cycles from a polynomial's first input word to its first output word (`LATENCY`):
-//   N/C (filling buffer 0) + log2 N * (N/C + BF_LATENCY + 1) + 1 + MUL_LATENCY.
+//   N/C (filling buffer 0) + sum over stages of (N/C + 1 + butterfly latency) + 1 + MUL_LATENCY,
+// the butterfly latency being SBF_LATENCY in the shift stages and BF_LATENCY in the others.
 module ntt_unit #(
     parameter int N = 2048,
     parameter int C = 8,
-    parameter TW_FILE = "twiddles.hex"
+    parameter TW_PREFIX = "twiddles"
 ) (
     input  logic            clk,
     input  logic            rst,
@@ -29,12 +33,13 @@ module ntt_unit #(
 );
   localparam int LOG_N = $clog2(N);
   localparam int WORDS = N / C;
-  localparam int LATENCY = WORDS + LOG_N * (WORDS + goldilocks_pkg::BF_LATENCY + 1) + 1
-      + goldilocks_pkg::MUL_LATENCY;
+  localparam int SHIFT_STAGES = (LOG_N < goldilocks_pkg::SHIFT_STAGES) ? LOG_N
+      : goldilocks_pkg::SHIFT_STAGES;
+  localparam int LATENCY = WORDS + LOG_N * (WORDS + 1) + SHIFT_STAGES * goldilocks_pkg::SBF_LATENCY
+      + (LOG_N - SHIFT_STAGES) * goldilocks_pkg::BF_LATENCY + 1 + goldilocks_pkg::MUL_LATENCY;
   localparam int AW = LOG_N + 1;
   localparam int KW = (WORDS > 1) ? $clog2(WORDS) : 1;
-  // N^-1 mod p = p - (p - 1) / N for N = 2^LOG_N.
-  localparam logic [63:0] N_INV = goldilocks_pkg::P - ((64'd1 << (64 - LOG_N)) - (64'd1 << (32 - LOG_N)));
+  localparam TWIST_FILE = {TW_PREFIX, "_twist.hex"};
 
   assign latency = 32'(LATENCY);
 
@@ -85,7 +90,7 @@ module ntt_unit #(
   assign done_inverse[0] = (kin == '0) ? in_inverse : in_mode;
 
   for (genvar s = 0; s < LOG_N; s++) begin : g_stage
-    ntt_stage #(.N(N), .C(C), .S(s), .TW_FILE(TW_FILE)) stage (
+    ntt_stage #(.N(N), .C(C), .S(s), .TW_PREFIX(TW_PREFIX)) stage (
         .clk(clk),
         .rst(rst),
         .start(done[s]),
@@ -127,10 +132,15 @@ module ntt_unit #(
     end
   end
 
-  logic [63:0] scale;
+  // N^-1 psi^-i for coefficient i, registered to meet the data read from the buffer.
+  logic [63:0] twist_rom[0:N-1];
+  initial $readmemh(TWIST_FILE, twist_rom);
+  logic [64*C-1:0] scale;
   logic [goldilocks_pkg::MUL_LATENCY:0] v_d, m_d;
   always_ff @(posedge clk) begin
-    scale <= out_mode ? N_INV : 64'd1;
+    for (int l = 0; l < C; l++) begin
+      scale[l*64+:64] <= out_mode ? twist_rom[LOG_N'(kout) * LOG_N'(C) + LOG_N'(l)] : 64'd1;
+    end
     if (rst) v_d <= '0;
     else v_d <= {v_d[goldilocks_pkg::MUL_LATENCY-1:0], out_busy};
     m_d <= {m_d[goldilocks_pkg::MUL_LATENCY-1:0], out_mode};
@@ -139,7 +149,7 @@ module ntt_unit #(
     mod_mul mul (
         .clk(clk),
         .a(rdata[LOG_N*64*C+l*64+:64]),
-        .b(scale),
+        .b(scale[l*64+:64]),
         .y(out_data[l*64+:64])
     );
   end

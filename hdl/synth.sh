@@ -17,13 +17,16 @@ fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
-# The NTT stages read their twiddle ROM from twiddles.hex (their default TW_FILE).
-python3 "$HDL/gen_twiddles.py" "$N" twiddles.hex
-SOURCES="$HDL/goldilocks_pkg.sv $HDL/mod_add.sv $HDL/mod_sub.sv $HDL/mod_mul.sv $HDL/butterfly.sv $HDL/ntt_buffer.sv $HDL/ntt_stage.sv $HDL/ntt_unit.sv"
+# The NTT unit reads its ROMs from twiddles_s<stage>.hex and twiddles_twist.hex (its default
+# TW_PREFIX).
+python3 "$HDL/gen_twiddles.py" "$N" twiddles
+SOURCES="$HDL/goldilocks_pkg.sv $HDL/mod_add.sv $HDL/mod_sub.sv $HDL/mod_mul.sv $HDL/mod_shift.sv $HDL/butterfly.sv $HDL/butterfly_shift.sv $HDL/ntt_buffer.sv $HDL/ntt_stage.sv $HDL/ntt_unit.sv"
 FLOW="proc; flatten; opt; memory -nomap; opt -fast; techmap; opt -fast; abc -fast; opt_clean; tee -q -o stat.txt stat"
 
 # Memory bits come from the structure (Yosys's flattened statistics do not sum them):
-# log2 N + 1 double-buffered stage memories and log2 N twiddle ROMs, each 2N x 64 bits.
+# log2 N + 1 double-buffered stage memories of 2N x 64 bits; per stage S a twiddle ROM of
+# 2^(S+1) entries, 8-bit exponents in the first SHIFT_STAGES stages and 64-bit words after;
+# the inverse's N x 64-bit twist ROM.
 report() {
     local title="$1" bits="$2"
     awk -v title="$title" -v bits="$bits" '
@@ -39,8 +42,15 @@ report() {
 echo "Yosys generic synthesis (gates and flip-flops; memories kept as memory cells)"
 yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top mod_mul; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
 report "mod_mul (64x64 mod p, 4 stages)" 0
+yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top mod_shift; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
+report "mod_shift (a 2^e mod p, 3 stages)" 0
 yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top butterfly; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
 report "butterfly (CT/GS, 6 stages)" 0
+yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top butterfly_shift; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
+report "butterfly_shift (CT by 2^e, 4 st.)" 0
 yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top ntt_unit -chparam N $N -chparam C $C; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
-LOG_N=$(python3 -c "print(($N).bit_length() - 1)")
-report "ntt_unit (N=$N, C=$C)" $(( (2 * LOG_N + 1) * 2 * N * 64 ))
+BITS=$(python3 -c "
+n = $N; log_n = n.bit_length() - 1; shift_stages = 5  # goldilocks_pkg::SHIFT_STAGES
+rom = sum((2 << s) * (8 if s < shift_stages else 64) for s in range(log_n))
+print((log_n + 1) * 2 * n * 64 + rom + n * 64)")
+report "ntt_unit (N=$N, C=$C)" "$BITS"

@@ -28,7 +28,9 @@ const HDL_FILES: &[&str] = &[
     "mod_add.sv",
     "mod_sub.sv",
     "mod_mul.sv",
+    "mod_shift.sv",
     "butterfly.sv",
+    "butterfly_shift.sv",
     "ntt_buffer.sv",
     "ntt_stage.sv",
     "ntt_unit.sv",
@@ -119,8 +121,9 @@ fn main() {
     let mut includes = String::new();
     let mut factory = String::new();
     for &(n, c) in NTT_CONFIGS {
-        let rom = out.join(format!("twiddles_{n}.hex"));
-        if !rom.exists() {
+        // The models read their ROMs (<rom>_s<stage>.hex, <rom>_twist.hex) when constructed.
+        let rom = out.join(format!("twiddles_{n}"));
+        if stale || !out.join(format!("twiddles_{n}_twist.hex")).exists() {
             run(
                 Command::new("python3")
                     .arg(hdl.join("gen_twiddles.py"))
@@ -133,7 +136,7 @@ fn main() {
         let params = vec![
             format!("-GN={n}"),
             format!("-GC={c}"),
-            format!("-GTW_FILE=\"{}\"", rom.display()),
+            format!("-GTW_PREFIX=\"{}\"", rom.display()),
         ];
         if stale {
             sources.extend(verilate(&hdl, &out, "ntt_unit", &prefix, &params));
@@ -145,7 +148,15 @@ fn main() {
     }
     if stale {
         sources.extend(verilate(&hdl, &out, "mod_mul", "Vmod_mul", &[]));
+        sources.extend(verilate(&hdl, &out, "mod_shift", "Vmod_shift", &[]));
         sources.extend(verilate(&hdl, &out, "butterfly", "Vbutterfly", &[]));
+        sources.extend(verilate(
+            &hdl,
+            &out,
+            "butterfly_shift",
+            "Vbutterfly_shift",
+            &[],
+        ));
         sources.extend(verilate(
             &hdl,
             &out,
@@ -155,7 +166,9 @@ fn main() {
         ));
     }
     includes.push_str("#include \"Vmod_mul/Vmod_mul.h\"\n");
+    includes.push_str("#include \"Vmod_shift/Vmod_shift.h\"\n");
     includes.push_str("#include \"Vbutterfly/Vbutterfly.h\"\n");
+    includes.push_str("#include \"Vbutterfly_shift/Vbutterfly_shift.h\"\n");
     includes.push_str("#include \"Vmac_unit/Vmac_unit.h\"\n");
     includes.push_str(&format!("#define GLOVEBOX_MAC_LANES {MAC_LANES}\n"));
     std::fs::write(out.join("models.inc"), includes).unwrap();

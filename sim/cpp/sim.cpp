@@ -157,6 +157,44 @@ uint64_t butterfly_stream(bool inverse, rust::Slice<const uint64_t> u_in,
   return count + latency - 1;
 }
 
+uint64_t mod_shift_stream(rust::Slice<const uint64_t> a, rust::Slice<const uint8_t> e,
+                          rust::Slice<uint64_t> y) {
+  check_sizes(a.size(), e.size(), "mod_shift");
+  check_sizes(a.size(), y.size(), "mod_shift");
+  Unit<Vmod_shift> u;
+  const size_t latency = 3, count = a.size();
+  for (size_t t = 0; t < count + latency; t++) {
+    u.top->a = t < count ? a[t] : 0;
+    u.top->e = t < count ? e[t] : 0;
+    tick(*u.top);
+    if (t + 1 >= latency && t + 1 - latency < count) y[t + 1 - latency] = u.top->y;
+  }
+  return count + latency - 1;
+}
+
+uint64_t butterfly_shift_stream(rust::Slice<const uint64_t> u_in, rust::Slice<const uint64_t> v_in,
+                                rust::Slice<const uint8_t> e_in, rust::Slice<uint64_t> x,
+                                rust::Slice<uint64_t> y) {
+  const size_t count = u_in.size();
+  check_sizes(count, v_in.size(), "butterfly_shift");
+  check_sizes(count, e_in.size(), "butterfly_shift");
+  check_sizes(count, x.size(), "butterfly_shift");
+  check_sizes(count, y.size(), "butterfly_shift");
+  Unit<Vbutterfly_shift> u;
+  const size_t latency = 4;
+  for (size_t t = 0; t < count + latency; t++) {
+    u.top->u = t < count ? u_in[t] : 0;
+    u.top->v = t < count ? v_in[t] : 0;
+    u.top->e = t < count ? e_in[t] : 0;
+    tick(*u.top);
+    if (t + 1 >= latency && t + 1 - latency < count) {
+      x[t + 1 - latency] = u.top->x;
+      y[t + 1 - latency] = u.top->y;
+    }
+  }
+  return count + latency - 1;
+}
+
 uint32_t mac_lanes() { return GLOVEBOX_MAC_LANES; }
 
 uint64_t mac_stream(rust::Slice<const uint64_t> a, rust::Slice<const uint64_t> b,

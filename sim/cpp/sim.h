@@ -40,6 +40,12 @@ uint64_t mod_mul_stream(rust::Slice<const uint64_t> a, rust::Slice<const uint64_
 uint64_t butterfly_stream(bool inverse, rust::Slice<const uint64_t> u,
                           rust::Slice<const uint64_t> v, rust::Slice<const uint64_t> w,
                           rust::Slice<uint64_t> x, rust::Slice<uint64_t> y);
+// a * 2^e mod p (hdl/mod_shift.sv) and the shift butterfly (hdl/butterfly_shift.sv).
+uint64_t mod_shift_stream(rust::Slice<const uint64_t> a, rust::Slice<const uint8_t> e,
+                          rust::Slice<uint64_t> y);
+uint64_t butterfly_shift_stream(rust::Slice<const uint64_t> u, rust::Slice<const uint64_t> v,
+                                rust::Slice<const uint8_t> e, rust::Slice<uint64_t> x,
+                                rust::Slice<uint64_t> y);
 uint64_t mac_stream(rust::Slice<const uint64_t> a, rust::Slice<const uint64_t> b,
                     rust::Slice<const uint64_t> c, rust::Slice<uint64_t> y);
 uint32_t mac_lanes();

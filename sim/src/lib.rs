@@ -5,8 +5,8 @@
 //! Part 1 (this crate today) covers the NTT datapath: [`NttUnit`] streams polynomials through
 //! the Verilog NTT / inverse-NTT unit (`hdl/ntt_unit.sv`) exactly as
 //! [`glovebox_engine::ntt::Plan::fwd`] and [`glovebox_engine::ntt::Plan::inv`] transform them, and
-//! reports the cycles it took; [`arith`] drives the modular multiplier, the butterfly and the
-//! multiply-accumulate unit on their own.
+//! reports the cycles it took; [`arith`] drives the modular multiplier, the power-of-two
+//! shifter, the two butterflies and the multiply-accumulate unit on their own.
 //!
 //! ```
 //! use glovebox_sim::NttUnit;
@@ -54,6 +54,14 @@ mod ffi {
             x: &mut [u64],
             y: &mut [u64],
         ) -> Result<u64>;
+        fn mod_shift_stream(a: &[u64], e: &[u8], y: &mut [u64]) -> Result<u64>;
+        fn butterfly_shift_stream(
+            u: &[u64],
+            v: &[u64],
+            e: &[u8],
+            x: &mut [u64],
+            y: &mut [u64],
+        ) -> Result<u64>;
         fn mac_stream(a: &[u64], b: &[u64], c: &[u64], y: &mut [u64]) -> Result<u64>;
         fn mac_lanes() -> u32;
     }
@@ -65,6 +73,13 @@ pub mod depths {
     pub const MUL_LATENCY: u64 = 4;
     /// `butterfly`: input register, multiplier, output register.
     pub const BF_LATENCY: u64 = MUL_LATENCY + 2;
+    /// `mod_shift` (a 2^e): shift and sum, carry fold, canonical step and sign.
+    pub const SHIFT_LATENCY: u64 = 3;
+    /// `butterfly_shift`: the shifter, output register.
+    pub const SBF_LATENCY: u64 = SHIFT_LATENCY + 1;
+    /// NTT stages whose twiddles are all powers of two in both directions, built with
+    /// `butterfly_shift` and no multiplier.
+    pub const SHIFT_STAGES: u64 = 5;
     /// `mac_unit`: multiplier, adder register.
     pub const MAC_LATENCY: u64 = MUL_LATENCY + 1;
 }
@@ -154,11 +169,19 @@ impl NttUnit {
 
     /// The design's analytical latency (first input word to first output word), from the
     /// structure documented in `hdl/ntt_unit.sv`: filling buffer 0 (N/C cycles), log2 N stages
-    /// of N/C + BF_LATENCY + 1 cycles, then the output read and the scaling multiplier.
+    /// of N/C + 1 cycles plus their butterfly's latency (SBF_LATENCY in the first
+    /// SHIFT_STAGES stages, which multiply by shifts, BF_LATENCY after), then the output read
+    /// and the scaling multiplier.
     pub fn analytic_latency(n: usize, c: usize) -> u64 {
         let words = (n / c) as u64;
         let log_n = n.trailing_zeros() as u64;
-        words + log_n * (words + depths::BF_LATENCY + 1) + 1 + depths::MUL_LATENCY
+        let shift_stages = log_n.min(depths::SHIFT_STAGES);
+        words
+            + log_n * (words + 1)
+            + shift_stages * depths::SBF_LATENCY
+            + (log_n - shift_stages) * depths::BF_LATENCY
+            + 1
+            + depths::MUL_LATENCY
     }
 
     /// Cycles simulated since the unit was built.
@@ -250,6 +273,25 @@ pub mod arith {
         let mut x = vec![0; u.len()];
         let mut y = vec![0; u.len()];
         let cycles = ffi::butterfly_stream(inverse, u, v, w, &mut x, &mut y)
+            .map_err(|e| sim_error(e.what()))?;
+        Ok((x, y, cycles))
+    }
+
+    /// `a[i] * 2^e[i] mod p` through `hdl/mod_shift.sv` (any 64-bit `a`, exponents taken mod
+    /// 192): the multiplication by a power-of-two twiddle, done with shifts.
+    pub fn mod_shift(a: &[u64], e: &[u8]) -> Result<(Vec<u64>, u64)> {
+        same_len(&[a.len(), e.len()])?;
+        let mut y = vec![0; a.len()];
+        let cycles = ffi::mod_shift_stream(a, e, &mut y).map_err(|e| sim_error(e.what()))?;
+        Ok((y, cycles))
+    }
+
+    /// `hdl/butterfly_shift.sv`: Cooley–Tukey `(u + v 2^e, u − v 2^e)` for canonical inputs.
+    pub fn butterfly_shift(u: &[u64], v: &[u64], e: &[u8]) -> Result<(Vec<u64>, Vec<u64>, u64)> {
+        same_len(&[u.len(), v.len(), e.len()])?;
+        let mut x = vec![0; u.len()];
+        let mut y = vec![0; u.len()];
+        let cycles = ffi::butterfly_shift_stream(u, v, e, &mut x, &mut y)
             .map_err(|e| sim_error(e.what()))?;
         Ok((x, y, cycles))
     }

@@ -80,6 +80,68 @@ fn butterflies() {
     }
 }
 
+/// 2^e mod p from the engine's arithmetic.
+fn pow2(e: u8) -> u64 {
+    modp::pow(2, u64::from(e))
+}
+
+#[test]
+fn power_of_two_shifter() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+    // Every exponent (including 192..255, taken mod 192) against every edge value, canonical
+    // and unreduced, then random pairs.
+    let mut vals = edges();
+    vals.extend([P, P + 1, u64::MAX, u64::MAX - 1, 1 << 31, (1 << 33) - 1]);
+    let (mut a, mut e) = (Vec::new(), Vec::new());
+    for &x in &vals {
+        for k in 0..=255u8 {
+            a.push(x);
+            e.push(k);
+        }
+    }
+    for _ in 0..20_000 {
+        a.push(rng.gen());
+        e.push(rng.gen());
+    }
+    let (y, cycles) = arith::mod_shift(&a, &e).unwrap();
+    for i in 0..a.len() {
+        assert_eq!(y[i], modp::mul(a[i], pow2(e[i])), "{} * 2^{}", a[i], e[i]);
+    }
+    assert_eq!(cycles, a.len() as u64 + SHIFT_LATENCY - 1);
+    assert!(arith::mod_shift(&a[..3], &e[..2]).is_err());
+}
+
+#[test]
+fn shift_butterflies() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let vals = edges();
+    let (mut u, mut v, mut e) = (Vec::new(), Vec::new(), Vec::new());
+    for &x in &vals {
+        for &y in &vals {
+            for k in [0u8, 1, 3, 31, 32, 63, 95, 96, 97, 144, 191] {
+                u.push(x);
+                v.push(y);
+                e.push(k);
+            }
+        }
+    }
+    for _ in 0..5000 {
+        u.push(rng.gen_range(0..P));
+        v.push(rng.gen_range(0..P));
+        e.push(rng.gen_range(0..192));
+    }
+    let (x, y, cycles) = arith::butterfly_shift(&u, &v, &e).unwrap();
+    for i in 0..u.len() {
+        let vw = modp::mul(v[i], pow2(e[i]));
+        assert_eq!(
+            (x[i], y[i]),
+            (modp::add(u[i], vw), modp::sub(u[i], vw)),
+            "shift CT {i}"
+        );
+    }
+    assert_eq!(cycles, u.len() as u64 + SBF_LATENCY - 1);
+}
+
 #[test]
 fn multiply_accumulate() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
