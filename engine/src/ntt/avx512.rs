@@ -10,6 +10,13 @@
 //! (one broadcast twiddle per block); the last three stages (half-blocks of 4, 2, 1) gather
 //! the butterfly operands of two vectors with one `vpermt2q` each and use per-stage twiddle
 //! tables laid out in that gathered order.
+//!
+//! Power-of-two twiddles: 2 has order 192 mod p (2^96 = −1), so every root of unity of order
+//! dividing 64 is ±2^r with r < 96. Those are the twiddles of the blocks with index below 32
+//! (Ψ_rev[i] for i < 32 is a root of order at most 64): the first five forward stages and the
+//! last five inverse stages, all of them broadcast-twiddle stages. There the product is
+//! [`mul_pow2`]: two shifts and the reduction, no 32-bit products, and the sign goes into the
+//! butterfly (adds and subtracts swapped) for free.
 
 #![allow(unsafe_op_in_unsafe_fn)]
 
@@ -28,6 +35,61 @@ pub(super) struct SmallStages {
     gather_v: [[u64; 8]; 3],
     scatter_a: [[u64; 8]; 3],
     scatter_b: [[u64; 8]; 3],
+    /// For the forward and inverse twiddle of index i < 64: `Some(e)` when it equals 2^e mod p
+    /// (e < 192).
+    fwd_pow2: Vec<Option<u8>>,
+    inv_pow2: Vec<Option<u8>>,
+}
+
+/// `e` with 2^e ≡ w (mod p), e < 192, if w is a power of two.
+fn log2_mod_p(w: u64) -> Option<u8> {
+    let mut x = 1u64;
+    for e in 0..192u8 {
+        if x == w {
+            return Some(e);
+        }
+        x = crate::commons::modp::mul(x, 2);
+    }
+    None
+}
+
+/// Multiplication by a power-of-two twiddle ±2^r, r < 96, as the shifts [`mul_pow2`] needs.
+#[derive(Clone, Copy)]
+struct Pow2 {
+    /// The twiddle is −2^r.
+    negative: bool,
+    /// r = 0, r < 64, or 64 ≤ r < 96.
+    kind: Pow2Kind,
+    /// Left and right shift counts (see [`mul_pow2`]).
+    left: __m128i,
+    right: __m128i,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Pow2Kind {
+    One,
+    Low,
+    High,
+}
+
+impl Pow2 {
+    #[inline(always)]
+    unsafe fn new(e: u8) -> Self {
+        let negative = e >= 96;
+        let r = if negative { e - 96 } else { e } as i64;
+        let (kind, l) = match r {
+            0 => (Pow2Kind::One, 0),
+            1..=63 => (Pow2Kind::Low, r),
+            _ => (Pow2Kind::High, r - 64),
+        };
+        Self {
+            negative,
+            kind,
+            left: _mm_set_epi64x(0, l),
+            // A count of 64 shifts everything out (l = 0 in the high case).
+            right: _mm_set_epi64x(0, 64 - l),
+        }
+    }
 }
 
 pub(super) fn available() -> bool {
@@ -76,6 +138,7 @@ impl SmallStages {
                 }
             }
         }
+        let pow2 = |tw: &[u64]| tw.iter().take(64).map(|&w| log2_mod_p(w)).collect();
         Self {
             fwd,
             inv,
@@ -83,6 +146,8 @@ impl SmallStages {
             gather_v,
             scatter_a,
             scatter_b,
+            fwd_pow2: pow2(fwd_twiddles),
+            inv_pow2: pow2(inv_twiddles),
         }
     }
 }
@@ -128,6 +193,13 @@ unsafe fn mul(a: __m512i, b: __m512i) -> __m512i {
         _mm512_srli_epi64::<32>(t1),
     );
     let lo = _mm512_or_si512(_mm512_and_si512(ll, mask32), _mm512_slli_epi64::<32>(t1));
+    reduce128(lo, hi)
+}
+
+/// Canonical (hi · 2^64 + lo) mod p for any 64-bit lanes `lo`, `hi`.
+#[inline(always)]
+unsafe fn reduce128(lo: __m512i, hi: __m512i) -> __m512i {
+    let mask32 = splat(EPSILON);
     // Reduce: lo − hi_hi + hi_lo·(2^32 − 1).
     let hi_hi = _mm512_srli_epi64::<32>(hi);
     let t = _mm512_sub_epi64(lo, hi_hi);
@@ -140,6 +212,29 @@ unsafe fn mul(a: __m512i, b: __m512i) -> __m512i {
     let r = _mm512_mask_add_epi64(r, carry, r, mask32);
     let big = _mm512_cmpge_epu64_mask(r, splat(P));
     _mm512_mask_sub_epi64(r, big, r, splat(P))
+}
+
+/// Canonical v · 2^r mod p (the sign of a ±2^r twiddle is the caller's), any 64-bit lanes:
+/// - r < 64: v·2^r = (v >> (64 − r))·2^64 + (v << r), reduced as a 128-bit product;
+/// - r = 64 + l, l < 32: v·2^l = h·2^64 + lo with h < 2^32, and 2^128 ≡ −2^32, so
+///   v·2^r ≡ lo·2^64 − h·2^32, where h·2^32 < p.
+#[inline(always)]
+unsafe fn mul_pow2(v: __m512i, s: &Pow2) -> __m512i {
+    match s.kind {
+        Pow2Kind::One => {
+            let big = _mm512_cmpge_epu64_mask(v, splat(P));
+            _mm512_mask_sub_epi64(v, big, v, splat(P))
+        }
+        Pow2Kind::Low => reduce128(_mm512_sll_epi64(v, s.left), _mm512_srl_epi64(v, s.right)),
+        Pow2Kind::High => {
+            let lo = _mm512_sll_epi64(v, s.left);
+            let h = _mm512_srl_epi64(v, s.right);
+            sub(
+                reduce128(_mm512_setzero_si512(), lo),
+                _mm512_slli_epi64::<32>(h),
+            )
+        }
+    }
 }
 
 #[inline(always)]
@@ -167,8 +262,22 @@ pub(super) unsafe fn fwd(a: &mut [u64], psi_rev: &[u64], small: &SmallStages) {
     while t > 8 {
         t /= 2;
         for i in 0..m {
-            let s = splat(psi_rev[m + i]);
             let base = 2 * i * t;
+            if let Some(&Some(e)) = small.fwd_pow2.get(m + i) {
+                let s = Pow2::new(e);
+                let mut j = 0;
+                while j < t {
+                    let x = load(ptr.add(base + j));
+                    let v = mul_pow2(load(ptr.add(base + j + t)), &s);
+                    let (sum, diff) = (add(x, v), sub(x, v));
+                    let (top, bottom) = if s.negative { (diff, sum) } else { (sum, diff) };
+                    store(ptr.add(base + j), top);
+                    store(ptr.add(base + j + t), bottom);
+                    j += 8;
+                }
+                continue;
+            }
+            let s = splat(psi_rev[m + i]);
             let mut j = 0;
             while j < t {
                 let x = load(ptr.add(base + j));
@@ -237,8 +346,22 @@ pub(super) unsafe fn inv(a: &mut [u64], psi_inv_rev: &[u64], small: &SmallStages
     while m > 1 {
         let h = m / 2;
         for i in 0..h {
-            let s = splat(psi_inv_rev[h + i]);
             let base = 2 * i * t;
+            if let Some(&Some(e)) = small.inv_pow2.get(h + i) {
+                let s = Pow2::new(e);
+                let mut j = 0;
+                while j < t {
+                    let x = load(ptr.add(base + j));
+                    let y = load(ptr.add(base + j + t));
+                    // (x − y)·(−2^r) = (y − x)·2^r.
+                    let d = if s.negative { sub(y, x) } else { sub(x, y) };
+                    store(ptr.add(base + j), add(x, y));
+                    store(ptr.add(base + j + t), mul_pow2(d, &s));
+                    j += 8;
+                }
+                continue;
+            }
+            let s = splat(psi_inv_rev[h + i]);
             let mut j = 0;
             while j < t {
                 let x = load(ptr.add(base + j));
@@ -290,5 +413,64 @@ pub(super) unsafe fn dot_product(out: &mut [u64], a: &[&[u64]], b: &[&[u64]]) {
         }
         store(out.as_mut_ptr().add(j), acc);
         j += 8;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commons::modp;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn twiddles_of_order_at_most_64_are_found_as_powers_of_two() {
+        for n in [256, 2048, 16384] {
+            let plan = crate::ntt::Plan::try_new_portable(n).unwrap();
+            let small = SmallStages::new(n, plan.forward_twiddles(), plan.inverse_twiddles());
+            for pow2 in [&small.fwd_pow2, &small.inv_pow2] {
+                // Ψ_rev[i] for 1 ≤ i < 32 has order dividing 64; Ψ_rev[32..64] order 128.
+                assert!(pow2[1..32].iter().all(Option::is_some), "n = {n}");
+                assert!(pow2[32..64].iter().all(Option::is_none), "n = {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn multiplication_by_a_power_of_two_equals_the_product() {
+        if !available() {
+            return;
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(31);
+        let mut lanes: Vec<u64> = vec![
+            0,
+            1,
+            2,
+            P - 1,
+            P,
+            P + 1,
+            u64::MAX,
+            1 << 32,
+            EPSILON,
+            1 << 63,
+        ];
+        lanes.extend((0..54).map(|_| rng.gen::<u64>()));
+        for e in 0..192u8 {
+            let w = modp::pow(2, u64::from(e));
+            for chunk in lanes.chunks_exact(8) {
+                let mut got = [0u64; 8];
+                // SAFETY: AVX-512F is available (checked above).
+                unsafe {
+                    let s = Pow2::new(e);
+                    let mut y = mul_pow2(load(chunk.as_ptr()), &s);
+                    if s.negative {
+                        y = sub(_mm512_setzero_si512(), y);
+                    }
+                    store(got.as_mut_ptr(), y);
+                }
+                for (g, &v) in got.iter().zip(chunk) {
+                    assert_eq!(*g, modp::mul(v, w), "{v} * 2^{e}");
+                }
+            }
+        }
     }
 }
