@@ -9,7 +9,7 @@ use crate::commons::decomposition::SignedDecomposer;
 use crate::entities::NttLweBootstrapKey;
 use crate::ntt;
 use rayon::prelude::*;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The CPU backend. Batched blind rotation streams each bootstrapping-key GGSW once per
 /// batch (the key loop is outermost; the batch is split across threads inside it), and the
@@ -85,21 +85,30 @@ impl Backend for CpuBackend {
             bsk.decomposition_base_log(),
             bsk.decomposition_level_count(),
         );
-        let mut jobs: Vec<(&mut [u64], &[u64], ExternalProductScratch)> = accumulators
+        let mut jobs: Vec<(&mut [u64], &[u64])> = accumulators
             .chunks_exact_mut(acc_size)
             .zip(msed.chunks_exact(in_size))
-            .map(|(acc, m)| (acc, m, ExternalProductScratch::new(bsk.glwe_size().0, n)))
+            .collect();
+        // One scratch per worker thread, not per job: the external product's temporaries live
+        // inside one CMux, so the batch's working set is its accumulators plus a scratch per
+        // thread, and stays in the per-core caches. (Uncontended locks: each worker takes the
+        // slot of its own index; the extra slot is for a caller outside the pool.)
+        let threads = rayon::current_num_threads();
+        let scratches: Vec<Mutex<ExternalProductScratch>> = (0..=threads)
+            .map(|_| Mutex::new(ExternalProductScratch::new(bsk.glwe_size().0, n)))
             .collect();
         // Key loop outermost: GGSW i is read once for the whole batch.
         for i in 0..in_size - 1 {
             let ggsw = bsk.ggsw(i);
             jobs.par_iter_mut()
                 .with_min_len(BLIND_ROTATION_JOBS_PER_TASK)
-                .for_each(|(acc, m, scratch)| {
-                    cmux_rotate_assign(acc, ggsw, m[i] as usize, &decomposer, &plan, scratch);
+                .for_each(|(acc, m)| {
+                    let slot = rayon::current_thread_index().map_or(threads, |t| t.min(threads));
+                    let mut scratch = scratches[slot].lock().unwrap_or_else(|e| e.into_inner());
+                    cmux_rotate_assign(acc, ggsw, m[i] as usize, &decomposer, &plan, &mut scratch);
                 });
         }
-        jobs.par_iter_mut().for_each(|(acc, m, _)| {
+        jobs.par_iter_mut().for_each(|(acc, m)| {
             let b = m[in_size - 1] as usize;
             for poly in acc.chunks_exact_mut(n) {
                 monomial_div_assign(poly, b);
