@@ -5,6 +5,7 @@
 
 use crate::device::GpuDevice;
 use crate::shaders;
+use glovebox_engine::commons::modp;
 use glovebox_engine::ntt::Plan;
 use glovebox_engine::Result;
 
@@ -33,10 +34,24 @@ pub(crate) fn check_workgroup_fit(gpu: &GpuDevice, n: usize) -> Result<()> {
     Ok(())
 }
 
-/// The twiddles of `plan` as the shaders read them: forward at [0, N), inverse at [N, 2N).
+/// Twiddle indices below this are powers of two (roots of order at most 64): the shaders
+/// multiply by them with shifts (`mp_mul_pow2`).
+pub(crate) const POW2_TWIDDLES: usize = 32;
+
+/// The twiddles of `plan` as the shaders read them: forward at [0, N), inverse at [N, 2N),
+/// then the exponents e (2^e = twiddle) of the forward and the inverse twiddles of index below
+/// [`POW2_TWIDDLES`] at [2N, 2N + 32) and [2N + 32, 2N + 64).
 pub(crate) fn twiddle_words(plan: &Plan) -> Vec<u64> {
     let mut t = plan.forward_twiddles().to_vec();
     t.extend_from_slice(plan.inverse_twiddles());
+    for table in [plan.forward_twiddles(), plan.inverse_twiddles()] {
+        t.extend(table[..POW2_TWIDDLES].iter().map(|&w| {
+            u64::from(
+                modp::log2_power_of_two(w)
+                    .expect("roots of unity of order <= 64 are powers of two mod p"),
+            )
+        }));
+    }
     t
 }
 

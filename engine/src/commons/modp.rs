@@ -117,6 +117,27 @@ pub fn primitive_root_of_unity(order: u64) -> u64 {
     pow(GENERATOR, (P - 1) / order)
 }
 
+/// `Some(e)` with 2^e ≡ w (mod p) and e < 192 (2 has order 192 mod p), if `w` is a power of
+/// two. Every root of unity of order dividing 64 is one, so the NTT's first stages can
+/// multiply by shifts.
+///
+/// ```
+/// use glovebox_engine::commons::modp;
+/// assert_eq!(modp::log2_power_of_two(1 << 40), Some(40));
+/// assert_eq!(modp::log2_power_of_two(modp::P - 1), Some(96)); // 2^96 = −1
+/// assert_eq!(modp::log2_power_of_two(3), None);
+/// ```
+pub fn log2_power_of_two(w: u64) -> Option<u32> {
+    let mut x = 1u64;
+    for e in 0..192 {
+        if x == w {
+            return Some(e);
+        }
+        x = mul(x, 2);
+    }
+    None
+}
+
 /// Maps a signed value, stored two's-complement in a `u64`, to its residue mod p
 /// (what TFHE-rs's `forward_from_decomp` does with decomposition digits).
 #[inline(always)]

@@ -41,18 +41,6 @@ pub(super) struct SmallStages {
     inv_pow2: Vec<Option<u8>>,
 }
 
-/// `e` with 2^e ≡ w (mod p), e < 192, if w is a power of two.
-fn log2_mod_p(w: u64) -> Option<u8> {
-    let mut x = 1u64;
-    for e in 0..192u8 {
-        if x == w {
-            return Some(e);
-        }
-        x = crate::commons::modp::mul(x, 2);
-    }
-    None
-}
-
 /// Multiplication by a power-of-two twiddle ±2^r, r < 96, as the shifts [`mul_pow2`] needs.
 #[derive(Clone, Copy)]
 struct Pow2 {
@@ -138,7 +126,12 @@ impl SmallStages {
                 }
             }
         }
-        let pow2 = |tw: &[u64]| tw.iter().take(64).map(|&w| log2_mod_p(w)).collect();
+        let pow2 = |tw: &[u64]| {
+            tw.iter()
+                .take(64)
+                .map(|&w| crate::commons::modp::log2_power_of_two(w).map(|e| e as u8))
+                .collect()
+        };
         Self {
             fwd,
             inv,

@@ -49,6 +49,26 @@ fn mp_mul(a: u64, b: u64) -> u64 {
     return canonical(reduce128_lazy(mul_wide(a, b)));
 }
 
+// a * 2^e mod p for e < 192 and any 64-bit a, with shifts instead of the four products
+// (glovebox_engine::ntt::avx512::mul_pow2): e = 96 s + r and 2^96 = -1;
+// r < 64: a 2^r = (a >> (64 - r)) 2^64 + (a << r), reduced as a 128-bit product;
+// r = 64 + l: a 2^l = h 2^64 + lo with h < 2^32 and 2^128 = -2^32, so a 2^r = lo 2^64 - h 2^32.
+// (A runtime shift by 64 shifts by 0 in WGSL; `select` discards that value.)
+fn mp_mul_pow2(a: u64, e: u32) -> u64 {
+    let negative = e >= 96u;
+    let r = select(e, e - 96u, negative);
+    var x: u64;
+    if (r < 64u) {
+        let hi = select(0lu, a >> (64u - r), r != 0u);
+        x = canonical(reduce128_lazy(U128(a << r, hi)));
+    } else {
+        let l = r - 64u;
+        let h = select(0lu, a >> (64u - l), l != 0u);
+        x = mp_sub(canonical(reduce128_lazy(U128(0lu, a << l))), h << 32u);
+    }
+    return select(x, mp_sub(0lu, x), negative);
+}
+
 fn mp_add(a: u64, b: u64) -> u64 {
     let s = a + b;
     return select(s, s - P, (s < a) || (s >= P));
