@@ -1,5 +1,6 @@
 #include "glovebox-sim/cpp/sim.h"
 #include "models.inc"
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -118,81 +119,90 @@ rust::Vec<uint32_t> ntt_configs() {
   return v;
 }
 
-uint64_t mod_mul_stream(rust::Slice<const uint64_t> a, rust::Slice<const uint64_t> b,
-                        rust::Slice<uint64_t> y) {
-  check_sizes(a.size(), b.size(), "mod_mul");
-  check_sizes(a.size(), y.size(), "mod_mul");
-  Unit<Vmod_mul> u;
-  const size_t latency = 4, count = a.size();
+namespace {
+
+// Streams `count` inputs through a unit of fixed `latency`, one per cycle: `feed(top, t)`
+// drives input t (or idles the inputs when t >= count), `read(top, i)` stores output i from
+// the ports once the pipeline delivers it. Returns the cycles from the first input to the last
+// output.
+template <class V, class Feed, class Read>
+uint64_t stream_unit(size_t count, size_t latency, Feed feed, Read read) {
+  Unit<V> u;
   for (size_t t = 0; t < count + latency; t++) {
-    u.top->a = t < count ? a[t] : 0;
-    u.top->b = t < count ? b[t] : 0;
+    feed(*u.top, t);
     tick(*u.top);
-    if (t + 1 >= latency && t + 1 - latency < count) y[t + 1 - latency] = u.top->y;
+    if (t + 1 >= latency && t + 1 - latency < count) read(*u.top, t + 1 - latency);
   }
   return count + latency - 1;
+}
+
+} // namespace
+
+uint64_t mod_mul_stream(rust::Slice<const uint64_t> a, rust::Slice<const uint64_t> b,
+                        rust::Slice<uint64_t> y) {
+  const size_t count = a.size();
+  check_sizes(count, b.size(), "mod_mul");
+  check_sizes(count, y.size(), "mod_mul");
+  return stream_unit<Vmod_mul>(
+      count, 4,
+      [&](Vmod_mul &top, size_t t) {
+        top.a = t < count ? a[t] : 0;
+        top.b = t < count ? b[t] : 0;
+      },
+      [&](Vmod_mul &top, size_t i) { y[i] = top.y; });
+}
+
+uint64_t mod_shift_stream(rust::Slice<const uint64_t> a, rust::Slice<const uint8_t> e,
+                          rust::Slice<uint64_t> y) {
+  const size_t count = a.size();
+  check_sizes(count, e.size(), "mod_shift");
+  check_sizes(count, y.size(), "mod_shift");
+  return stream_unit<Vmod_shift>(
+      count, 3,
+      [&](Vmod_shift &top, size_t t) {
+        top.a = t < count ? a[t] : 0;
+        top.e = t < count ? e[t] : 0;
+      },
+      [&](Vmod_shift &top, size_t i) { y[i] = top.y; });
 }
 
 uint64_t butterfly_stream(bool inverse, rust::Slice<const uint64_t> u_in,
                           rust::Slice<const uint64_t> v_in, rust::Slice<const uint64_t> w_in,
                           rust::Slice<uint64_t> x, rust::Slice<uint64_t> y) {
   const size_t count = u_in.size();
-  check_sizes(count, v_in.size(), "butterfly");
-  check_sizes(count, w_in.size(), "butterfly");
-  check_sizes(count, x.size(), "butterfly");
-  check_sizes(count, y.size(), "butterfly");
-  Unit<Vbutterfly> u;
-  const size_t latency = 6;
-  for (size_t t = 0; t < count + latency; t++) {
-    u.top->inverse = inverse;
-    u.top->u = t < count ? u_in[t] : 0;
-    u.top->v = t < count ? v_in[t] : 0;
-    u.top->w = t < count ? w_in[t] : 0;
-    tick(*u.top);
-    if (t + 1 >= latency && t + 1 - latency < count) {
-      x[t + 1 - latency] = u.top->x;
-      y[t + 1 - latency] = u.top->y;
-    }
-  }
-  return count + latency - 1;
-}
-
-uint64_t mod_shift_stream(rust::Slice<const uint64_t> a, rust::Slice<const uint8_t> e,
-                          rust::Slice<uint64_t> y) {
-  check_sizes(a.size(), e.size(), "mod_shift");
-  check_sizes(a.size(), y.size(), "mod_shift");
-  Unit<Vmod_shift> u;
-  const size_t latency = 3, count = a.size();
-  for (size_t t = 0; t < count + latency; t++) {
-    u.top->a = t < count ? a[t] : 0;
-    u.top->e = t < count ? e[t] : 0;
-    tick(*u.top);
-    if (t + 1 >= latency && t + 1 - latency < count) y[t + 1 - latency] = u.top->y;
-  }
-  return count + latency - 1;
+  for (size_t len : {v_in.size(), w_in.size(), x.size(), y.size()})
+    check_sizes(count, len, "butterfly");
+  return stream_unit<Vbutterfly>(
+      count, 6,
+      [&](Vbutterfly &top, size_t t) {
+        top.inverse = inverse;
+        top.u = t < count ? u_in[t] : 0;
+        top.v = t < count ? v_in[t] : 0;
+        top.w = t < count ? w_in[t] : 0;
+      },
+      [&](Vbutterfly &top, size_t i) {
+        x[i] = top.x;
+        y[i] = top.y;
+      });
 }
 
 uint64_t butterfly_shift_stream(rust::Slice<const uint64_t> u_in, rust::Slice<const uint64_t> v_in,
                                 rust::Slice<const uint8_t> e_in, rust::Slice<uint64_t> x,
                                 rust::Slice<uint64_t> y) {
   const size_t count = u_in.size();
-  check_sizes(count, v_in.size(), "butterfly_shift");
-  check_sizes(count, e_in.size(), "butterfly_shift");
-  check_sizes(count, x.size(), "butterfly_shift");
-  check_sizes(count, y.size(), "butterfly_shift");
-  Unit<Vbutterfly_shift> u;
-  const size_t latency = 4;
-  for (size_t t = 0; t < count + latency; t++) {
-    u.top->u = t < count ? u_in[t] : 0;
-    u.top->v = t < count ? v_in[t] : 0;
-    u.top->e = t < count ? e_in[t] : 0;
-    tick(*u.top);
-    if (t + 1 >= latency && t + 1 - latency < count) {
-      x[t + 1 - latency] = u.top->x;
-      y[t + 1 - latency] = u.top->y;
-    }
-  }
-  return count + latency - 1;
+  for (size_t len : {v_in.size(), e_in.size(), x.size(), y.size()})
+    check_sizes(count, len, "butterfly_shift");
+  return stream_unit<Vbutterfly_shift>(
+      count, 4,
+      [&](Vbutterfly_shift &top, size_t t) {
+        top.u = t < count ? u_in[t] : 0;
+        top.v = t < count ? v_in[t] : 0;
+        top.e = t < count ? e_in[t] : 0;
+      },
+      [&](Vbutterfly_shift &top, size_t i) {
+        x[i] = top.x;
+        y[i] = top.y;
+      });
 }
 
 uint32_t mac_lanes() { return GLOVEBOX_MAC_LANES; }
