@@ -14,12 +14,22 @@ $readmemh:
 
 Usage: gen_twiddles.py N PREFIX
 """
+import os
+import re
 import sys
 
 P = 2**64 - 2**32 + 1
 GENERATOR = 7
-# goldilocks_pkg::SHIFT_STAGES
-SHIFT_STAGES = 5
+
+
+def _pkg_shift_stages():
+    """goldilocks_pkg::SHIFT_STAGES, read from the package so the RTL stays its one source."""
+    pkg = os.path.join(os.path.dirname(os.path.abspath(__file__)), "goldilocks_pkg.sv")
+    with open(pkg) as f:
+        return int(re.search(r"localparam int SHIFT_STAGES = (\d+);", f.read()).group(1))
+
+
+SHIFT_STAGES = _pkg_shift_stages()
 # 2 has order 192 mod p.
 LOG2 = {pow(2, e, P): e for e in range(192)}
 

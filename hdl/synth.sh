@@ -49,8 +49,9 @@ report "butterfly (CT/GS, 6 stages)" 0
 yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top butterfly_shift; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
 report "butterfly_shift (CT by 2^e, 4 st.)" 0
 yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top ntt_unit -chparam N $N -chparam C $C; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
-BITS=$(python3 -c "
-n = $N; log_n = n.bit_length() - 1; shift_stages = 5  # goldilocks_pkg::SHIFT_STAGES
-rom = sum((2 << s) * (8 if s < shift_stages else 64) for s in range(log_n))
+BITS=$(python3 -B -c "
+import sys; sys.path.insert(0, '$HDL'); from gen_twiddles import SHIFT_STAGES
+n = $N; log_n = n.bit_length() - 1
+rom = sum((2 << s) * (8 if s < SHIFT_STAGES else 64) for s in range(log_n))
 print((log_n + 1) * 2 * n * 64 + rom + n * 64)")
 report "ntt_unit (N=$N, C=$C)" "$BITS"

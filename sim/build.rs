@@ -120,18 +120,24 @@ fn main() {
     let mut sources = Vec::new();
     let mut includes = String::new();
     let mut factory = String::new();
-    for &(n, c) in NTT_CONFIGS {
-        // The models read their ROMs (<rom>_s<stage>.hex, <rom>_twist.hex) when constructed.
-        let rom = out.join(format!("twiddles_{n}"));
+    // The models read their ROMs (<rom>_s<stage>.hex, <rom>_twist.hex) when constructed; one
+    // set per N, shared by that N's configurations.
+    let rom_prefix = |n: u32| out.join(format!("twiddles_{n}"));
+    let mut sizes: Vec<u32> = NTT_CONFIGS.iter().map(|&(n, _)| n).collect();
+    sizes.dedup();
+    for &n in &sizes {
         if stale || !out.join(format!("twiddles_{n}_twist.hex")).exists() {
             run(
                 Command::new("python3")
                     .arg(hdl.join("gen_twiddles.py"))
                     .arg(n.to_string())
-                    .arg(&rom),
+                    .arg(rom_prefix(n)),
                 "python3 hdl/gen_twiddles.py (install python3)",
             );
         }
+    }
+    for &(n, c) in NTT_CONFIGS {
+        let rom = rom_prefix(n);
         let prefix = format!("Vntt_{n}_{c}");
         let params = vec![
             format!("-GN={n}"),

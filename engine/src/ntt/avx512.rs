@@ -53,7 +53,7 @@ struct Pow2 {
     right: __m128i,
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Pow2Kind {
     One,
     Low,
