@@ -1,8 +1,8 @@
 //! Glovebox: hardware-accelerated TFHE for computing on medical data that the server never sees.
 //!
 //! This facade re-exports the engine ([`engine`]), the GPU backend ([`kernels`]), the
-//! cycle-accurate simulation of the accelerator RTL ([`sim`]) and the host driver ([`driver`]),
-//! and holds
+//! cycle-accurate simulation of the accelerator RTL ([`sim`]), the host driver ([`driver`]) and
+//! the encrypted integers over it ([`integer`]), and holds
 //! the healthcare application ([`vitals`]); the `glovebox` command is built on it.
 //!
 //! ```
@@ -17,6 +17,7 @@
 pub use glovebox_driver as driver;
 pub use glovebox_engine as engine;
 pub use glovebox_engine::prelude;
+pub use glovebox_integer as integer;
 pub use glovebox_kernels as kernels;
 pub use glovebox_sim as sim;
 

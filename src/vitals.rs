@@ -48,11 +48,11 @@
 //! ```
 
 use crate::prelude::*;
-use glovebox_driver::integer::{
-    decrypt_bool, decrypt_radix, encrypt_radix, BoolCiphertext, IntegerServer, RadixCiphertext,
-    U8Predicate, U8_BLOCKS,
-};
 use glovebox_driver::{Driver, DriverConfig, DriverStats};
+use glovebox_integer::{
+    decrypt_bool, decrypt_radix, encrypt_radix, BoolCiphertext, IntegerServer, RadixCiphertext,
+    RadixLayout, U8Predicate,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -211,9 +211,9 @@ impl AlertRules {
 }
 
 /// Blocks of the per-patient alert count: enough for `readings` without wrapping.
-pub fn count_blocks(readings: usize) -> usize {
+pub fn count_blocks(readings: usize, layout: &RadixLayout) -> usize {
     let bits = usize::BITS - readings.leading_zeros();
-    (bits as usize).div_ceil(2).max(1)
+    layout.blocks(bits).max(1)
 }
 
 /// Plausible vitals streams for a ward, from a seed: resting heart rate 58–88 bpm and SpO2
@@ -312,11 +312,12 @@ pub struct Device {
 }
 
 impl Device {
-    /// Encrypts a reading: each value as a `u8` of four 2-bit blocks.
+    /// Encrypts a reading: each value as a `u8` (four 2-bit blocks on the 2-bit-message sets).
     pub fn encrypt(&self, reading: Reading) -> Result<EncryptedReading> {
+        let blocks = RadixLayout::new(self.key.parameters())?.blocks(8);
         Ok(EncryptedReading {
-            heart_rate: encrypt_radix(&self.key, reading.heart_rate as u64, U8_BLOCKS)?,
-            spo2: encrypt_radix(&self.key, reading.spo2 as u64, U8_BLOCKS)?,
+            heart_rate: encrypt_radix(&self.key, reading.heart_rate as u64, blocks)?,
+            spo2: encrypt_radix(&self.key, reading.spo2 as u64, blocks)?,
         })
     }
 }
@@ -426,7 +427,7 @@ impl MonitoringServer {
                 });
             }
         }
-        let ints = IntegerServer::new(&self.driver, &self.server_key);
+        let ints = IntegerServer::new(&self.driver, &self.server_key)?;
         let k = self.rules.sustained_readings;
 
         struct Shared {
@@ -471,8 +472,7 @@ impl MonitoringServer {
             }
             // Sustained: the last k "any" flags, once the earlier steps have them.
             let sustained = if t + 1 < k {
-                let zero = BoolCiphertext(ints.trivial_zero());
-                vec![zero; ward.len()]
+                vec![ints.trivial_bool(false); ward.len()]
             } else if k == 1 {
                 any
             } else {
@@ -541,7 +541,7 @@ impl MonitoringServer {
         let any_per_patient: Vec<Vec<&BoolCiphertext>> = (0..ward.len())
             .map(|p| steps.iter().map(|s| &s.any[p]).collect())
             .collect();
-        let counts = ints.count_flags(&any_per_patient, count_blocks(seconds))?;
+        let counts = ints.count_flags(&any_per_patient, count_blocks(seconds, ints.layout()))?;
         Ok(counts
             .into_iter()
             .enumerate()
@@ -600,6 +600,8 @@ mod tests {
 
     #[test]
     fn count_widths() {
+        let layout = RadixLayout::new(&PARAM_MESSAGE_2_CARRY_2_KS_PBS).unwrap();
+        let count_blocks = |readings| count_blocks(readings, &layout);
         assert_eq!(count_blocks(1), 1);
         assert_eq!(count_blocks(3), 1);
         assert_eq!(count_blocks(4), 2);

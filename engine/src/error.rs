@@ -50,6 +50,21 @@ pub enum Error {
         bound: u64,
     },
 
+    /// A linear combination of ciphertexts whose value could leave the plaintext space: its
+    /// degree (the largest value it can hold, from its operands' degrees) reaches the space, or
+    /// its smallest possible value is negative. Computing it would give a wrong value silently;
+    /// clean the carries (a bootstrap) first.
+    #[error(
+        "degree overflow in {what}: the value can range over [{min}, {max}], outside the \
+         plaintext space [0, {space}); clean the carries first"
+    )]
+    DegreeOverflow {
+        what: &'static str,
+        min: i64,
+        max: i64,
+        space: u64,
+    },
+
     /// A message outside the plaintext space.
     #[error("message {message} is outside the plaintext space [0, {modulus})")]
     MessageOutOfRange { message: u64, modulus: u64 },

@@ -44,11 +44,16 @@ pub use error::{Error, Result};
 /// Everything a typical caller needs, in one import.
 pub mod prelude {
     pub use crate::algorithms::*;
-    pub use crate::backend::{Backend, BootstrapKeyHandle, CpuBackend, KeyswitchKeyHandle};
+    pub use crate::backend::{
+        Backend, BootstrapKeyHandle, CpuBackend, KeyswitchKeyHandle, NttBackend,
+    };
     pub use crate::commons::dimensions::*;
     pub use crate::commons::random::{CsprngGenerator, NoiseDistribution};
     pub use crate::entities::*;
     pub use crate::error::{Error, Result};
     pub use crate::parameters::*;
-    pub use crate::shortint::{Ciphertext, ClientKey, LookupTable, ResidentServerKey, ServerKey};
+    pub use crate::shortint::{
+        BootstrapTable, Ciphertext, ClientKey, LookupTable, ManyLookupTable, ResidentServerKey,
+        ServerKey,
+    };
 }

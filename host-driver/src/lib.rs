@@ -36,15 +36,16 @@
 //!
 //! Tests: `cargo test --release -p glovebox-driver`.
 
-pub mod integer;
 mod stats;
 
 pub use stats::DriverStats;
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
-use glovebox_engine::algorithms::extract_lwe_sample_at_into;
-use glovebox_engine::algorithms::modulus_switch::lwe_modulus_switch_into;
 use glovebox_engine::prelude::*;
+use glovebox_engine::shortint::batch::{
+    extract_outputs, keyswitch_and_modulus_switch_batch, pack_accumulators,
+};
+use glovebox_engine::shortint::{check_ciphertext, check_table};
 use stats::StatsCollector;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -77,7 +78,7 @@ impl Default for DriverConfig {
 /// One bootstrapping job.
 struct Job {
     ciphertext: Ciphertext,
-    lut: Arc<LookupTable>,
+    table: Arc<dyn BootstrapTable>,
     reply: Sender<Result<Vec<Ciphertext>>>,
     submitted: Instant,
 }
@@ -88,13 +89,13 @@ pub struct JobHandle {
 }
 
 impl JobHandle {
-    /// Blocks until the job is done; its (first) output.
+    /// Blocks until the job is done; its output (the first, for a many-function table).
     pub fn wait(self) -> Result<Ciphertext> {
         self.wait_all().map(|mut v| v.swap_remove(0))
     }
 
-    /// Blocks until the job is done; one output per entry of its table's `outputs` (several
-    /// for a table that holds several functions).
+    /// Blocks until the job is done; one output per function of its table (several for a
+    /// [`ManyLookupTable`]).
     pub fn wait_all(self) -> Result<Vec<Ciphertext>> {
         self.reply.recv().unwrap_or_else(|_| {
             Err(Error::Backend {
@@ -196,38 +197,32 @@ impl Driver {
     /// Queues a job (blocking while the queue is full) and returns its handle. Inputs that do
     /// not fit this driver's key are refused here, with a typed error.
     pub fn submit(&self, ciphertext: Ciphertext, lut: Arc<LookupTable>) -> Result<JobHandle> {
-        if ciphertext.parameters_fingerprint != self.params.fingerprint()
-            || lut.parameters_fingerprint != self.params.fingerprint()
-        {
-            return Err(Error::ParameterMismatch {
-                expected: self.params.name.into(),
-                got: format!("parameters {:#018x}", ciphertext.parameters_fingerprint),
-            });
-        }
-        let n = self.params.polynomial_size.0;
-        if lut.outputs.is_empty() || lut.outputs.iter().any(|&i| i >= n) {
-            return Err(Error::InvalidParameters(format!(
-                "lookup table outputs must be 1 or more coefficients below N = {n}, got {:?}",
-                lut.outputs
-            )));
-        }
-        if ciphertext.key_id != self.key_id {
-            return Err(Error::KeyMismatch {
-                expected: self.key_id,
-                got: ciphertext.key_id,
-            });
-        }
-        if ciphertext.ct.lwe_dimension() != self.params.big_lwe_dimension() {
-            return Err(Error::DimensionMismatch {
-                what: "ciphertext LWE dimension",
-                expected: self.params.big_lwe_dimension().0,
-                got: ciphertext.ct.lwe_dimension().0,
-            });
-        }
+        self.submit_table(ciphertext, lut)
+    }
+
+    /// Queues a job through a many-function table; [`JobHandle::wait_all`] returns one
+    /// ciphertext per function.
+    pub fn submit_many(
+        &self,
+        ciphertext: Ciphertext,
+        lut: Arc<ManyLookupTable>,
+    ) -> Result<JobHandle> {
+        self.submit_table(ciphertext, lut)
+    }
+
+    /// Queues a job through any table (checked with the engine's [`check_ciphertext`] and
+    /// [`check_table`]).
+    pub fn submit_table(
+        &self,
+        ciphertext: Ciphertext,
+        table: Arc<dyn BootstrapTable>,
+    ) -> Result<JobHandle> {
+        check_ciphertext(&self.params, self.key_id, &ciphertext)?;
+        check_table(&self.params, &*table)?;
         let (reply, rx) = bounded(1);
         let job = Job {
             ciphertext,
-            lut,
+            table,
             reply,
             submitted: Instant::now(),
         };
@@ -307,9 +302,6 @@ fn batcher(
     config: &DriverConfig,
     stats: &StatsCollector,
 ) {
-    let big = params.big_lwe_dimension().0 + 1;
-    let small = params.lwe_dimension.0 + 1;
-    let log_2n = params.polynomial_size.log2_2n();
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         let deadline = Instant::now() + config.max_batch_wait;
@@ -320,33 +312,20 @@ fn batcher(
             }
         }
         let started = Instant::now();
-        let mut inputs = Vec::with_capacity(jobs.len() * big);
-        for job in &jobs {
-            inputs.extend_from_slice(job.ciphertext.ct.as_slice());
-        }
-        let mut switched = vec![0u64; jobs.len() * small];
+        let inputs: Vec<&Ciphertext> = jobs.iter().map(|j| &j.ciphertext).collect();
         let t = Instant::now();
-        let ks = backend.keyswitch_batch(ksk, &inputs, &mut switched);
+        let msed = keyswitch_and_modulus_switch_batch(backend, ksk, params, &inputs);
         stats.backend_time(t.elapsed());
-        if let Err(e) = ks {
-            stats.failed(jobs.len());
-            fail_all(jobs, &e);
-            continue;
-        }
-        let mut msed = vec![0u64; jobs.len() * small];
-        for (m, s) in msed
-            .chunks_exact_mut(small)
-            .zip(switched.chunks_exact(small))
-        {
-            let lwe = LweCiphertext::from_container(s.to_vec()).expect("n + 1 ≥ 2 words");
-            lwe_modulus_switch_into(m, &lwe, log_2n, params.modulus_switch);
-        }
-        let mut accumulators = Vec::with_capacity(
-            jobs.len() * (params.glwe_dimension.0 + 1) * params.polynomial_size.0,
-        );
-        for job in &jobs {
-            accumulators.extend_from_slice(job.lut.accumulator.as_slice());
-        }
+        let msed = match msed {
+            Ok(m) => m,
+            Err(e) => {
+                stats.failed(jobs.len());
+                fail_all(jobs, &e);
+                continue;
+            }
+        };
+        let tables: Vec<&dyn BootstrapTable> = jobs.iter().map(|j| &*j.table).collect();
+        let accumulators = pack_accumulators(&tables);
         let batch = PreparedBatch {
             jobs,
             msed,
@@ -393,45 +372,27 @@ fn rotator(
 
 /// Stage 3: sample extraction and replies.
 fn finisher(rx: Receiver<RotatedBatch>, params: &Parameters, key_id: u64, stats: &StatsCollector) {
-    let n = params.polynomial_size.0;
-    let acc_size = (params.glwe_dimension.0 + 1) * n;
-    let big = params.big_lwe_dimension().0 + 1;
     while let Ok(batch) = rx.recv() {
-        match batch.result {
+        let tables: Vec<&dyn BootstrapTable> = batch.jobs.iter().map(|j| &*j.table).collect();
+        let outputs = batch
+            .result
+            .and_then(|accs| extract_outputs(params, key_id, &accs, &tables));
+        drop(tables);
+        match outputs {
             Err(e) => {
                 stats.failed(batch.jobs.len());
                 fail_all(batch.jobs, &e);
             }
-            Ok(accumulators) => {
+            Ok(outputs) => {
                 let count = batch.jobs.len();
-                let mut replies = Vec::with_capacity(count);
-                for (job, acc) in batch
-                    .jobs
-                    .into_iter()
-                    .zip(accumulators.chunks_exact(acc_size))
-                {
-                    let cts: Vec<Ciphertext> = job
-                        .lut
-                        .outputs
-                        .iter()
-                        .map(|&index| {
-                            let mut out = vec![0u64; big];
-                            extract_lwe_sample_at_into(&mut out, acc, n, index);
-                            Ciphertext {
-                                ct: LweCiphertext::from_container(out).expect("kN + 1 ≥ 2 words"),
-                                parameters_fingerprint: job.ciphertext.parameters_fingerprint,
-                                key_id,
-                            }
-                        })
-                        .collect();
+                for job in &batch.jobs {
                     stats.job_latency(job.submitted.elapsed());
-                    replies.push((job.reply, cts));
                 }
                 // Counters first, replies second: a caller that has its results sees them
                 // counted.
                 stats.batch_done(count, batch.started.elapsed());
-                for (reply, cts) in replies {
-                    let _ = reply.send(Ok(cts));
+                for (job, cts) in batch.jobs.into_iter().zip(outputs) {
+                    let _ = job.reply.send(Ok(cts));
                 }
             }
         }

@@ -158,12 +158,6 @@ impl Backend for FlakyBackend {
         }
         self.inner.keyswitch_batch(ksk, inputs, outputs)
     }
-    fn ntt_forward_batch(&self, n: PolynomialSize, data: &mut [u64]) -> Result<()> {
-        self.inner.ntt_forward_batch(n, data)
-    }
-    fn ntt_inverse_batch(&self, n: PolynomialSize, data: &mut [u64]) -> Result<()> {
-        self.inner.ntt_inverse_batch(n, data)
-    }
 }
 
 #[test]

@@ -35,7 +35,7 @@ pub use device::{GpuDevice, INSTALL_HINT};
 
 use glovebox_engine::backend::{
     check_poly_batch, next_backend_instance, Backend, BootstrapKeyHandle, KeyswitchKeyHandle,
-    ResidentKeys,
+    NttBackend, ResidentKeys,
 };
 use glovebox_engine::commons::dimensions::PolynomialSize;
 use glovebox_engine::entities::{LweBootstrapKey, LweKeyswitchKey};
@@ -225,7 +225,9 @@ impl Backend for GpuBackend {
         self.ksk(handle)?
             .keyswitch_batch(&self.gpu, inputs, outputs)
     }
+}
 
+impl NttBackend for GpuBackend {
     fn ntt_forward_batch(&self, polynomial_size: PolynomialSize, data: &mut [u64]) -> Result<()> {
         check_poly_batch(polynomial_size, data)?;
         if data.is_empty() {

@@ -1,7 +1,7 @@
-//! Batched NTTs on the device (one polynomial per workgroup), for [`Backend::ntt_forward_batch`]
+//! Batched NTTs on the device (one polynomial per workgroup), for [`NttBackend::ntt_forward_batch`]
 //! and its inverse.
 //!
-//! [`Backend::ntt_forward_batch`]: glovebox_engine::backend::Backend::ntt_forward_batch
+//! [`NttBackend::ntt_forward_batch`]: glovebox_engine::backend::NttBackend::ntt_forward_batch
 
 use crate::device::GpuDevice;
 use crate::shaders;

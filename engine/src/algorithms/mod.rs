@@ -26,4 +26,7 @@ pub use key_generation::{
 pub use keyswitch::keyswitch_lwe_ciphertext;
 pub use lookup_table::generate_lookup_table;
 pub use modulus_switch::{lwe_modulus_switch, modulus_switch};
-pub use pbs::{keyswitch_then_bootstrap, programmable_bootstrap_lwe_ciphertext};
+pub use pbs::{
+    keyswitch_then_bootstrap, programmable_bootstrap_lwe_ciphertext,
+    programmable_bootstrap_lwe_ciphertext_at,
+};

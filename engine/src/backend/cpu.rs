@@ -187,7 +187,9 @@ impl Backend for CpuBackend {
         }
         Ok(())
     }
+}
 
+impl NttBackend for CpuBackend {
     fn ntt_forward_batch(&self, polynomial_size: PolynomialSize, data: &mut [u64]) -> Result<()> {
         check_poly_batch(polynomial_size, data)?;
         let plan = ntt::plan_for(polynomial_size.0)?;

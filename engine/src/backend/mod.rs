@@ -1,8 +1,9 @@
 //! The seam every accelerator implements: upload keys once, get resident handles, run batches.
 //!
-//! A [`Backend`] does the heavy, regular work of TFHE: batched blind rotations (the NTT-domain
-//! external products), batched keyswitches, and batched NTTs (for testing a device's
-//! transform against [`crate::ntt::Plan`]). Everything else (modulus switch, sample extraction,
+//! A [`Backend`] does the heavy, regular work of TFHE: batched blind rotations (the external
+//! products) and batched keyswitches. A backend whose transform is the NTT also implements
+//! [`NttBackend`] (batched NTTs, for testing the device's transform against
+//! [`crate::ntt::Plan`]). Everything else (modulus switch, sample extraction,
 //! lookup-table construction, scheduling) stays on the host, in the host driver.
 //! Every implementation must agree **bit for bit** with [`CpuBackend`].
 //!
@@ -19,26 +20,27 @@ use crate::commons::dimensions::*;
 use crate::entities::{LweBootstrapKey, LweKeyswitchKey};
 use crate::error::{check_dim, Error, Result};
 
-/// A bootstrapping key resident on a backend, with the shape it was uploaded with.
+/// A bootstrapping key resident on a backend, with the shape it was uploaded with. The shape
+/// is read-only (getters): [`BootstrapKeyHandle::check_batch`] trusts it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BootstrapKeyHandle {
     pub(crate) backend_instance: u64,
     pub(crate) slot: usize,
-    pub input_lwe_dimension: LweDimension,
-    pub glwe_size: GlweSize,
-    pub polynomial_size: PolynomialSize,
-    pub decomposition_base_log: DecompositionBaseLog,
-    pub decomposition_level_count: DecompositionLevelCount,
+    input_lwe_dimension: LweDimension,
+    glwe_size: GlweSize,
+    polynomial_size: PolynomialSize,
+    decomposition_base_log: DecompositionBaseLog,
+    decomposition_level_count: DecompositionLevelCount,
 }
 
-/// A keyswitch key resident on a backend.
+/// A keyswitch key resident on a backend, with its read-only shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyswitchKeyHandle {
     pub(crate) backend_instance: u64,
     pub(crate) slot: usize,
-    pub input_lwe_dimension: LweDimension,
-    pub output_lwe_dimension: LweDimension,
-    pub output_modulus_log: u32,
+    input_lwe_dimension: LweDimension,
+    output_lwe_dimension: LweDimension,
+    output_modulus_log: u32,
 }
 
 /// The keys a backend keeps resident, one kind per store: slots handed out in upload order,
@@ -117,6 +119,29 @@ impl BootstrapKeyHandle {
         self.slot
     }
 
+    /// n: the LWE dimension of the blind rotation's input.
+    pub fn input_lwe_dimension(&self) -> LweDimension {
+        self.input_lwe_dimension
+    }
+
+    /// k + 1.
+    pub fn glwe_size(&self) -> GlweSize {
+        self.glwe_size
+    }
+
+    /// N.
+    pub fn polynomial_size(&self) -> PolynomialSize {
+        self.polynomial_size
+    }
+
+    pub fn decomposition_base_log(&self) -> DecompositionBaseLog {
+        self.decomposition_base_log
+    }
+
+    pub fn decomposition_level_count(&self) -> DecompositionLevelCount {
+        self.decomposition_level_count
+    }
+
     /// Checks that a batch of `msed` and `accumulators` fits this key; returns the batch size.
     pub fn check_batch(&self, msed: &[u64], accumulators: &[u64]) -> Result<usize> {
         let in_size = self.input_lwe_dimension.0 + 1;
@@ -169,6 +194,19 @@ impl KeyswitchKeyHandle {
         self.slot
     }
 
+    pub fn input_lwe_dimension(&self) -> LweDimension {
+        self.input_lwe_dimension
+    }
+
+    pub fn output_lwe_dimension(&self) -> LweDimension {
+        self.output_lwe_dimension
+    }
+
+    /// log2 of the keyswitch's output modulus (64: the native torus).
+    pub fn output_modulus_log(&self) -> u32 {
+        self.output_modulus_log
+    }
+
     /// Checks a keyswitch batch; returns the batch size.
     pub fn check_batch(&self, inputs: &[u64], outputs: &[u64]) -> Result<usize> {
         let in_size = self.input_lwe_dimension.0 + 1;
@@ -217,12 +255,17 @@ pub trait Backend: Send + Sync {
         inputs: &[u64],
         outputs: &mut [u64],
     ) -> Result<()>;
+}
 
+/// A backend whose external product runs in the NTT over p = 2^64 − 2^32 + 1 exposes its
+/// transform, so tests can compare the device's NTT with [`crate::ntt::Plan`] word for word. A
+/// backend built on another transform implements [`Backend`] alone.
+pub trait NttBackend: Backend {
     /// Forward NTT of `data.len() / n` polynomials (canonical residues mod p), in the order of
     /// [`crate::ntt::Plan::fwd`].
     fn ntt_forward_batch(&self, polynomial_size: PolynomialSize, data: &mut [u64]) -> Result<()>;
 
-    /// Inverse of [`Backend::ntt_forward_batch`].
+    /// Inverse of [`NttBackend::ntt_forward_batch`].
     fn ntt_inverse_batch(&self, polynomial_size: PolynomialSize, data: &mut [u64]) -> Result<()>;
 }
 

@@ -1,9 +1,9 @@
 //! Every integer operation against the plain computation, over random and edge values
 //! (0, max, equal operands), with all bootstraps through the driver.
 
-use glovebox_driver::integer::*;
 use glovebox_driver::{Driver, DriverConfig};
 use glovebox_engine::prelude::*;
+use glovebox_integer::*;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 
@@ -11,6 +11,12 @@ struct Env {
     client: ClientKey,
     server: Arc<ServerKey>,
     driver: Driver,
+}
+
+/// Blocks of a `u8` and a `u16` under `params` (4 and 8 with 2-bit blocks).
+fn widths(params: &Parameters) -> (usize, usize) {
+    let layout = RadixLayout::new(params).unwrap();
+    (layout.blocks(8), layout.blocks(16))
 }
 
 fn env(params: &Parameters) -> Env {
@@ -38,9 +44,10 @@ fn values(rng: &mut impl Rng, max: u64, n: usize) -> Vec<u64> {
 #[test]
 fn u8_and_u16_operations_match_plaintext() {
     let e = env(&TEST_PARAMS_INSECURE);
-    let ints = IntegerServer::new(&e.driver, &e.server);
+    let (u8_blocks, u16_blocks) = widths(&TEST_PARAMS_INSECURE);
+    let ints = IntegerServer::new(&e.driver, &e.server).unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(51);
-    for (blocks, max) in [(U8_BLOCKS, 255u64), (U16_BLOCKS, 65535)] {
+    for (blocks, max) in [(u8_blocks, 255u64), (u16_blocks, 65535)] {
         let a = values(&mut rng, max, 11);
         let mut b = values(&mut rng, max, 11);
         b[5] = a[5]; // equal operands
@@ -123,7 +130,8 @@ fn u8_and_u16_operations_match_plaintext() {
 #[test]
 fn boolean_operations_match_plaintext() {
     let e = env(&TEST_PARAMS_INSECURE);
-    let ints = IntegerServer::new(&e.driver, &e.server);
+    let (u8_blocks, _) = widths(&TEST_PARAMS_INSECURE);
+    let ints = IntegerServer::new(&e.driver, &e.server).unwrap();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(52);
     let mut groups_plain = vec![
         vec![false],
@@ -163,7 +171,7 @@ fn boolean_operations_match_plaintext() {
     }
     assert!(ints.or_many(&[vec![]]).is_err());
     // Counting flags: groups of 1, 14, 15, 16, 31 and 40 flags.
-    let counts = ints.count_flags(&refs, U8_BLOCKS).unwrap();
+    let counts = ints.count_flags(&refs, u8_blocks).unwrap();
     for (i, g) in groups_plain.iter().enumerate() {
         let want = g.iter().filter(|&&b| b).count() as u64;
         assert_eq!(
@@ -180,7 +188,7 @@ fn boolean_operations_match_plaintext() {
     }
     let thirty: Vec<&BoolCiphertext> = enc.iter().flatten().take(30).collect();
     let before = e.driver.stats().completed;
-    let c = ints.count_flags(&[thirty.clone()], U8_BLOCKS).unwrap();
+    let c = ints.count_flags(&[thirty.clone()], u8_blocks).unwrap();
     assert_eq!(e.driver.stats().completed - before, 11);
     let want = thirty
         .iter()
@@ -193,14 +201,15 @@ fn boolean_operations_match_plaintext() {
 #[test]
 fn u8_predicates_in_three_bootstraps() {
     let e = env(&TEST_PARAMS_INSECURE);
-    let ints = IntegerServer::new(&e.driver, &e.server);
+    let (u8_blocks, _) = widths(&TEST_PARAMS_INSECURE);
+    let ints = IntegerServer::new(&e.driver, &e.server).unwrap();
     let xs: Vec<u64> = (0..256)
         .step_by(3)
         .chain([47, 48, 49, 50, 51, 119, 120, 121, 255])
         .collect();
     let enc: Vec<RadixCiphertext> = xs
         .iter()
-        .map(|&x| encrypt_radix(&e.client, x, U8_BLOCKS).unwrap())
+        .map(|&x| encrypt_radix(&e.client, x, u8_blocks).unwrap())
         .collect();
     let refs: Vec<&RadixCiphertext> = enc.iter().collect();
     let before = e.driver.stats().completed;
@@ -240,11 +249,12 @@ fn u8_predicates_in_three_bootstraps() {
 #[test]
 fn comparisons_and_addition_on_the_default_parameters() {
     let e = env(&PARAM_MESSAGE_2_CARRY_2_KS_PBS);
-    let ints = IntegerServer::new(&e.driver, &e.server);
+    let (u8_blocks, _) = widths(&PARAM_MESSAGE_2_CARRY_2_KS_PBS);
+    let ints = IntegerServer::new(&e.driver, &e.server).unwrap();
     let hr = [0u64, 49, 50, 120, 121, 255];
     let enc: Vec<RadixCiphertext> = hr
         .iter()
-        .map(|&x| encrypt_radix(&e.client, x, U8_BLOCKS).unwrap())
+        .map(|&x| encrypt_radix(&e.client, x, u8_blocks).unwrap())
         .collect();
     let refs: Vec<&RadixCiphertext> = enc.iter().collect();
     let high = ints.compare_scalar(&refs, 120, Comparison::Gt).unwrap();
@@ -279,9 +289,10 @@ fn comparisons_and_addition_on_the_default_parameters() {
 #[test]
 fn mismatched_widths_are_refused() {
     let e = env(&TEST_PARAMS_INSECURE);
-    let ints = IntegerServer::new(&e.driver, &e.server);
-    let a = encrypt_radix(&e.client, 3, U8_BLOCKS).unwrap();
-    let b = encrypt_radix(&e.client, 3, U16_BLOCKS).unwrap();
+    let (u8_blocks, u16_blocks) = widths(&TEST_PARAMS_INSECURE);
+    let ints = IntegerServer::new(&e.driver, &e.server).unwrap();
+    let a = encrypt_radix(&e.client, 3, u8_blocks).unwrap();
+    let b = encrypt_radix(&e.client, 3, u16_blocks).unwrap();
     assert!(matches!(
         ints.add(&[(&a, &b)]),
         Err(Error::DimensionMismatch { .. })
@@ -291,7 +302,7 @@ fn mismatched_widths_are_refused() {
         Err(Error::DimensionMismatch { .. })
     ));
     assert!(matches!(
-        encrypt_radix(&e.client, 256, U8_BLOCKS),
+        encrypt_radix(&e.client, 256, u8_blocks),
         Err(Error::MessageOutOfRange { .. })
     ));
 }
@@ -299,7 +310,8 @@ fn mismatched_widths_are_refused() {
 #[test]
 fn predicates_with_or_in_six_rotations_and_many_output_tables() {
     let e = env(&TEST_PARAMS_INSECURE);
-    let ints = IntegerServer::new(&e.driver, &e.server);
+    let (u8_blocks, _) = widths(&TEST_PARAMS_INSECURE);
+    let ints = IntegerServer::new(&e.driver, &e.server).unwrap();
     let range = U8Predicate::compile("out_50_120", |x| !(50..=120).contains(&x)).unwrap();
     let below = U8Predicate::compile("lt_92", |x| x < 92).unwrap();
     let above = U8Predicate::compile("gt_200", |x| x > 200).unwrap();
@@ -311,7 +323,7 @@ fn predicates_with_or_in_six_rotations_and_many_output_tables() {
     let ys: Vec<u64> = xs.iter().rev().copied().collect();
     let enc = |v: &[u64]| -> Vec<RadixCiphertext> {
         v.iter()
-            .map(|&x| encrypt_radix(&e.client, x, U8_BLOCKS).unwrap())
+            .map(|&x| encrypt_radix(&e.client, x, u8_blocks).unwrap())
             .collect()
     };
     let (ex, ey) = (enc(&xs), enc(&ys));
@@ -342,7 +354,7 @@ fn predicates_with_or_in_six_rotations_and_many_output_tables() {
         let before = e.driver.stats().completed;
         let outs = e
             .driver
-            .submit(e.client.encrypt(m).unwrap(), lut.clone())
+            .submit_many(e.client.encrypt(m).unwrap(), lut.clone())
             .unwrap()
             .wait_all()
             .unwrap();
@@ -356,7 +368,8 @@ fn predicates_with_or_in_six_rotations_and_many_output_tables() {
     let mut bad = (*lut).clone();
     bad.outputs = vec![0, 1 << 20];
     assert!(matches!(
-        e.driver.submit(e.client.encrypt(1).unwrap(), Arc::new(bad)),
+        e.driver
+            .submit_many(e.client.encrypt(1).unwrap(), Arc::new(bad)),
         Err(Error::InvalidParameters(_))
     ));
 }
