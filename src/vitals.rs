@@ -50,8 +50,8 @@
 use crate::prelude::*;
 use glovebox_driver::{Driver, DriverConfig, DriverStats};
 use glovebox_integer::{
-    decrypt_bool, decrypt_radix, encrypt_radix, BoolCiphertext, IntegerServer, RadixCiphertext,
-    RadixLayout, U8Predicate,
+    count_flags_bootstraps, decrypt_bool, decrypt_radix, encrypt_radix, BoolCiphertext,
+    IntegerServer, RadixCiphertext, RadixLayout, U8Predicate,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -208,6 +208,37 @@ impl AlertRules {
         U8Predicate::compile(&format!("spo2_below_{lo}"), move |x| x < lo as u64)
             .expect("a threshold predicate always compiles")
     }
+}
+
+/// The bootstraps [`MonitoringServer::monitor`] spends on a ward of `patients` streams of
+/// `seconds` readings under `rules`: per reading 6 (both rules and their OR,
+/// [`IntegerServer::predicates_with_or`]) and 1 for "sustained" once `k > 1` readings exist
+/// (none when `k = 1`: it is the "any" flag itself), and per patient the counter's
+/// ([`count_flags_bootstraps`]).
+///
+/// ```
+/// use glovebox::vitals::*;
+/// use glovebox::integer::RadixLayout;
+/// use glovebox::prelude::*;
+/// let layout = RadixLayout::new(&PARAM_MESSAGE_2_CARRY_2_KS_PBS)?;
+/// // 30 s, sustained over 3: 6·30 + 28 + 11 (the counter) per patient.
+/// assert_eq!(expected_bootstraps(&AlertRules::default(), 1, 30, &layout), 219);
+/// # Ok::<(), glovebox::engine::Error>(())
+/// ```
+pub fn expected_bootstraps(
+    rules: &AlertRules,
+    patients: usize,
+    seconds: usize,
+    layout: &RadixLayout,
+) -> u64 {
+    let k = rules.sustained_readings;
+    let sustained = if k > 1 {
+        seconds.saturating_sub(k - 1)
+    } else {
+        0
+    };
+    let counter = count_flags_bootstraps(seconds, count_blocks(seconds, layout), layout);
+    (patients * (6 * seconds + sustained + counter)) as u64
 }
 
 /// Blocks of the per-patient alert count: enough for `readings` without wrapping.
@@ -393,6 +424,12 @@ impl MonitoringServer {
 
     pub fn rules(&self) -> &AlertRules {
         &self.rules
+    }
+
+    /// The bootstraps [`Self::monitor`] spends on a ward ([`expected_bootstraps`]).
+    pub fn expected_bootstraps(&self, patients: usize, seconds: usize) -> Result<u64> {
+        let layout = RadixLayout::new(self.server_key.parameters())?;
+        Ok(expected_bootstraps(&self.rules, patients, seconds, &layout))
     }
 
     /// The driver's counters (bootstraps done, batch sizes, backend occupancy).

@@ -28,6 +28,16 @@ fn check_ward(clinic: &Clinic, server: &MonitoringServer, ward: &[Vec<Reading>])
     let before = server.driver_stats().completed;
     let alerts = server.monitor(&enc, &|_| {}).unwrap();
     let pbs = server.driver_stats().completed - before;
+    // Exactly the bootstraps the pipeline promises: 6 per reading, 1 per sustained window,
+    // and the counter's.
+    assert_eq!(
+        pbs,
+        server
+            .expected_bootstraps(ward.len(), ward[0].len())
+            .unwrap(),
+        "{:?}",
+        server.rules()
+    );
     for (p, (a, stream)) in alerts.iter().zip(ward).enumerate() {
         let got = clinic.decrypt(a).unwrap();
         let want = server.rules().evaluate(stream);
@@ -162,7 +172,12 @@ fn command_json_has_the_figures() {
     let v: serde_json::Value = serde_json::from_str(last).unwrap();
     assert_eq!(v["verified"], v["alert_values"]);
     assert!(v["readings_per_s"].as_f64().unwrap() > 0.0);
-    assert!(v["pbs_per_reading"].as_f64().unwrap() > 6.0);
+    // 3 patients x (6 x 6 + 4 sustained windows + 2 for the counter of 6 flags).
+    let layout = glovebox::integer::RadixLayout::new(&TEST_PARAMS_INSECURE).unwrap();
+    let pbs = expected_bootstraps(&AlertRules::default(), 3, 6, &layout);
+    assert_eq!(pbs, 3 * (36 + 4 + 2));
+    assert_eq!(v["pbs"], pbs);
+    assert_eq!(v["pbs_per_reading"].as_f64().unwrap(), pbs as f64 / 18.0);
     assert!(v["realtime_patients"].as_u64().is_some());
     // Unknown backends and bad rules are refused with a message, not a panic.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_glovebox"))

@@ -264,3 +264,38 @@ fn foreign_inputs_are_refused_with_typed_errors() {
         Err(Error::InvalidParameters(_))
     ));
 }
+
+/// The driver runs the engine's batched path: its outputs equal `ResidentServerKey`'s word for
+/// word, one- and many-function tables alike.
+#[test]
+fn driver_outputs_equal_the_engine_batch_word_for_word() {
+    let s = setup();
+    let backend = Arc::new(CpuBackend::new());
+    let driver = Driver::new(backend.clone(), s.server.clone(), DriverConfig::default()).unwrap();
+    let resident = s.server.upload(&*backend).unwrap();
+    let many = Arc::new(
+        s.server
+            .generate_many_lookup_table(&[&|x| x, &|x| (x >= 3) as u64])
+            .unwrap(),
+    );
+    let cts: Vec<Ciphertext> = (0..8).map(|m| s.client.encrypt(m).unwrap()).collect();
+    let refs: Vec<&Ciphertext> = cts.iter().collect();
+    let engine_many = resident
+        .apply_many_lookup_table_batch(&refs, &vec![&*many; cts.len()])
+        .unwrap();
+    let one = &s.luts[1].0;
+    let engine_one = resident
+        .apply_lookup_table_batch(&refs, &vec![&**one; cts.len()])
+        .unwrap();
+    for (i, ct) in cts.iter().enumerate() {
+        let outs = driver
+            .submit_many(ct.clone(), many.clone())
+            .unwrap()
+            .wait_all()
+            .unwrap();
+        assert_eq!(outs, engine_many[i], "many-function job {i}");
+        assert_eq!(s.client.decrypt(&outs[1]).unwrap(), (i >= 3) as u64);
+        let out = driver.bootstrap(ct.clone(), one.clone()).unwrap();
+        assert_eq!(out, engine_one[i], "one-function job {i}");
+    }
+}

@@ -75,6 +75,8 @@ pub struct IntegerServer<'a> {
     driver: &'a Driver,
     server_key: &'a ServerKey,
     layout: RadixLayout,
+    /// The server key's parameters fingerprint, computed once.
+    fingerprint: u64,
     tables: TableCache,
 }
 
@@ -91,6 +93,7 @@ impl<'a> IntegerServer<'a> {
             driver,
             server_key,
             layout: RadixLayout::new(server_key.parameters())?,
+            fingerprint: server_key.parameters().fingerprint(),
             tables: TableCache::default(),
         })
     }
@@ -103,6 +106,19 @@ impl<'a> IntegerServer<'a> {
     /// Distinct lookup tables built so far (each built once per definition).
     pub fn cached_tables(&self) -> usize {
         self.tables.len()
+    }
+
+    /// Checks that `b` was made under this server key's parameters and client key (the
+    /// engine's [`glovebox_engine::shortint::check_ciphertext`], with its wording).
+    fn check_block(&self, b: &Block) -> Result<()> {
+        let p = self.server_key.parameters();
+        if b.ct.parameters_fingerprint != self.fingerprint
+            || b.ct.key_id != self.server_key.key_id()
+            || b.ct.ct.lwe_dimension() != p.big_lwe_dimension()
+        {
+            glovebox_engine::shortint::check_ciphertext(p, self.server_key.key_id(), &b.ct)?;
+        }
+        Ok(())
     }
 
     fn msg(&self) -> u64 {

@@ -47,6 +47,9 @@ impl IntegerServer<'_> {
     }
 
     pub(crate) fn lin(&self, parts: &[(&Block, i64)], constant: i64) -> Result<Block> {
+        for (b, _) in parts {
+            self.check_block(b)?;
+        }
         let space = self.layout.space;
         let shape: Vec<(u64, i64)> = parts.iter().map(|(b, k)| (b.degree, *k)).collect();
         let (min, max) = combination_range(&shape, constant);

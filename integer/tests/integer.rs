@@ -190,6 +190,7 @@ fn boolean_operations_match_plaintext() {
     let before = e.driver.stats().completed;
     let c = ints.count_flags(&[thirty.clone()], u8_blocks).unwrap();
     assert_eq!(e.driver.stats().completed - before, 11);
+    assert_eq!(count_flags_bootstraps(30, u8_blocks, ints.layout()), 11);
     let want = thirty
         .iter()
         .filter(|b| decrypt_bool(&e.client, b).unwrap())
@@ -305,6 +306,13 @@ fn mismatched_widths_are_refused() {
         encrypt_radix(&e.client, 256, u8_blocks),
         Err(Error::MessageOutOfRange { .. })
     ));
+    // An integer under another client key is refused, not mixed into a combination.
+    let other = ClientKey::new(&TEST_PARAMS_INSECURE).unwrap();
+    let foreign = encrypt_radix(&other, 3, u8_blocks).unwrap();
+    assert!(matches!(
+        ints.add(&[(&a, &foreign)]),
+        Err(Error::KeyMismatch { .. })
+    ));
 }
 
 #[test]
@@ -372,4 +380,84 @@ fn predicates_with_or_in_six_rotations_and_many_output_tables() {
             .submit_many(e.client.encrypt(1).unwrap(), Arc::new(bad)),
         Err(Error::InvalidParameters(_))
     ));
+}
+
+/// Degrees are tracked and checked: a linear combination that could leave the plaintext space
+/// is refused with a typed error (computing it would decrypt to a wrong value), one that fits
+/// is computed, and operation outputs are clean blocks.
+#[test]
+fn overflowing_combinations_are_refused() {
+    let e = env(&TEST_PARAMS_INSECURE);
+    let ints = IntegerServer::new(&e.driver, &e.server).unwrap();
+    let x = encrypt_radix(&e.client, 3, 1).unwrap();
+    let b = &x.blocks()[0];
+    assert_eq!(b.degree(), 3);
+    // 5 · 3 = 15 fits the 16 values of message and carry; it decrypts exactly.
+    let five: Vec<(&Block, i64)> = vec![(b, 1); 5];
+    let sum = ints.linear_combination(&five, 0).unwrap();
+    assert_eq!(sum.degree(), 15);
+    assert_eq!(
+        e.client
+            .decrypt_message_and_carry(sum.ciphertext())
+            .unwrap(),
+        15
+    );
+    // A sixth term could reach 18: wrapped into the padding bit, it would decrypt to 2.
+    let six: Vec<(&Block, i64)> = vec![(b, 1); 6];
+    assert!(matches!(
+        ints.linear_combination(&six, 0),
+        Err(Error::DegreeOverflow { max: 18, .. })
+    ));
+    // So could a constant on top of a full block, or a negative result.
+    assert!(matches!(
+        ints.linear_combination(&[(&sum, 1)], 1),
+        Err(Error::DegreeOverflow { .. })
+    ));
+    assert!(matches!(
+        ints.linear_combination(&[(b, -1)], 2),
+        Err(Error::DegreeOverflow { min: -1, .. })
+    ));
+    // Every block an operation returns is clean again.
+    let y = encrypt_radix(&e.client, 200, 4).unwrap();
+    let z = encrypt_radix(&e.client, 100, 4).unwrap();
+    for r in ints
+        .add(&[(&y, &z)])
+        .unwrap()
+        .iter()
+        .chain(&ints.min_max(&[(&y, &z)], true).unwrap())
+    {
+        assert!(r.blocks().iter().all(|b| b.degree() <= 3), "{r:?}");
+    }
+}
+
+/// Tables are cached by what they compute: two predicates with the same name but different
+/// definitions each get their own tables, and identical functions share one.
+#[test]
+fn tables_are_keyed_by_definition_not_by_name() {
+    let e = env(&TEST_PARAMS_INSECURE);
+    let ints = IntegerServer::new(&e.driver, &e.server).unwrap();
+    let xs = [0u64, 40, 49, 50, 120, 121, 201, 255];
+    let enc: Vec<RadixCiphertext> = xs
+        .iter()
+        .map(|&x| encrypt_radix(&e.client, x, 4).unwrap())
+        .collect();
+    let refs: Vec<&RadixCiphertext> = enc.iter().collect();
+    let low = ints
+        .predicate_u8(&refs, "alert", |x| x < 50)
+        .unwrap()
+        .unwrap();
+    let tables = ints.cached_tables();
+    let high = ints
+        .predicate_u8(&refs, "alert", |x| x > 200)
+        .unwrap()
+        .unwrap();
+    assert!(ints.cached_tables() > tables, "new definitions, new tables");
+    for (i, &x) in xs.iter().enumerate() {
+        assert_eq!(decrypt_bool(&e.client, &low[i]).unwrap(), x < 50, "{x}");
+        assert_eq!(decrypt_bool(&e.client, &high[i]).unwrap(), x > 200, "{x}");
+    }
+    // The same definition under another name reuses every table.
+    let tables = ints.cached_tables();
+    ints.predicate_u8(&refs, "other name", |x| x > 200).unwrap();
+    assert_eq!(ints.cached_tables(), tables);
 }
