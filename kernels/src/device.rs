@@ -159,7 +159,7 @@ impl GpuDevice {
         words: &[T],
     ) -> Result<wgpu::Buffer> {
         let bytes: &[u8] = bytemuck::cast_slice(words);
-        self.check_storage_size(label, bytes.len() as u64)?;
+        // `storage_buffer` checks the size against the device's limits.
         let buffer = self.storage_buffer(label, bytes.len() as u64, true)?;
         self.queue.write_buffer(&buffer, 0, bytes);
         Ok(buffer)
