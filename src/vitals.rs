@@ -449,133 +449,85 @@ impl MonitoringServer {
         ward: &[Vec<EncryptedReading>],
         on_step: &(dyn Fn(usize) + Sync),
     ) -> Result<Vec<EncryptedAlerts>> {
-        let seconds = ward.first().map(|s| s.len()).unwrap_or(0);
-        if seconds == 0 {
-            return Err(Error::InvalidParameters(
-                "no readings to monitor (empty ward or empty stream)".into(),
-            ));
-        }
-        for s in ward {
-            if s.len() != seconds {
-                return Err(Error::DimensionMismatch {
-                    what: "readings per patient stream",
-                    expected: seconds,
-                    got: s.len(),
-                });
-            }
-        }
+        let seconds = check_ward_shape(ward)?;
         let ints = IntegerServer::new(&self.driver, &self.server_key)?;
-        let k = self.rules.sustained_readings;
-
-        struct Shared {
-            steps: Vec<Option<StepAlerts>>,
-            sustained: Vec<Option<Vec<BoolCiphertext>>>,
-            failed: Option<Error>,
-            done: usize,
-        }
-        let shared = Mutex::new(Shared {
-            steps: (0..seconds).map(|_| None).collect(),
-            sustained: vec![None; seconds],
-            failed: None,
-            done: 0,
-        });
-        let ready = Condvar::new();
+        let progress = Progress::new(seconds);
         let next_step = AtomicUsize::new(0);
-        let lock = || shared.lock().unwrap_or_else(|e| e.into_inner());
-
-        let step = |t: usize| -> Result<()> {
-            // Both rules and their OR on every patient's reading, in 6 blind rotations.
-            let items: Vec<_> = ward
-                .iter()
-                .map(|s| (&s[t].heart_rate, &self.heart_rate, &s[t].spo2, &self.spo2))
-                .collect();
-            let flags = ints.predicates_with_or(&items)?;
-            let mut heart_rate = Vec::with_capacity(ward.len());
-            let mut spo2 = Vec::with_capacity(ward.len());
-            let mut any = Vec::with_capacity(ward.len());
-            for [h, s, a] in flags {
-                heart_rate.push(h);
-                spo2.push(s);
-                any.push(a);
-            }
-            {
-                let mut s = lock();
-                s.steps[t] = Some(StepAlerts {
-                    heart_rate,
-                    spo2,
-                    any: any.clone(),
-                });
-                ready.notify_all();
-            }
-            // Sustained: the last k "any" flags, once the earlier steps have them.
-            let sustained = if t + 1 < k {
-                vec![ints.trivial_bool(false); ward.len()]
-            } else if k == 1 {
-                any
-            } else {
-                let window: Vec<Vec<BoolCiphertext>> = {
-                    let mut s = lock();
-                    loop {
-                        if let Some(e) = &s.failed {
-                            return Err(e.clone());
-                        }
-                        if s.steps[t + 1 - k..t].iter().all(Option::is_some) {
-                            break;
-                        }
-                        s = ready.wait(s).unwrap_or_else(|e| e.into_inner());
-                    }
-                    (t + 1 - k..t)
-                        .map(|u| s.steps[u].as_ref().expect("checked").any.clone())
-                        .collect()
-                };
-                let groups: Vec<Vec<&BoolCiphertext>> = (0..ward.len())
-                    .map(|p| {
-                        let mut g: Vec<&BoolCiphertext> = window.iter().map(|w| &w[p]).collect();
-                        g.push(&any[p]);
-                        g
-                    })
-                    .collect();
-                ints.and_many(&groups)?
-            };
-            let mut s = lock();
-            s.sustained[t] = Some(sustained);
-            s.done += 1;
-            on_step(s.done);
-            Ok(())
-        };
-
         std::thread::scope(|scope| {
             for _ in 0..self.steps_in_flight.min(seconds) {
                 scope.spawn(|| loop {
                     let t = next_step.fetch_add(1, Ordering::Relaxed);
-                    if t >= seconds || lock().failed.is_some() {
+                    if t >= seconds || progress.failed() {
                         return;
                     }
-                    if let Err(e) = step(t) {
-                        let mut s = lock();
-                        s.failed.get_or_insert(e);
-                        ready.notify_all();
+                    if let Err(e) = self.run_step(&ints, ward, t, &progress, on_step) {
+                        progress.fail(e);
                         return;
                     }
                 });
             }
         });
+        let (steps, sustained) = progress.finish()?;
+        self.assemble(&ints, &steps, sustained, seconds)
+    }
 
-        let shared = shared.into_inner().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = shared.failed {
-            return Err(e);
+    /// Time step `t` for every patient: both rules and their OR (6 blind rotations), then
+    /// "sustained" once the k − 1 earlier steps have their "any" flags.
+    fn run_step(
+        &self,
+        ints: &IntegerServer,
+        ward: &[Vec<EncryptedReading>],
+        t: usize,
+        progress: &Progress,
+        on_step: &(dyn Fn(usize) + Sync),
+    ) -> Result<()> {
+        let items: Vec<_> = ward
+            .iter()
+            .map(|s| (&s[t].heart_rate, &self.heart_rate, &s[t].spo2, &self.spo2))
+            .collect();
+        let mut step = StepAlerts {
+            heart_rate: Vec::with_capacity(ward.len()),
+            spo2: Vec::with_capacity(ward.len()),
+            any: Vec::with_capacity(ward.len()),
+        };
+        for [h, s, a] in ints.predicates_with_or(&items)? {
+            step.heart_rate.push(h);
+            step.spo2.push(s);
+            step.any.push(a);
         }
-        let steps: Vec<StepAlerts> = shared
-            .steps
-            .into_iter()
-            .map(|s| s.expect("every step finished"))
-            .collect();
-        let sustained: Vec<Vec<BoolCiphertext>> = shared
-            .sustained
-            .into_iter()
-            .map(|s| s.expect("every step finished"))
-            .collect();
-        let any_per_patient: Vec<Vec<&BoolCiphertext>> = (0..ward.len())
+        let any = step.any.clone();
+        progress.record_step(t, step);
+        let k = self.rules.sustained_readings;
+        let sustained = if t + 1 < k {
+            // The first k − 1 readings cannot be sustained: public zeros, no PBS.
+            vec![ints.trivial_bool(false); ward.len()]
+        } else if k == 1 {
+            any
+        } else {
+            let window = progress.wait_for_any(t + 1 - k..t)?;
+            let groups: Vec<Vec<&BoolCiphertext>> = (0..ward.len())
+                .map(|p| {
+                    let mut g: Vec<&BoolCiphertext> = window.iter().map(|w| &w[p]).collect();
+                    g.push(&any[p]);
+                    g
+                })
+                .collect();
+            ints.and_many(&groups)?
+        };
+        on_step(progress.record_sustained(t, sustained));
+        Ok(())
+    }
+
+    /// Per patient: the flags of every step, and the count of the "any" flags.
+    fn assemble(
+        &self,
+        ints: &IntegerServer,
+        steps: &[StepAlerts],
+        sustained: Vec<Vec<BoolCiphertext>>,
+        seconds: usize,
+    ) -> Result<Vec<EncryptedAlerts>> {
+        let patients = steps[0].any.len();
+        let any_per_patient: Vec<Vec<&BoolCiphertext>> = (0..patients)
             .map(|p| steps.iter().map(|s| &s.any[p]).collect())
             .collect();
         let counts = ints.count_flags(&any_per_patient, count_blocks(seconds, ints.layout()))?;
@@ -590,6 +542,116 @@ impl MonitoringServer {
                 count,
             })
             .collect())
+    }
+}
+
+/// Checks that the ward has at least one reading and streams of one length; returns it.
+fn check_ward_shape(ward: &[Vec<EncryptedReading>]) -> Result<usize> {
+    let seconds = ward.first().map(|s| s.len()).unwrap_or(0);
+    if seconds == 0 {
+        return Err(Error::InvalidParameters(
+            "no readings to monitor (empty ward or empty stream)".into(),
+        ));
+    }
+    for s in ward {
+        if s.len() != seconds {
+            return Err(Error::DimensionMismatch {
+                what: "readings per patient stream",
+                expected: seconds,
+                got: s.len(),
+            });
+        }
+    }
+    Ok(seconds)
+}
+
+/// What the steps in flight share: finished steps, sustained flags, the first error.
+struct Progress {
+    state: Mutex<ProgressState>,
+    ready: Condvar,
+}
+
+struct ProgressState {
+    steps: Vec<Option<StepAlerts>>,
+    sustained: Vec<Option<Vec<BoolCiphertext>>>,
+    failed: Option<Error>,
+    done: usize,
+}
+
+impl Progress {
+    fn new(seconds: usize) -> Self {
+        Self {
+            state: Mutex::new(ProgressState {
+                steps: (0..seconds).map(|_| None).collect(),
+                sustained: vec![None; seconds],
+                failed: None,
+                done: 0,
+            }),
+            ready: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ProgressState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn failed(&self) -> bool {
+        self.lock().failed.is_some()
+    }
+
+    /// Keeps the first error and wakes every waiting step.
+    fn fail(&self, e: Error) {
+        self.lock().failed.get_or_insert(e);
+        self.ready.notify_all();
+    }
+
+    fn record_step(&self, t: usize, step: StepAlerts) {
+        self.lock().steps[t] = Some(step);
+        self.ready.notify_all();
+    }
+
+    /// Stores step `t`'s sustained flags; returns how many steps are done.
+    fn record_sustained(&self, t: usize, flags: Vec<BoolCiphertext>) -> usize {
+        let mut s = self.lock();
+        s.sustained[t] = Some(flags);
+        s.done += 1;
+        s.done
+    }
+
+    /// The "any" flags of `steps`, once they are all recorded (or the first error).
+    fn wait_for_any(&self, steps: std::ops::Range<usize>) -> Result<Vec<Vec<BoolCiphertext>>> {
+        let mut s = self.lock();
+        loop {
+            if let Some(e) = &s.failed {
+                return Err(e.clone());
+            }
+            if s.steps[steps.clone()].iter().all(Option::is_some) {
+                return Ok(steps
+                    .map(|u| s.steps[u].as_ref().expect("checked").any.clone())
+                    .collect());
+            }
+            s = self.ready.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Every step's alerts and sustained flags, or the first error.
+    #[allow(clippy::type_complexity)]
+    fn finish(self) -> Result<(Vec<StepAlerts>, Vec<Vec<BoolCiphertext>>)> {
+        let s = self.state.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = s.failed {
+            return Err(e);
+        }
+        let steps = s
+            .steps
+            .into_iter()
+            .map(|x| x.expect("every step finished"))
+            .collect();
+        let sustained = s
+            .sustained
+            .into_iter()
+            .map(|x| x.expect("every step finished"))
+            .collect();
+        Ok((steps, sustained))
     }
 }
 
