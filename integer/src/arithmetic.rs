@@ -14,17 +14,7 @@ impl IntegerServer<'_> {
         &self,
         pairs: &[(&RadixCiphertext, &RadixCiphertext)],
     ) -> Result<Vec<RadixCiphertext>> {
-        let sums = pairs
-            .iter()
-            .map(|(a, b)| {
-                check_same_width(a, b)?;
-                a.blocks
-                    .iter()
-                    .zip(&b.blocks)
-                    .map(|(x, y)| self.lin(&[(x, 1), (y, 1)], 0))
-                    .collect::<Result<Vec<_>>>()
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let sums = self.blockwise(pairs, |_, x, y| self.lin(&[(x, 1), (y, 1)], 0))?;
         self.propagate(sums)
     }
 
@@ -35,7 +25,19 @@ impl IntegerServer<'_> {
         pairs: &[(&RadixCiphertext, &RadixCiphertext)],
     ) -> Result<Vec<RadixCiphertext>> {
         let top = self.layout.max_message() as i64;
-        let sums = pairs
+        let sums = self.blockwise(pairs, |i, x, y| {
+            self.lin(&[(x, 1), (y, -1)], top + (i == 0) as i64)
+        })?;
+        self.propagate(sums)
+    }
+
+    /// `combine(i, a.blocks[i], b.blocks[i])` for every block of every pair (same widths).
+    fn blockwise(
+        &self,
+        pairs: &[(&RadixCiphertext, &RadixCiphertext)],
+        combine: impl Fn(usize, &Block, &Block) -> Result<Block>,
+    ) -> Result<Vec<Vec<Block>>> {
+        pairs
             .iter()
             .map(|(a, b)| {
                 check_same_width(a, b)?;
@@ -43,11 +45,10 @@ impl IntegerServer<'_> {
                     .iter()
                     .zip(&b.blocks)
                     .enumerate()
-                    .map(|(i, (x, y))| self.lin(&[(x, 1), (y, -1)], top + (i == 0) as i64))
-                    .collect::<Result<Vec<_>>>()
+                    .map(|(i, (x, y))| combine(i, x, y))
+                    .collect()
             })
-            .collect::<Result<Vec<_>>>()?;
-        self.propagate(sums)
+            .collect()
     }
 
     /// Sums many integers of one width (wrapping): blockwise sums of as many values at a time
