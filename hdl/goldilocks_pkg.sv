@@ -1,7 +1,8 @@
 // Shared constants of the accelerator: the NTT prime p = 2^64 - 2^32 + 1 ("Goldilocks") and
 // the pipeline depths every unit is built from. The software model of each unit is in
 // glovebox_engine::commons::modp and glovebox_engine::ntt; the sim crate checks them word for
-// word.
+// word. The depths are stated here only: each unit exports its own on a `latency` port, and
+// goldilocks_consts exports SHIFT_STAGES, for the software to read.
 package goldilocks_pkg;
   localparam logic [63:0] P   = 64'hFFFF_FFFF_0000_0001;
   // 2^64 - p = 2^32 - 1: 2^64 = EPS and 2^96 = -1 (mod p).

@@ -1,6 +1,8 @@
 // The pointwise multiply-accumulate of the GGSW product, C lanes: y = a * b + c mod p
 // (glovebox_engine's Plan::mul_accumulate per coefficient; a and b may be unreduced, c
-// canonical), MAC_LATENCY = MUL_LATENCY + 1 cycles, C new triples every cycle.
+// canonical), goldilocks_pkg::MAC_LATENCY cycles (mod_mul, the adder register; the `latency`
+// port exports it), C new triples every cycle. `in_valid` travels beside the data through the
+// multipliers and comes out as `out_valid`.
 module mac_unit #(
     parameter int C = 8
 ) (
@@ -12,24 +14,27 @@ module mac_unit #(
     input  logic [64*C-1:0] b,
     input  logic [64*C-1:0] c,
     output logic            out_valid,
-    output logic [64*C-1:0] y
+    output logic [64*C-1:0] y,
+    output logic [31:0]     latency
 );
+  assign latency = 32'(goldilocks_pkg::MAC_LATENCY);
+
   localparam int L = goldilocks_pkg::MUL_LATENCY;
   logic [64*C-1:0]   prod, sum;
+  logic [C-1:0]      prod_valid;
   // c delayed by the multiplier's latency: stage d at bits [d 64 C +: 64 C].
   logic [L*64*C-1:0] c_d;
-  logic [goldilocks_pkg::MAC_LATENCY-1:0] v_d;
-  always_ff @(posedge clk) begin
-    c_d <= {c_d[(L-1)*64*C-1:0], c};
-    if (rst) v_d <= '0;
-    else v_d <= {v_d[goldilocks_pkg::MAC_LATENCY-2:0], in_valid};
-  end
+  always_ff @(posedge clk) c_d <= {c_d[(L-1)*64*C-1:0], c};
   for (genvar l = 0; l < C; l++) begin : g_lane
     mod_mul mul (
         .clk(clk),
+        .rst(rst),
+        .in_valid(in_valid),
         .a(a[l*64+:64]),
         .b(b[l*64+:64]),
-        .y(prod[l*64+:64])
+        .out_valid(prod_valid[l]),
+        .y(prod[l*64+:64]),
+        .latency()
     );
     mod_add add (
         .a(prod[l*64+:64]),
@@ -37,6 +42,10 @@ module mac_unit #(
         .s(sum[l*64+:64])
     );
   end
-  always_ff @(posedge clk) y <= sum;
-  assign out_valid = v_d[goldilocks_pkg::MAC_LATENCY-1];
+  always_ff @(posedge clk) begin
+    // The lanes' valid bits are equal: all lanes deliver together.
+    if (rst) out_valid <= 1'b0;
+    else out_valid <= &prod_valid;
+    y <= sum;
+  end
 endmodule

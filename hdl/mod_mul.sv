@@ -1,6 +1,7 @@
-// a * b mod p, pipelined (MUL_LATENCY = 4 cycles, a new pair every cycle). Inputs may be any
-// 64-bit words (unreduced included); the output is canonical. Bit for bit
-// glovebox_engine::commons::modp::mul:
+// a * b mod p, pipelined (goldilocks_pkg::MUL_LATENCY cycles, a new pair every cycle; the
+// `latency` port exports it). Inputs may be any 64-bit words (unreduced included); the output
+// is canonical. `in_valid` travels beside the data, a valid bit in every stage, and comes out
+// as `out_valid` with the product. Bit for bit glovebox_engine::commons::modp::mul:
 //   1. four 32 x 32 -> 64 partial products (what a DSP slice computes),
 //   2. their 128-bit sum x = hi * 2^64 + lo,
 //   3. x = lo - hi[63:32] + hi[31:0] * (2^32 - 1) (mod p), using 2^64 = 2^32 - 1 and
@@ -9,10 +10,24 @@
 module mod_mul
 (
     input  logic        clk,
+    input  logic        rst,
+    input  logic        in_valid,
     input  logic [63:0] a,
     input  logic [63:0] b,
-    output logic [63:0] y
+    output logic        out_valid,
+    output logic [63:0] y,
+    output logic [31:0] latency
 );
+  assign latency = 32'(goldilocks_pkg::MUL_LATENCY);
+
+  // Valid bits of stages 1-4.
+  logic v1, v2, v3, v4;
+  always_ff @(posedge clk) begin
+    if (rst) {v1, v2, v3, v4} <= '0;
+    else {v1, v2, v3, v4} <= {in_valid, v1, v2, v3};
+  end
+  assign out_valid = v4;
+
   logic [63:0] p00, p01, p10, p11;
   always_ff @(posedge clk) begin
     p00 <= {32'b0, a[31:0]} * {32'b0, b[31:0]};

@@ -1,5 +1,6 @@
-// a * 2^e mod p, pipelined (SHIFT_LATENCY = 3 cycles, a new pair every cycle): the
-// multiplication by a power-of-two twiddle as a shift and a few additions, no multiplier.
+// a * 2^e mod p, pipelined (goldilocks_pkg::SHIFT_LATENCY cycles, a new pair every cycle; the
+// `latency` port exports it): the multiplication by a power-of-two twiddle as a shift and a few
+// additions, no multiplier. `in_valid` travels beside the data and comes out as `out_valid`.
 // Every root of unity of order dividing 64 mod p = 2^64 - 2^32 + 1 is a power of two (2 has
 // order 192 and 2^96 = -1), so the first NTT stages' twiddles are all of this form
 // (hdl/ntt_stage.sv). Inputs may be any 64-bit word and any e < 256 (taken mod 192); the output
@@ -12,10 +13,24 @@
 module mod_shift
 (
     input  logic        clk,
+    input  logic        rst,
+    input  logic        in_valid,
     input  logic [63:0] a,
     input  logic [7:0]  e,
-    output logic [63:0] y
+    output logic        out_valid,
+    output logic [63:0] y,
+    output logic [31:0] latency
 );
+  assign latency = 32'(goldilocks_pkg::SHIFT_LATENCY);
+
+  // Valid bits of stages 1-3.
+  logic v1, v2, v3;
+  always_ff @(posedge clk) begin
+    if (rst) {v1, v2, v3} <= '0;
+    else {v1, v2, v3} <= {in_valid, v1, v2};
+  end
+  assign out_valid = v3;
+
   logic [7:0]   e_mod;
   logic         neg;
   logic [6:0]   r;

@@ -106,40 +106,55 @@ module ntt_stage #(
     for (int l = 0; l < HALF; l++) tw[l*TW_W+:TW_W] <= tw_rom[tw_addr[l*TA+:TA]];
   end
 
+  // The read data's valid bit (the data comes the cycle after its address), through the
+  // butterflies to the write side.
+  logic rvalid;
+  always_ff @(posedge clk) begin
+    if (rst) rvalid <= 1'b0;
+    else rvalid <= busy;
+  end
+
   logic [64*HALF-1:0] bx, by;
+  logic [HALF-1:0]    bvalid;
   for (genvar l = 0; l < HALF; l++) begin : g_bf
     if (SHIFT) begin : g_shift
       butterfly_shift bf (
           .clk(clk),
+          .rst(rst),
+          .in_valid(rvalid),
           .u(rdata[(2*l)*64+:64]),
           .v(rdata[(2*l+1)*64+:64]),
           .e(tw[l*TW_W+:TW_W]),
+          .out_valid(bvalid[l]),
           .x(bx[l*64+:64]),
-          .y(by[l*64+:64])
+          .y(by[l*64+:64]),
+          .latency()
       );
     end else begin : g_mul
       butterfly bf (
           .clk(clk),
+          .rst(rst),
+          .in_valid(rvalid),
           .inverse(1'b0),
           .u(rdata[(2*l)*64+:64]),
           .v(rdata[(2*l+1)*64+:64]),
           .w(tw[l*TW_W+:TW_W]),
+          .out_valid(bvalid[l]),
           .x(bx[l*64+:64]),
-          .y(by[l*64+:64])
+          .y(by[l*64+:64]),
+          .latency()
       );
     end
   end
+  // The lanes' valid bits are equal: all butterflies deliver together.
+  logic wvalid;
+  assign wvalid = &bvalid;
 
-  // Write side: the addresses, bank and frame end travel beside the data.
-  logic [DEPTH-1:0]            v_d, last_d, bank_d, inv_d;
+  // Write side: the addresses, bank and frame end travel beside the data, DEPTH cycles.
+  logic [DEPTH-1:0]            last_d, bank_d, inv_d;
   logic [DEPTH*HALF*LOG_N-1:0] i0_d, i1_d;
   localparam int IW = HALF * LOG_N;
   always_ff @(posedge clk) begin
-    if (rst) begin
-      v_d <= '0;
-    end else begin
-      v_d <= {v_d[DEPTH-2:0], busy};
-    end
     last_d <= {last_d[DEPTH-2:0], busy && (k == KW'(WORDS - 1))};
     bank_d <= {bank_d[DEPTH-2:0], rbank};
     inv_d  <= {inv_d[DEPTH-2:0], inverse};
@@ -149,15 +164,15 @@ module ntt_stage #(
 
   always_comb begin
     for (int l = 0; l < HALF; l++) begin
-      we[2*l] = v_d[DEPTH-1];
-      we[2*l+1] = v_d[DEPTH-1];
+      we[2*l] = wvalid;
+      we[2*l+1] = wvalid;
       waddr[(2*l)*AW+:AW] = {bank_d[DEPTH-1], i0_d[(DEPTH-1)*IW+l*LOG_N+:LOG_N]};
       waddr[(2*l+1)*AW+:AW] = {bank_d[DEPTH-1], i1_d[(DEPTH-1)*IW+l*LOG_N+:LOG_N]};
       wdata[(2*l)*64+:64] = bx[l*64+:64];
       wdata[(2*l+1)*64+:64] = by[l*64+:64];
     end
   end
-  assign done = v_d[DEPTH-1] && last_d[DEPTH-1];
+  assign done = wvalid && last_d[DEPTH-1];
   assign done_bank = bank_d[DEPTH-1];
   // The destination bank is the source bank: frame f sits in bank f mod 2 in every buffer.
   assign done_inverse = inv_d[DEPTH-1];

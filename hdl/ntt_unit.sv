@@ -136,23 +136,31 @@ module ntt_unit #(
   logic [63:0] twist_rom[0:N-1];
   initial $readmemh(TWIST_FILE, twist_rom);
   logic [64*C-1:0] scale;
-  logic [goldilocks_pkg::MUL_LATENCY:0] v_d, m_d;
+  logic            rvalid;
+  logic [goldilocks_pkg::MUL_LATENCY:0] m_d;
   always_ff @(posedge clk) begin
     for (int l = 0; l < C; l++) begin
       scale[l*64+:64] <= out_mode ? twist_rom[LOG_N'(kout) * LOG_N'(C) + LOG_N'(l)] : 64'd1;
     end
-    if (rst) v_d <= '0;
-    else v_d <= {v_d[goldilocks_pkg::MUL_LATENCY-1:0], out_busy};
+    // The read data's valid bit (the data comes the cycle after its address).
+    if (rst) rvalid <= 1'b0;
+    else rvalid <= out_busy;
     m_d <= {m_d[goldilocks_pkg::MUL_LATENCY-1:0], out_mode};
   end
+  logic [C-1:0] mul_valid;
   for (genvar l = 0; l < C; l++) begin : g_scale
     mod_mul mul (
         .clk(clk),
+        .rst(rst),
+        .in_valid(rvalid),
         .a(rdata[LOG_N*64*C+l*64+:64]),
         .b(scale[l*64+:64]),
-        .y(out_data[l*64+:64])
+        .out_valid(mul_valid[l]),
+        .y(out_data[l*64+:64]),
+        .latency()
     );
   end
-  assign out_valid = v_d[goldilocks_pkg::MUL_LATENCY];
+  // The lanes' valid bits are equal: all multipliers deliver together.
+  assign out_valid = &mul_valid;
   assign out_inverse = m_d[goldilocks_pkg::MUL_LATENCY];
 endmodule

@@ -20,7 +20,13 @@ cd "$WORK"
 # The NTT unit reads its ROMs from twiddles_s<stage>.hex and twiddles_twist.hex (its default
 # TW_PREFIX).
 python3 "$HDL/gen_twiddles.py" "$N" twiddles
-SOURCES="$HDL/goldilocks_pkg.sv $HDL/mod_add.sv $HDL/mod_sub.sv $HDL/mod_mul.sv $HDL/mod_shift.sv $HDL/butterfly.sv $HDL/butterfly_shift.sv $HDL/ntt_buffer.sv $HDL/ntt_stage.sv $HDL/ntt_unit.sv"
+# Every source of hdl/sources.f (comment lines and blank lines skipped); with -defer only the
+# hierarchy under each top is elaborated.
+SOURCES=""
+while read -r f; do
+    case "$f" in "" | //*) continue ;; esac
+    SOURCES="$SOURCES $HDL/$f"
+done <"$HDL/sources.f"
 FLOW="proc; flatten; opt; memory -nomap; opt -fast; techmap; opt -fast; abc -fast; opt_clean; tee -q -o stat.txt stat"
 
 # Memory bits come from the structure (Yosys's flattened statistics do not sum them):
@@ -41,13 +47,13 @@ report() {
 
 echo "Yosys generic synthesis (gates and flip-flops; memories kept as memory cells)"
 yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top mod_mul; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
-report "mod_mul (64x64 mod p, 4 stages)" 0
+report "mod_mul (64x64 mod p)" 0
 yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top mod_shift; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
-report "mod_shift (a 2^e mod p, 3 stages)" 0
+report "mod_shift (a 2^e mod p)" 0
 yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top butterfly; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
-report "butterfly (CT/GS, 6 stages)" 0
+report "butterfly (CT/GS)" 0
 yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top butterfly_shift; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
-report "butterfly_shift (CT by 2^e, 4 st.)" 0
+report "butterfly_shift (CT by 2^e)" 0
 yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top ntt_unit -chparam N $N -chparam C $C; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
 BITS=$(python3 -B -c "
 import sys; sys.path.insert(0, '$HDL'); from gen_twiddles import SHIFT_STAGES

@@ -1,6 +1,8 @@
-//! Verilates the accelerator RTL in `hdl/` into `OUT_DIR` (one model per NTT configuration and
-//! one per arithmetic unit), generates the twiddle ROMs, and compiles the generated C++, the
-//! Verilator runtime and the cxx bridge into one static library.
+//! Verilates the accelerator RTL in `hdl/` (the sources `hdl/sources.f` lists, the same list
+//! `hdl/lint.sh` and `hdl/synth.sh` read) into `OUT_DIR`: one model per NTT configuration, one
+//! per arithmetic unit and one of `goldilocks_consts` (the package constants the software reads);
+//! generates the twiddle ROMs, and compiles the generated C++, the Verilator runtime and the cxx
+//! bridge into one static library.
 //!
 //! Needs `verilator` (5.x) and `python3` on the PATH; without them the build stops with a
 //! message saying what to install.
@@ -22,20 +24,39 @@ const NTT_CONFIGS: &[(u32, u32)] = &[
 ];
 /// Lanes of the multiply-accumulate model.
 const MAC_LANES: u32 = 8;
-
-const HDL_FILES: &[&str] = &[
-    "goldilocks_pkg.sv",
-    "mod_add.sv",
-    "mod_sub.sv",
-    "mod_mul.sv",
-    "mod_shift.sv",
-    "butterfly.sv",
-    "butterfly_shift.sv",
-    "ntt_buffer.sv",
-    "ntt_stage.sv",
-    "ntt_unit.sv",
-    "mac_unit.sv",
+/// The other models, each `V<top>` in C++: the arithmetic units and the package constants.
+const UNITS: &[&str] = &[
+    "mod_mul",
+    "mod_shift",
+    "butterfly",
+    "butterfly_shift",
+    "mac_unit",
+    "goldilocks_consts",
 ];
+
+fn unit_params(top: &str) -> Vec<String> {
+    match top {
+        "mac_unit" => vec![format!("-GC={MAC_LANES}")],
+        _ => Vec::new(),
+    }
+}
+
+/// The RTL's one source list: a path per line, relative to `hdl/`, in compile order; blank
+/// lines and `//` comment lines skipped.
+const SOURCE_LIST: &str = "sources.f";
+/// The other files of `hdl/` the models depend on.
+const BUILD_INPUTS: [&str; 3] = [SOURCE_LIST, "waivers.vlt", "gen_twiddles.py"];
+
+fn hdl_sources(hdl: &Path) -> Vec<String> {
+    let list = hdl.join(SOURCE_LIST);
+    let text = std::fs::read_to_string(&list)
+        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", list.display())));
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//"))
+        .map(str::to_string)
+        .collect()
+}
 
 fn fail(msg: &str) -> ! {
     eprintln!("\nglovebox-sim: {msg}\n");
@@ -73,7 +94,14 @@ fn verilator_root() -> PathBuf {
 }
 
 /// Verilates `top` with `params` into `OUT_DIR/<prefix>`; returns the generated C++ files.
-fn verilate(hdl: &Path, out: &Path, top: &str, prefix: &str, params: &[String]) -> Vec<PathBuf> {
+fn verilate(
+    hdl: &Path,
+    sources: &[String],
+    out: &Path,
+    top: &str,
+    prefix: &str,
+    params: &[String],
+) -> Vec<PathBuf> {
     let mdir = out.join(prefix);
     let _ = std::fs::remove_dir_all(&mdir);
     let mut cmd = Command::new("verilator");
@@ -91,7 +119,7 @@ fn verilate(hdl: &Path, out: &Path, top: &str, prefix: &str, params: &[String]) 
     .arg(&mdir)
     .args(params)
     .arg(hdl.join("waivers.vlt"));
-    for f in HDL_FILES {
+    for f in sources {
         cmd.arg(hdl.join(f));
     }
     run(&mut cmd, &format!("verilator ({prefix})"));
@@ -108,12 +136,15 @@ fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let hdl = manifest.join("../hdl").canonicalize().unwrap();
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    println!("cargo:rerun-if-changed={}", hdl.display());
+    let hdl_files = hdl_sources(&hdl);
+    for f in hdl_files.iter().map(String::as_str).chain(BUILD_INPUTS) {
+        println!("cargo:rerun-if-changed={}", hdl.join(f).display());
+    }
     println!("cargo:rerun-if-changed=cpp");
     println!("cargo:rerun-if-changed=src/lib.rs");
     let root = verilator_root();
     let stamp = out.join("models.stamp");
-    let fingerprint = fingerprint(&hdl, &root);
+    let fingerprint = fingerprint(&hdl, &hdl_files, &root);
     // Verilating and compiling the models takes minutes: only when the RTL changed.
     let stale = std::fs::read_to_string(&stamp).ok().as_deref() != Some(fingerprint.as_str());
 
@@ -145,7 +176,9 @@ fn main() {
             format!("-GTW_PREFIX=\"{}\"", rom.display()),
         ];
         if stale {
-            sources.extend(verilate(&hdl, &out, "ntt_unit", &prefix, &params));
+            sources.extend(verilate(
+                &hdl, &hdl_files, &out, "ntt_unit", &prefix, &params,
+            ));
         }
         includes.push_str(&format!("#include \"{prefix}/{prefix}.h\"\n"));
         factory.push_str(&format!(
@@ -153,29 +186,21 @@ fn main() {
         ));
     }
     if stale {
-        sources.extend(verilate(&hdl, &out, "mod_mul", "Vmod_mul", &[]));
-        sources.extend(verilate(&hdl, &out, "mod_shift", "Vmod_shift", &[]));
-        sources.extend(verilate(&hdl, &out, "butterfly", "Vbutterfly", &[]));
-        sources.extend(verilate(
-            &hdl,
-            &out,
-            "butterfly_shift",
-            "Vbutterfly_shift",
-            &[],
-        ));
-        sources.extend(verilate(
-            &hdl,
-            &out,
-            "mac_unit",
-            "Vmac_unit",
-            &[format!("-GC={MAC_LANES}")],
-        ));
+        for top in UNITS {
+            let prefix = format!("V{top}");
+            sources.extend(verilate(
+                &hdl,
+                &hdl_files,
+                &out,
+                top,
+                &prefix,
+                &unit_params(top),
+            ));
+        }
     }
-    includes.push_str("#include \"Vmod_mul/Vmod_mul.h\"\n");
-    includes.push_str("#include \"Vmod_shift/Vmod_shift.h\"\n");
-    includes.push_str("#include \"Vbutterfly/Vbutterfly.h\"\n");
-    includes.push_str("#include \"Vbutterfly_shift/Vbutterfly_shift.h\"\n");
-    includes.push_str("#include \"Vmac_unit/Vmac_unit.h\"\n");
+    for top in UNITS {
+        includes.push_str(&format!("#include \"V{top}/V{top}.h\"\n"));
+    }
     includes.push_str(&format!("#define GLOVEBOX_MAC_LANES {MAC_LANES}\n"));
     std::fs::write(out.join("models.inc"), includes).unwrap();
     std::fs::write(out.join("ntt_factory.inc"), factory).unwrap();
@@ -228,11 +253,13 @@ fn main() {
     println!("cargo:rustc-link-lib=pthread");
 }
 
-/// What the Verilated models depend on: the RTL, this script, and Verilator's version.
-fn fingerprint(hdl: &Path, root: &Path) -> String {
+/// What the Verilated models depend on: the RTL and its list, this script, and Verilator's
+/// version.
+fn fingerprint(hdl: &Path, sources: &[String], root: &Path) -> String {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    for f in HDL_FILES.iter().chain(&["waivers.vlt", "gen_twiddles.py"]) {
+    for f in sources.iter().map(String::as_str).chain(BUILD_INPUTS) {
+        f.hash(&mut h);
         std::fs::read(hdl.join(f)).unwrap_or_default().hash(&mut h);
     }
     std::fs::read(file!()).unwrap_or_default().hash(&mut h);

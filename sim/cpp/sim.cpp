@@ -1,4 +1,5 @@
 #include "glovebox-sim/cpp/sim.h"
+#include "glovebox-sim/src/lib.rs.h"
 #include "models.inc"
 #include <initializer_list>
 #include <stdexcept>
@@ -121,64 +122,109 @@ rust::Vec<uint32_t> ntt_configs() {
 
 namespace {
 
-// Streams `count` inputs through a unit of fixed `latency`, one per cycle: `feed(top, t)`
-// drives input t (or idles the inputs when t >= count), `read(top, i)` stores output i from
-// the ports once the pipeline delivers it. Returns the cycles from the first input to the last
-// output.
-template <class V, class Feed, class Read>
-uint64_t stream_unit(size_t count, size_t latency, Feed feed, Read read) {
+// A fresh model, reset for two cycles with its inputs idle.
+template <class V> void reset_unit(V &top) {
+  top.rst = 1;
+  top.in_valid = 0;
+  for (int i = 0; i < 2; i++) tick(top);
+  top.rst = 0;
+}
+
+// A model's `latency` port (a constant: one evaluation sets it).
+template <class V> uint32_t latency_port() {
   Unit<V> u;
-  for (size_t t = 0; t < count + latency; t++) {
-    feed(*u.top, t);
-    tick(*u.top);
-    if (t + 1 >= latency && t + 1 - latency < count) read(*u.top, t + 1 - latency);
+  u.top->eval();
+  return u.top->latency;
+}
+
+// Streams `count` inputs through a unit, one per cycle with in_valid high: `feed(top, t)` drives
+// input t's data (t < count), `read(top, i)` stores output i from the ports. Output i is taken
+// on the cycle out_valid comes with it, and that cycle, counted from the cycle input 0 was
+// presented, goes to arrivals[i]. Returns the cycle of the last output. The bound (the model's
+// latency port plus the inputs plus a margin) only stops a unit that never answers.
+template <class V, class Feed, class Read>
+uint64_t stream_unit(size_t count, rust::Slice<uint64_t> arrivals, Feed feed, Read read) {
+  check_sizes(count, arrivals.size(), "unit stream (arrivals)");
+  Unit<V> u;
+  V &top = *u.top;
+  reset_unit(top);
+  const uint64_t bound = uint64_t{top.latency} + count + 64;
+  uint64_t t = 0;
+  for (size_t out = 0; out < count;) {
+    if (t > bound)
+      throw std::runtime_error("unit: " + std::to_string(out) + " of " + std::to_string(count) +
+                               " outputs within " + std::to_string(bound) + " cycles");
+    top.in_valid = t < count;
+    if (t < count) feed(top, t);
+    tick(top);
+    t++;
+    // After the edge ending cycle t - 1 the registered outputs are those of cycle t.
+    if (top.out_valid) {
+      arrivals[out] = t;
+      read(top, out);
+      out++;
+    }
   }
-  return count + latency - 1;
+  return t;
 }
 
 } // namespace
 
+RtlConstants rtl_constants() {
+  RtlConstants k;
+  k.mod_mul = latency_port<Vmod_mul>();
+  k.mod_shift = latency_port<Vmod_shift>();
+  k.butterfly = latency_port<Vbutterfly>();
+  k.butterfly_shift = latency_port<Vbutterfly_shift>();
+  k.mac = latency_port<Vmac_unit>();
+  Unit<Vgoldilocks_consts> consts;
+  consts.top->eval();
+  k.shift_stages = consts.top->shift_stages;
+  return k;
+}
+
 uint64_t mod_mul_stream(rust::Slice<const uint64_t> a, rust::Slice<const uint64_t> b,
-                        rust::Slice<uint64_t> y) {
+                        rust::Slice<uint64_t> y, rust::Slice<uint64_t> arrivals) {
   const size_t count = a.size();
   check_sizes(count, b.size(), "mod_mul");
   check_sizes(count, y.size(), "mod_mul");
   return stream_unit<Vmod_mul>(
-      count, 4,
+      count, arrivals,
       [&](Vmod_mul &top, size_t t) {
-        top.a = t < count ? a[t] : 0;
-        top.b = t < count ? b[t] : 0;
+        top.a = a[t];
+        top.b = b[t];
       },
       [&](Vmod_mul &top, size_t i) { y[i] = top.y; });
 }
 
 uint64_t mod_shift_stream(rust::Slice<const uint64_t> a, rust::Slice<const uint8_t> e,
-                          rust::Slice<uint64_t> y) {
+                          rust::Slice<uint64_t> y, rust::Slice<uint64_t> arrivals) {
   const size_t count = a.size();
   check_sizes(count, e.size(), "mod_shift");
   check_sizes(count, y.size(), "mod_shift");
   return stream_unit<Vmod_shift>(
-      count, 3,
+      count, arrivals,
       [&](Vmod_shift &top, size_t t) {
-        top.a = t < count ? a[t] : 0;
-        top.e = t < count ? e[t] : 0;
+        top.a = a[t];
+        top.e = e[t];
       },
       [&](Vmod_shift &top, size_t i) { y[i] = top.y; });
 }
 
 uint64_t butterfly_stream(bool inverse, rust::Slice<const uint64_t> u_in,
                           rust::Slice<const uint64_t> v_in, rust::Slice<const uint64_t> w_in,
-                          rust::Slice<uint64_t> x, rust::Slice<uint64_t> y) {
+                          rust::Slice<uint64_t> x, rust::Slice<uint64_t> y,
+                          rust::Slice<uint64_t> arrivals) {
   const size_t count = u_in.size();
   for (size_t len : {v_in.size(), w_in.size(), x.size(), y.size()})
     check_sizes(count, len, "butterfly");
   return stream_unit<Vbutterfly>(
-      count, 6,
+      count, arrivals,
       [&](Vbutterfly &top, size_t t) {
         top.inverse = inverse;
-        top.u = t < count ? u_in[t] : 0;
-        top.v = t < count ? v_in[t] : 0;
-        top.w = t < count ? w_in[t] : 0;
+        top.u = u_in[t];
+        top.v = v_in[t];
+        top.w = w_in[t];
       },
       [&](Vbutterfly &top, size_t i) {
         x[i] = top.x;
@@ -188,16 +234,16 @@ uint64_t butterfly_stream(bool inverse, rust::Slice<const uint64_t> u_in,
 
 uint64_t butterfly_shift_stream(rust::Slice<const uint64_t> u_in, rust::Slice<const uint64_t> v_in,
                                 rust::Slice<const uint8_t> e_in, rust::Slice<uint64_t> x,
-                                rust::Slice<uint64_t> y) {
+                                rust::Slice<uint64_t> y, rust::Slice<uint64_t> arrivals) {
   const size_t count = u_in.size();
   for (size_t len : {v_in.size(), e_in.size(), x.size(), y.size()})
     check_sizes(count, len, "butterfly_shift");
   return stream_unit<Vbutterfly_shift>(
-      count, 4,
+      count, arrivals,
       [&](Vbutterfly_shift &top, size_t t) {
-        top.u = t < count ? u_in[t] : 0;
-        top.v = t < count ? v_in[t] : 0;
-        top.e = t < count ? e_in[t] : 0;
+        top.u = u_in[t];
+        top.v = v_in[t];
+        top.e = e_in[t];
       },
       [&](Vbutterfly_shift &top, size_t i) {
         x[i] = top.x;
@@ -208,35 +254,25 @@ uint64_t butterfly_shift_stream(rust::Slice<const uint64_t> u_in, rust::Slice<co
 uint32_t mac_lanes() { return GLOVEBOX_MAC_LANES; }
 
 uint64_t mac_stream(rust::Slice<const uint64_t> a, rust::Slice<const uint64_t> b,
-                    rust::Slice<const uint64_t> c, rust::Slice<uint64_t> y) {
+                    rust::Slice<const uint64_t> c, rust::Slice<uint64_t> y,
+                    rust::Slice<uint64_t> arrivals) {
   const size_t lanes = GLOVEBOX_MAC_LANES, count = a.size();
   check_sizes(count, b.size(), "mac");
   check_sizes(count, c.size(), "mac");
   check_sizes(count, y.size(), "mac");
   if (count % lanes != 0) throw std::invalid_argument("mac: length is not a multiple of the lanes");
-  Unit<Vmac_unit> u;
-  u.top->rst = 1;
-  tick(*u.top);
-  u.top->rst = 0;
-  const size_t groups = count / lanes;
-  size_t out = 0, t = 0;
-  const uint64_t start = 0;
-  for (; out < groups; t++) {
-    if (t > groups + 64) throw std::runtime_error("mac unit: no output");
-    const bool valid = t < groups;
-    u.top->in_valid = valid;
-    for (size_t l = 0; l < lanes; l++) {
-      put_lane(u.top->a, l, valid ? a[t * lanes + l] : 0);
-      put_lane(u.top->b, l, valid ? b[t * lanes + l] : 0);
-      put_lane(u.top->c, l, valid ? c[t * lanes + l] : 0);
-    }
-    tick(*u.top);
-    if (u.top->out_valid) {
-      for (size_t l = 0; l < lanes; l++) y[out * lanes + l] = get_lane(u.top->y, l);
-      out++;
-    }
-  }
-  return t - start;
+  return stream_unit<Vmac_unit>(
+      count / lanes, arrivals,
+      [&](Vmac_unit &top, size_t t) {
+        for (size_t l = 0; l < lanes; l++) {
+          put_lane(top.a, l, a[t * lanes + l]);
+          put_lane(top.b, l, b[t * lanes + l]);
+          put_lane(top.c, l, c[t * lanes + l]);
+        }
+      },
+      [&](Vmac_unit &top, size_t i) {
+        for (size_t l = 0; l < lanes; l++) y[i * lanes + l] = get_lane(top.y, l);
+      });
 }
 
 } // namespace glovebox_sim

@@ -6,7 +6,9 @@
 //! the Verilog NTT / inverse-NTT unit (`hdl/ntt_unit.sv`) exactly as
 //! [`glovebox_engine::ntt::Plan::fwd`] and [`glovebox_engine::ntt::Plan::inv`] transform them, and
 //! reports the cycles it took; [`arith`] drives the modular multiplier, the power-of-two
-//! shifter, the two butterflies and the multiply-accumulate unit on their own.
+//! shifter, the two butterflies and the multiply-accumulate unit on their own, measuring when
+//! each output's valid bit comes. The pipeline depths are the RTL's own: every unit exports its
+//! latency on a port, and [`latencies`] reads them from the models; this crate restates none.
 //!
 //! ```
 //! use glovebox_sim::NttUnit;
@@ -29,6 +31,16 @@ use std::time::Instant;
 
 #[cxx::bridge(namespace = "glovebox_sim")]
 mod ffi {
+    /// The units' `latency` ports and `goldilocks_consts`'s ports (see [`super::Latencies`]).
+    struct RtlConstants {
+        mod_mul: u32,
+        mod_shift: u32,
+        butterfly: u32,
+        butterfly_shift: u32,
+        mac: u32,
+        shift_stages: u32,
+    }
+
     unsafe extern "C++" {
         include!("glovebox-sim/cpp/sim.h");
 
@@ -45,7 +57,9 @@ mod ffi {
             latencies: &mut [u64],
         ) -> Result<u64>;
 
-        fn mod_mul_stream(a: &[u64], b: &[u64], y: &mut [u64]) -> Result<u64>;
+        fn rtl_constants() -> RtlConstants;
+        fn mod_mul_stream(a: &[u64], b: &[u64], y: &mut [u64], arrivals: &mut [u64])
+            -> Result<u64>;
         fn butterfly_stream(
             inverse: bool,
             u: &[u64],
@@ -53,35 +67,67 @@ mod ffi {
             w: &[u64],
             x: &mut [u64],
             y: &mut [u64],
+            arrivals: &mut [u64],
         ) -> Result<u64>;
-        fn mod_shift_stream(a: &[u64], e: &[u8], y: &mut [u64]) -> Result<u64>;
+        fn mod_shift_stream(
+            a: &[u64],
+            e: &[u8],
+            y: &mut [u64],
+            arrivals: &mut [u64],
+        ) -> Result<u64>;
         fn butterfly_shift_stream(
             u: &[u64],
             v: &[u64],
             e: &[u8],
             x: &mut [u64],
             y: &mut [u64],
+            arrivals: &mut [u64],
         ) -> Result<u64>;
-        fn mac_stream(a: &[u64], b: &[u64], c: &[u64], y: &mut [u64]) -> Result<u64>;
+        fn mac_stream(
+            a: &[u64],
+            b: &[u64],
+            c: &[u64],
+            y: &mut [u64],
+            arrivals: &mut [u64],
+        ) -> Result<u64>;
         fn mac_lanes() -> u32;
     }
 }
 
-/// Pipeline depths of the RTL, as `hdl/goldilocks_pkg.sv` states them.
-pub mod depths {
-    /// `mod_mul`: partial products, 128-bit sum, reduction, canonical step.
-    pub const MUL_LATENCY: u64 = 4;
-    /// `butterfly`: input register, multiplier, output register.
-    pub const BF_LATENCY: u64 = MUL_LATENCY + 2;
-    /// `mod_shift` (a 2^e): shift and sum, carry fold, canonical step and sign.
-    pub const SHIFT_LATENCY: u64 = 3;
-    /// `butterfly_shift`: the shifter, output register.
-    pub const SBF_LATENCY: u64 = SHIFT_LATENCY + 1;
+/// Pipeline depths of the RTL and the NTT's shift-stage count, read from the simulated RTL:
+/// each unit's `latency` port (driven from `hdl/goldilocks_pkg.sv`) and `goldilocks_consts`'s
+/// ports. The software states none of them; [`latencies`] reads them once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Latencies {
+    /// `mod_mul` (MUL_LATENCY).
+    pub mod_mul: u64,
+    /// `mod_shift`, a 2^e (SHIFT_LATENCY).
+    pub mod_shift: u64,
+    /// `butterfly` (BF_LATENCY).
+    pub butterfly: u64,
+    /// `butterfly_shift` (SBF_LATENCY).
+    pub butterfly_shift: u64,
+    /// `mac_unit` (MAC_LATENCY).
+    pub mac: u64,
     /// NTT stages whose twiddles are all powers of two in both directions, built with
-    /// `butterfly_shift` and no multiplier.
-    pub const SHIFT_STAGES: u64 = 5;
-    /// `mac_unit`: multiplier, adder register.
-    pub const MAC_LATENCY: u64 = MUL_LATENCY + 1;
+    /// `butterfly_shift` and no multiplier (SHIFT_STAGES).
+    pub shift_stages: u64,
+}
+
+/// The RTL's latencies, read from the models' ports on first use.
+pub fn latencies() -> Latencies {
+    static LATENCIES: std::sync::OnceLock<Latencies> = std::sync::OnceLock::new();
+    *LATENCIES.get_or_init(|| {
+        let k = ffi::rtl_constants();
+        Latencies {
+            mod_mul: k.mod_mul.into(),
+            mod_shift: k.mod_shift.into(),
+            butterfly: k.butterfly.into(),
+            butterfly_shift: k.butterfly_shift.into(),
+            mac: k.mac.into(),
+            shift_stages: k.shift_stages.into(),
+        }
+    })
 }
 
 fn sim_error(reason: impl Into<String>) -> Error {
@@ -162,26 +208,28 @@ impl NttUnit {
         (self.n / self.c) as u64
     }
 
-    /// The unit's own `LATENCY` parameter, read from the simulated RTL.
+    /// The unit's own `LATENCY` parameter, read from the simulated RTL's `latency` port.
     pub fn latency(&self) -> u64 {
         self.sim.latency() as u64
     }
 
     /// The design's analytical latency (first input word to first output word), from the
-    /// structure documented in `hdl/ntt_unit.sv`: filling buffer 0 (N/C cycles), log2 N stages
-    /// of N/C + 1 cycles plus their butterfly's latency (SBF_LATENCY in the first
-    /// SHIFT_STAGES stages, which multiply by shifts, BF_LATENCY after), then the output read
-    /// and the scaling multiplier.
+    /// structure documented in `hdl/ntt_unit.sv` and the unit latencies the RTL exports
+    /// ([`latencies`]): filling buffer 0 (N/C cycles), log2 N stages of N/C + 1 cycles plus
+    /// their butterfly's latency (`butterfly_shift`'s in the first `shift_stages` stages, which
+    /// multiply by shifts, `butterfly`'s after), then the output read and the scaling
+    /// multiplier (`mod_mul`).
     pub fn analytic_latency(n: usize, c: usize) -> u64 {
+        let lat = latencies();
         let words = (n / c) as u64;
         let log_n = n.trailing_zeros() as u64;
-        let shift_stages = log_n.min(depths::SHIFT_STAGES);
+        let shift_stages = log_n.min(lat.shift_stages);
         words
             + log_n * (words + 1)
-            + shift_stages * depths::SBF_LATENCY
-            + (log_n - shift_stages) * depths::BF_LATENCY
+            + shift_stages * lat.butterfly_shift
+            + (log_n - shift_stages) * lat.butterfly
             + 1
-            + depths::MUL_LATENCY
+            + lat.mod_mul
     }
 
     /// Cycles simulated since the unit was built.
@@ -236,10 +284,30 @@ impl NttUnit {
     }
 }
 
-/// The arithmetic units alone, one input per cycle (or one lane group per cycle), each result
-/// read back when the pipeline delivers it.
+/// The arithmetic units alone, one input per cycle (or one lane group per cycle) with
+/// `in_valid` high, each result read back on the cycle its `out_valid` comes; the cycles are
+/// measured ([`UnitRun`]), to be compared with the latencies the RTL exports ([`latencies`]).
 pub mod arith {
     use super::*;
+
+    /// When a unit's outputs came, measured from the simulated valid bits.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct UnitRun {
+        /// Per output (per lane group for [`mac`]): the cycle its `out_valid` came, counted from
+        /// the cycle the first input was presented (cycle k is after k clock edges).
+        pub arrivals: Vec<u64>,
+        /// Cycles from the first input to the last output: the last arrival.
+        pub cycles: u64,
+    }
+
+    fn unit_run(
+        outputs: usize,
+        stream: impl FnOnce(&mut [u64]) -> std::result::Result<u64, cxx::Exception>,
+    ) -> Result<UnitRun> {
+        let mut arrivals = vec![0; outputs];
+        let cycles = stream(&mut arrivals).map_err(|e| sim_error(e.what()))?;
+        Ok(UnitRun { arrivals, cycles })
+    }
 
     fn same_len(lens: &[usize]) -> Result<()> {
         if lens.windows(2).any(|w| w[0] != w[1]) {
@@ -253,12 +321,12 @@ pub mod arith {
     }
 
     /// `a[i] * b[i] mod p` through `hdl/mod_mul.sv` (any 64-bit inputs); returns the results and
-    /// the cycles from the first input to the last output.
-    pub fn mod_mul(a: &[u64], b: &[u64]) -> Result<(Vec<u64>, u64)> {
+    /// when they came.
+    pub fn mod_mul(a: &[u64], b: &[u64]) -> Result<(Vec<u64>, UnitRun)> {
         same_len(&[a.len(), b.len()])?;
         let mut y = vec![0; a.len()];
-        let cycles = ffi::mod_mul_stream(a, b, &mut y).map_err(|e| sim_error(e.what()))?;
-        Ok((y, cycles))
+        let run = unit_run(a.len(), |t| ffi::mod_mul_stream(a, b, &mut y, t))?;
+        Ok((y, run))
     }
 
     /// `hdl/butterfly.sv`: Cooley–Tukey `(u + v w, u − v w)` or, `inverse`, Gentleman–Sande
@@ -268,32 +336,38 @@ pub mod arith {
         u: &[u64],
         v: &[u64],
         w: &[u64],
-    ) -> Result<(Vec<u64>, Vec<u64>, u64)> {
+    ) -> Result<(Vec<u64>, Vec<u64>, UnitRun)> {
         same_len(&[u.len(), v.len(), w.len()])?;
         let mut x = vec![0; u.len()];
         let mut y = vec![0; u.len()];
-        let cycles = ffi::butterfly_stream(inverse, u, v, w, &mut x, &mut y)
-            .map_err(|e| sim_error(e.what()))?;
-        Ok((x, y, cycles))
+        let run = unit_run(u.len(), |t| {
+            ffi::butterfly_stream(inverse, u, v, w, &mut x, &mut y, t)
+        })?;
+        Ok((x, y, run))
     }
 
     /// `a[i] * 2^e[i] mod p` through `hdl/mod_shift.sv` (any 64-bit `a`, exponents taken mod
     /// 192): the multiplication by a power-of-two twiddle, done with shifts.
-    pub fn mod_shift(a: &[u64], e: &[u8]) -> Result<(Vec<u64>, u64)> {
+    pub fn mod_shift(a: &[u64], e: &[u8]) -> Result<(Vec<u64>, UnitRun)> {
         same_len(&[a.len(), e.len()])?;
         let mut y = vec![0; a.len()];
-        let cycles = ffi::mod_shift_stream(a, e, &mut y).map_err(|e| sim_error(e.what()))?;
-        Ok((y, cycles))
+        let run = unit_run(a.len(), |t| ffi::mod_shift_stream(a, e, &mut y, t))?;
+        Ok((y, run))
     }
 
     /// `hdl/butterfly_shift.sv`: Cooley–Tukey `(u + v 2^e, u − v 2^e)` for canonical inputs.
-    pub fn butterfly_shift(u: &[u64], v: &[u64], e: &[u8]) -> Result<(Vec<u64>, Vec<u64>, u64)> {
+    pub fn butterfly_shift(
+        u: &[u64],
+        v: &[u64],
+        e: &[u8],
+    ) -> Result<(Vec<u64>, Vec<u64>, UnitRun)> {
         same_len(&[u.len(), v.len(), e.len()])?;
         let mut x = vec![0; u.len()];
         let mut y = vec![0; u.len()];
-        let cycles = ffi::butterfly_shift_stream(u, v, e, &mut x, &mut y)
-            .map_err(|e| sim_error(e.what()))?;
-        Ok((x, y, cycles))
+        let run = unit_run(u.len(), |t| {
+            ffi::butterfly_shift_stream(u, v, e, &mut x, &mut y, t)
+        })?;
+        Ok((x, y, run))
     }
 
     /// Lanes of the simulated multiply-accumulate unit.
@@ -303,7 +377,7 @@ pub mod arith {
 
     /// `a[i] * b[i] + c[i] mod p` through `hdl/mac_unit.sv`, [`mac_lanes`] per cycle (lengths
     /// must be a multiple of it).
-    pub fn mac(a: &[u64], b: &[u64], c: &[u64]) -> Result<(Vec<u64>, u64)> {
+    pub fn mac(a: &[u64], b: &[u64], c: &[u64]) -> Result<(Vec<u64>, UnitRun)> {
         same_len(&[a.len(), b.len(), c.len()])?;
         if !a.len().is_multiple_of(mac_lanes()) {
             return Err(Error::MalformedContainer {
@@ -313,7 +387,9 @@ pub mod arith {
             });
         }
         let mut y = vec![0; a.len()];
-        let cycles = ffi::mac_stream(a, b, c, &mut y).map_err(|e| sim_error(e.what()))?;
-        Ok((y, cycles))
+        let run = unit_run(a.len() / mac_lanes(), |t| {
+            ffi::mac_stream(a, b, c, &mut y, t)
+        })?;
+        Ok((y, run))
     }
 }

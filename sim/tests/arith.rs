@@ -1,9 +1,22 @@
-//! The RTL arithmetic units equal the engine's arithmetic on random and edge values.
+//! The RTL arithmetic units equal the engine's arithmetic on random and edge values, and their
+//! outputs come when the latencies they export say.
 
 use glovebox_engine::commons::modp::{self, P};
-use glovebox_sim::arith;
-use glovebox_sim::depths::*;
+use glovebox_sim::arith::{self, UnitRun};
+use glovebox_sim::latencies;
 use rand::{Rng, SeedableRng};
+
+/// The measured arrival of every output against the model: output i at cycle `latency + i`
+/// (one per cycle once the pipeline is full), so `outputs + latency - 1` cycles from the first
+/// input to the last output.
+fn assert_timing(run: &UnitRun, outputs: usize, latency: u64, unit: &str) {
+    assert!(latency > 0, "{unit}: latency port reads 0");
+    assert_eq!(run.arrivals.len(), outputs, "{unit}");
+    for (i, &cycle) in run.arrivals.iter().enumerate() {
+        assert_eq!(cycle, latency + i as u64, "{unit}: output {i}");
+    }
+    assert_eq!(run.cycles, outputs as u64 + latency - 1, "{unit}");
+}
 
 fn edges() -> Vec<u64> {
     vec![
@@ -38,12 +51,12 @@ fn modular_multiplier() {
         a.push(rng.gen());
         b.push(rng.gen());
     }
-    let (y, cycles) = arith::mod_mul(&a, &b).unwrap();
+    let (y, run) = arith::mod_mul(&a, &b).unwrap();
     for i in 0..a.len() {
         assert_eq!(y[i], modp::mul(a[i], b[i]), "{} * {}", a[i], b[i]);
     }
-    // One product per cycle after MUL_LATENCY cycles.
-    assert_eq!(cycles, a.len() as u64 + MUL_LATENCY - 1);
+    // One product per cycle after the multiplier's latency.
+    assert_timing(&run, a.len(), latencies().mod_mul, "mod_mul");
 }
 
 #[test]
@@ -63,7 +76,7 @@ fn butterflies() {
         v.push(rng.gen_range(0..P));
         w.push(rng.gen_range(0..P));
     }
-    let (x, y, cycles) = arith::butterfly(false, &u, &v, &w).unwrap();
+    let (x, y, run) = arith::butterfly(false, &u, &v, &w).unwrap();
     for i in 0..u.len() {
         let vw = modp::mul(v[i], w[i]);
         assert_eq!(
@@ -72,12 +85,13 @@ fn butterflies() {
             "CT {i}"
         );
     }
-    assert_eq!(cycles, u.len() as u64 + BF_LATENCY - 1);
-    let (x, y, _) = arith::butterfly(true, &u, &v, &w).unwrap();
+    assert_timing(&run, u.len(), latencies().butterfly, "butterfly CT");
+    let (x, y, run) = arith::butterfly(true, &u, &v, &w).unwrap();
     for i in 0..u.len() {
         let d = modp::mul(modp::sub(u[i], v[i]), w[i]);
         assert_eq!((x[i], y[i]), (modp::add(u[i], v[i]), d), "GS {i}");
     }
+    assert_timing(&run, u.len(), latencies().butterfly, "butterfly GS");
 }
 
 /// 2^e mod p from the engine's arithmetic.
@@ -103,11 +117,11 @@ fn power_of_two_shifter() {
         a.push(rng.gen());
         e.push(rng.gen());
     }
-    let (y, cycles) = arith::mod_shift(&a, &e).unwrap();
+    let (y, run) = arith::mod_shift(&a, &e).unwrap();
     for i in 0..a.len() {
         assert_eq!(y[i], modp::mul(a[i], pow2(e[i])), "{} * 2^{}", a[i], e[i]);
     }
-    assert_eq!(cycles, a.len() as u64 + SHIFT_LATENCY - 1);
+    assert_timing(&run, a.len(), latencies().mod_shift, "mod_shift");
     assert!(arith::mod_shift(&a[..3], &e[..2]).is_err());
 }
 
@@ -130,7 +144,7 @@ fn shift_butterflies() {
         v.push(rng.gen_range(0..P));
         e.push(rng.gen_range(0..192));
     }
-    let (x, y, cycles) = arith::butterfly_shift(&u, &v, &e).unwrap();
+    let (x, y, run) = arith::butterfly_shift(&u, &v, &e).unwrap();
     for i in 0..u.len() {
         let vw = modp::mul(v[i], pow2(e[i]));
         assert_eq!(
@@ -139,7 +153,12 @@ fn shift_butterflies() {
             "shift CT {i}"
         );
     }
-    assert_eq!(cycles, u.len() as u64 + SBF_LATENCY - 1);
+    assert_timing(
+        &run,
+        u.len(),
+        latencies().butterfly_shift,
+        "butterfly_shift",
+    );
 }
 
 #[test]
@@ -155,7 +174,7 @@ fn multiply_accumulate() {
         b[i + 17] = e;
         c[i + 33] = e;
     }
-    let (y, cycles) = arith::mac(&a, &b, &c).unwrap();
+    let (y, run) = arith::mac(&a, &b, &c).unwrap();
     for i in 0..count {
         assert_eq!(
             y[i],
@@ -163,6 +182,7 @@ fn multiply_accumulate() {
             "lane word {i}"
         );
     }
-    assert_eq!(cycles, (count / lanes) as u64 + MAC_LATENCY - 1);
+    // One lane group per cycle after the MAC's latency.
+    assert_timing(&run, count / lanes, latencies().mac, "mac_unit");
     assert!(arith::mac(&a[..lanes + 1], &b[..lanes + 1], &c[..lanes + 1]).is_err());
 }

@@ -1,0 +1,15 @@
+// The RTL of hdl/, in compile order (the package first): the one list that hdl/lint.sh,
+// hdl/synth.sh and the simulator's build (sim/build.rs) read. One path per line, relative to
+// hdl/; lines starting with // are comments. Verilator reads it as is (`-F hdl/sources.f`).
+goldilocks_pkg.sv
+goldilocks_consts.sv
+mod_add.sv
+mod_sub.sv
+mod_mul.sv
+mod_shift.sv
+butterfly.sv
+butterfly_shift.sv
+ntt_buffer.sv
+ntt_stage.sv
+ntt_unit.sv
+mac_unit.sv
