@@ -110,6 +110,11 @@ fn sim_ntt_json_reports_verified_cycles_and_projection() {
         // 350 MHz / 128 cycles per polynomial.
         let projected = v["projected_ntt_per_s"].as_f64().unwrap();
         assert!((projected - 350e6 / 128.0).abs() < 1.0);
+        // This run's rate: 5 polynomials over all its cycles, fill and drain included.
+        let measured = v["measured_ntt_per_s"].as_f64().unwrap();
+        let cycles = v["cycles"].as_f64().unwrap();
+        assert!((measured - 5.0 * 350e6 / cycles).abs() < 1.0);
+        assert!(measured < projected);
         assert!(v["simulated_cycles_per_s"].as_f64().unwrap() > 0.0);
     }
     // A configuration that was not built is refused with the list of those that were.
