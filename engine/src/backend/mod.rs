@@ -3,8 +3,9 @@
 //! A [`Backend`] does the heavy, regular work of TFHE: batched blind rotations (the external
 //! products) and batched keyswitches. A backend whose transform is the NTT also implements
 //! [`NttBackend`] (batched NTTs, for testing the device's transform against
-//! [`crate::ntt::Plan`]). Everything else (modulus switch, sample extraction,
-//! lookup-table construction, scheduling) stays on the host, in the host driver.
+//! [`crate::ntt::Plan`]). Everything else (modulus switch, sample extraction, lookup-table
+//! construction) stays on the host, in the batched path of [`crate::shortint::batch`], which
+//! the host driver schedules.
 //! Every implementation must agree **bit for bit** with [`CpuBackend`].
 //!
 //! Batches are flat slices of words, so a device can take them as one buffer:
