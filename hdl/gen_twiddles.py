@@ -5,14 +5,19 @@ psi = 7^((p - 1) / 2N) is the primitive 2N-th root of unity mod p = 2^64 - 2^32 
 glovebox_engine::ntt::Plan uses (the NTT tests compare every output word with it). Writes, for
 $readmemh:
 
-- PREFIX_s<S>.hex (S in hex) for each stage S < log2 N: 2^(S+1) entries, first the forward
-  twiddles psi^bitrev(2^S + i) for i < 2^S (bitrev over log2 N bits), then the inverse ones
-  psi^(-j N / 2^S) for j < 2^S. In the first SHIFT_STAGES stages every one of them is a power
-  of two, and the entry is its exponent e (w = 2^e mod p, e < 192, 2 hex digits); elsewhere
-  the 64-bit twiddle (16 hex digits).
-- PREFIX_twist.hex: N entries N^-1 psi^-i, the inverse's scaling and untwisting.
+- stage S's ROM (S < log2 N): 2^(S+1) entries, first the forward twiddles psi^bitrev(2^S + i)
+  for i < 2^S (bitrev over log2 N bits), then the inverse ones psi^(-j N / 2^S) for j < 2^S.
+  In the first SHIFT_STAGES stages every one of them is a power of two, and the entry is its
+  exponent e (w = 2^e mod p, e < 192, 2 hex digits); elsewhere the 64-bit twiddle (16 hex
+  digits).
+- the twist ROM: N entries N^-1 psi^-i, the inverse's scaling and untwisting.
 
-Usage: gen_twiddles.py N PREFIX
+The unit of C lanes reads them from banks (hdl/ntt_pkg.sv): stage S's ROM in
+TB = min(C/2, 2^(S+1)) banks, entry e in bank e mod TB, as PREFIX_s<S>_c<C>_b<bank>.hex; the
+twist ROM in C banks, entry e in bank e mod C, as PREFIX_twist_c<C>_b<bank>.hex (S in hex, C
+and bank in 4 hex digits), each bank's entries in row order. One set of files per C given.
+
+Usage: gen_twiddles.py N PREFIX C [C ...]
 """
 import os
 import re
@@ -54,21 +59,36 @@ def twist(n):
     return [n_inv * pow(psi_inv, i, P) % P for i in range(n)]
 
 
+def write_banks(name, lines, banks):
+    """Bank b of `banks`: lines[b], lines[b + banks], ... to name(b)."""
+    for b in range(banks):
+        with open(name(b), "w") as f:
+            f.writelines(lines[b::banks])
+
+
 def main():
     n, prefix = int(sys.argv[1]), sys.argv[2]
+    lanes = [int(c) for c in sys.argv[3:]]
     log_n = n.bit_length() - 1
     assert n == 1 << log_n and 2 <= n <= 16384, n
+    assert lanes and all(c == 1 << (c.bit_length() - 1) and 2 <= c <= n for c in lanes), lanes
+    stages = []
     for s in range(log_n):
-        words = stage_twiddles(n, s)
-        with open("{}_s{:x}.hex".format(prefix, s), "w") as f:
-            for w in words:
-                if s < SHIFT_STAGES:
-                    f.write("{:02x}\n".format(LOG2[w]))
-                else:
-                    f.write("{:016x}\n".format(w))
-    with open("{}_twist.hex".format(prefix), "w") as f:
-        for w in twist(n):
-            f.write("{:016x}\n".format(w))
+        if s < SHIFT_STAGES:
+            stages.append(["{:02x}\n".format(LOG2[w]) for w in stage_twiddles(n, s)])
+        else:
+            stages.append(["{:016x}\n".format(w) for w in stage_twiddles(n, s)])
+    twist_lines = ["{:016x}\n".format(w) for w in twist(n)]
+    for c in lanes:
+        for s, lines in enumerate(stages):
+            write_banks(
+                lambda b: "{}_s{:x}_c{:04x}_b{:04x}.hex".format(prefix, s, c, b),
+                lines,
+                min(c // 2, len(lines)),
+            )
+        write_banks(
+            lambda b: "{}_twist_c{:04x}_b{:04x}.hex".format(prefix, c, b), twist_lines, c
+        )
 
 
 if __name__ == "__main__":

@@ -14,8 +14,13 @@
 // Algorithm 2, would put its power-of-two twiddles in the *last* stages, so in a unit that
 // runs both directions no stage could drop its multiplier.)
 //
-// Twiddle ROM: 2^(S+1) entries from TW_PREFIX_s<S in hex>.hex (hdl/gen_twiddles.py): the
-// forward twiddles for i < 2^S, then the inverse ones for j < 2^S; exponents in shift stages.
+// Twiddle ROM: 2^(S+1) entries (hdl/gen_twiddles.py): the forward twiddles for i < 2^S, then
+// the inverse ones for j < 2^S; exponents in shift stages. They are split over
+// TB = min(C/2, 2^(S+1)) one-port ROM banks (rom_bank.sv), entry e in bank e mod TB at row
+// e / TB, from TW_PREFIX_s<S>_c<C>_b<bank>.hex (S in hex, C and bank in 4 hex digits). The
+// lanes of a cycle read one row of all banks (ntt_pkg.sv says why) and each lane takes its
+// entry's bank: no entry is stored twice. `conflict` is high in a read cycle in which a lane's
+// row differs from lane 0's (a pattern the banks cannot serve; the unit counts it).
 //
 // Timing: `start` (the cycle the source buffer's last word is written) -> reads in the next
 // N/C cycles -> each pair written to the destination buffer 1 + the butterfly's latency cycles
@@ -33,6 +38,7 @@ module ntt_stage #(
     input  logic                       start_bank,
     input  logic                       start_inverse,
     // Source buffer read port (registered read: data one cycle after the address).
+    output logic [C-1:0]               re,
     output logic [C*($clog2(N)+1)-1:0] raddr,
     input  logic [64*C-1:0]            rdata,
     // Destination buffer write port.
@@ -41,7 +47,8 @@ module ntt_stage #(
     output logic [64*C-1:0]            wdata,
     output logic                       done,
     output logic                       done_bank,
-    output logic                       done_inverse
+    output logic                       done_inverse,
+    output logic                       conflict
 );
   localparam int LOG_N = $clog2(N);
   localparam int AW = LOG_N + 1;
@@ -54,10 +61,11 @@ module ntt_stage #(
   localparam int TWN = 2 << S;
   localparam int TA = S + 1;
   localparam logic [7:0] S_DIGIT = (S < 10) ? 8'(48 + S) : 8'(87 + S);
-  localparam TW_FILE = {TW_PREFIX, "_s", S_DIGIT, ".hex"};
 
-  logic [TW_W-1:0] tw_rom[0:TWN-1];
-  initial $readmemh(TW_FILE, tw_rom);
+  localparam int TB = (HALF < TWN) ? HALF : TWN;
+  localparam int LOG_TB = $clog2(TB);
+  localparam int TROWS = TWN / TB;
+  localparam int TRW = (TROWS > 1) ? $clog2(TROWS) : 1;
 
   // Read side.
   logic          busy, inverse, rbank;
@@ -95,15 +103,46 @@ module ntt_stage #(
       idx0[l*LOG_N+:LOG_N] = (i << (log_t + 1'b1)) | j;
       idx1[l*LOG_N+:LOG_N] = ((i << (log_t + 1'b1)) | j) | t;
       tw_addr[l*TA+:TA] = inverse ? TA'(TWN / 2) + TA'(j) : TA'(i);
+      re[2*l] = busy;
+      re[2*l+1] = busy;
       raddr[(2*l)*AW+:AW] = {rbank, idx0[l*LOG_N+:LOG_N]};
       raddr[(2*l+1)*AW+:AW] = {rbank, idx1[l*LOG_N+:LOG_N]};
     end
   end
 
-  // The twiddles, registered to meet the data from the buffer.
+  // The twiddles: every bank reads lane 0's row, registered to meet the data from the buffer,
+  // and each lane takes its entry's bank.
+  logic [TRW-1:0]     tw_row;
+  logic [TW_W*TB-1:0] tw_bank;
   logic [TW_W*HALF-1:0] tw;
-  always_ff @(posedge clk) begin
-    for (int l = 0; l < HALF; l++) tw[l*TW_W+:TW_W] <= tw_rom[tw_addr[l*TA+:TA]];
+  assign tw_row = TRW'(tw_addr[TA-1:0] >> LOG_TB);
+  always_comb begin
+    conflict = 1'b0;
+    for (int l = 1; l < HALF; l++) begin
+      if (busy && TRW'(tw_addr[l*TA+:TA] >> LOG_TB) != tw_row) conflict = 1'b1;
+    end
+  end
+  for (genvar b = 0; b < TB; b++) begin : g_tw
+    localparam TW_FILE = {TW_PREFIX, "_s", S_DIGIT, "_c", ntt_pkg::hex4(C), "_b",
+        ntt_pkg::hex4(b), ".hex"};
+    rom_bank #(.W(TW_W), .DEPTH(TROWS), .FILE(TW_FILE)) rom (
+        .clk(clk),
+        .addr(tw_row),
+        .rdata(tw_bank[b*TW_W+:TW_W])
+    );
+  end
+  if (TB == 1) begin : g_tw_one
+    assign tw = {HALF{tw_bank}};
+  end else begin : g_tw_sel
+    logic [HALF*LOG_TB-1:0] tw_sel;
+    always_ff @(posedge clk) begin
+      for (int l = 0; l < HALF; l++) tw_sel[l*LOG_TB+:LOG_TB] <= tw_addr[l*TA+:LOG_TB];
+    end
+    always_comb begin
+      for (int l = 0; l < HALF; l++) begin
+        tw[l*TW_W+:TW_W] = tw_bank[32'(tw_sel[l*LOG_TB+:LOG_TB])*TW_W+:TW_W];
+      end
+    end
   end
 
   // The read data's valid bit (the data comes the cycle after its address), through the

@@ -10,7 +10,13 @@
 // buffer s + 1 (ntt_stage.sv: the first SHIFT_STAGES stages multiply by shifts), an output
 // reader drains buffer log2 N through C multipliers: by 1 going forward; going inverse by
 // N^-1 psi^-i for coefficient i (the scaling and the negacyclic untwisting in one product),
-// from a ROM of N words, TW_PREFIX_twist.hex.
+// from a ROM of N words in C banks (coefficient k C + l in bank l, row k: one row of every
+// bank per cycle), TW_PREFIX_twist_c<C>_b<bank>.hex (C and bank in 4 hex digits).
+//
+// Memories: every buffer is C banks of one write and one read port and every ROM is banks of
+// one read port, under a mapping in which no access pattern of the unit puts two lanes on one
+// bank (ntt_pkg.sv). `conflicts` counts the cycles in which one did anyway (the simulation
+// requires zero); synthesis ties it to zero and drops the checks.
 //
 // Cycles from a polynomial's first input word to its first output word (`LATENCY`):
 //   N/C (filling buffer 0) + sum over stages of (N/C + 1 + butterfly latency) + 1 + MUL_LATENCY,
@@ -29,7 +35,8 @@ module ntt_unit #(
     output logic            out_valid,
     output logic            out_inverse,
     output logic [64*C-1:0] out_data,
-    output logic [31:0]     latency
+    output logic [31:0]     latency,
+    output logic [31:0]     conflicts
 );
   localparam int LOG_N = $clog2(N);
   localparam int WORDS = N / C;
@@ -39,15 +46,16 @@ module ntt_unit #(
       + (LOG_N - SHIFT_STAGES) * goldilocks_pkg::BF_LATENCY + 1 + goldilocks_pkg::MUL_LATENCY;
   localparam int AW = LOG_N + 1;
   localparam int KW = (WORDS > 1) ? $clog2(WORDS) : 1;
-  localparam TWIST_FILE = {TW_PREFIX, "_twist.hex"};
 
   assign latency = 32'(LATENCY);
 
   // Buffer s's ports: bits [s C +: C], [s C AW +: C AW], [s 64 C +: 64 C] of these buses.
-  logic [(LOG_N+1)*C-1:0]    we;
+  logic [(LOG_N+1)*C-1:0]    we, re;
   logic [(LOG_N+1)*C*AW-1:0] waddr, raddr;
   logic [(LOG_N+1)*64*C-1:0] wdata, rdata;
   logic [LOG_N:0]            done, done_bank, done_inverse;
+  // Bank conflicts of buffer s (bit s) and of stage s's twiddle ROM (bit LOG_N + 1 + s).
+  logic [2*LOG_N:0]          conflict;
 
   for (genvar s = 0; s <= LOG_N; s++) begin : g_buf
     ntt_buffer #(.N(N), .C(C)) buffer (
@@ -55,8 +63,10 @@ module ntt_unit #(
         .we(we[s*C+:C]),
         .waddr(waddr[s*C*AW+:C*AW]),
         .wdata(wdata[s*64*C+:64*C]),
+        .re(re[s*C+:C]),
         .raddr(raddr[s*C*AW+:C*AW]),
-        .rdata(rdata[s*64*C+:64*C])
+        .rdata(rdata[s*64*C+:64*C]),
+        .conflict(conflict[s])
     );
   end
 
@@ -96,6 +106,7 @@ module ntt_unit #(
         .start(done[s]),
         .start_bank(done_bank[s]),
         .start_inverse(done_inverse[s]),
+        .re(re[s*C+:C]),
         .raddr(raddr[s*C*AW+:C*AW]),
         .rdata(rdata[s*64*C+:64*C]),
         .we(we[(s+1)*C+:C]),
@@ -103,7 +114,8 @@ module ntt_unit #(
         .wdata(wdata[(s+1)*64*C+:64*C]),
         .done(done[s+1]),
         .done_bank(done_bank[s+1]),
-        .done_inverse(done_inverse[s+1])
+        .done_inverse(done_inverse[s+1]),
+        .conflict(conflict[LOG_N+1+s])
     );
   end
 
@@ -128,20 +140,28 @@ module ntt_unit #(
   end
   always_comb begin
     for (int l = 0; l < C; l++) begin
+      re[LOG_N*C+l] = out_busy;
       raddr[LOG_N*C*AW+l*AW+:AW] = {out_bank, LOG_N'(kout) * LOG_N'(C) + LOG_N'(l)};
     end
   end
 
-  // N^-1 psi^-i for coefficient i, registered to meet the data read from the buffer.
-  logic [63:0] twist_rom[0:N-1];
-  initial $readmemh(TWIST_FILE, twist_rom);
-  logic [64*C-1:0] scale;
+  // N^-1 psi^-i for coefficient k C + l from bank l, row k, registered to meet the data read
+  // from the buffer; 1 going forward.
+  logic [64*C-1:0] twist, scale;
+  for (genvar l = 0; l < C; l++) begin : g_twist
+    localparam TWIST_FILE = {TW_PREFIX, "_twist_c", ntt_pkg::hex4(C), "_b", ntt_pkg::hex4(l),
+        ".hex"};
+    rom_bank #(.W(64), .DEPTH(WORDS), .FILE(TWIST_FILE)) rom (
+        .clk(clk),
+        .addr(kout),
+        .rdata(twist[l*64+:64])
+    );
+    assign scale[l*64+:64] = m_d[0] ? twist[l*64+:64] : 64'd1;
+  end
   logic            rvalid;
+  // The direction, beside the read (m_d[0]) and then through the multipliers.
   logic [goldilocks_pkg::MUL_LATENCY:0] m_d;
   always_ff @(posedge clk) begin
-    for (int l = 0; l < C; l++) begin
-      scale[l*64+:64] <= out_mode ? twist_rom[LOG_N'(kout) * LOG_N'(C) + LOG_N'(l)] : 64'd1;
-    end
     // The read data's valid bit (the data comes the cycle after its address).
     if (rst) rvalid <= 1'b0;
     else rvalid <= out_busy;
@@ -163,4 +183,16 @@ module ntt_unit #(
   // The lanes' valid bits are equal: all multipliers deliver together.
   assign out_valid = &mul_valid;
   assign out_inverse = m_d[goldilocks_pkg::MUL_LATENCY];
+
+`ifdef SYNTHESIS
+  assign conflicts = '0;
+  logic unused_conflict;
+  assign unused_conflict = ^conflict;
+`else
+  // Cycles with a bank conflict anywhere, saturating; cleared by reset.
+  always_ff @(posedge clk) begin
+    if (rst) conflicts <= '0;
+    else if (|conflict && conflicts != '1) conflicts <= conflicts + 1'b1;
+  end
+`endif
 endmodule

@@ -2,6 +2,7 @@
 // hdl/synth.sh and the simulator's build (sim/build.rs) read. One path per line, relative to
 // hdl/; lines starting with // are comments. Verilator reads it as is (`-F hdl/sources.f`).
 goldilocks_pkg.sv
+ntt_pkg.sv
 goldilocks_consts.sv
 mod_add.sv
 mod_sub.sv
@@ -9,6 +10,8 @@ mod_mul.sv
 mod_shift.sv
 butterfly.sv
 butterfly_shift.sv
+sdp_ram.sv
+rom_bank.sv
 ntt_buffer.sv
 ntt_stage.sv
 ntt_unit.sv

@@ -17,9 +17,9 @@ fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
-# The NTT unit reads its ROMs from twiddles_s<stage>.hex and twiddles_twist.hex (its default
-# TW_PREFIX).
-python3 "$HDL/gen_twiddles.py" "$N" twiddles
+# The NTT unit reads its ROM banks from twiddles_s<stage>_c<C>_b<bank>.hex and
+# twiddles_twist_c<C>_b<bank>.hex (its default TW_PREFIX; hdl/gen_twiddles.py).
+python3 "$HDL/gen_twiddles.py" "$N" twiddles "$C"
 # Every source of hdl/sources.f (comment lines and blank lines skipped); with -defer only the
 # hierarchy under each top is elaborated.
 SOURCES=""

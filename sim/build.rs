@@ -151,18 +151,28 @@ fn main() {
     let mut sources = Vec::new();
     let mut includes = String::new();
     let mut factory = String::new();
-    // The models read their ROMs (<rom>_s<stage>.hex, <rom>_twist.hex) when constructed; one
-    // set per N, shared by that N's configurations.
+    // The models read their ROM banks (<rom>_s<stage>_c<C>_b<bank>.hex,
+    // <rom>_twist_c<C>_b<bank>.hex) when constructed; one prefix per N, banks per C.
     let rom_prefix = |n: u32| out.join(format!("twiddles_{n}"));
     let mut sizes: Vec<u32> = NTT_CONFIGS.iter().map(|&(n, _)| n).collect();
     sizes.dedup();
     for &n in &sizes {
-        if stale || !out.join(format!("twiddles_{n}_twist.hex")).exists() {
+        let lanes: Vec<String> = NTT_CONFIGS
+            .iter()
+            .filter(|&&(m, _)| m == n)
+            .map(|&(_, c)| c.to_string())
+            .collect();
+        let present = NTT_CONFIGS.iter().filter(|&&(m, _)| m == n).all(|&(_, c)| {
+            out.join(format!("twiddles_{n}_twist_c{c:04x}_b0000.hex"))
+                .exists()
+        });
+        if stale || !present {
             run(
                 Command::new("python3")
                     .arg(hdl.join("gen_twiddles.py"))
                     .arg(n.to_string())
-                    .arg(rom_prefix(n)),
+                    .arg(rom_prefix(n))
+                    .args(&lanes),
                 "python3 hdl/gen_twiddles.py (install python3)",
             );
         }
