@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Area: Yosys 0.23 generic synthesis (no vendor library) of the modular multiplier and of the
-# streaming NTT unit, with cell counts. Memories (the stage buffers and twiddle ROMs) are kept
-# as memory cells and reported in bits; everything else is mapped to generic gates and
+# streaming NTT unit, with cell counts. Memories (the stage buffers' banks and the ROM banks) are
+# kept as memory cells and reported in bits; everything else is mapped to generic gates and
 # flip-flops, so the 32x32 partial products show up as gates (an FPGA maps them to DSPs).
 #
 # Usage: hdl/synth.sh [N] [C]   (default N = 256, C = 2: a full N = 2048 unit synthesizes the
@@ -29,10 +29,12 @@ while read -r f; do
 done <"$HDL/sources.f"
 FLOW="proc; flatten; opt; memory -nomap; opt -fast; techmap; opt -fast; abc -fast; opt_clean; tee -q -o stat.txt stat"
 
-# Memory bits come from the structure (Yosys's flattened statistics do not sum them):
-# log2 N + 1 double-buffered stage memories of 2N x 64 bits; per stage S a twiddle ROM of
-# 2^(S+1) entries, 8-bit exponents in the first SHIFT_STAGES stages and 64-bit words after;
-# the inverse's N x 64-bit twist ROM.
+# Memory bits come from the structure (Yosys's flattened statistics do not sum them), every
+# memory a bank of one write and one read port or a one-port ROM bank (hdl/ntt_pkg.sv):
+# log2 N + 1 double-buffered stage buffers of C banks of 2N/C x 64 bits; per stage S a
+# twiddle ROM of 2^(S+1) entries in min(C/2, 2^(S+1)) banks, 8-bit exponents in the first
+# SHIFT_STAGES stages and 64-bit words after; the inverse's twist ROM, C banks of N/C x 64
+# bits. The banks split the memories without copying a word, so the sum is the unbanked one.
 report() {
     local title="$1" bits="$2"
     awk -v title="$title" -v bits="$bits" '
@@ -54,10 +56,23 @@ yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top butterfly; $FLOW" 
 report "butterfly (CT/GS)" 0
 yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top butterfly_shift; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
 report "butterfly_shift (CT by 2^e)" 0
-yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top ntt_unit -chparam N $N -chparam C $C; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
+yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top ntt_unit -chparam N $N -chparam C $C; $FLOW; tee -q -o mems.txt dump t:\$mem_v2" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
 BITS=$(python3 -B -c "
 import sys; sys.path.insert(0, '$HDL'); from gen_twiddles import SHIFT_STAGES
 n = $N; log_n = n.bit_length() - 1
-rom = sum((2 << s) * (8 if s < SHIFT_STAGES else 64) for s in range(log_n))
-print((log_n + 1) * 2 * n * 64 + rom + n * 64)")
+c = $C
+buffers = (log_n + 1) * c * (2 * n // c) * 64
+rom = sum(min(c // 2, 2 << s) * ((2 << s) // min(c // 2, 2 << s)) * (8 if s < SHIFT_STAGES else 64)
+          for s in range(log_n))
+print(buffers + rom + c * (n // c) * 64)")
+# The memories Yosys kept, summed from their cells: at most the structure's count (Yosys drops
+# ROM bits that are zero in every entry, such as the high bits of the first stages' small
+# exponents), never more.
+KEPT=$(awk '/parameter.* .WIDTH / { w = $NF } /parameter.* .SIZE / { s = $NF } /^ *end$/ && w { bits += w * s; w = 0 }
+            END { print bits + 0 }' mems.txt)
+if [ "$KEPT" -gt "$BITS" ]; then
+    echo "ntt_unit: Yosys kept $KEPT memory bits, more than the structure's $BITS" >&2
+    exit 1
+fi
 report "ntt_unit (N=$N, C=$C)" "$BITS"
+echo "  (of which Yosys keeps $KEPT: constant ROM bits dropped)"
