@@ -13,3 +13,7 @@ ntt_buffer.sv
 ntt_stage.sv
 ntt_unit.sv
 mac_unit.sv
+ks_pkg.sv
+ks_bank.sv
+ks_decompose.sv
+ks_unit.sv
