@@ -44,6 +44,8 @@
 // operations issue from S_k = max(A_k, S_(k-1) + cfg_batch), A_k being the first cycle its
 // key_valid is high, and the last output comes KS_LATENCY cycles after the last issue.
 //
+// Parameters: P, MAX_BATCH >= 2 and MAX_CHUNKS powers of two.
+//
 // Contract (the software checks it): 1 <= cfg_batch <= MAX_BATCH, 1 <= cfg_cols <=
 // P MAX_CHUNKS, cfg_n_in >= 1, and the decomposition's (ks_decompose.sv). `start` is taken
 // only when the unit is idle (busy low).
@@ -85,10 +87,12 @@ module ks_unit #(
     output logic [31:0]     latency
 );
   localparam int BW = $clog2(MAX_BATCH);
-  localparam int CW = $clog2(MAX_CHUNKS);
+  // The chunk counter keeps one bit when a row is one chunk (MAX_CHUNKS = 1); the accumulator
+  // address {chunk, ciphertext} then drops it.
+  localparam int CW = (MAX_CHUNKS > 1) ? $clog2(MAX_CHUNKS) : 1;
   localparam int PW = $clog2(P);
   localparam int DW = MAX_BASE_LOG + 1;
-  localparam int AW = CW + BW;
+  localparam int AW = $clog2(MAX_CHUNKS) + BW;
   localparam int DIGITS = MAX_LEVELS * DW;
 
   assign latency = 32'(ks_pkg::KS_LATENCY);
@@ -238,16 +242,15 @@ module ks_unit #(
   assign magnitude = MAX_BASE_LOG'(digit[DW-1] ? -digit : digit);
 
   // ---------------------------------------------------------------- accumulate stage
-  logic              first1, last1;
-  logic [BW-1:0]     b1;
-  logic [CW-1:0]     c1;
-  logic [AW-1:0]     addr1;
-  logic [P-1:0]      en1, body_col1;
-  logic [P*W-1:0]    add1, sums;
-  // The previous cycle's write, for the read it raced.
-  logic [P-1:0]      wq_valid;
-  logic [AW-1:0]     wq_addr;
-  logic [P*W-1:0]    wq_data;
+  logic          first1, last1;
+  logic [BW-1:0] b1;
+  logic [CW-1:0] c1;
+  logic [AW-1:0] addr1;
+  // The previous cycle's write (address; data and valid bits per lane), for the read it raced.
+  logic          wq_any;
+  logic [AW-1:0] wq_addr;
+  logic          wq_hit;
+  assign wq_hit = wq_any & (wq_addr == addr1);
 
   always_ff @(posedge clk) begin
     if (rst) v1 <= 1'b0;
@@ -256,12 +259,17 @@ module ks_unit #(
     last1  <= last_i & last_t;
     b1     <= b;
     c1     <= c;
-    addr1  <= {c, b};
+    addr1  <= AW'({c, b});
+    if (rst) wq_any <= 1'b0;
+    else if (v1) wq_any <= 1'b1;
+    if (v1) wq_addr <= addr1;
   end
 
+  logic [W-1:0] out_q[P];
   for (genvar l = 0; l < P; l++) begin : g_lane
     logic [15:0]  col;
-    logic [W-1:0] k, prod, rdata, acc;
+    logic [W-1:0] k, prod, add1, rdata, acc, sum, wq_data;
+    logic         en1, body_col1, wq_valid;
     assign col = 16'({c, PW'(l)});
     assign k   = key_use[l*W+:W];
     // |d| * k: a shift mux for base 2^2 (|d| <= 2), a MAX_BASE_LOG-bit multiplier otherwise.
@@ -272,30 +280,27 @@ module ks_unit #(
       assign prod = W'(k * magnitude);
     end
     always_ff @(posedge clk) begin
-      en1[l]             <= col < cols;
-      body_col1[l]       <= col == cols - 1'b1;
+      en1       <= col < cols;
+      body_col1 <= col == cols - 1'b1;
       // acc - d k: add |d| k for a negative digit, subtract it otherwise.
-      add1[l*W+:W]       <= digit[DW-1] ? prod : -prod;
+      add1      <= digit[DW-1] ? prod : -prod;
     end
     ks_bank #(.WIDTH(W), .DEPTH(MAX_CHUNKS * MAX_BATCH)) bank (
         .clk(clk),
-        .we(v1 & en1[l]),
+        .we(v1 & en1),
         .waddr(addr1),
-        .wdata(sums[l*W+:W]),
-        .raddr({c, b}),
+        .wdata(sum),
+        .raddr(AW'({c, b})),
         .rdata(rdata)
     );
-    assign acc = first1 ? (body_col1[l] ? body_q : '0)
-               : (wq_valid[l] & (wq_addr == addr1)) ? wq_data[l*W+:W] : rdata;
-    assign sums[l*W+:W] = acc + add1[l*W+:W];
-  end
-
-  always_ff @(posedge clk) begin
-    if (rst) wq_valid <= '0;
-    else if (v1) wq_valid <= en1;
-    if (v1) begin
-      wq_addr <= addr1;
-      wq_data <= sums;
+    assign acc = first1 ? (body_col1 ? body_q : '0) : (wq_hit & wq_valid) ? wq_data : rdata;
+    assign sum = acc + add1;
+    always_ff @(posedge clk) begin
+      if (v1) begin
+        wq_valid <= en1;
+        wq_data  <= sum;
+      end
+      out_q[l] <= sum;
     end
   end
 
@@ -305,6 +310,8 @@ module ks_unit #(
     else out_valid <= v1 & last1;
     out_ct    <= 16'(b1);
     out_chunk <= 16'(c1);
-    out_data  <= sums;
+  end
+  always_comb begin
+    for (int l = 0; l < P; l++) out_data[l*W+:W] = out_q[l];
   end
 endmodule

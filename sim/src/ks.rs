@@ -461,10 +461,11 @@ impl KeyswitchUnit {
                 k.max_cols
             )));
         }
-        if ksk.input_lwe_dimension().0 > u32::MAX as usize {
+        let n_in = ksk.input_lwe_dimension().0;
+        if n_in == 0 || n_in > u32::MAX as usize {
             return Err(Error::InvalidParameters(format!(
-                "keyswitch input dimension {} is too large",
-                ksk.input_lwe_dimension().0
+                "keyswitch input dimension {n_in}: this unit takes 1 to {}",
+                u32::MAX
             )));
         }
         Ok(())

@@ -411,3 +411,56 @@ fn misuse_is_a_typed_error() {
     assert_equal_to_engine(&mut unit, &ksk, &inputs, "after errors");
     assert!(ks_configs().iter().any(|k| k.output_modulus_log == 21));
 }
+
+/// The figures of the real sets (not in CI: about 20 s). `cargo test --release --workspace
+/// --test keyswitch -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn real_set_figures() {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(18);
+    let clock_hz = 350e6;
+    println!(
+        "{:<8} {:>5} {:>6} {:>9} {:>11} {:>13} {:>10} {:>9} {:>9} {:>8}",
+        "set",
+        "batch",
+        "words",
+        "latency",
+        "cycles",
+        "binding",
+        "KS/s",
+        "steady",
+        "stalls",
+        "Mcyc/s"
+    );
+    for p in [
+        &PARAM_MESSAGE_2_CARRY_2_KS_PBS,
+        &V1_8_HPU_PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128,
+    ] {
+        let n_in = p.glwe_dimension.0 * p.polynomial_size.0;
+        let (b, l, w) = (p.ks_base_log.0, p.ks_level.0, p.ks_output_modulus_log);
+        let ksk = random_key(&mut rng, n_in, p.lwe_dimension.0, b, l, w);
+        let set = if w == 64 { "default" } else { "HPU" };
+        for (batch, k) in [(1, 16), (1, 4), (8, 2), (12, 16)] {
+            let inputs = random_inputs(&mut rng, n_in, batch, b, l, w);
+            let mut unit = KeyswitchUnit::for_key(&ksk, 16, memory(k, 100))
+                .unwrap()
+                .with_batch(batch)
+                .unwrap();
+            let run = assert_equal_to_engine(&mut unit, &ksk, &inputs, set);
+            let m = run.batches[0].model;
+            println!(
+                "{:<8} {:>5} {:>6} {:>9} {:>11} {:>13} {:>10.0} {:>9.0} {:>9} {:>8.2}",
+                set,
+                batch,
+                k,
+                100,
+                run.cycles,
+                m.binding.to_string(),
+                batch as f64 * clock_hz / run.cycles as f64,
+                batch as f64 * clock_hz / m.steady_cycles_per_batch() as f64,
+                run.key_stall_cycles,
+                run.cycles_per_second() / 1e6
+            );
+        }
+    }
+}
