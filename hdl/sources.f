@@ -16,3 +16,6 @@ ntt_buffer.sv
 ntt_stage.sv
 ntt_unit.sv
 mac_unit.sv
+ks_pkg.sv
+ks_decompose.sv
+ks_unit.sv

@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Area: Yosys 0.23 generic synthesis (no vendor library) of the modular multiplier and of the
-# streaming NTT unit, with cell counts. Memories (the stage buffers' banks and the ROM banks) are
-# kept as memory cells and reported in bits; everything else is mapped to generic gates and
+# Area: Yosys 0.23 generic synthesis (no vendor library) of the modular multiplier, of the
+# streaming NTT unit and of the keyswitch unit (native torus, and output modulus 2^21 whose digit
+# product is a shift), with cell counts. Memories (the stage buffers' banks, the ROM banks, the
+# keyswitch accumulator banks) are kept as memory cells and reported in bits; everything else is
+# mapped to generic gates and
 # flip-flops, so the 32x32 partial products show up as gates (an FPGA maps them to DSPs).
 #
-# Usage: hdl/synth.sh [N] [C]   (default N = 256, C = 2: a full N = 2048 unit synthesizes the
-# same structure, 11 stages instead of 8, and takes Yosys correspondingly longer)
+# Usage: hdl/synth.sh [N] [C] [KS_P] [KS_BATCH] [KS_CHUNKS]   (default N = 256, C = 2: a full
+# N = 2048 unit synthesizes the same structure, 11 stages instead of 8, and takes Yosys
+# correspondingly longer; the keyswitch unit with KS_P = 4 lanes, batches of up to KS_BATCH = 4
+# and KS_P x KS_CHUNKS = 32 output words: the simulated units have 16 lanes, 16 and 64, the
+# same structure with wider and deeper accumulator banks)
 set -euo pipefail
 N="${1:-256}"
 C="${2:-2}"
+KS_P="${3:-4}"
+KS_BATCH="${4:-4}"
+KS_CHUNKS="${5:-8}"
 HDL="$(cd "$(dirname "$0")" && pwd)"
 if ! command -v yosys >/dev/null; then
     echo "yosys not found: apt-get install yosys (Yosys 0.23 or later)" >&2
@@ -76,3 +84,15 @@ if [ "$KEPT" -gt "$BITS" ]; then
 fi
 report "ntt_unit (N=$N, C=$C)" "$BITS"
 echo "  (of which Yosys keeps $KEPT: constant ROM bits dropped)"
+
+# The keyswitch unit: KS_P accumulator banks of KS_CHUNKS x KS_BATCH words and the body bank of
+# KS_BATCH words, W bits each; the digit register file (2 slots x KS_BATCH ciphertexts x 8
+# levels x (base log + 1) bits, read combinationally: LUT RAM or flip-flops).
+for W in 64 21; do
+    MB=$([ "$W" = 64 ] && echo 4 || echo 2)
+    yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top ks_unit -chparam P $KS_P \
+        -chparam W $W -chparam MAX_BASE_LOG $MB -chparam MAX_BATCH $KS_BATCH \
+        -chparam MAX_CHUNKS $KS_CHUNKS; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
+    report "ks_unit (P=$KS_P, mod 2^$W, base<=2^$MB)" \
+        $(((KS_P * KS_CHUNKS + 1) * KS_BATCH * W + 2 * KS_BATCH * 8 * (MB + 1)))
+done

@@ -1,6 +1,7 @@
 //! Verilates the accelerator RTL in `hdl/` (the sources `hdl/sources.f` lists, the same list
 //! `hdl/lint.sh` and `hdl/synth.sh` read) into `OUT_DIR`: one model per NTT configuration, one
-//! per arithmetic unit and one of `goldilocks_consts` (the package constants the software reads);
+//! per keyswitch-unit configuration, one per arithmetic unit and one of `goldilocks_consts` (the
+//! package constants the software reads);
 //! generates the twiddle ROMs, and compiles the generated C++, the Verilator runtime and the cxx
 //! bridge into one static library.
 //!
@@ -21,6 +22,49 @@ const NTT_CONFIGS: &[(u32, u32)] = &[
     (2048, 2),
     (2048, 8),
     (2048, 32),
+];
+/// A keyswitch unit configuration (`hdl/ks_unit.sv` parameters); its model is `Vks_<P>_<W>`.
+#[derive(Hash)]
+struct KsConfig {
+    /// Output columns accumulated per cycle.
+    lanes: u32,
+    /// log2 of the output modulus: the width of key words, accumulators and outputs.
+    output_modulus_log: u32,
+    max_base_log: u32,
+    max_levels: u32,
+    max_batch: u32,
+    /// Chunks of `lanes` columns: at most `lanes * max_chunks` output words (n_out + 1).
+    max_chunks: u32,
+}
+
+/// The keyswitch units built: the native torus with bases up to 2^4 (the default set, 4 x 4;
+/// TEST_PARAMS_INSECURE, 3 x 5) at 16 and 4 lanes, and output modulus 2^21 with base 2^2 (the
+/// HPU set, 2 x 8: the digit product is a shift). 64 chunks of 16 lanes hold n_out + 1 = 919.
+const KS_CONFIGS: &[KsConfig] = &[
+    KsConfig {
+        lanes: 16,
+        output_modulus_log: 64,
+        max_base_log: 4,
+        max_levels: 8,
+        max_batch: 16,
+        max_chunks: 64,
+    },
+    KsConfig {
+        lanes: 4,
+        output_modulus_log: 64,
+        max_base_log: 4,
+        max_levels: 8,
+        max_batch: 16,
+        max_chunks: 64,
+    },
+    KsConfig {
+        lanes: 16,
+        output_modulus_log: 21,
+        max_base_log: 2,
+        max_levels: 8,
+        max_batch: 16,
+        max_chunks: 64,
+    },
 ];
 /// Lanes of the multiply-accumulate model.
 const MAC_LANES: u32 = 8;
@@ -142,6 +186,7 @@ fn main() {
     }
     println!("cargo:rerun-if-changed=cpp");
     println!("cargo:rerun-if-changed=src/lib.rs");
+    println!("cargo:rerun-if-changed=src/ks.rs");
     let root = verilator_root();
     let stamp = out.join("models.stamp");
     let fingerprint = fingerprint(&hdl, &hdl_files, &root);
@@ -195,6 +240,39 @@ fn main() {
             "if (n == {n} && c == {c}) return std::make_unique<NttModel<{prefix}, {c}>>({n});\n"
         ));
     }
+    let mut ks_includes = String::new();
+    let mut ks_factory = String::new();
+    let mut ks_configs = Vec::new();
+    for k in KS_CONFIGS {
+        let prefix = format!("Vks_{}_{}", k.lanes, k.output_modulus_log);
+        if stale {
+            let params = vec![
+                format!("-GP={}", k.lanes),
+                format!("-GW={}", k.output_modulus_log),
+                format!("-GMAX_BASE_LOG={}", k.max_base_log),
+                format!("-GMAX_LEVELS={}", k.max_levels),
+                format!("-GMAX_BATCH={}", k.max_batch),
+                format!("-GMAX_CHUNKS={}", k.max_chunks),
+            ];
+            sources.extend(verilate(
+                &hdl, &hdl_files, &out, "ks_unit", &prefix, &params,
+            ));
+        }
+        ks_includes.push_str(&format!("#include \"{prefix}/{prefix}.h\"\n"));
+        let limits = format!(
+            "{}, {}, {}, {}, {}, {}",
+            k.lanes, k.output_modulus_log, k.max_base_log, k.max_levels, k.max_batch, k.max_chunks
+        );
+        ks_factory.push_str(&format!(
+            "if (lanes == {} && w == {}) return std::make_unique<KsModel<{prefix}, {}, {}>>(\
+             KsLimits{{{limits}}});\n",
+            k.lanes, k.output_modulus_log, k.lanes, k.output_modulus_log
+        ));
+        ks_configs.push(format!("KsLimits{{{limits}}}"));
+    }
+    std::fs::write(out.join("ks_models.inc"), ks_includes).unwrap();
+    std::fs::write(out.join("ks_factory.inc"), ks_factory).unwrap();
+    std::fs::write(out.join("ks_configs.inc"), ks_configs.join(", ")).unwrap();
     if stale {
         for top in UNITS {
             let prefix = format!("V{top}");
@@ -242,8 +320,9 @@ fn main() {
             .compile("glovebox_sim_models");
         std::fs::write(&stamp, &fingerprint).unwrap();
     }
-    cxx_build::bridge("src/lib.rs")
+    cxx_build::bridges(["src/lib.rs", "src/ks.rs"])
         .file("cpp/sim.cpp")
+        .file("cpp/ks.cpp")
         .include(&include)
         .include(include.join("vltstd"))
         .include(&out)
@@ -274,6 +353,7 @@ fn fingerprint(hdl: &Path, sources: &[String], root: &Path) -> String {
     }
     std::fs::read(file!()).unwrap_or_default().hash(&mut h);
     NTT_CONFIGS.hash(&mut h);
+    KS_CONFIGS.hash(&mut h);
     root.hash(&mut h);
     format!("{:016x}", h.finish())
 }

@@ -5,7 +5,9 @@
 //! Part 1 (this crate today) covers the NTT datapath: [`NttUnit`] streams polynomials through
 //! the Verilog NTT / inverse-NTT unit (`hdl/ntt_unit.sv`) exactly as
 //! [`glovebox_engine::ntt::Plan::fwd`] and [`glovebox_engine::ntt::Plan::inv`] transform them, and
-//! reports the cycles it took; [`arith`] drives the modular multiplier, the power-of-two
+//! reports the cycles it took; [`ks`] runs the keyswitch unit (`hdl/ks_unit.sv`) against a
+//! modelled key memory, word for word the engine's keyswitch, with a closed-form cycle model
+//! the simulation equals; [`arith`] drives the modular multiplier, the power-of-two
 //! shifter, the two butterflies and the multiply-accumulate unit on their own, measuring when
 //! each output's valid bit comes. The pipeline depths are the RTL's own: every unit exports its
 //! latency on a port, and [`latencies`] reads them from the models; this crate restates none.
@@ -24,6 +26,8 @@
 //! assert_eq!(run.cycles, NttUnit::analytic_latency(256, 8) + 2 * 32 - 1);
 //! # Ok::<(), glovebox_engine::Error>(())
 //! ```
+
+pub mod ks;
 
 use glovebox_engine::commons::modp;
 use glovebox_engine::{Error, Result};

@@ -1,0 +1,319 @@
+// The LWE keyswitch unit: a batch of `cfg_batch` ciphertexts of dimension `cfg_n_in` switched
+// to dimension `cfg_cols` - 1 under a keyswitch key streamed from key memory, bit for bit
+// glovebox_engine::algorithms::keyswitch_lwe_ciphertext (TFHE-rs's keyswitch_lwe_ciphertext):
+//   out_b = (0, ..., 0, round_W(body_b)) - sum_i sum_t d_{b,i,t} KSK_{i,t}
+// with d_{b,i,.} the signed decomposition of mask word i of ciphertext b (ks_decompose.sv, base
+// 2^cfg_base_log, cfg_levels levels, run-time inputs) and KSK_{i,t} the key's row for input
+// word i and level t (n_out + 1 = cfg_cols words, stored in that order: the key's layout).
+//
+// Output modulus 2^W (W = 64: the native torus; W = 21: the HPU set). Every key word is a
+// multiple of 2^(64 - W) (the key's ciphertexts live in the top W bits of a u64), so the
+// engine's wrapping u64 sum equals a W-bit sum of the top bits: key words, accumulators and
+// outputs are W bits here (the top bits; the software shifts), and the body is rounded to its
+// top W bits first (the engine's initial_body). The digit product is |d| times a key word,
+// |d| <= 2^(MAX_BASE_LOG - 1): with MAX_BASE_LOG = 2 (the HPU set's base 2^2) it is a shift
+// mux, no multiplier; the sign of d picks add or subtract.
+//
+// Dataflow. The key streams in chunks of P words (row r, chunk c: words c P .. c P + P - 1 of
+// the row; the last chunk of a row carries cols - (chunks - 1) P words, its other lanes are
+// ignored) with a valid/ready handshake; a chunk is used for every ciphertext of the batch
+// (key reuse), one ciphertext per cycle: P lanes add d * key word into the accumulators of
+// columns c P .. c P + P - 1. The accumulators are P banks (sdp_ram: one write and one read
+// port each) of MAX_CHUNKS x MAX_BATCH words, bank l holding the columns = l mod P, address
+// {chunk, ciphertext}: a read-modify-write pipeline, read in the issue cycle, add and write
+// the next, with a forward of the previous cycle's write (the only one a read can miss). The
+// first row starts from 0 (the body column from the rounded body), the last row's sums go to
+// the output ports instead of being read back: no clearing pass and no drain pass.
+//
+// Loop order: for each input word i, level t, chunk c, ciphertext b: one operation per cycle
+// when its chunk is there. A chunk is accepted (key_ready) when b = 0, and used at once.
+//
+// Input stream (in_valid / in_ready): the batch's bodies (ciphertext 0 first), then the mask
+// words, input word i of every ciphertext before word i + 1 (i-major, ciphertext-minor). Each
+// mask word is decomposed as it arrives into a double-buffered digit register file, so word
+// i + 1 of the batch loads while word i's rows are used.
+//
+// Output stream (out_valid; no back-pressure): per cycle P words of one ciphertext, column
+// out_chunk P + l in lane l (lanes at or past cfg_cols carry nothing), in the last row's order
+// (chunk-major, ciphertext-minor). `latency` (ks_pkg::KS_LATENCY): from an operation's issue
+// cycle to its output cycle.
+//
+// Cycles (the cycle model in glovebox_sim::ks restates this and the tests check it against the
+// simulation): `start` in cycle 0, bodies and word 0 of the batch accepted in cycles
+// 1 .. 2 cfg_batch, so the first operation can issue in cycle 2 cfg_batch + 1; then chunk k's
+// operations issue from S_k = max(A_k, S_(k-1) + cfg_batch), A_k being the first cycle its
+// key_valid is high, and the last output comes KS_LATENCY cycles after the last issue.
+//
+// Parameters: P, MAX_BATCH >= 2 and MAX_CHUNKS powers of two.
+//
+// Contract (the software checks it): 1 <= cfg_batch <= MAX_BATCH, 1 <= cfg_cols <=
+// P MAX_CHUNKS, cfg_n_in >= 1, and the decomposition's (ks_decompose.sv). `start` is taken
+// only when the unit is idle (busy low).
+module ks_unit #(
+    parameter int P            = 16,
+    parameter int W            = 64,
+    parameter int MAX_BASE_LOG = 4,
+    parameter int MAX_LEVELS   = 8,
+    parameter int MAX_BATCH    = 16,
+    parameter int MAX_CHUNKS   = 64
+) (
+    input  logic            clk,
+    input  logic            rst,
+    // Configuration, taken with `start`.
+    input  logic            start,
+    input  logic [31:0]     cfg_n_in,
+    input  logic [15:0]     cfg_cols,
+    input  logic [15:0]     cfg_batch,
+    input  logic [5:0]      cfg_base_log,
+    input  logic [5:0]      cfg_levels,
+    // Ciphertext words (native torus).
+    input  logic            in_valid,
+    output logic            in_ready,
+    input  logic [63:0]     in_word,
+    // Key memory: one chunk of P words (top W bits each), lane l at bits [l W +: W].
+    input  logic            key_valid,
+    output logic            key_ready,
+    input  logic [P*W-1:0]  key_data,
+    // Results: the top W bits of each output word, lane l at bits [l W +: W].
+    output logic            out_valid,
+    output logic [15:0]     out_ct,
+    output logic [15:0]     out_chunk,
+    output logic [P*W-1:0]  out_data,
+    // Status: a batch is in flight; cycles of the batch waiting for a key chunk, and waiting
+    // for input words (the digits of the next input word).
+    output logic            busy,
+    output logic [31:0]     key_stall_cycles,
+    output logic [31:0]     in_stall_cycles,
+    output logic [31:0]     latency
+);
+  localparam int BW = $clog2(MAX_BATCH);
+  // The chunk counter keeps one bit when a row is one chunk (MAX_CHUNKS = 1); the accumulator
+  // address {chunk, ciphertext} then drops it.
+  localparam int CW = (MAX_CHUNKS > 1) ? $clog2(MAX_CHUNKS) : 1;
+  localparam int PW = $clog2(P);
+  localparam int DW = MAX_BASE_LOG + 1;
+  localparam int AW = $clog2(MAX_CHUNKS) + BW;
+  localparam int DIGITS = MAX_LEVELS * DW;
+
+  assign latency = 32'(ks_pkg::KS_LATENCY);
+
+  // ---------------------------------------------------------------- configuration
+  logic [31:0] n_in;
+  logic [15:0] cols;
+  logic [CW:0] chunks;
+  logic [BW:0] batch;
+  logic [5:0]  base_log, levels;
+  logic        run, in_busy, v1;
+  assign busy = run | in_busy | v1;
+  logic unused_cfg;
+  assign unused_cfg = ^cfg_batch[15:BW+1];
+  logic go;
+  assign go = start & ~busy;
+  always_ff @(posedge clk) begin
+    if (go) begin
+      n_in     <= cfg_n_in;
+      cols     <= cfg_cols;
+      chunks   <= (CW + 1)'((cfg_cols + 16'(P - 1)) >> PW);
+      batch    <= (BW + 1)'(cfg_batch);
+      base_log <= cfg_base_log;
+      levels   <= cfg_levels;
+    end
+  end
+
+  // ---------------------------------------------------------------- input side
+  // Bodies first (in_body), then mask word in_i of ciphertext in_b into digit slot in_i[0].
+  logic          in_body;
+  logic [BW-1:0] in_b;
+  logic [31:0]   in_i;
+  logic [1:0]    full;  // digit slot s holds a whole input word of the batch
+  logic          accept, in_last_b;
+  assign in_ready  = in_busy & (in_body | ~full[in_i[0]]);
+  assign accept    = in_valid & in_ready;
+  assign in_last_b = {1'b0, in_b} == batch - 1'b1;
+
+  logic [DIGITS-1:0] in_digits;
+  ks_decompose #(.MAX_BASE_LOG(MAX_BASE_LOG), .MAX_LEVELS(MAX_LEVELS)) decompose (
+      .x(in_word),
+      .base_log(base_log),
+      .levels(levels),
+      .digits(in_digits)
+  );
+  logic [DIGITS-1:0] digits[2][MAX_BATCH];
+  always_ff @(posedge clk) begin
+    if (accept & ~in_body) digits[in_i[0]][in_b] <= in_digits;
+  end
+
+  // The body rounded to its top W bits (initial_body: round half up at bit 63 - W).
+  logic [W-1:0] body_rounded, body_q;
+  if (W == 64) begin : g_body_native
+    assign body_rounded = in_word;
+  end else begin : g_body_round
+    logic [W:0] top;
+    assign top = in_word[63:63-W] + 1'b1;
+    assign body_rounded = top[W:1];
+    logic unused_low;
+    assign unused_low = ^{in_word[62-W:0], top[0]};
+  end
+
+  // ---------------------------------------------------------------- issue stage
+  logic [31:0]   i;
+  logic [5:0]    t;
+  logic [CW-1:0] c;
+  logic [BW-1:0] b;
+  logic          have, issue, last_b, last_c, last_t, last_i;
+  assign have      = full[i[0]];
+  assign key_ready = run & have & (b == '0);
+  assign issue     = run & have & ((b != '0) | key_valid);
+  assign last_b    = {1'b0, b} == batch - 1'b1;
+  assign last_c    = {1'b0, c} == chunks - 1'b1;
+  assign last_t    = t == levels - 1'b1;
+  assign last_i    = i == n_in - 1;
+
+  sdp_ram #(.W(W), .DEPTH(MAX_BATCH)) bodies (
+      .clk(clk),
+      .we(accept & in_body),
+      .waddr(in_b),
+      .wdata(body_rounded),
+      .re(1'b1),
+      .raddr(b),
+      .rdata(body_q)
+  );
+
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      run     <= 1'b0;
+      in_busy <= 1'b0;
+      full    <= '0;
+    end else if (go) begin
+      run              <= 1'b1;
+      in_busy          <= 1'b1;
+      in_body          <= 1'b1;
+      in_b             <= '0;
+      in_i             <= '0;
+      full             <= '0;
+      i                <= '0;
+      t                <= '0;
+      c                <= '0;
+      b                <= '0;
+      key_stall_cycles <= '0;
+      in_stall_cycles  <= '0;
+    end else begin
+      if (accept) begin
+        in_b <= in_last_b ? '0 : in_b + 1'b1;
+        if (in_last_b) begin
+          if (in_body) in_body <= 1'b0;
+          else begin
+            full[in_i[0]] <= 1'b1;
+            in_i          <= in_i + 1;
+            if (in_i == n_in - 1) in_busy <= 1'b0;
+          end
+        end
+      end
+      if (run & ~have) in_stall_cycles <= in_stall_cycles + 1;
+      if (key_ready & ~key_valid) key_stall_cycles <= key_stall_cycles + 1;
+      if (issue) begin
+        b <= last_b ? '0 : b + 1'b1;
+        if (last_b) begin
+          c <= last_c ? '0 : c + 1'b1;
+          if (last_c) begin
+            t <= last_t ? '0 : t + 1'b1;
+            if (last_t) begin
+              full[i[0]] <= 1'b0;
+              i          <= i + 1;
+              if (last_i) run <= 1'b0;
+            end
+          end
+        end
+      end
+    end
+  end
+
+  // The chunk is used as it arrives (b = 0) and held for the other ciphertexts.
+  logic [P*W-1:0] key_q, key_use;
+  always_ff @(posedge clk) begin
+    if (issue & (b == '0)) key_q <= key_data;
+  end
+  assign key_use = (b == '0) ? key_data : key_q;
+
+  logic [DIGITS-1:0] op_digits;
+  logic [DW-1:0]     digit;
+  logic [MAX_BASE_LOG-1:0] magnitude;
+  assign op_digits = digits[i[0]][b];
+  assign digit     = op_digits[t*DW+:DW];
+  assign magnitude = MAX_BASE_LOG'(digit[DW-1] ? -digit : digit);
+
+  // ---------------------------------------------------------------- accumulate stage
+  logic          first1, last1;
+  logic [BW-1:0] b1;
+  logic [CW-1:0] c1;
+  logic [AW-1:0] addr1;
+  // The previous cycle's write (address; data and valid bits per lane), for the read it raced.
+  logic          wq_any;
+  logic [AW-1:0] wq_addr;
+  logic          wq_hit;
+  assign wq_hit = wq_any & (wq_addr == addr1);
+
+  always_ff @(posedge clk) begin
+    if (rst) v1 <= 1'b0;
+    else v1 <= issue;
+    first1 <= (i == 0) & (t == 0);
+    last1  <= last_i & last_t;
+    b1     <= b;
+    c1     <= c;
+    addr1  <= AW'({c, b});
+    if (rst) wq_any <= 1'b0;
+    else if (v1) wq_any <= 1'b1;
+    if (v1) wq_addr <= addr1;
+  end
+
+  logic [W-1:0] out_q[P];
+  for (genvar l = 0; l < P; l++) begin : g_lane
+    logic [15:0]  col;
+    logic [W-1:0] k, prod, add1, rdata, acc, sum, wq_data;
+    logic         en1, body_col1, wq_valid;
+    assign col = 16'({c, PW'(l)});
+    assign k   = key_use[l*W+:W];
+    // |d| * k: a shift mux for base 2^2 (|d| <= 2), a MAX_BASE_LOG-bit multiplier otherwise.
+    if (MAX_BASE_LOG <= 2) begin : g_shift
+      assign prod = magnitude[MAX_BASE_LOG-1] ? (k << (MAX_BASE_LOG - 1)) :
+                    (magnitude[0] ? k : '0);
+    end else begin : g_mul
+      assign prod = W'(k * magnitude);
+    end
+    always_ff @(posedge clk) begin
+      en1       <= col < cols;
+      body_col1 <= col == cols - 1'b1;
+      // acc - d k: add |d| k for a negative digit, subtract it otherwise.
+      add1      <= digit[DW-1] ? prod : -prod;
+    end
+    sdp_ram #(.W(W), .DEPTH(MAX_CHUNKS * MAX_BATCH)) bank (
+        .clk(clk),
+        .we(v1 & en1),
+        .waddr(addr1),
+        .wdata(sum),
+        .re(1'b1),
+        .raddr(AW'({c, b})),
+        .rdata(rdata)
+    );
+    assign acc = first1 ? (body_col1 ? body_q : '0) : (wq_hit & wq_valid) ? wq_data : rdata;
+    assign sum = acc + add1;
+    always_ff @(posedge clk) begin
+      if (v1) begin
+        wq_valid <= en1;
+        wq_data  <= sum;
+      end
+      out_q[l] <= sum;
+    end
+  end
+
+  // ---------------------------------------------------------------- output
+  always_ff @(posedge clk) begin
+    if (rst) out_valid <= 1'b0;
+    else out_valid <= v1 & last1;
+    out_ct    <= 16'(b1);
+    out_chunk <= 16'(c1);
+  end
+  always_comb begin
+    for (int l = 0; l < P; l++) out_data[l*W+:W] = out_q[l];
+  end
+endmodule
