@@ -2,7 +2,7 @@
 // to dimension `cfg_cols` - 1 under a keyswitch key streamed from key memory, bit for bit
 // glovebox_engine::algorithms::keyswitch_lwe_ciphertext (TFHE-rs's keyswitch_lwe_ciphertext):
 //   out_b = (0, ..., 0, round_W(body_b)) - sum_i sum_t d_{b,i,t} KSK_{i,t}
-// with d_{b,i,.} the signed decomposition of mask word i of ciphertext b (ks_decompose.sv, base
+// with d_{b,i,.} the signed decomposition of mask word i of ciphertext b (gadget_decompose.sv, base
 // 2^cfg_base_log, cfg_levels levels, run-time inputs) and KSK_{i,t} the key's row for input
 // word i and level t (n_out + 1 = cfg_cols words, stored in that order: the key's layout).
 //
@@ -47,7 +47,7 @@
 // Parameters: P, MAX_BATCH >= 2 and MAX_CHUNKS powers of two.
 //
 // Contract (the software checks it): 1 <= cfg_batch <= MAX_BATCH, 1 <= cfg_cols <=
-// P MAX_CHUNKS, cfg_n_in >= 1, and the decomposition's (ks_decompose.sv). `start` is taken
+// P MAX_CHUNKS, cfg_n_in >= 1, and the decomposition's (gadget_decompose.sv). `start` is taken
 // only when the unit is idle (busy low).
 module ks_unit #(
     parameter int P            = 16,
@@ -132,7 +132,7 @@ module ks_unit #(
   assign in_last_b = {1'b0, in_b} == batch - 1'b1;
 
   logic [DIGITS-1:0] in_digits;
-  ks_decompose #(.MAX_BASE_LOG(MAX_BASE_LOG), .MAX_LEVELS(MAX_LEVELS)) decompose (
+  gadget_decompose #(.MAX_BASE_LOG(MAX_BASE_LOG), .MAX_LEVELS(MAX_LEVELS)) decompose (
       .x(in_word),
       .base_log(base_log),
       .levels(levels),

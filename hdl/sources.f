@@ -17,5 +17,6 @@ ntt_stage.sv
 ntt_unit.sv
 mac_unit.sv
 ks_pkg.sv
-ks_decompose.sv
+gadget_decompose.sv
 ks_unit.sv
+br_unit.sv

@@ -1,6 +1,7 @@
 //! Verilates the accelerator RTL in `hdl/` (the sources `hdl/sources.f` lists, the same list
 //! `hdl/lint.sh` and `hdl/synth.sh` read) into `OUT_DIR`: one model per NTT configuration, one
-//! per keyswitch-unit configuration, one per arithmetic unit and one of `goldilocks_consts` (the
+//! per keyswitch-unit configuration, one per blind-rotation-unit configuration, one per
+//! arithmetic unit and one of `goldilocks_consts` (the
 //! package constants the software reads);
 //! generates the twiddle ROMs, and compiles the generated C++, the Verilator runtime and the cxx
 //! bridge into one static library.
@@ -64,6 +65,42 @@ const KS_CONFIGS: &[KsConfig] = &[
         max_levels: 8,
         max_batch: 16,
         max_chunks: 64,
+    },
+];
+/// A blind-rotation unit configuration (`hdl/br_unit.sv` parameters); its model is
+/// `Vbr_<poly>_<lanes>`.
+#[derive(Hash)]
+struct BrConfig {
+    /// N: coefficients per polynomial.
+    poly: u32,
+    /// C: coefficients per cycle (the NTT units' lanes).
+    lanes: u32,
+    /// k + 1: polynomials per GLWE ciphertext.
+    k1: u32,
+    max_levels: u32,
+    max_base_log: u32,
+    /// Accumulators held on chip (ciphertexts per pass over the key).
+    max_batch: u32,
+}
+
+/// The blind-rotation units built: N = 512 with 4 lanes for TEST_PARAMS_INSECURE (15 x 2), small
+/// enough to simulate in the tests, and N = 2048 with 32 lanes for the real sets (23 x 1).
+const BR_CONFIGS: &[BrConfig] = &[
+    BrConfig {
+        poly: 512,
+        lanes: 4,
+        k1: 2,
+        max_levels: 2,
+        max_base_log: 24,
+        max_batch: 8,
+    },
+    BrConfig {
+        poly: 2048,
+        lanes: 32,
+        k1: 2,
+        max_levels: 2,
+        max_base_log: 24,
+        max_batch: 16,
     },
 ];
 /// Lanes of the multiply-accumulate model.
@@ -187,6 +224,7 @@ fn main() {
     println!("cargo:rerun-if-changed=cpp");
     println!("cargo:rerun-if-changed=src/lib.rs");
     println!("cargo:rerun-if-changed=src/ks.rs");
+    println!("cargo:rerun-if-changed=src/br.rs");
     let root = verilator_root();
     let stamp = out.join("models.stamp");
     let fingerprint = fingerprint(&hdl, &hdl_files, &root);
@@ -199,15 +237,23 @@ fn main() {
     // The models read their ROM banks (<rom>_s<stage>_c<C>_b<bank>.hex,
     // <rom>_twist_c<C>_b<bank>.hex) when constructed; one prefix per N, banks per C.
     let rom_prefix = |n: u32| out.join(format!("twiddles_{n}"));
-    let mut sizes: Vec<u32> = NTT_CONFIGS.iter().map(|&(n, _)| n).collect();
+    // The (N, C) pairs with ROMs: the NTT units' and those inside the blind-rotation units.
+    let mut roms: Vec<(u32, u32)> = NTT_CONFIGS
+        .iter()
+        .copied()
+        .chain(BR_CONFIGS.iter().map(|b| (b.poly, b.lanes)))
+        .collect();
+    roms.sort_unstable();
+    roms.dedup();
+    let mut sizes: Vec<u32> = roms.iter().map(|&(n, _)| n).collect();
     sizes.dedup();
     for &n in &sizes {
-        let lanes: Vec<String> = NTT_CONFIGS
+        let lanes: Vec<String> = roms
             .iter()
             .filter(|&&(m, _)| m == n)
             .map(|&(_, c)| c.to_string())
             .collect();
-        let present = NTT_CONFIGS.iter().filter(|&&(m, _)| m == n).all(|&(_, c)| {
+        let present = roms.iter().filter(|&&(m, _)| m == n).all(|&(_, c)| {
             out.join(format!("twiddles_{n}_twist_c{c:04x}_b0000.hex"))
                 .exists()
         });
@@ -273,6 +319,40 @@ fn main() {
     std::fs::write(out.join("ks_models.inc"), ks_includes).unwrap();
     std::fs::write(out.join("ks_factory.inc"), ks_factory).unwrap();
     std::fs::write(out.join("ks_configs.inc"), ks_configs.join(", ")).unwrap();
+    let mut br_includes = String::new();
+    let mut br_factory = String::new();
+    let mut br_configs = Vec::new();
+    for b in BR_CONFIGS {
+        let prefix = format!("Vbr_{}_{}", b.poly, b.lanes);
+        if stale {
+            let params = vec![
+                format!("-GN={}", b.poly),
+                format!("-GC={}", b.lanes),
+                format!("-GK1={}", b.k1),
+                format!("-GMAX_LEVELS={}", b.max_levels),
+                format!("-GMAX_BASE_LOG={}", b.max_base_log),
+                format!("-GMAX_BATCH={}", b.max_batch),
+                format!("-GTW_PREFIX=\"{}\"", rom_prefix(b.poly).display()),
+            ];
+            sources.extend(verilate(
+                &hdl, &hdl_files, &out, "br_unit", &prefix, &params,
+            ));
+        }
+        br_includes.push_str(&format!("#include \"{prefix}/{prefix}.h\"\n"));
+        let limits = format!(
+            "{}, {}, {}, {}, {}, {}",
+            b.poly, b.lanes, b.k1, b.max_levels, b.max_base_log, b.max_batch
+        );
+        br_factory.push_str(&format!(
+            "if (poly == {} && lanes == {}) return std::make_unique<BrModel<{prefix}, {}>>(\
+             BrLimits{{{limits}}});\n",
+            b.poly, b.lanes, b.lanes
+        ));
+        br_configs.push(format!("BrLimits{{{limits}}}"));
+    }
+    std::fs::write(out.join("br_models.inc"), br_includes).unwrap();
+    std::fs::write(out.join("br_factory.inc"), br_factory).unwrap();
+    std::fs::write(out.join("br_configs.inc"), br_configs.join(", ")).unwrap();
     if stale {
         for top in UNITS {
             let prefix = format!("V{top}");
@@ -320,9 +400,10 @@ fn main() {
             .compile("glovebox_sim_models");
         std::fs::write(&stamp, &fingerprint).unwrap();
     }
-    cxx_build::bridges(["src/lib.rs", "src/ks.rs"])
+    cxx_build::bridges(["src/lib.rs", "src/ks.rs", "src/br.rs"])
         .file("cpp/sim.cpp")
         .file("cpp/ks.cpp")
+        .file("cpp/br.cpp")
         .include(&include)
         .include(include.join("vltstd"))
         .include(&out)
@@ -354,6 +435,7 @@ fn fingerprint(hdl: &Path, sources: &[String], root: &Path) -> String {
     std::fs::read(file!()).unwrap_or_default().hash(&mut h);
     NTT_CONFIGS.hash(&mut h);
     KS_CONFIGS.hash(&mut h);
+    BR_CONFIGS.hash(&mut h);
     root.hash(&mut h);
     format!("{:016x}", h.finish())
 }

@@ -27,6 +27,7 @@
 //! # Ok::<(), glovebox_engine::Error>(())
 //! ```
 
+pub mod br;
 pub mod ks;
 
 use glovebox_engine::commons::modp;

@@ -8,7 +8,7 @@
 //
 // Contract (checked by the software before it starts the unit): 1 <= base_log <= MAX_BASE_LOG,
 // 1 <= levels <= MAX_LEVELS, base_log * levels < 64.
-module ks_decompose #(
+module gadget_decompose #(
     parameter int MAX_BASE_LOG = 4,
     parameter int MAX_LEVELS   = 8,
     localparam int DW = MAX_BASE_LOG + 1

@@ -1,0 +1,658 @@
+// The blind-rotation unit: a batch of `cfg_batch` GLWE accumulators (K1 = k + 1 polynomials of
+// N coefficients each, native torus) blind-rotated by the modulus-switched LWE ciphertexts'
+// words, bit for bit glovebox_engine::algorithms::blind_rotate_assign (TFHE-rs's
+// blind_rotate_ntt64_bnf_assign): for i = 0 .. n - 1 and each ciphertext b,
+//   acc_b <- acc_b + GGSW_i [x] (acc_b X^(a_b,i) - acc_b)
+// the external product with the digits of the difference lifted to Z/pZ, p = 2^64 - 2^32 + 1,
+// transformed by a forward NTT unit, multiplied-accumulated with the GGSW's words (NTT domain),
+// transformed back by an inverse NTT unit and switched to the native torus (round(x 2^64 / p));
+// then acc_b <- acc_b X^(-body_b). A rotation by 0 runs like any other (its difference is 0, so
+// it adds exactly 0): the unit's time does not depend on the data.
+//
+// The GGSW words the host streams are the engine's NTT-domain key times N (mod p): the engine's
+// key carries N^-1 for its unnormalized inverse transform, the inverse NTT unit scales by N^-1
+// itself (glovebox_sim's upload does the product once per key).
+//
+// Dataflow, C coefficients per cycle everywhere (W = N / C rows per polynomial):
+// - Accumulator memory: three copies (one per reader: the rotated read, the straight read and
+//   the write-back's read) of C banks (sdp_ram: one write and one read port), coefficient
+//   q C + l of polynomial r of ciphertext b in bank l, row (b K1 + r) W + q. Every write goes to
+//   all three copies. The rotated read of row q fetches coefficients q C + l - a (mod 2N): C
+//   consecutive coefficients, one per bank, rotated across lanes by a mod C and negated where
+//   they wrap past N.
+// - Issue (a "job" is one ciphertext's CMux with one GGSW): levels K1 W cycles, row q of
+//   polynomial r for level t (t-major, then r, then q: the engine's digit order). Stage 1 forms
+//   the difference, stage 2 the digit of level t (gadget_decompose) lifted to Z/pZ, into the
+//   forward NTT unit three cycles after the read.
+// - Multiply-accumulate: each forward-NTT output row is multiplied by the K1 key rows of its
+//   digit polynomial (K1 mac_units of C lanes) and accumulated into an NTT-domain accumulator of
+//   K1 polynomials; four such accumulators (slots, each K1 x C banks of W words) take jobs in
+//   turn, so a job's inverse transforms read one slot while later jobs accumulate in others.
+// - The GGSW buffer holds two GGSWs (K1 groups of C banks, 2 MAX_LEVELS K1 W rows): every
+//   GGSW is applied to the whole batch (key reuse) while the next one is loaded (prefetch).
+// - Write-back: each job's K1 NTT-domain polynomials stream through the inverse NTT unit; each
+//   output row is switched to the native torus and added to the accumulator (read, add,
+//   write).
+// - Output: after the last job, each accumulator streams out rotated by X^(-body).
+//
+// Ports. `start` (with cfg_*) while idle. The accumulators come in on in_* (cfg_batch K1 W
+// rows: ciphertext, polynomial, row), before any job. The rotations come in on rot_* in the
+// order they are used: a_b,i for i-major, b-minor, then the bodies, b = 0 first. The key:
+// `key_req` is high while the unit can take the next GGSW (its slot is free); the memory answers
+// `key_start` in a cycle where it begins sending that GGSW, then its levels K1 K1 W rows in the
+// engine's order (level, row of the level matrix, output polynomial, row) on key_valid /
+// key_data, which the unit always takes. The results leave on out_* (no back-pressure), in the
+// input's order.
+//
+// Cycles (glovebox_sim::br::BrCycleModel restates this; the tests check it against the
+// simulation): `start` in cycle 0; the accumulators are taken in cycles 1 .. B K1 W and the
+// first job may issue in cycle B K1 W + 1. Job j = i B + b issues at
+//   S_j = max(S_(j-1) + T, G_i, V_(j-B)),   T = levels K1 W,
+// G_i being the first cycle with GGSW i loaded and V_j the first cycle after job j's
+// write-back: V_j = S_j + T + K1 W + Lf + Li + Lm + PIPE, with Lf, Li, Lm the forward NTT's,
+// the inverse NTT's and the mac_unit's `latency` ports and PIPE (the unit's own registers) on
+// the `pipe_latency` port. GGSW g's slot frees when the batch's last job with GGSW g - 2 has
+// accumulated (S + T + Lf + Lm + RELEASE). The output phase starts when every write-back is in
+// and its last row leaves OUT_DELAY cycles after it is read.
+//
+// Contract (the software checks it): N, C, MAX_BATCH, MAX_LEVELS powers of two, W >= 2 and
+// W >= goldilocks_pkg::MAC_LATENCY + 2 (an accumulator row is read again after its previous
+// sum is written); 1 <= cfg_batch <= MAX_BATCH, cfg_n >= 1, 1 <= cfg_levels <= MAX_LEVELS,
+// 1 <= cfg_base_log <= MAX_BASE_LOG, cfg_base_log cfg_levels < 64; rotations in [0, 2N).
+module br_unit #(
+    parameter int N            = 512,
+    parameter int C            = 4,
+    parameter int K1           = 2,
+    parameter int MAX_LEVELS   = 2,
+    parameter int MAX_BASE_LOG = 24,
+    parameter int MAX_BATCH    = 4,
+    parameter TW_PREFIX = "twiddles"
+) (
+    input  logic            clk,
+    input  logic            rst,
+    input  logic            start,
+    input  logic [31:0]     cfg_n,
+    input  logic [15:0]     cfg_batch,
+    input  logic [5:0]      cfg_base_log,
+    input  logic [5:0]      cfg_levels,
+    input  logic            in_valid,
+    output logic            in_ready,
+    input  logic [64*C-1:0] in_data,
+    input  logic            rot_valid,
+    output logic            rot_ready,
+    input  logic [15:0]     rot_data,
+    output logic            key_req,
+    input  logic            key_start,
+    input  logic            key_valid,
+    input  logic [64*C-1:0] key_data,
+    output logic            out_valid,
+    output logic [64*C-1:0] out_data,
+    output logic            busy,
+    // Cycles the issue stage waited for a GGSW, and for a write-back (the loop).
+    output logic [31:0]     key_stall_cycles,
+    output logic [31:0]     loop_stall_cycles,
+    output logic [31:0]     fwd_latency,
+    output logic [31:0]     inv_latency,
+    output logic [31:0]     mac_latency,
+    output logic [31:0]     pipe_latency,
+    output logic [31:0]     release_latency,
+    output logic [31:0]     out_delay,
+    // Cycles with two accesses on one bank port (the simulation requires zero).
+    output logic [31:0]     conflicts
+);
+  localparam int W      = N / C;
+  localparam int LOG_N  = $clog2(N);
+  localparam int LW     = (C > 1) ? $clog2(C) : 1;
+  localparam int QW     = $clog2(W);
+  localparam int BW     = (MAX_BATCH > 1) ? $clog2(MAX_BATCH) : 1;
+  localparam int ADEPTH = MAX_BATCH * K1 * W;
+  localparam int AAW    = $clog2(ADEPTH);
+  localparam int GDEPTH = 2 * MAX_LEVELS * K1 * W;
+  localparam int GAW    = $clog2(GDEPTH);
+  localparam int UW     = $clog2(MAX_LEVELS * K1) + 1;
+  localparam int DW     = MAX_BASE_LOG + 1;
+  localparam int LM     = goldilocks_pkg::MAC_LATENCY;
+  localparam logic [63:0] P = goldilocks_pkg::P;
+  // The unit's own registers on the loop, V_j - S_j - T - K1 W - Lf - Li - Lm: the issue cycle,
+  // the read, the difference and the digit (4, so the NTT takes row 0 at S + 4), the
+  // accumulation's key read and its count (1 + 2 after the mac_unit), the INTT reader's start and
+  // read (1 + 1), the write-back's read, write and count (2 after the inverse NTT's last row, the
+  // start shared): 8. RELEASE = D_j - S_j - T - Lf - Lm with D_j the first cycle job j's
+  // accumulation is counted done (and its GGSW freed when b = B - 1): 5. OUT_DELAY: an output
+  // row leaves 3 cycles after its read.
+  localparam int PIPE = 8;
+  localparam int RELEASE = 5;
+  localparam int OUT_DELAY = 3;
+  assign mac_latency     = 32'(LM);
+  assign pipe_latency    = 32'(PIPE);
+  assign release_latency = 32'(RELEASE);
+  assign out_delay       = 32'(OUT_DELAY);
+
+  // ---------------------------------------------------------------- configuration, state
+  typedef enum logic [1:0] {
+    IDLE,
+    LOAD,
+    RUN
+  } state_t;
+  state_t      state;
+  logic [31:0] n;
+  logic [BW:0] batch;
+  logic [5:0]  base_log, levels;
+  logic        go;
+  assign busy = state != IDLE;
+  assign go   = start & (state == IDLE);
+  // Bits no configuration uses: the batch beyond MAX_BATCH, rotations beyond 2N, the direction
+  // flags of the NTT units (each runs one way), the other mac_units' valid bits (all equal), and
+  // the wrap bit of the rotated read's index (its row is the index mod N over C).
+  logic unused;
+  assign unused = ^{cfg_batch[15:BW+1], rot_data[15:LOG_N+1], mac_valid[K1-1:1], rot_wrap, fwd_out_inverse, inv_out_inverse};
+
+  // Accumulator memory address of (ciphertext, polynomial, row).
+  function automatic logic [AAW-1:0] acc_addr(input logic [BW-1:0] b, input logic [UW-1:0] r,
+                                              input logic [QW-1:0] q);
+    return AAW'(b) * AAW'(K1 * W) + AAW'(r) * AAW'(W) + AAW'(q);
+  endfunction
+
+  // round(x 2^64 / p): glovebox_engine::commons::modp::to_native_torus.
+  function automatic logic [63:0] to_native_torus(input logic [63:0] x);
+    logic [63:0] a, b, b_eps, r;
+    logic        carry;
+    a            = x >> 32;
+    b            = x & 64'h0000_0000_FFFF_FFFF;
+    b_eps        = (b << 32) - b;
+    {carry, r}   = {1'b0, b_eps} + {1'b0, 64'h7FFF_FFFF_8000_0000 - a};
+    return x + a + {63'b0, carry | (r >= P)};
+  endfunction
+
+  // ---------------------------------------------------------------- memories
+  // Accumulator copies 0 (rotated read), 1 (straight read), 2 (write-back read).
+  logic [2:0][C-1:0]            acc_re;
+  logic [2:0][C-1:0][AAW-1:0]   acc_raddr;
+  logic [2:0][C-1:0][63:0]      acc_rdata;
+  logic                         acc_we;
+  logic [AAW-1:0]               acc_waddr;
+  logic [C-1:0][63:0]           acc_wdata;
+  for (genvar x = 0; x < 3; x++) begin : g_copy
+    for (genvar l = 0; l < C; l++) begin : g_bank
+      sdp_ram #(.W(64), .DEPTH(ADEPTH)) bank (
+          .clk(clk),
+          .we(acc_we),
+          .waddr(acc_waddr),
+          .wdata(acc_wdata[l]),
+          .re(acc_re[x][l]),
+          .raddr(acc_raddr[x][l]),
+          .rdata(acc_rdata[x][l])
+      );
+    end
+  end
+
+  // GGSW buffer: group j (output polynomial), bank l.
+  logic                         g_we;
+  logic [UW-1:0]                g_wj;
+  logic [GAW-1:0]               g_waddr;
+  logic                         g_re;
+  logic [GAW-1:0]               g_raddr;
+  logic [K1-1:0][C-1:0][63:0]   g_rdata;
+  for (genvar j = 0; j < K1; j++) begin : g_ggsw
+    for (genvar l = 0; l < C; l++) begin : g_bank
+      sdp_ram #(.W(64), .DEPTH(GDEPTH)) bank (
+          .clk(clk),
+          .we(g_we && g_wj == UW'(j)),
+          .waddr(g_waddr),
+          .wdata(key_data[l*64+:64]),
+          .re(g_re),
+          .raddr(g_raddr),
+          .rdata(g_rdata[j][l])
+      );
+    end
+  end
+
+  // NTT-domain accumulators: slot s, group j, bank l, W rows.
+  logic [3:0]                       na_we;
+  logic [QW-1:0]                    na_waddr;
+  logic [K1-1:0][C-1:0][63:0]       na_wdata;
+  logic [3:0]                       na_re;
+  logic [3:0][QW-1:0]               na_raddr;
+  logic [3:0][K1-1:0][C-1:0][63:0]  na_rdata;
+  for (genvar s = 0; s < 4; s++) begin : g_slot
+    for (genvar j = 0; j < K1; j++) begin : g_poly
+      for (genvar l = 0; l < C; l++) begin : g_bank
+        sdp_ram #(.W(64), .DEPTH(W)) bank (
+            .clk(clk),
+            .we(na_we[s]),
+            .waddr(na_waddr),
+            .wdata(na_wdata[j][l]),
+            .re(na_re[s]),
+            .raddr(na_raddr[s]),
+            .rdata(na_rdata[s][j][l])
+        );
+      end
+    end
+  end
+
+  // ---------------------------------------------------------------- counters shared by stages
+  logic [31:0] jobs;          // n B
+  logic [31:0] issued;        // jobs issued
+  logic [31:0] mac_done;      // jobs accumulated
+  logic [31:0] wb_done;       // jobs written back
+  logic [31:0] requested;     // GGSWs the memory started sending
+  logic [31:0] loaded;        // GGSWs in the buffer
+  logic [31:0] released;      // GGSWs every job of the batch has used
+  logic [31:0] iss_i;         // GGSW of the next job
+  logic [BW-1:0] iss_b;       // its ciphertext
+  logic [BW:0]   out_jobs;    // output jobs issued
+
+  // ---------------------------------------------------------------- load
+  logic [BW-1:0] ld_b;
+  logic [UW-1:0] ld_r;
+  logic [QW-1:0] ld_q;
+  logic          ld_last;
+  assign in_ready = state == LOAD;
+  assign ld_last  = {1'b0, ld_b} == batch - 1'b1 && ld_r == UW'(K1 - 1) && ld_q == QW'(W - 1);
+
+  // ---------------------------------------------------------------- issue
+  logic          rd_busy, rd_out;
+  logic [BW-1:0] rd_b;
+  logic [UW-1:0] rd_r, rd_t;
+  logic [QW-1:0] rd_q;
+  logic [LOG_N:0] rd_rot;
+  logic          rd_last;
+  logic          rd_free, all_issued, wb_ready, can_job, can_out;
+  // A job may issue in its predecessor's last row: rows stream back to back.
+  assign rd_free    = !rd_busy || rd_last;
+  assign all_issued = issued == jobs;
+  assign wb_ready   = issued < 32'(batch) || wb_done + 32'(batch) > issued;
+  assign can_job    = state == RUN && rd_free && !all_issued && rot_valid && loaded > iss_i
+      && wb_ready;
+  assign can_out    = state == RUN && rd_free && all_issued && wb_done == jobs && out_jobs < batch
+      && rot_valid;
+  assign rot_ready  = can_job | can_out;
+  assign rd_last    = rd_q == QW'(W - 1) && rd_r == UW'(K1 - 1)
+      && (rd_out || rd_t == UW'(levels - 1'b1));
+
+  // Per bank m of the rotated copy: the lane that reads it and that lane's row.
+  logic [LW-1:0] rot_lo;
+  logic [C-1:0]  rot_wrap;
+  assign rot_lo = LW'(rd_rot);
+  for (genvar m = 0; m < C; m++) begin : g_rot_addr
+    logic [LOG_N:0] e;
+    logic [LW-1:0]  lane;
+    assign lane = LW'(m) + rot_lo;
+    assign e    = (LOG_N + 1)'(rd_q) * (LOG_N + 1)'(C) + (LOG_N + 1)'(lane) - rd_rot;
+    assign rot_wrap[m]     = e[LOG_N];
+    assign acc_re[0][m]    = rd_busy;
+    assign acc_raddr[0][m] = acc_addr(rd_b, rd_r, QW'(e[LOG_N-1:0] >> LW));
+    assign acc_re[1][m]    = rd_busy;
+    assign acc_raddr[1][m] = acc_addr(rd_b, rd_r, rd_q);
+  end
+
+  // Stage 1: the words read; lane l takes bank (l - a) mod C, negated where q C + l - a wraps.
+  logic          s1_valid, s1_out;
+  logic [UW-1:0] s1_t;
+  logic [LW-1:0] s1_rot_lo;
+  logic [C-1:0]  s1_neg;
+  logic          s2_valid, s2_out;
+  logic [UW-1:0] s2_t;
+  logic [C-1:0][63:0] s2_data;
+  always_ff @(posedge clk) begin
+    if (rst) s1_valid <= 1'b0;
+    else s1_valid <= rd_busy;
+    s1_out    <= rd_out;
+    s1_t      <= rd_t;
+    s1_rot_lo <= rot_lo;
+    for (int l = 0; l < C; l++) begin
+      logic [LOG_N:0] e;
+      e = (LOG_N + 1)'(rd_q) * (LOG_N + 1)'(C) + (LOG_N + 1)'(l) - rd_rot;
+      s1_neg[l] <= e[LOG_N];
+    end
+  end
+  always_ff @(posedge clk) begin
+    if (rst) s2_valid <= 1'b0;
+    else s2_valid <= s1_valid;
+    s2_out <= s1_out;
+    s2_t   <= s1_t;
+    for (int l = 0; l < C; l++) begin
+      logic [63:0] v;
+      v = acc_rdata[0][LW'(LW'(l) - s1_rot_lo)];
+      if (s1_neg[l]) v = -v;
+      s2_data[l] <= s1_out ? v : v - acc_rdata[1][l];
+    end
+  end
+
+  // Stage 2: the digit of level t, lifted to Z/pZ, into the forward NTT.
+  logic               fwd_in_valid;
+  logic [64*C-1:0]    fwd_in_data;
+  for (genvar l = 0; l < C; l++) begin : g_digit
+    logic [MAX_LEVELS*DW-1:0] digits;
+    logic [DW-1:0]            d;
+    logic [63:0]              sx;
+    gadget_decompose #(.MAX_BASE_LOG(MAX_BASE_LOG), .MAX_LEVELS(MAX_LEVELS)) decompose (
+        .x(s2_data[l]),
+        .base_log(base_log),
+        .levels(levels),
+        .digits(digits)
+    );
+    assign d  = digits[s2_t*DW+:DW];
+    assign sx = 64'($signed(d));
+    always_ff @(posedge clk) begin
+      fwd_in_data[l*64+:64] <= sx + (sx[63] ? P : 64'd0);
+      out_data[l*64+:64]    <= s2_data[l];
+    end
+  end
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      fwd_in_valid <= 1'b0;
+      out_valid    <= 1'b0;
+    end else begin
+      fwd_in_valid <= s2_valid & ~s2_out;
+      out_valid    <= s2_valid & s2_out;
+    end
+  end
+
+  // ---------------------------------------------------------------- forward NTT
+  logic            fwd_out_valid, fwd_out_inverse, inv_out_inverse;
+  logic [64*C-1:0] fwd_out_data;
+  logic [31:0]     fwd_conflicts, inv_conflicts;
+  ntt_unit #(.N(N), .C(C), .TW_PREFIX(TW_PREFIX)) fwd (
+      .clk(clk),
+      .rst(rst),
+      .in_valid(fwd_in_valid),
+      .in_inverse(1'b0),
+      .in_data(fwd_in_data),
+      .out_valid(fwd_out_valid),
+      .out_inverse(fwd_out_inverse),
+      .out_data(fwd_out_data),
+      .latency(fwd_latency),
+      .conflicts(fwd_conflicts)
+  );
+
+  // ---------------------------------------------------------------- multiply-accumulate
+  // M0 (forward output row q of digit polynomial u of job m_job): read the key rows and the
+  // slot's accumulators; M1: the mac_units; their output row is written at the same position.
+  logic [31:0]   m_job;
+  logic [UW-1:0] m_u;
+  logic [QW-1:0] m_q;
+  logic [BW-1:0] m_b;
+  logic [31:0]   m_i;
+  logic          m_last_u;
+  assign m_last_u = m_u == UW'(levels * 6'(K1) - 1'b1);
+  assign g_re     = fwd_out_valid;
+  assign g_raddr  = GAW'(m_i[0]) * GAW'(MAX_LEVELS * K1 * W) + GAW'(m_u) * GAW'(W) + GAW'(m_q);
+  logic            m1_valid, m1_first;
+  logic [1:0]      m1_slot;
+  logic [64*C-1:0] m1_a;
+  always_ff @(posedge clk) begin
+    if (rst) m1_valid <= 1'b0;
+    else m1_valid <= fwd_out_valid;
+    m1_first <= m_u == '0;
+    m1_slot  <= m_job[1:0];
+    m1_a     <= fwd_out_data;
+  end
+  logic [K1-1:0]         mac_valid;
+  logic [K1-1:0][64*C-1:0] mac_y;
+  for (genvar j = 0; j < K1; j++) begin : g_mac
+    logic [64*C-1:0] acc_in;
+    for (genvar l = 0; l < C; l++) begin : g_lane
+      assign acc_in[l*64+:64] = m1_first ? 64'd0 : na_rdata[m1_slot][j][l];
+    end
+    mac_unit #(.C(C)) mac (
+        .clk(clk),
+        .rst(rst),
+        .in_valid(m1_valid),
+        .a(m1_a),
+        .b(g_rdata[j]),
+        .c(acc_in),
+        .out_valid(mac_valid[j]),
+        .y(mac_y[j]),
+        .latency()
+    );
+  end
+  // The write side counts the rows as they come out of the mac_units.
+  logic [31:0]   w_job;
+  logic [UW-1:0] w_u;
+  logic [QW-1:0] w_q;
+  logic [BW-1:0] w_b;
+  logic          w_last;
+  assign w_last = w_q == QW'(W - 1) && w_u == UW'(levels * 6'(K1) - 1'b1);
+  always_comb begin
+    for (int s = 0; s < 4; s++) na_we[s] = mac_valid[0] && w_job[1:0] == 2'(s);
+    na_waddr = w_q;
+    for (int j = 0; j < K1; j++)
+      for (int l = 0; l < C; l++) na_wdata[j][l] = mac_y[j][l*64+:64];
+  end
+
+  // ---------------------------------------------------------------- inverse NTT
+  logic          ir_busy, ir_free;
+  logic [31:0]   ir_started;
+  logic [1:0]    ir_slot;
+  logic [UW-1:0] ir_j;
+  logic [QW-1:0] ir_q;
+  logic          ir_last;
+  logic [UW-1:0] ir1_j;
+  logic [1:0]    ir1_slot;
+  logic          inv_in_valid;
+  assign ir_last = ir_j == UW'(K1 - 1) && ir_q == QW'(W - 1);
+  assign ir_free = !ir_busy || ir_last;
+  always_comb begin
+    for (int s = 0; s < 4; s++) begin
+      logic mac_here, ir_here;
+      mac_here    = fwd_out_valid && m_job[1:0] == 2'(s);
+      ir_here     = ir_busy && ir_slot == 2'(s);
+      na_re[s]    = mac_here | ir_here;
+      na_raddr[s] = ir_here ? ir_q : m_q;
+    end
+  end
+  logic [64*C-1:0] inv_in_data;
+  always_comb begin
+    for (int l = 0; l < C; l++) inv_in_data[l*64+:64] = na_rdata[ir1_slot][ir1_j][l];
+  end
+  logic            inv_out_valid;
+  logic [64*C-1:0] inv_out_data;
+  ntt_unit #(.N(N), .C(C), .TW_PREFIX(TW_PREFIX)) inv (
+      .clk(clk),
+      .rst(rst),
+      .in_valid(inv_in_valid),
+      .in_inverse(1'b1),
+      .in_data(inv_in_data),
+      .out_valid(inv_out_valid),
+      .out_inverse(inv_out_inverse),
+      .out_data(inv_out_data),
+      .latency(inv_latency),
+      .conflicts(inv_conflicts)
+  );
+
+  // ---------------------------------------------------------------- write-back
+  // W0 (inverse output row q of polynomial j of job wb_job): read the accumulator, switch the
+  // row to the torus; W1: add and write all three copies.
+  logic [BW-1:0] wb_b;
+  logic [UW-1:0] wb_j;
+  logic [QW-1:0] wb_q;
+  logic          wb_last;
+  assign wb_last = wb_j == UW'(K1 - 1) && wb_q == QW'(W - 1);
+  for (genvar l = 0; l < C; l++) begin : g_wb_read
+    assign acc_re[2][l]    = inv_out_valid;
+    assign acc_raddr[2][l] = acc_addr(wb_b, wb_j, wb_q);
+  end
+  logic                 wb1_valid, wb1_last;
+  logic [AAW-1:0]       wb1_addr;
+  logic [C-1:0][63:0]   wb1_switched;
+  always_ff @(posedge clk) begin
+    if (rst) wb1_valid <= 1'b0;
+    else wb1_valid <= inv_out_valid;
+    wb1_last <= wb_last;
+    wb1_addr <= acc_addr(wb_b, wb_j, wb_q);
+    for (int l = 0; l < C; l++) wb1_switched[l] <= to_native_torus(inv_out_data[l*64+:64]);
+  end
+  always_comb begin
+    if (state == LOAD) begin
+      acc_we    = in_valid;
+      acc_waddr = acc_addr(ld_b, ld_r, ld_q);
+      for (int l = 0; l < C; l++) acc_wdata[l] = in_data[l*64+:64];
+    end else begin
+      acc_we    = wb1_valid;
+      acc_waddr = wb1_addr;
+      for (int l = 0; l < C; l++) acc_wdata[l] = acc_rdata[2][l] + wb1_switched[l];
+    end
+  end
+
+  // ---------------------------------------------------------------- key loader
+  logic [UW-1:0] k_u, k_j;
+  logic [QW-1:0] k_q;
+  logic          k_last;
+  assign key_req = state != IDLE && requested < n && (requested < 2 || released + 1 >= requested);
+  assign k_last  = k_q == QW'(W - 1) && k_j == UW'(K1 - 1)
+      && k_u == UW'(levels * 6'(K1) - 1'b1);
+  assign g_we    = key_valid;
+  assign g_wj    = k_j;
+  assign g_waddr = GAW'(loaded[0]) * GAW'(MAX_LEVELS * K1 * W) + GAW'(k_u) * GAW'(W) + GAW'(k_q);
+
+  // ---------------------------------------------------------------- sequencing
+  always_ff @(posedge clk) begin
+    if (rst) begin
+      state   <= IDLE;
+      rd_busy <= 1'b0;
+      ir_busy <= 1'b0;
+      inv_in_valid <= 1'b0;
+    end else begin
+      inv_in_valid <= ir_busy;
+      ir1_j        <= ir_j;
+      ir1_slot     <= ir_slot;
+      if (go) begin
+        state             <= LOAD;
+        n                 <= cfg_n;
+        batch             <= (BW + 1)'(cfg_batch);
+        base_log          <= cfg_base_log;
+        levels            <= cfg_levels;
+        jobs              <= cfg_n * 32'(cfg_batch);
+        {ld_b, ld_r, ld_q} <= '0;
+        issued            <= '0;
+        mac_done          <= '0;
+        wb_done           <= '0;
+        requested         <= '0;
+        loaded            <= '0;
+        released          <= '0;
+        iss_i             <= '0;
+        iss_b             <= '0;
+        out_jobs          <= '0;
+        {m_job, m_u, m_q, m_b, m_i} <= '0;
+        {w_job, w_u, w_q, w_b}      <= '0;
+        {ir_started, ir_j, ir_q}    <= '0;
+        {wb_b, wb_j, wb_q}          <= '0;
+        {k_u, k_j, k_q}             <= '0;
+        key_stall_cycles  <= '0;
+        loop_stall_cycles <= '0;
+      end
+      // Load.
+      if (state == LOAD && in_valid) begin
+        if (ld_last) state <= RUN;
+        ld_q <= ld_q + 1'b1;
+        if (ld_q == QW'(W - 1)) begin
+          ld_r <= (ld_r == UW'(K1 - 1)) ? '0 : ld_r + 1'b1;
+          if (ld_r == UW'(K1 - 1)) ld_b <= ld_b + 1'b1;
+        end
+      end
+      // Issue.
+      if (state == RUN && rd_free && !all_issued) begin
+        if (loaded <= iss_i) key_stall_cycles <= key_stall_cycles + 1;
+        else if (!wb_ready) loop_stall_cycles <= loop_stall_cycles + 1;
+      end
+      if (can_job | can_out) begin
+        rd_busy <= 1'b1;
+        rd_out  <= can_out;
+        {rd_r, rd_t, rd_q} <= '0;
+        if (can_job) begin
+          rd_b   <= iss_b;
+          rd_rot <= (LOG_N + 1)'(rot_data);
+          issued <= issued + 1;
+          if ({1'b0, iss_b} == batch - 1'b1) begin
+            iss_b <= '0;
+            iss_i <= iss_i + 1;
+          end else iss_b <= iss_b + 1'b1;
+        end else begin
+          rd_b     <= BW'(out_jobs);
+          rd_rot   <= (LOG_N + 1)'(0) - (LOG_N + 1)'(rot_data);
+          out_jobs <= out_jobs + 1'b1;
+        end
+      end else if (rd_busy) begin
+        if (rd_last) rd_busy <= 1'b0;
+        rd_q <= rd_q + 1'b1;
+        if (rd_q == QW'(W - 1)) begin
+          rd_r <= (rd_r == UW'(K1 - 1)) ? '0 : rd_r + 1'b1;
+          if (rd_r == UW'(K1 - 1)) rd_t <= rd_t + 1'b1;
+        end
+      end
+      if (state == RUN && out_jobs == batch && !rd_busy && !(can_job | can_out)) state <= IDLE;
+      // Multiply-accumulate, read side.
+      if (fwd_out_valid) begin
+        m_q <= m_q + 1'b1;
+        if (m_q == QW'(W - 1)) begin
+          m_u <= m_last_u ? '0 : m_u + 1'b1;
+          if (m_last_u) begin
+            m_job <= m_job + 1;
+            if ({1'b0, m_b} == batch - 1'b1) begin
+              m_b <= '0;
+              m_i <= m_i + 1;
+            end else m_b <= m_b + 1'b1;
+          end
+        end
+      end
+      // Write side: a job is done when its last row is written; its GGSW is released with the
+      // batch's last ciphertext.
+      if (mac_valid[0]) begin
+        w_q <= w_q + 1'b1;
+        if (w_q == QW'(W - 1)) w_u <= (w_u == UW'(levels * 6'(K1) - 1'b1)) ? '0 : w_u + 1'b1;
+        if (w_last) begin
+          w_job    <= w_job + 1;
+          mac_done <= mac_done + 1;
+          if ({1'b0, w_b} == batch - 1'b1) begin
+            w_b      <= '0;
+            released <= released + 1;
+          end else w_b <= w_b + 1'b1;
+        end
+      end
+      // Inverse NTT reader.
+      if (ir_free && mac_done > ir_started) begin
+        ir_busy    <= 1'b1;
+        ir_slot    <= ir_started[1:0];
+        ir_started <= ir_started + 1;
+        ir_j       <= '0;
+        ir_q       <= '0;
+      end else if (ir_busy) begin
+        ir_q <= ir_q + 1'b1;
+        if (ir_q == QW'(W - 1)) ir_j <= ir_j + 1'b1;
+        if (ir_last) ir_busy <= 1'b0;
+      end
+      // Write-back.
+      if (inv_out_valid) begin
+        wb_q <= wb_q + 1'b1;
+        if (wb_q == QW'(W - 1)) wb_j <= (wb_j == UW'(K1 - 1)) ? '0 : wb_j + 1'b1;
+        if (wb_last) wb_b <= ({1'b0, wb_b} == batch - 1'b1) ? '0 : wb_b + 1'b1;
+      end
+      if (wb1_valid && wb1_last) wb_done <= wb_done + 1;
+      // Key loader.
+      if (key_start) requested <= requested + 1;
+      if (key_valid) begin
+        k_q <= k_q + 1'b1;
+        if (k_q == QW'(W - 1)) begin
+          k_j <= (k_j == UW'(K1 - 1)) ? '0 : k_j + 1'b1;
+          if (k_j == UW'(K1 - 1)) k_u <= (k_u == UW'(levels * 6'(K1) - 1'b1)) ? '0 : k_u + 1'b1;
+        end
+        if (k_last) loaded <= loaded + 1;
+      end
+    end
+  end
+
+  // ---------------------------------------------------------------- conflicts
+`ifdef SYNTHESIS
+  assign conflicts = fwd_conflicts | inv_conflicts;
+`else
+  // A job's inverse transforms and a later job's accumulation on one slot.
+  logic [31:0] slot_conflicts;
+  always_ff @(posedge clk) begin
+    if (rst || go) slot_conflicts <= '0;
+    else if (fwd_out_valid && ir_busy && m_job[1:0] == ir_slot)
+      slot_conflicts <= slot_conflicts + 1;
+  end
+  assign conflicts = fwd_conflicts + inv_conflicts + slot_conflicts;
+`endif
+endmodule
