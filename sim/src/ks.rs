@@ -93,6 +93,11 @@ mod ffi {
     }
 }
 
+// SAFETY: a Verilated model (built without --threads) keeps all its state in its own objects,
+// and the Rust side only reaches it through `&mut` (one caller at a time), so moving it to
+// another thread is sound; it is not `Sync`.
+unsafe impl Send for ffi::KsSim {}
+
 fn sim_error(reason: impl Into<String>) -> Error {
     Error::Backend {
         backend: "sim (Verilator)".into(),

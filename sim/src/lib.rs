@@ -27,6 +27,7 @@
 //! # Ok::<(), glovebox_engine::Error>(())
 //! ```
 
+pub mod backend;
 pub mod br;
 pub mod ks;
 
