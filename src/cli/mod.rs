@@ -57,7 +57,7 @@ pub fn check_passed(failed: usize, total: usize, what: impl Into<String>) -> Cli
 /// `--params`: a named parameter set.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ParamsArg {
-    /// Parameter set name (see `glovebox params`).
+    /// Parameter set name (see `glovebox params`), or an alias: default, hpu, test.
     #[arg(
         long = "params",
         value_name = "PARAMS",
@@ -68,7 +68,13 @@ pub struct ParamsArg {
 
 impl ParamsArg {
     pub fn resolve(&self) -> Result<&'static Parameters> {
-        Parameters::by_name(&self.name)
+        let name = match self.name.to_ascii_lowercase().as_str() {
+            "default" => PARAM_MESSAGE_2_CARRY_2_KS_PBS.name,
+            "hpu" => V1_8_HPU_PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128.name,
+            "test" => TEST_PARAMS_INSECURE.name,
+            _ => self.name.as_str(),
+        };
+        Parameters::by_name(name)
     }
 }
 
@@ -79,6 +85,9 @@ pub enum BackendKind {
     Cpu,
     /// The GPU backend (wgpu: Vulkan, Metal, DX12); never falls back to the CPU.
     Gpu,
+    /// The simulated accelerator (the RTL of hdl/, Verilated): bit for bit the CPU backend,
+    /// thousands of times slower; units for N = 512 (the test set) and N = 2048.
+    Sim,
 }
 
 /// Parses a backend name, refusing others with the list of those that exist.
@@ -96,7 +105,8 @@ fn parse_backend(name: &str) -> std::result::Result<BackendKind, String> {
 /// `--backend`: where the bootstraps run.
 #[derive(clap::Args, Clone, Debug)]
 pub struct BackendArg {
-    /// Backend that runs the bootstraps: cpu, or gpu (wgpu: Vulkan, Metal, DX12).
+    /// Backend that runs the bootstraps: cpu, gpu (wgpu: Vulkan, Metal, DX12), or sim (the
+    /// accelerator's RTL, simulated: slow; use a small parameter set).
     #[arg(
         long = "backend",
         value_name = "BACKEND",
@@ -112,6 +122,7 @@ impl BackendArg {
         Ok(match self.kind {
             BackendKind::Cpu => Arc::new(CpuBackend::new()),
             BackendKind::Gpu => Arc::new(glovebox::kernels::GpuBackend::new()?),
+            BackendKind::Sim => Arc::new(glovebox::sim::backend::SimBackend::new()),
         })
     }
 }

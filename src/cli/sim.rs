@@ -1,8 +1,14 @@
 //! `glovebox sim`: the accelerator RTL simulated cycle by cycle (Verilator), checked against
 //! the engine, with cycle counts and a throughput projected at a clock.
 
-use super::{check_passed, CliResult, OutputArgs, Report};
+use super::{
+    check_passed, progress_bar, security_level, server_key_with_bar, CliResult, OutputArgs,
+    ParamsArg, Report,
+};
 use glovebox::prelude::*;
+use glovebox::sim::backend::{SimBackend, SimConfig};
+use glovebox::sim::br::{br_configs, BlindRotationUnit};
+use glovebox::sim::ks::{KeyMemory, KeyswitchUnit};
 use glovebox::sim::NttUnit;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -19,6 +25,41 @@ pub enum Unit {
     /// Streams random polynomials through the NTT unit, checks every output word against the
     /// CPU NTT, and reports cycles, simulation speed and projected throughput at a clock.
     Ntt(NttArgs),
+    /// Runs a batch of keyswitch + PBS on the simulated keyswitch and blind-rotation units,
+    /// checks every output against the CPU backend word for word and its decryption against
+    /// f(m), and reports cycles, the measured and steady-state PBS/s at a clock, the binding
+    /// term, the key bandwidth used and the units' utilization.
+    Pbs(PbsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PbsArgs {
+    /// Parameter set: --params hpu (the HPU's set), default, or test (N = 512: a small unit,
+    /// quick).
+    #[command(flatten)]
+    pub params: ParamsArg,
+    /// Ciphertexts per batch (the accumulators the blind-rotation unit holds: at most 16 at
+    /// N = 2048, 8 at N = 512).
+    #[arg(long, default_value_t = 12)]
+    pub batch: usize,
+    /// Coefficients per cycle of the blind-rotation unit (built: 32 at N = 2048, 4 at N = 512;
+    /// omitted: the built one).
+    #[arg(long)]
+    pub c: Option<usize>,
+    /// Clock of the projection, in MHz.
+    #[arg(long, default_value_t = 350.0)]
+    pub clock_mhz: f64,
+    /// Key-memory bandwidth in GB/s (shared by both units; HBM2e: about 400 per stack).
+    #[arg(long, default_value_t = 90.0)]
+    pub key_gbps: f64,
+    /// Key-memory latency in cycles.
+    #[arg(long, default_value_t = 200)]
+    pub key_latency: u32,
+    /// Lanes of the keyswitch unit (built: 16; 4 on the native torus).
+    #[arg(long, default_value_t = 16)]
+    pub ks_lanes: usize,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -108,7 +149,239 @@ impl Report for SimNttReport {
 pub fn run(args: Args) -> CliResult<()> {
     match args.unit {
         Unit::Ntt(a) => ntt(a),
+        Unit::Pbs(a) => pbs(a),
     }
+}
+
+#[derive(Serialize)]
+struct SimPbsReport {
+    params: &'static str,
+    security: String,
+    n: usize,
+    polynomial_size: usize,
+    batch: usize,
+    c: usize,
+    ks_lanes: usize,
+    clock_mhz: f64,
+    clock_note: &'static str,
+    key_gbps: f64,
+    key_words_per_cycle: u32,
+    key_latency_cycles: u32,
+    verified: usize,
+    decrypted_correctly: usize,
+    keyswitch_cycles: u64,
+    blind_rotation_cycles: u64,
+    /// The cycle model's count of the blind rotation (the tests hold it equal to the RTL's).
+    blind_rotation_model_cycles: u64,
+    keyswitch_model_cycles: u64,
+    /// This run: keyswitch then blind rotation of one batch, fill and drain included.
+    cycles: u64,
+    measured_pbs_per_s: f64,
+    /// Batches streamed, the keyswitch of the next batch overlapped with this batch's blind
+    /// rotation (two units): the slower unit's steady-state cycles per batch.
+    steady_cycles_per_batch: f64,
+    steady_pbs_per_s: f64,
+    binding: String,
+    binding_terms_cycles_per_ggsw: [f64; 4],
+    keyswitch_binding: String,
+    /// Key bytes both units read in this run, over the run's time at the clock.
+    key_gbps_used: f64,
+    fwd_ntt_utilization: f64,
+    inv_ntt_utilization: f64,
+    multiplier_utilization: f64,
+    loop_latency_cycles: u64,
+    simulated_cycles_per_s: f64,
+    wall_s: f64,
+}
+
+impl Report for SimPbsReport {
+    fn print_table(&self) {
+        println!(
+            "keyswitch + PBS on the simulated accelerator: {} ({}), n = {}, N = {}, batch {}",
+            self.params, self.security, self.n, self.polynomial_size, self.batch
+        );
+        println!(
+            "units: blind rotation C = {} coefficients/cycle, keyswitch {} lanes; key memory \
+             {} GB/s = {} words/cycle at {} MHz, {} cycles latency",
+            self.c,
+            self.ks_lanes,
+            self.key_gbps,
+            self.key_words_per_cycle,
+            self.clock_mhz,
+            self.key_latency_cycles
+        );
+        println!(
+            "verified: {}/{} outputs equal the CPU backend word for word; {}/{} decrypt to f(m)",
+            self.verified, self.batch, self.decrypted_correctly, self.batch
+        );
+        println!("{:<34} {:>14} {:>14}", "", "simulated", "model");
+        println!(
+            "{:<34} {:>14} {:>14}",
+            "keyswitch cycles", self.keyswitch_cycles, self.keyswitch_model_cycles
+        );
+        println!(
+            "{:<34} {:>14} {:>14}",
+            "blind-rotation cycles", self.blind_rotation_cycles, self.blind_rotation_model_cycles
+        );
+        println!(
+            "at {} MHz: this run {:.0} PBS/s ({} cycles, keyswitch then blind rotation, fill \
+             and drain included); steady state {:.0} PBS/s ({:.0} cycles per batch, keyswitch \
+             overlapped)",
+            self.clock_mhz,
+            self.measured_pbs_per_s,
+            self.cycles,
+            self.steady_pbs_per_s,
+            self.steady_cycles_per_batch
+        );
+        let t = self.binding_terms_cycles_per_ggsw;
+        println!(
+            "blind rotation bound by {} (cycles per GGSW: compute {:.0}, loop latency {:.0}, key \
+             bandwidth {:.0}, key latency {:.0}); keyswitch bound by {}",
+            self.binding, t[0], t[1], t[2], t[3], self.keyswitch_binding
+        );
+        println!(
+            "key bandwidth used {:.1} GB/s; utilization: forward NTT {:.0} %, inverse NTT {:.0} %, \
+             multipliers {:.0} %",
+            self.key_gbps_used,
+            100.0 * self.fwd_ntt_utilization,
+            100.0 * self.inv_ntt_utilization,
+            100.0 * self.multiplier_utilization
+        );
+        println!(
+            "simulation: {:.3e} cycles per wall-clock second ({:.1} s); {} MHz: {}",
+            self.simulated_cycles_per_s, self.wall_s, self.clock_mhz, self.clock_note
+        );
+    }
+}
+
+fn pbs(a: PbsArgs) -> CliResult<()> {
+    let params = a.params.resolve()?;
+    let (n, poly) = (params.lwe_dimension.0, params.polynomial_size.0);
+    if a.batch == 0 || !(a.clock_mhz > 0.0) || !(a.key_gbps > 0.0) {
+        return Err(Error::InvalidParameters(
+            "--batch, --clock-mhz and --key-gbps must be positive".into(),
+        )
+        .into());
+    }
+    let built = br_configs();
+    let Some(config) = built
+        .iter()
+        .find(|c| c.polynomial_size == poly && a.c.is_none_or(|x| x == c.lanes))
+    else {
+        let list: Vec<String> = built
+            .iter()
+            .map(|c| format!("N = {} with C = {}", c.polynomial_size, c.lanes))
+            .collect();
+        return Err(Error::InvalidParameters(format!(
+            "no simulated blind-rotation unit for N = {poly}{}; built: {}",
+            a.c.map(|c| format!(" with C = {c}")).unwrap_or_default(),
+            list.join(", ")
+        ))
+        .into());
+    };
+    if a.batch > config.max_batch {
+        return Err(Error::InvalidParameters(format!(
+            "--batch {}: the unit for N = {poly} holds at most {} accumulators",
+            a.batch, config.max_batch
+        ))
+        .into());
+    }
+    let bytes_per_cycle = a.key_gbps * 1e9 / (a.clock_mhz * 1e6);
+    let words = ((bytes_per_cycle / 8.0).floor() as u32).max(1);
+    let memory = KeyMemory {
+        words_per_cycle: words,
+        latency: a.key_latency,
+    };
+    let client = ClientKey::new(params)?;
+    let server = server_key_with_bar(a.output, params, |p| client.server_key_with_progress(p))?;
+    let sim = SimBackend::with_config(SimConfig {
+        memory,
+        keyswitch_lanes: a.ks_lanes,
+    });
+    let cpu = CpuBackend::new();
+    let on_sim = server.upload(&sim)?;
+    let on_cpu = server.upload(&cpu)?;
+    let modulus = params.message_modulus;
+    let tables = [
+        server.generate_lookup_table(|x| x),
+        server.generate_lookup_table(|x| (x * x + 1) % modulus),
+        server.generate_lookup_table(|x| (x >= modulus / 2) as u64),
+    ];
+    let f = |j: usize, m: u64| [m, (m * m + 1) % modulus, (m >= modulus / 2) as u64][j % 3];
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.batch as u64);
+    let messages: Vec<u64> = (0..a.batch).map(|_| rng.gen_range(0..modulus)).collect();
+    let cts: Vec<Ciphertext> = messages
+        .iter()
+        .map(|&m| client.encrypt(m))
+        .collect::<Result<_>>()?;
+    let ct_refs: Vec<&Ciphertext> = cts.iter().collect();
+    let table_refs: Vec<&LookupTable> = (0..a.batch).map(|j| &tables[j % 3]).collect();
+    let want = on_cpu.apply_lookup_table_batch(&ct_refs, &table_refs)?;
+    let bar = progress_bar(
+        a.output,
+        1,
+        "simulating keyswitch + blind rotation of the batch {spinner} {elapsed}",
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let got = on_sim.apply_lookup_table_batch(&ct_refs, &table_refs)?;
+    bar.finish_and_clear();
+    let mut verified = 0;
+    let mut decrypted = 0;
+    for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+        verified += (g.ct.as_slice() == w.ct.as_slice()) as usize;
+        decrypted += (client.decrypt(g)? == f(j, messages[j])) as usize;
+    }
+    let counters = sim.counters();
+    // The models of this batch, from units built like the backend's.
+    let ntt_bsk = server.ntt_bootstrap_key()?;
+    let br_model = BlindRotationUnit::new(poly, config.lanes, memory)?.cycle_model(ntt_bsk, a.batch)?;
+    let ks_unit = KeyswitchUnit::for_key(server.keyswitch_key(), a.ks_lanes, memory)?;
+    let ks_model = ks_unit.cycle_model(server.keyswitch_key(), a.batch)?;
+    let cycles = counters.keyswitch_cycles + counters.blind_rotation_cycles;
+    let clock_hz = a.clock_mhz * 1e6;
+    let br_steady = br_model.steady_cycles_per_batch(n);
+    let steady = br_steady.max(ks_model.steady_cycles_per_batch() as f64);
+    let br_cycles = counters.blind_rotation_cycles.max(1) as f64;
+    SimPbsReport {
+        params: params.name,
+        security: security_level(params),
+        n,
+        polynomial_size: poly,
+        batch: a.batch,
+        c: config.lanes,
+        ks_lanes: a.ks_lanes,
+        clock_mhz: a.clock_mhz,
+        clock_note: CLOCK_NOTE,
+        key_gbps: a.key_gbps,
+        key_words_per_cycle: words,
+        key_latency_cycles: a.key_latency,
+        verified,
+        decrypted_correctly: decrypted,
+        keyswitch_cycles: counters.keyswitch_cycles,
+        blind_rotation_cycles: counters.blind_rotation_cycles,
+        blind_rotation_model_cycles: br_model.cycles,
+        keyswitch_model_cycles: ks_model.cycles,
+        cycles,
+        measured_pbs_per_s: a.batch as f64 * clock_hz / cycles as f64,
+        steady_cycles_per_batch: steady,
+        steady_pbs_per_s: a.batch as f64 * clock_hz / steady,
+        binding: br_model.binding.to_string(),
+        binding_terms_cycles_per_ggsw: br_model.terms,
+        keyswitch_binding: ks_model.binding.to_string(),
+        key_gbps_used: counters.key_words as f64 * 8.0 / (cycles as f64 / clock_hz) / 1e9,
+        fwd_ntt_utilization: br_model.fwd_busy as f64 / br_cycles,
+        inv_ntt_utilization: br_model.inv_busy as f64 / br_cycles,
+        multiplier_utilization: br_model.fwd_busy as f64 / br_cycles,
+        loop_latency_cycles: br_model.loop_latency,
+        simulated_cycles_per_s: cycles as f64 / counters.wall_seconds.max(1e-9),
+        wall_s: counters.wall_seconds,
+    }
+    .emit(a.output);
+    check_passed(
+        (a.batch - verified) + (a.batch - decrypted),
+        2 * a.batch,
+        "outputs differ from the CPU backend or decrypt wrongly",
+    )
 }
 
 fn ntt(a: NttArgs) -> CliResult<()> {
