@@ -9,7 +9,7 @@ lint() {
     verilator --lint-only -Wall waivers.vlt -F sources.f "$@"
 }
 for top in goldilocks_consts mod_add mod_sub mod_mul mod_shift butterfly butterfly_shift mac_unit \
-    gadget_decompose; do
+    gadget_decompose cmd_unit; do
     lint --top-module "$top"
 done
 lint --top-module ntt_unit -GN=256 -GC=2

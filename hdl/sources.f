@@ -20,3 +20,4 @@ ks_pkg.sv
 gadget_decompose.sv
 ks_unit.sv
 br_unit.sv
+cmd_unit.sv

@@ -66,6 +66,16 @@ const KS_CONFIGS: &[KsConfig] = &[
         max_batch: 16,
         max_chunks: 64,
     },
+    // The HPU set's keyswitch at the rate of its blind rotation: 512 shift-and-add lanes, a key
+    // row of 880 words in two chunks.
+    KsConfig {
+        lanes: 512,
+        output_modulus_log: 21,
+        max_base_log: 2,
+        max_levels: 8,
+        max_batch: 16,
+        max_chunks: 2,
+    },
 ];
 /// A blind-rotation unit configuration (`hdl/br_unit.sv` parameters); its model is
 /// `Vbr_<poly>_<lanes>`.
@@ -113,11 +123,21 @@ const UNITS: &[&str] = &[
     "butterfly_shift",
     "mac_unit",
     "goldilocks_consts",
+    "cmd_unit",
 ];
+/// The command interface's rings and key slots (`hdl/cmd_unit.sv`).
+const CMD_QDEPTH: u32 = 16;
+const CMD_CDEPTH: u32 = 16;
+const CMD_SLOTS: u32 = 16;
 
 fn unit_params(top: &str) -> Vec<String> {
     match top {
         "mac_unit" => vec![format!("-GC={MAC_LANES}")],
+        "cmd_unit" => vec![
+            format!("-GQDEPTH={CMD_QDEPTH}"),
+            format!("-GCDEPTH={CMD_CDEPTH}"),
+            format!("-GSLOTS={CMD_SLOTS}"),
+        ],
         _ => Vec::new(),
     }
 }
@@ -225,6 +245,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/lib.rs");
     println!("cargo:rerun-if-changed=src/ks.rs");
     println!("cargo:rerun-if-changed=src/br.rs");
+    println!("cargo:rerun-if-changed=src/device.rs");
     let root = verilator_root();
     let stamp = out.join("models.stamp");
     let fingerprint = fingerprint(&hdl, &hdl_files, &root);
@@ -370,6 +391,10 @@ fn main() {
         includes.push_str(&format!("#include \"V{top}/V{top}.h\"\n"));
     }
     includes.push_str(&format!("#define GLOVEBOX_MAC_LANES {MAC_LANES}\n"));
+    includes.push_str(&format!(
+        "#define GLOVEBOX_CMD_QDEPTH {CMD_QDEPTH}\n#define GLOVEBOX_CMD_CDEPTH {CMD_CDEPTH}\n\
+         #define GLOVEBOX_CMD_SLOTS {CMD_SLOTS}\n"
+    ));
     std::fs::write(out.join("models.inc"), includes).unwrap();
     std::fs::write(out.join("ntt_factory.inc"), factory).unwrap();
     let configs: Vec<String> = NTT_CONFIGS
@@ -400,10 +425,11 @@ fn main() {
             .compile("glovebox_sim_models");
         std::fs::write(&stamp, &fingerprint).unwrap();
     }
-    cxx_build::bridges(["src/lib.rs", "src/ks.rs", "src/br.rs"])
+    cxx_build::bridges(["src/lib.rs", "src/ks.rs", "src/br.rs", "src/device.rs"])
         .file("cpp/sim.cpp")
         .file("cpp/ks.cpp")
         .file("cpp/br.cpp")
+        .file("cpp/cmd.cpp")
         .include(&include)
         .include(include.join("vltstd"))
         .include(&out)

@@ -122,3 +122,46 @@ fn sim_ntt_json_reports_verified_cycles_and_projection() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("N=2048 C=32"));
 }
+
+#[test]
+fn sim_pbs_json_reports_a_verified_batch_with_model_and_rates() {
+    let out = glovebox(&[
+        "sim",
+        "pbs",
+        "--params",
+        "test",
+        "--batch",
+        "5",
+        "--key-gbps",
+        "11.2",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(v["verified"], 5);
+    assert_eq!(v["decrypted_correctly"], 5);
+    assert_eq!(v["blind_rotation_cycles"], v["blind_rotation_model_cycles"]);
+    assert_eq!(v["keyswitch_cycles"], v["keyswitch_model_cycles"]);
+    // 11.2 GB/s at 350 MHz: 32 bytes, 4 words per cycle.
+    assert_eq!(v["key_words_per_cycle"], 4);
+    let cycles = v["cycles"].as_f64().unwrap();
+    let measured = v["measured_pbs_per_s"].as_f64().unwrap();
+    assert!((measured - 5.0 * 350e6 / cycles).abs() < 1.0);
+    assert!(measured < v["steady_pbs_per_s"].as_f64().unwrap());
+    let binding = v["binding"].as_str().unwrap();
+    assert!(
+        ["compute", "loop latency", "key bandwidth", "key latency"].contains(&binding),
+        "{binding}"
+    );
+    // A batch the unit cannot hold, and a C that was not built, are refused.
+    let out = glovebox(&["sim", "pbs", "--params", "test", "--batch", "9"]);
+    assert!(!out.status.success());
+    let out = glovebox(&["sim", "pbs", "--params", "test", "--c", "8"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("N = 512 with C = 4"));
+}

@@ -1,9 +1,17 @@
 //! [`SimBackend`]: the engine's [`Backend`] on the simulated accelerator. Uploading a key puts
-//! it in the simulated key memory and builds the unit that will read it (the blind-rotation
-//! unit for the key's polynomial size, the keyswitch unit for its output modulus); every
-//! `blind_rotate_batch` and `keyswitch_batch` then runs cycle by cycle on the Verilated RTL,
-//! word for word equal to the CPU backend. Nothing falls back to the CPU: a key no built unit
-//! can take is refused at upload with a typed error.
+//! it in the simulated key memory, builds the unit that will read it (the blind-rotation unit
+//! for the key's polynomial size, the keyswitch unit for its output modulus) and marks its slot
+//! loaded in the command interface; every `blind_rotate_batch` and `keyswitch_batch` is written
+//! as descriptors into the command interface's ring (`hdl/cmd_unit.sv`, see [`crate::device`]),
+//! whose requests run cycle by cycle on the Verilated units, word for word equal to the CPU
+//! backend. Nothing falls back to the CPU: a key no built unit can take is refused at upload
+//! with a typed error.
+//!
+//! Faults: a device that does not answer within [`SimConfig::answer_budget`] cycles, a
+//! completion with a tag no descriptor in flight carries, or one with an error status fails the
+//! call that submitted it with [`Error::Backend`]; the backend then resets the device, marks
+//! its key slots loaded again and takes the next call. [`SimBackend::inject_fault`] provokes
+//! each of them for tests.
 //!
 //! ```no_run
 //! use glovebox_engine::prelude::*;
@@ -17,6 +25,7 @@
 //! ```
 
 use crate::br::{br_configs, BlindRotationUnit};
+use crate::device::{CommandInterface, Descriptor, Event, ExecRequest, Operation, Status};
 use crate::ks::{ks_configs, KeyMemory, KeyswitchUnit};
 use glovebox_engine::algorithms::key_generation::convert_standard_lwe_bootstrap_key_to_ntt;
 use glovebox_engine::backend::{
@@ -31,8 +40,12 @@ use std::sync::Mutex;
 pub struct SimConfig {
     /// The key memory (bandwidth in 64-bit words per cycle, latency in cycles).
     pub memory: KeyMemory,
-    /// Lanes of the keyswitch unit (a built configuration: 16, or 4 on the native torus).
+    /// Lanes of the keyswitch unit (a built configuration: 16, 4 on the native torus, 512 for
+    /// output modulus 2^21).
     pub keyswitch_lanes: usize,
+    /// Cycles the driver waits for the command interface's next request or completion before
+    /// it declares the device unresponsive (the units' own cycles are not counted against it).
+    pub answer_budget: u64,
 }
 
 impl Default for SimConfig {
@@ -45,6 +58,40 @@ impl Default for SimConfig {
                 latency: 200,
             },
             keyswitch_lanes: 16,
+            answer_budget: 100_000,
+        }
+    }
+}
+
+/// A fault [`SimBackend::inject_fault`] provokes in the next operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The units never answer the command interface's request.
+    Hang,
+    /// The completion comes back with a tag no descriptor in flight carries.
+    UnknownTag,
+    /// The units finish with this fault code (1 ..= 127).
+    ErrorStatus(u8),
+}
+
+/// The device: its command interface, its memory for the buffers of the call in progress, and
+/// the key slots it holds.
+struct Device {
+    cmd: CommandInterface,
+    memory: Vec<u64>,
+    next_tag: u16,
+    fault: Option<Fault>,
+    loaded: Vec<(u32, Operation)>,
+    resets: u64,
+}
+
+impl Device {
+    fn reset(&mut self) {
+        self.cmd.reset();
+        self.resets += 1;
+        for &(slot, op) in &self.loaded {
+            // Slots were checked at upload.
+            let _ = self.cmd.load_slot(slot, Some(op));
         }
     }
 }
@@ -62,6 +109,9 @@ pub struct SimCounters {
     pub key_words: u64,
     /// Wall-clock seconds spent simulating.
     pub wall_seconds: f64,
+    /// Descriptors completed, and device resets after faults.
+    pub descriptors: u64,
+    pub resets: u64,
 }
 
 struct SimBootstrapKey {
@@ -81,6 +131,7 @@ pub struct SimBackend {
     config: SimConfig,
     bsks: ResidentKeys<SimBootstrapKey>,
     ksks: ResidentKeys<SimKeyswitchKey>,
+    device: Mutex<Device>,
     counters: Mutex<SimCounters>,
 }
 
@@ -103,8 +154,144 @@ impl SimBackend {
             config,
             bsks: ResidentKeys::new(instance, "bootstrap key"),
             ksks: ResidentKeys::new(instance, "keyswitch key"),
+            device: Mutex::new(Device {
+                cmd: CommandInterface::new(),
+                memory: Vec::new(),
+                next_tag: 0,
+                fault: None,
+                loaded: Vec::new(),
+                resets: 0,
+            }),
             counters: Mutex::new(SimCounters::default()),
         }
+    }
+
+    /// Provokes `fault` in the next operation the device runs (for tests of the driver's
+    /// fault handling).
+    pub fn inject_fault(&self, fault: Fault) {
+        self.device.lock().unwrap_or_else(|e| e.into_inner()).fault = Some(fault);
+    }
+
+    /// Marks `slot` loaded with a key of `op` in the command interface.
+    fn load_slot(&self, slot: u32, op: Operation) -> Result<()> {
+        let mut dev = self.device.lock().unwrap_or_else(|e| e.into_inner());
+        dev.cmd.load_slot(slot, Some(op))?;
+        dev.loaded.push((slot, op));
+        Ok(())
+    }
+
+    /// Runs one call on the device: `memory` holds its buffers; `chunks` are the descriptors'
+    /// (batch, input address, output address); `exec` runs one request on the units and returns
+    /// its cycles and stall cycles. On any fault the device is reset and the call fails.
+    fn execute(
+        &self,
+        op: Operation,
+        slot: u32,
+        memory: Vec<u64>,
+        chunks: &[(usize, usize, usize)],
+        mut exec: impl FnMut(&mut [u64], &ExecRequest) -> Result<(u64, u64)>,
+    ) -> Result<Vec<u64>> {
+        let mut dev = self.device.lock().unwrap_or_else(|e| e.into_inner());
+        dev.memory = memory;
+        let result = self.execute_on(&mut dev, op, slot, chunks, &mut exec);
+        if result.is_err() {
+            dev.reset();
+            self.count(|c| c.resets += 1);
+        }
+        result.map(|()| std::mem::take(&mut dev.memory))
+    }
+
+    fn execute_on(
+        &self,
+        dev: &mut Device,
+        op: Operation,
+        slot: u32,
+        chunks: &[(usize, usize, usize)],
+        exec: &mut impl FnMut(&mut [u64], &ExecRequest) -> Result<(u64, u64)>,
+    ) -> Result<()> {
+        let fault = |reason: String| Error::Backend {
+            backend: "sim (Verilated RTL)".into(),
+            reason,
+        };
+        let budget = self.config.answer_budget;
+        let mut pending: Vec<u16> = Vec::new();
+        // The units' own error for a request they refused (reported with its completion).
+        let mut unit_error: Option<Error> = None;
+        let mut next = 0;
+        let mut done = 0;
+        while done < chunks.len() {
+            while next < chunks.len() && dev.cmd.in_flight() < dev.cmd.queue_depth() {
+                let (batch, in_addr, out_addr) = chunks[next];
+                let tag = dev.next_tag;
+                dev.next_tag = dev.next_tag.wrapping_add(1);
+                let mut written = tag;
+                if dev.fault == Some(Fault::UnknownTag) {
+                    dev.fault = None;
+                    written ^= 0x8000;
+                }
+                let addr = |a: usize| {
+                    u32::try_from(a).map_err(|_| fault(format!("buffer address {a} beyond 2^32")))
+                };
+                dev.cmd.submit(&Descriptor {
+                    operation: op.code(),
+                    slot: slot as u8,
+                    batch: batch as u16,
+                    tag: written,
+                    in_addr: addr(in_addr)?,
+                    out_addr: addr(out_addr)?,
+                })?;
+                pending.push(tag);
+                next += 1;
+            }
+            match dev.cmd.run(budget) {
+                Event::Execute(req) => match dev.fault.take() {
+                    Some(Fault::Hang) => {}
+                    other => {
+                        let (cycles, stalls, mut status) = match exec(&mut dev.memory, &req) {
+                            Ok((c, s)) => (c, s, 0),
+                            // The unit refused the request: a unit fault, reported as one.
+                            Err(e) => {
+                                unit_error = Some(e);
+                                (1, 0, 1)
+                            }
+                        };
+                        if let Some(Fault::ErrorStatus(s)) = other {
+                            status = (s & 0x7f).max(1);
+                        }
+                        dev.cmd
+                            .finish(cycles, status, stalls.min(u64::from(u32::MAX)) as u32);
+                    }
+                },
+                Event::Idle => {}
+                Event::Timeout => {
+                    return Err(fault(format!(
+                        "device did not answer within {budget} cycles ({} descriptors in flight)",
+                        dev.cmd.in_flight()
+                    )))
+                }
+            }
+            for c in dev.cmd.completions() {
+                let Some(at) = pending.iter().position(|&t| t == c.tag) else {
+                    return Err(fault(format!(
+                        "completion with tag {} that no descriptor in flight carries",
+                        c.tag
+                    )));
+                };
+                pending.swap_remove(at);
+                if c.status != Status::Done {
+                    if let Some(e) = unit_error.take() {
+                        return Err(e);
+                    }
+                    return Err(fault(format!(
+                        "descriptor with tag {} completed with status: {}",
+                        c.tag, c.status
+                    )));
+                }
+                done += 1;
+                self.count(|k| k.descriptors += 1);
+            }
+        }
+        Ok(())
     }
 
     pub fn config(&self) -> SimConfig {
@@ -161,6 +348,10 @@ impl Backend for SimBackend {
             device_key,
             unit: Mutex::new(unit),
         });
+        self.load_slot(
+            device_slot(slot, Operation::BlindRotation)?,
+            Operation::BlindRotation,
+        )?;
         Ok(BootstrapKeyHandle::new(self.instance, slot, bsk))
     }
 
@@ -183,6 +374,10 @@ impl Backend for SimBackend {
             key: ksk.clone(),
             unit: Mutex::new(unit),
         });
+        self.load_slot(
+            device_slot(slot, Operation::Keyswitch)?,
+            Operation::Keyswitch,
+        )?;
         Ok(KeyswitchKeyHandle::new(self.instance, slot, ksk))
     }
 
@@ -198,14 +393,49 @@ impl Backend for SimBackend {
         }
         let resident = self.bsks.get(handle.backend_instance(), handle.slot())?;
         let mut unit = resident.unit.lock().unwrap_or_else(|e| e.into_inner());
-        let run =
-            unit.blind_rotate_batch_with(&resident.key, &resident.device_key, msed, accumulators)?;
-        self.count(|c| {
-            c.blind_rotations += run.ciphertexts as u64;
-            c.blind_rotation_cycles += run.cycles;
-            c.key_words += run.key_words;
-            c.wall_seconds += run.wall_seconds;
-        });
+        let (in_size, acc_size) = (msed.len() / batch, accumulators.len() / batch);
+        // Device memory: the rotations, then the accumulators (rotated in place).
+        let mut memory = Vec::with_capacity(msed.len() + accumulators.len());
+        memory.extend_from_slice(msed);
+        memory.extend_from_slice(accumulators);
+        let per = unit.batch();
+        let chunks: Vec<(usize, usize, usize)> = (0..batch)
+            .step_by(per)
+            .map(|j| {
+                let b = per.min(batch - j);
+                (b, j * in_size, msed.len() + j * acc_size)
+            })
+            .collect();
+        let memory = self.execute(
+            Operation::BlindRotation,
+            device_slot(handle.slot(), Operation::BlindRotation)?,
+            memory,
+            &chunks,
+            |mem, req| {
+                let b = req.batch as usize;
+                let (i, o) = (req.in_addr as usize, req.out_addr as usize);
+                let (m, acc) = mem.split_at_mut(o);
+                let run = unit.blind_rotate_batch_with(
+                    &resident.key,
+                    &resident.device_key,
+                    &m[i..i + b * in_size],
+                    &mut acc[..b * acc_size],
+                )?;
+                self.count(|c| {
+                    c.blind_rotations += run.ciphertexts as u64;
+                    c.blind_rotation_cycles += run.cycles;
+                    c.key_words += run.key_words;
+                    c.wall_seconds += run.wall_seconds;
+                });
+                let stalls = run
+                    .batches
+                    .iter()
+                    .map(|r| r.key_stall_cycles + r.loop_stall_cycles)
+                    .sum();
+                Ok((run.cycles, stalls))
+            },
+        )?;
+        accumulators.copy_from_slice(&memory[msed.len()..]);
         Ok(())
     }
 
@@ -221,13 +451,56 @@ impl Backend for SimBackend {
         }
         let resident = self.ksks.get(handle.backend_instance(), handle.slot())?;
         let mut unit = resident.unit.lock().unwrap_or_else(|e| e.into_inner());
-        let run = unit.keyswitch_batch_into(&resident.key, inputs, outputs)?;
-        self.count(|c| {
-            c.keyswitches += run.ciphertexts as u64;
-            c.keyswitch_cycles += run.cycles;
-            c.key_words += run.key_words;
-            c.wall_seconds += run.wall_seconds;
-        });
+        let (in_size, out_size) = (inputs.len() / batch, outputs.len() / batch);
+        // Device memory: the inputs, then the outputs.
+        let mut memory = Vec::with_capacity(inputs.len() + outputs.len());
+        memory.extend_from_slice(inputs);
+        memory.resize(inputs.len() + outputs.len(), 0);
+        let per = unit.batch();
+        let chunks: Vec<(usize, usize, usize)> = (0..batch)
+            .step_by(per)
+            .map(|j| {
+                let b = per.min(batch - j);
+                (b, j * in_size, inputs.len() + j * out_size)
+            })
+            .collect();
+        let memory = self.execute(
+            Operation::Keyswitch,
+            device_slot(handle.slot(), Operation::Keyswitch)?,
+            memory,
+            &chunks,
+            |mem, req| {
+                let b = req.batch as usize;
+                let (i, o) = (req.in_addr as usize, req.out_addr as usize);
+                let (m, out) = mem.split_at_mut(o);
+                let run = unit.keyswitch_batch_into(
+                    &resident.key,
+                    &m[i..i + b * in_size],
+                    &mut out[..b * out_size],
+                )?;
+                self.count(|c| {
+                    c.keyswitches += run.ciphertexts as u64;
+                    c.keyswitch_cycles += run.cycles;
+                    c.key_words += run.key_words;
+                    c.wall_seconds += run.wall_seconds;
+                });
+                Ok((run.cycles, run.key_stall_cycles + run.in_stall_cycles))
+            },
+        )?;
+        outputs.copy_from_slice(&memory[inputs.len()..]);
         Ok(())
     }
+}
+
+/// The command interface's slot of a key: bootstrapping keys in even slots, keyswitch keys in
+/// odd ones.
+fn device_slot(slot: usize, op: Operation) -> Result<u32> {
+    let s = 2 * slot + (op == Operation::Keyswitch) as usize;
+    if s >= 16 {
+        return Err(Error::InvalidParameters(format!(
+            "sim backend: the device holds 8 keys of each kind; key {} does not fit",
+            slot + 1
+        )));
+    }
+    Ok(s as u32)
 }

@@ -138,6 +138,31 @@ pub fn br_configs() -> Vec<BrUnitConfig> {
     ffi::br_configs().into_iter().map(Into::into).collect()
 }
 
+/// The latency ports of a unit with polynomial size `n` and `lanes` lanes, built or not: the
+/// NTT units' from [`crate::NttUnit::analytic_latency`] (which the NTT tests hold equal to the
+/// RTL's port), the mac_unit's and the unit's own registers from a built unit's ports (they do
+/// not depend on N or C). For projections of configurations too wide to simulate here.
+pub fn projected_latencies(n: usize, lanes: usize) -> Result<BrLatencies> {
+    let built = br_configs()
+        .into_iter()
+        .next()
+        .ok_or_else(|| sim_error("no blind-rotation unit built"))?;
+    let unit = BlindRotationUnit::new(
+        built.polynomial_size,
+        built.lanes,
+        KeyMemory {
+            words_per_cycle: 1,
+            latency: 0,
+        },
+    )?;
+    let ntt = crate::NttUnit::analytic_latency(n, lanes) as u32;
+    Ok(BrLatencies {
+        fwd: ntt,
+        inv: ntt,
+        ..unit.latencies()
+    })
+}
+
 /// The shape of one batch as the unit sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BrShape {

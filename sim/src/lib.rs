@@ -29,6 +29,7 @@
 
 pub mod backend;
 pub mod br;
+pub mod device;
 pub mod ks;
 
 use glovebox_engine::commons::modp;

@@ -6,7 +6,7 @@ use glovebox_engine::algorithms::external_product::ExternalProductScratch;
 use glovebox_engine::algorithms::key_generation::convert_standard_lwe_bootstrap_key_to_ntt;
 use glovebox_engine::ntt::Plan;
 use glovebox_engine::prelude::*;
-use glovebox_sim::br::{br_configs, BlindRotationUnit, BrBinding};
+use glovebox_sim::br::{br_configs, projected_latencies, BlindRotationUnit, BrBinding};
 use glovebox_sim::ks::KeyMemory;
 use rand::{Rng, SeedableRng};
 
@@ -230,4 +230,44 @@ fn misuse_is_a_typed_error() {
         Err(Error::DimensionMismatch { .. })
     ));
     assert!(br_configs().iter().any(|c| c.polynomial_size == 2048));
+}
+
+#[test]
+fn projected_latencies_equal_the_built_units_ports() {
+    for c in br_configs() {
+        let unit = BlindRotationUnit::new(
+            c.polynomial_size,
+            c.lanes,
+            KeyMemory {
+                words_per_cycle: 1,
+                latency: 0,
+            },
+        )
+        .unwrap();
+        let (got, want) = (
+            projected_latencies(c.polynomial_size, c.lanes).unwrap(),
+            unit.latencies(),
+        );
+        assert_eq!(
+            (
+                got.fwd,
+                got.inv,
+                got.mac,
+                got.pipe,
+                got.release,
+                got.out_delay
+            ),
+            (
+                want.fwd,
+                want.inv,
+                want.mac,
+                want.pipe,
+                want.release,
+                want.out_delay
+            ),
+            "N = {}, C = {}",
+            c.polynomial_size,
+            c.lanes
+        );
+    }
 }

@@ -7,8 +7,10 @@ use super::{
 };
 use glovebox::prelude::*;
 use glovebox::sim::backend::{SimBackend, SimConfig};
-use glovebox::sim::br::{br_configs, BlindRotationUnit};
-use glovebox::sim::ks::{KeyMemory, KeyswitchUnit};
+use glovebox::sim::br::{
+    br_configs, projected_latencies, BlindRotationUnit, BrCycleModel, BrShape,
+};
+use glovebox::sim::ks::{KeyMemory, KeyswitchUnit, KsCycleModel, KsShape};
 use glovebox::sim::NttUnit;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -55,9 +57,14 @@ pub struct PbsArgs {
     /// Key-memory latency in cycles.
     #[arg(long, default_value_t = 200)]
     pub key_latency: u32,
-    /// Lanes of the keyswitch unit (built: 16; 4 on the native torus).
+    /// Lanes of the keyswitch unit (built: 16 and 512 for the HPU set's 2^21 modulus; 16 and 4
+    /// on the native torus).
     #[arg(long, default_value_t = 16)]
     pub ks_lanes: usize,
+    /// Only the cycle models, for any C and lane count (nothing simulated or verified): the
+    /// projection for configurations too wide to Verilate here.
+    #[arg(long)]
+    pub model_only: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -254,6 +261,145 @@ impl Report for SimPbsReport {
     }
 }
 
+#[derive(Serialize)]
+struct SimPbsModelReport {
+    simulated: bool,
+    params: &'static str,
+    batch: usize,
+    c: usize,
+    ks_lanes: usize,
+    clock_mhz: f64,
+    key_gbps: f64,
+    key_words_per_cycle: u32,
+    /// The models of one batch: keyswitch then blind rotation, fill and drain included.
+    keyswitch_cycles: u64,
+    blind_rotation_cycles: u64,
+    run_pbs_per_s: f64,
+    steady_cycles_per_batch: f64,
+    steady_pbs_per_s: f64,
+    binding: String,
+    binding_terms_cycles_per_ggsw: [f64; 4],
+    keyswitch_binding: String,
+    fwd_ntt_latency_cycles: u32,
+    loop_latency_cycles: u64,
+}
+
+impl Report for SimPbsModelReport {
+    fn print_table(&self) {
+        println!(
+            "cycle model only (not simulated, not verified): {}, batch {}, C = {}, keyswitch {} \
+             lanes, {} GB/s ({} words/cycle) at {} MHz",
+            self.params,
+            self.batch,
+            self.c,
+            self.ks_lanes,
+            self.key_gbps,
+            self.key_words_per_cycle,
+            self.clock_mhz
+        );
+        println!(
+            "one batch: keyswitch {} + blind rotation {} cycles = {:.0} PBS/s; steady state \
+             {:.0} cycles per batch = {:.0} PBS/s",
+            self.keyswitch_cycles,
+            self.blind_rotation_cycles,
+            self.run_pbs_per_s,
+            self.steady_cycles_per_batch,
+            self.steady_pbs_per_s
+        );
+        let t = self.binding_terms_cycles_per_ggsw;
+        println!(
+            "blind rotation bound by {} (cycles per GGSW: compute {:.0}, loop latency {:.0} = \
+             NTT latency {} x 2 + ..., key bandwidth {:.0}, key latency {:.0}); keyswitch bound \
+             by {}",
+            self.binding,
+            t[0],
+            t[1],
+            self.fwd_ntt_latency_cycles,
+            t[2],
+            t[3],
+            self.keyswitch_binding
+        );
+    }
+}
+
+fn key_memory(a: &PbsArgs) -> (KeyMemory, u32) {
+    let bytes_per_cycle = a.key_gbps * 1e9 / (a.clock_mhz * 1e6);
+    let words = ((bytes_per_cycle / 8.0).floor() as u32).max(1);
+    (
+        KeyMemory {
+            words_per_cycle: words,
+            latency: a.key_latency,
+        },
+        words,
+    )
+}
+
+fn pbs_model(a: &PbsArgs, params: &'static Parameters) -> CliResult<()> {
+    let poly = params.polynomial_size.0;
+    let c = a.c.unwrap_or(32);
+    if c == 0 || !c.is_power_of_two() || c > poly / 8 || a.ks_lanes == 0 {
+        return Err(Error::InvalidParameters(format!(
+            "--c {c}: a power of two up to N / 8 = {}, and --ks-lanes positive",
+            poly / 8
+        ))
+        .into());
+    }
+    let (memory, words) = key_memory(a);
+    let lat = projected_latencies(poly, c)?;
+    let k1 = params.glwe_dimension.0 + 1;
+    let br = BrCycleModel::new(
+        &BrShape {
+            lwe_dimension: params.lwe_dimension.0,
+            polynomial_size: poly,
+            glwe_size: k1,
+            levels: params.pbs_level.0,
+            batch: a.batch,
+        },
+        c,
+        &memory,
+        &lat,
+    );
+    let ks = KsCycleModel::new(
+        &KsShape {
+            n_in: params.glwe_dimension.0 * poly,
+            n_out: params.lwe_dimension.0,
+            base_log: params.ks_base_log.0,
+            levels: params.ks_level.0,
+            batch: a.batch,
+        },
+        a.ks_lanes,
+        &memory,
+        // The unit's latency port does not depend on its lanes: read it from a built one.
+        KeyswitchUnit::new(16, 64, memory)?.latency(),
+    );
+    let clock_hz = a.clock_mhz * 1e6;
+    let steady = br
+        .steady_cycles_per_batch(params.lwe_dimension.0)
+        .max(ks.steady_cycles_per_batch() as f64);
+    SimPbsModelReport {
+        simulated: false,
+        params: params.name,
+        batch: a.batch,
+        c,
+        ks_lanes: a.ks_lanes,
+        clock_mhz: a.clock_mhz,
+        key_gbps: a.key_gbps,
+        key_words_per_cycle: words,
+        keyswitch_cycles: ks.cycles,
+        blind_rotation_cycles: br.cycles,
+        run_pbs_per_s: a.batch as f64 * clock_hz / (ks.cycles + br.cycles) as f64,
+        steady_cycles_per_batch: steady,
+        steady_pbs_per_s: a.batch as f64 * clock_hz / steady,
+        binding: br.binding.to_string(),
+        binding_terms_cycles_per_ggsw: br.terms,
+        keyswitch_binding: ks.binding.to_string(),
+        fwd_ntt_latency_cycles: lat.fwd,
+        loop_latency_cycles: br.loop_latency,
+    }
+    .emit(a.output);
+    Ok(())
+}
+
 fn pbs(a: PbsArgs) -> CliResult<()> {
     let params = a.params.resolve()?;
     let (n, poly) = (params.lwe_dimension.0, params.polynomial_size.0);
@@ -262,6 +408,9 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
             "--batch, --clock-mhz and --key-gbps must be positive".into(),
         )
         .into());
+    }
+    if a.model_only {
+        return pbs_model(&a, params);
     }
     let built = br_configs();
     let Some(config) = built
@@ -286,17 +435,13 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
         ))
         .into());
     }
-    let bytes_per_cycle = a.key_gbps * 1e9 / (a.clock_mhz * 1e6);
-    let words = ((bytes_per_cycle / 8.0).floor() as u32).max(1);
-    let memory = KeyMemory {
-        words_per_cycle: words,
-        latency: a.key_latency,
-    };
+    let (memory, words) = key_memory(&a);
     let client = ClientKey::new(params)?;
     let server = server_key_with_bar(a.output, params, |p| client.server_key_with_progress(p))?;
     let sim = SimBackend::with_config(SimConfig {
         memory,
         keyswitch_lanes: a.ks_lanes,
+        ..SimConfig::default()
     });
     let cpu = CpuBackend::new();
     let on_sim = server.upload(&sim)?;
@@ -334,7 +479,8 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
     let counters = sim.counters();
     // The models of this batch, from units built like the backend's.
     let ntt_bsk = server.ntt_bootstrap_key()?;
-    let br_model = BlindRotationUnit::new(poly, config.lanes, memory)?.cycle_model(ntt_bsk, a.batch)?;
+    let br_model =
+        BlindRotationUnit::new(poly, config.lanes, memory)?.cycle_model(ntt_bsk, a.batch)?;
     let ks_unit = KeyswitchUnit::for_key(server.keyswitch_key(), a.ks_lanes, memory)?;
     let ks_model = ks_unit.cycle_model(server.keyswitch_key(), a.batch)?;
     let cycles = counters.keyswitch_cycles + counters.blind_rotation_cycles;
