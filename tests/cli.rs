@@ -33,7 +33,7 @@ fn unknown_backends_and_parameter_sets_are_refused() {
     assert_eq!(out.status.code(), Some(2), "a usage error");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("unknown backend `quantum` (available: cpu, gpu)"),
+        err.contains("unknown backend `quantum` (available: cpu, gpu, sim)"),
         "{err}"
     );
     let out = glovebox(&["demo", "--params", "NO_SUCH_SET"]);
@@ -164,4 +164,27 @@ fn sim_pbs_json_reports_a_verified_batch_with_model_and_rates() {
     let out = glovebox(&["sim", "pbs", "--params", "test", "--c", "8"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("N = 512 with C = 4"));
+}
+
+#[test]
+fn demo_runs_on_the_simulated_accelerator() {
+    let out = glovebox(&[
+        "demo",
+        "--params",
+        "test",
+        "--backend",
+        "sim",
+        "--count",
+        "4",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(v["verified"], 4);
+    assert!(v["backend"].as_str().unwrap().starts_with("sim"));
 }

@@ -2,15 +2,15 @@
 //! decryption, and a check of every result.
 
 use super::{
-    check_passed, security_level, server_key_with_bar, threads, CliResult, OutputArgs, ParamsArg,
-    Report,
+    check_passed, security_level, server_key_with_bar, threads, BackendArg, CliResult, OutputArgs,
+    ParamsArg, Report,
 };
 use glovebox::prelude::*;
 use serde::Serialize;
 use std::time::Instant;
 
 /// End to end on one parameter set: key generation, encryption of a batch of readings,
-/// keyswitch + PBS through threshold lookup tables on the CPU backend, decryption, and a check
+/// keyswitch + PBS through threshold lookup tables on a backend (`--backend`), decryption, and a check
 /// of every result against the plaintext computation.
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -19,6 +19,8 @@ pub struct Args {
     /// Number of encrypted values to bootstrap (one batch).
     #[arg(long, default_value_t = 64)]
     pub count: usize,
+    #[command(flatten)]
+    pub backend: BackendArg,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -77,8 +79,8 @@ pub fn run(args: Args) -> CliResult<()> {
         .map(|&m| client.encrypt(m))
         .collect::<Result<_>>()?;
 
-    let backend = CpuBackend::new();
-    let resident = server.upload(&backend)?;
+    let backend = args.backend.open()?;
+    let resident = server.upload(backend.as_ref())?;
     let refs: Vec<&Ciphertext> = cts.iter().collect();
     let luts: Vec<&LookupTable> = (0..count)
         .map(|i| if i % 2 == 0 { &alert } else { &distance })

@@ -209,7 +209,7 @@ mod tests {
         assert_eq!(parse_backend("GPU"), Ok(BackendKind::Gpu));
         assert_eq!(
             parse_backend("quantum"),
-            Err("unknown backend `quantum` (available: cpu, gpu)".into())
+            Err("unknown backend `quantum` (available: cpu, gpu, sim)".into())
         );
     }
 
