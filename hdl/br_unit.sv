@@ -150,7 +150,7 @@ module br_unit #(
   // Accumulator memory address of (ciphertext, polynomial, row).
   function automatic logic [AAW-1:0] acc_addr(input logic [BW-1:0] b, input logic [UW-1:0] r,
                                               input logic [QW-1:0] q);
-    return AAW'(b) * AAW'(K1 * W) + AAW'(r) * AAW'(W) + AAW'(q);
+    acc_addr = AAW'(b) * AAW'(K1 * W) + AAW'(r) * AAW'(W) + AAW'(q);
   endfunction
 
   // round(x 2^64 / p): glovebox_engine::commons::modp::to_native_torus.
@@ -161,27 +161,29 @@ module br_unit #(
     b            = x & 64'h0000_0000_FFFF_FFFF;
     b_eps        = (b << 32) - b;
     {carry, r}   = {1'b0, b_eps} + {1'b0, 64'h7FFF_FFFF_8000_0000 - a};
-    return x + a + {63'b0, carry | (r >= P)};
+    to_native_torus = x + a + {63'b0, carry | (r >= P)};
   endfunction
 
   // ---------------------------------------------------------------- memories
   // Accumulator copies 0 (rotated read), 1 (straight read), 2 (write-back read).
-  logic [2:0][C-1:0]            acc_re;
-  logic [2:0][C-1:0][AAW-1:0]   acc_raddr;
-  logic [2:0][C-1:0][63:0]      acc_rdata;
+  // Flat buses (copy x, bank l at index x C + l), for Yosys 0.23, which reads one packed
+  // dimension only; likewise below.
+  logic [3*C-1:0]               acc_re;
+  logic [3*C*AAW-1:0]           acc_raddr;
+  logic [3*C*64-1:0]            acc_rdata;
   logic                         acc_we;
   logic [AAW-1:0]               acc_waddr;
-  logic [C-1:0][63:0]           acc_wdata;
+  logic [C*64-1:0]              acc_wdata;
   for (genvar x = 0; x < 3; x++) begin : g_copy
     for (genvar l = 0; l < C; l++) begin : g_bank
       sdp_ram #(.W(64), .DEPTH(ADEPTH)) bank (
           .clk(clk),
           .we(acc_we),
           .waddr(acc_waddr),
-          .wdata(acc_wdata[l]),
-          .re(acc_re[x][l]),
-          .raddr(acc_raddr[x][l]),
-          .rdata(acc_rdata[x][l])
+          .wdata(acc_wdata[l*64+:64]),
+          .re(acc_re[x*C+l]),
+          .raddr(acc_raddr[(x*C+l)*AAW+:AAW]),
+          .rdata(acc_rdata[(x*C+l)*64+:64])
       );
     end
   end
@@ -192,7 +194,7 @@ module br_unit #(
   logic [GAW-1:0]               g_waddr;
   logic                         g_re;
   logic [GAW-1:0]               g_raddr;
-  logic [K1-1:0][C-1:0][63:0]   g_rdata;
+  logic [K1*C*64-1:0]           g_rdata;  // group j, bank l: index j C + l
   for (genvar j = 0; j < K1; j++) begin : g_ggsw
     for (genvar l = 0; l < C; l++) begin : g_bank
       sdp_ram #(.W(64), .DEPTH(GDEPTH)) bank (
@@ -202,7 +204,7 @@ module br_unit #(
           .wdata(key_data[l*64+:64]),
           .re(g_re),
           .raddr(g_raddr),
-          .rdata(g_rdata[j][l])
+          .rdata(g_rdata[(j*C+l)*64+:64])
       );
     end
   end
@@ -210,10 +212,10 @@ module br_unit #(
   // NTT-domain accumulators: slot s, group j, bank l, W rows.
   logic [3:0]                       na_we;
   logic [QW-1:0]                    na_waddr;
-  logic [K1-1:0][C-1:0][63:0]       na_wdata;
+  logic [K1*C*64-1:0]               na_wdata;   // group j, bank l: index j C + l
   logic [3:0]                       na_re;
-  logic [3:0][QW-1:0]               na_raddr;
-  logic [3:0][K1-1:0][C-1:0][63:0]  na_rdata;
+  logic [4*QW-1:0]                  na_raddr;
+  logic [4*K1*C*64-1:0]             na_rdata;   // slot s, group j, bank l: (s K1 + j) C + l
   for (genvar s = 0; s < 4; s++) begin : g_slot
     for (genvar j = 0; j < K1; j++) begin : g_poly
       for (genvar l = 0; l < C; l++) begin : g_bank
@@ -221,10 +223,10 @@ module br_unit #(
             .clk(clk),
             .we(na_we[s]),
             .waddr(na_waddr),
-            .wdata(na_wdata[j][l]),
+            .wdata(na_wdata[(j*C+l)*64+:64]),
             .re(na_re[s]),
-            .raddr(na_raddr[s]),
-            .rdata(na_rdata[s][j][l])
+            .raddr(na_raddr[s*QW+:QW]),
+            .rdata(na_rdata[((s*K1+j)*C+l)*64+:64])
         );
       end
     end
@@ -280,10 +282,10 @@ module br_unit #(
     assign lane = LW'(m) + rot_lo;
     assign e    = (LOG_N + 1)'(rd_q) * (LOG_N + 1)'(C) + (LOG_N + 1)'(lane) - rd_rot;
     assign rot_wrap[m]     = e[LOG_N];
-    assign acc_re[0][m]    = rd_busy;
-    assign acc_raddr[0][m] = acc_addr(rd_b, rd_r, QW'(e[LOG_N-1:0] >> LW));
-    assign acc_re[1][m]    = rd_busy;
-    assign acc_raddr[1][m] = acc_addr(rd_b, rd_r, rd_q);
+    assign acc_re[m]                   = rd_busy;
+    assign acc_raddr[m*AAW+:AAW]       = acc_addr(rd_b, rd_r, QW'(e[LOG_N-1:0] >> LW));
+    assign acc_re[C+m]                 = rd_busy;
+    assign acc_raddr[(C+m)*AAW+:AAW]   = acc_addr(rd_b, rd_r, rd_q);
   end
 
   // Stage 1: the words read; lane l takes bank (l - a) mod C, negated where q C + l - a wraps.
@@ -293,30 +295,32 @@ module br_unit #(
   logic [C-1:0]  s1_neg;
   logic          s2_valid, s2_out;
   logic [UW-1:0] s2_t;
-  logic [C-1:0][63:0] s2_data;
+  logic [C*64-1:0] s2_data;
+  for (genvar l = 0; l < C; l++) begin : g_neg
+    logic [LOG_N:0] e;
+    assign e = (LOG_N + 1)'(rd_q) * (LOG_N + 1)'(C) + (LOG_N + 1)'(l) - rd_rot;
+    always_ff @(posedge clk) s1_neg[l] <= e[LOG_N];
+  end
   always_ff @(posedge clk) begin
     if (rst) s1_valid <= 1'b0;
     else s1_valid <= rd_busy;
     s1_out    <= rd_out;
     s1_t      <= rd_t;
     s1_rot_lo <= rot_lo;
-    for (int l = 0; l < C; l++) begin
-      logic [LOG_N:0] e;
-      e = (LOG_N + 1)'(rd_q) * (LOG_N + 1)'(C) + (LOG_N + 1)'(l) - rd_rot;
-      s1_neg[l] <= e[LOG_N];
-    end
+  end
+  for (genvar l = 0; l < C; l++) begin : g_route
+    logic [LW-1:0] bank;
+    logic [63:0]   w, v;
+    assign bank = LW'(l) - s1_rot_lo;
+    assign w    = acc_rdata[bank*64+:64];
+    assign v    = s1_neg[l] ? -w : w;
+    always_ff @(posedge clk) s2_data[l*64+:64] <= s1_out ? v : v - acc_rdata[(C+l)*64+:64];
   end
   always_ff @(posedge clk) begin
     if (rst) s2_valid <= 1'b0;
     else s2_valid <= s1_valid;
     s2_out <= s1_out;
     s2_t   <= s1_t;
-    for (int l = 0; l < C; l++) begin
-      logic [63:0] v;
-      v = acc_rdata[0][LW'(LW'(l) - s1_rot_lo)];
-      if (s1_neg[l]) v = -v;
-      s2_data[l] <= s1_out ? v : v - acc_rdata[1][l];
-    end
   end
 
   // Stage 2: the digit of level t, lifted to Z/pZ, into the forward NTT.
@@ -327,7 +331,7 @@ module br_unit #(
     logic [DW-1:0]            d;
     logic [63:0]              sx;
     gadget_decompose #(.MAX_BASE_LOG(MAX_BASE_LOG), .MAX_LEVELS(MAX_LEVELS)) decompose (
-        .x(s2_data[l]),
+        .x(s2_data[l*64+:64]),
         .base_log(base_log),
         .levels(levels),
         .digits(digits)
@@ -336,7 +340,7 @@ module br_unit #(
     assign sx = 64'($signed(d));
     always_ff @(posedge clk) begin
       fwd_in_data[l*64+:64] <= sx + (sx[63] ? P : 64'd0);
-      out_data[l*64+:64]    <= s2_data[l];
+      out_data[l*64+:64]    <= s2_data[l*64+:64];
     end
   end
   always_ff @(posedge clk) begin
@@ -389,21 +393,21 @@ module br_unit #(
     m1_a     <= fwd_out_data;
   end
   logic [K1-1:0]         mac_valid;
-  logic [K1-1:0][64*C-1:0] mac_y;
+  logic [K1*64*C-1:0]    mac_y;  // group j at [j 64 C +: 64 C]
   for (genvar j = 0; j < K1; j++) begin : g_mac
     logic [64*C-1:0] acc_in;
     for (genvar l = 0; l < C; l++) begin : g_lane
-      assign acc_in[l*64+:64] = m1_first ? 64'd0 : na_rdata[m1_slot][j][l];
+      assign acc_in[l*64+:64] = m1_first ? 64'd0 : na_rdata[((m1_slot*K1+j)*C+l)*64+:64];
     end
     mac_unit #(.C(C)) mac (
         .clk(clk),
         .rst(rst),
         .in_valid(m1_valid),
         .a(m1_a),
-        .b(g_rdata[j]),
+        .b(g_rdata[j*64*C+:64*C]),
         .c(acc_in),
         .out_valid(mac_valid[j]),
-        .y(mac_y[j]),
+        .y(mac_y[j*64*C+:64*C]),
         .latency()
     );
   end
@@ -418,7 +422,7 @@ module br_unit #(
     for (int s = 0; s < 4; s++) na_we[s] = mac_valid[0] && w_job[1:0] == 2'(s);
     na_waddr = w_q;
     for (int j = 0; j < K1; j++)
-      for (int l = 0; l < C; l++) na_wdata[j][l] = mac_y[j][l*64+:64];
+      for (int l = 0; l < C; l++) na_wdata[(j*C+l)*64+:64] = mac_y[(j*C+l)*64+:64];
   end
 
   // ---------------------------------------------------------------- inverse NTT
@@ -433,18 +437,17 @@ module br_unit #(
   logic          inv_in_valid;
   assign ir_last = ir_j == UW'(K1 - 1) && ir_q == QW'(W - 1);
   assign ir_free = !ir_busy || ir_last;
-  always_comb begin
-    for (int s = 0; s < 4; s++) begin
-      logic mac_here, ir_here;
-      mac_here    = fwd_out_valid && m_job[1:0] == 2'(s);
-      ir_here     = ir_busy && ir_slot == 2'(s);
-      na_re[s]    = mac_here | ir_here;
-      na_raddr[s] = ir_here ? ir_q : m_q;
-    end
+  for (genvar s = 0; s < 4; s++) begin : g_slot_read
+    logic mac_here, ir_here;
+    assign mac_here             = fwd_out_valid && m_job[1:0] == 2'(s);
+    assign ir_here              = ir_busy && ir_slot == 2'(s);
+    assign na_re[s]             = mac_here | ir_here;
+    assign na_raddr[s*QW+:QW]   = ir_here ? ir_q : m_q;
   end
   logic [64*C-1:0] inv_in_data;
   always_comb begin
-    for (int l = 0; l < C; l++) inv_in_data[l*64+:64] = na_rdata[ir1_slot][ir1_j][l];
+    for (int l = 0; l < C; l++)
+      inv_in_data[l*64+:64] = na_rdata[((ir1_slot*K1+ir1_j)*C+l)*64+:64];
   end
   logic            inv_out_valid;
   logic [64*C-1:0] inv_out_data;
@@ -470,28 +473,30 @@ module br_unit #(
   logic          wb_last;
   assign wb_last = wb_j == UW'(K1 - 1) && wb_q == QW'(W - 1);
   for (genvar l = 0; l < C; l++) begin : g_wb_read
-    assign acc_re[2][l]    = inv_out_valid;
-    assign acc_raddr[2][l] = acc_addr(wb_b, wb_j, wb_q);
+    assign acc_re[2*C+l]                = inv_out_valid;
+    assign acc_raddr[(2*C+l)*AAW+:AAW]  = acc_addr(wb_b, wb_j, wb_q);
   end
   logic                 wb1_valid, wb1_last;
   logic [AAW-1:0]       wb1_addr;
-  logic [C-1:0][63:0]   wb1_switched;
+  logic [C*64-1:0]      wb1_switched;
   always_ff @(posedge clk) begin
     if (rst) wb1_valid <= 1'b0;
     else wb1_valid <= inv_out_valid;
     wb1_last <= wb_last;
     wb1_addr <= acc_addr(wb_b, wb_j, wb_q);
-    for (int l = 0; l < C; l++) wb1_switched[l] <= to_native_torus(inv_out_data[l*64+:64]);
+    for (int l = 0; l < C; l++)
+      wb1_switched[l*64+:64] <= to_native_torus(inv_out_data[l*64+:64]);
   end
   always_comb begin
     if (state == LOAD) begin
       acc_we    = in_valid;
       acc_waddr = acc_addr(ld_b, ld_r, ld_q);
-      for (int l = 0; l < C; l++) acc_wdata[l] = in_data[l*64+:64];
+      acc_wdata = in_data;
     end else begin
       acc_we    = wb1_valid;
       acc_waddr = wb1_addr;
-      for (int l = 0; l < C; l++) acc_wdata[l] = acc_rdata[2][l] + wb1_switched[l];
+      for (int l = 0; l < C; l++)
+        acc_wdata[l*64+:64] = acc_rdata[(2*C+l)*64+:64] + wb1_switched[l*64+:64];
     end
   end
 

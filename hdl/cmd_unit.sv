@@ -99,7 +99,8 @@ module cmd_unit #(
   assign cpl_full = cpl_tail == {~host_head[CW], host_head[CW-1:0]};
 
   // Key slots.
-  logic [SLOTS-1:0][1:0] kind;
+  // Slot i's kind at [2 i +: 2].
+  logic [2*SLOTS-1:0] kind;
 
   // The descriptor's fields and its check.
   logic [7:0]  op, slot;
@@ -116,7 +117,7 @@ module cmd_unit #(
   always_comb begin
     if (op != 8'd1 && op != 8'd2) check = 8'd1;
     else if (batch == '0 || batch > 16'(MAX_BATCH)) check = 8'd2;
-    else if (slot >= 8'(SLOTS) || kind[slot[$clog2(SLOTS)-1:0]] != (op == 8'd2 ? 2'd1 : 2'd2))
+    else if (slot >= 8'(SLOTS) || kind[slot[$clog2(SLOTS)-1:0]*2+:2] != (op == 8'd2 ? 2'd1 : 2'd2))
       check = 8'd3;
     else if (desc[127:112] != '0) check = 8'd4;
     else check = 8'd0;
@@ -140,7 +141,7 @@ module cmd_unit #(
     end else begin
       if (db_we) tail <= db_tail;
       if (cpl_head_we) host_head <= cpl_head;
-      if (slot_we && slot_idx < 8'(SLOTS)) kind[slot_idx[$clog2(SLOTS)-1:0]] <= slot_kind;
+      if (slot_we && slot_idx < 8'(SLOTS)) kind[slot_idx[$clog2(SLOTS)-1:0]*2+:2] <= slot_kind;
       case (state)
         IDLE: if (desc_re) state <= FETCH;
         FETCH: state <= CHECK;

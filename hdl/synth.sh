@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Area: Yosys 0.23 generic synthesis (no vendor library) of the modular multiplier, of the
-# streaming NTT unit and of the keyswitch unit (native torus, and output modulus 2^21 whose digit
-# product is a shift), with cell counts. Memories (the stage buffers' banks, the ROM banks, the
+# streaming NTT unit, of the keyswitch unit (native torus, and output modulus 2^21 whose digit
+# product is a shift), of the blind-rotation unit and of the command interface: the whole
+# processor, unit by unit, with cell counts. Memories (the stage buffers' banks, the ROM banks, the
 # keyswitch accumulator banks) are kept as memory cells and reported in bits; everything else is
 # mapped to generic gates and
 # flip-flops, so the 32x32 partial products show up as gates (an FPGA maps them to DSPs).
 #
-# Usage: hdl/synth.sh [N] [C] [KS_P] [KS_BATCH] [KS_CHUNKS]   (default N = 256, C = 2: a full
+# Usage: hdl/synth.sh [N] [C] [KS_P] [KS_BATCH] [KS_CHUNKS] [BR_N]   (default N = 256, C = 2: a full
 # N = 2048 unit synthesizes the same structure, 11 stages instead of 8, and takes Yosys
 # correspondingly longer; the keyswitch unit with KS_P = 4 lanes, batches of up to KS_BATCH = 4
 # and KS_P x KS_CHUNKS = 32 output words: the simulated units have 16 lanes, 16 and 64, the
-# same structure with wider and deeper accumulator banks)
+# same structure with wider and deeper accumulator banks; the blind-rotation unit at
+# BR_N = 64, C = 2, and the command interface)
 set -euo pipefail
 N="${1:-256}"
 C="${2:-2}"
@@ -96,3 +98,38 @@ for W in 64 21; do
     report "ks_unit (P=$KS_P, mod 2^$W, base<=2^$MB)" \
         $(((KS_P * KS_CHUNKS + 1) * KS_BATCH * W + 2 * KS_BATCH * 8 * (MB + 1)))
 done
+
+# The blind-rotation unit at BR_N = 64, C = 2, k = 1, up to 2 levels and 2 accumulators (the
+# simulated units have N = 2048, C = 32 and 16; the same structure, wider and deeper): two NTT
+# units, K1 C = 4 multiply-accumulate lanes, the three accumulator copies, the two-GGSW buffer
+# and the four NTT-domain accumulator slots. Its ROMs are generated for BR_N in a folder of
+# their own (the NTT units read `twiddles_*` from the working directory).
+BR_N="${6:-64}"
+mkdir -p br && (
+    cd br
+    python3 "$HDL/gen_twiddles.py" "$BR_N" twiddles 2
+    yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top br_unit -chparam N $BR_N \
+        -chparam C 2 -chparam MAX_BATCH 2 -chparam MAX_LEVELS 2; $FLOW" >yosys.log 2>&1 ||
+        { cat yosys.log; exit 1; }
+    BITS=$(python3 -B -c "
+import sys; sys.path.insert(0, '$HDL'); from gen_twiddles import SHIFT_STAGES
+n = $BR_N; c = 2; k1 = 2; levels = 2; batch = 2; w = n // c; log_n = n.bit_length() - 1
+buffers = (log_n + 1) * c * (2 * n // c) * 64
+rom = sum(min(c // 2, 2 << s) * ((2 << s) // min(c // 2, 2 << s)) * (8 if s < SHIFT_STAGES else 64)
+          for s in range(log_n))
+ntt = buffers + rom + c * (n // c) * 64
+own = 3 * c * batch * k1 * w * 64 + k1 * c * 2 * levels * k1 * w * 64 + 4 * k1 * c * w * 64
+print(2 * ntt + own)")
+    # 64-bit modular multipliers: per NTT unit C/2 in each stage past the shift stages and C
+    # scaling the output; K1 C in the multiply-accumulate.
+    MULS=$(python3 -B -c "
+import sys; sys.path.insert(0, '$HDL'); from gen_twiddles import SHIFT_STAGES
+n = $BR_N; c = 2; log_n = n.bit_length() - 1
+print(2 * ((log_n - min(log_n, SHIFT_STAGES)) * c // 2 + c) + 2 * c)")
+    report "br_unit (N=$BR_N, C=2, B<=2)" "$BITS"
+    echo "  ($MULS 64-bit modular multipliers)"
+)
+# The command interface: the descriptor and completion rings (16 x 128 bits each).
+yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top cmd_unit; $FLOW" >yosys.log 2>&1 ||
+    { cat yosys.log; exit 1; }
+report "cmd_unit (16 + 16 entries, 16 slots)" $((2 * 16 * 128))
