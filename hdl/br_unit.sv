@@ -447,7 +447,7 @@ module br_unit #(
   logic [64*C-1:0] inv_in_data;
   always_comb begin
     for (int l = 0; l < C; l++)
-      inv_in_data[l*64+:64] = na_rdata[((ir1_slot*K1+ir1_j)*C+l)*64+:64];
+      inv_in_data[l*64+:64] = na_rdata[((ir1_slot*K1+32'(ir1_j))*C+l)*64+:64];
   end
   logic            inv_out_valid;
   logic [64*C-1:0] inv_out_data;
