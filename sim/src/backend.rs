@@ -49,8 +49,8 @@ pub struct SimConfig {
 }
 
 impl Default for SimConfig {
-    /// 32 words (256 bytes) per cycle after 200 cycles: about 90 GB/s at 350 MHz, one HBM2e
-    /// stack's worth; 16 keyswitch lanes.
+    /// 32 words (256 bytes) per cycle after 200 cycles: about 90 GB/s at 350 MHz, a fifth of
+    /// one HBM2e stack; 16 keyswitch lanes; 100,000 cycles for the device to answer.
     fn default() -> Self {
         Self {
             memory: KeyMemory {
@@ -496,6 +496,8 @@ impl Backend for SimBackend {
 /// odd ones.
 fn device_slot(slot: usize, op: Operation) -> Result<u32> {
     let s = 2 * slot + (op == Operation::Keyswitch) as usize;
+    // The command interface's slots (sim/build.rs: CMD_SLOTS); CommandInterface::load_slot
+    // refuses any beyond them as well.
     if s >= 16 {
         return Err(Error::InvalidParameters(format!(
             "sim backend: the device holds 8 keys of each kind; key {} does not fit",
