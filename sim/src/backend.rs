@@ -180,25 +180,49 @@ impl SimBackend {
         Ok(())
     }
 
-    /// Runs one call on the device: `memory` holds its buffers; `chunks` are the descriptors'
-    /// (batch, input address, output address); `exec` runs one request on the units and returns
-    /// its cycles and stall cycles. On any fault the device is reset and the call fails.
+    /// Runs one call of `batch` ciphertexts on the device, in descriptors of at most `per`:
+    /// device memory holds `inputs`, then `outputs` (a blind rotation's accumulators are rotated
+    /// in place there); `exec` runs one request on the units, from its input words into its
+    /// output words, and returns its cycles and stall cycles. The results are copied back into
+    /// `outputs`. On any fault the device is reset and the call fails.
+    #[allow(clippy::too_many_arguments)]
     fn execute(
         &self,
         op: Operation,
         slot: u32,
-        memory: Vec<u64>,
-        chunks: &[(usize, usize, usize)],
-        mut exec: impl FnMut(&mut [u64], &ExecRequest) -> Result<(u64, u64)>,
-    ) -> Result<Vec<u64>> {
+        inputs: &[u64],
+        outputs: &mut [u64],
+        batch: usize,
+        per: usize,
+        mut exec: impl FnMut(&[u64], &mut [u64]) -> Result<(u64, u64)>,
+    ) -> Result<()> {
+        let (in_size, out_size) = (inputs.len() / batch, outputs.len() / batch);
+        let chunks: Vec<(usize, usize, usize)> = (0..batch)
+            .step_by(per)
+            .map(|j| {
+                let b = per.min(batch - j);
+                (b, j * in_size, inputs.len() + j * out_size)
+            })
+            .collect();
         let mut dev = self.device.lock().unwrap_or_else(|e| e.into_inner());
-        dev.memory = memory;
-        let result = self.execute_on(&mut dev, op, slot, chunks, &mut exec);
-        if result.is_err() {
-            dev.reset();
-            self.count(|c| c.resets += 1);
+        dev.memory.clear();
+        dev.memory.extend_from_slice(inputs);
+        dev.memory.extend_from_slice(outputs);
+        let mut run = |mem: &mut [u64], req: &ExecRequest| {
+            let b = req.batch as usize;
+            let (i, o) = (req.in_addr as usize, req.out_addr as usize);
+            let (m, out) = mem.split_at_mut(o);
+            exec(&m[i..i + b * in_size], &mut out[..b * out_size])
+        };
+        let result = self.execute_on(&mut dev, op, slot, &chunks, &mut run);
+        match result {
+            Ok(()) => outputs.copy_from_slice(&dev.memory[inputs.len()..]),
+            Err(_) => {
+                dev.reset();
+                self.count(|c| c.resets += 1);
+            }
         }
-        result.map(|()| std::mem::take(&mut dev.memory))
+        result
     }
 
     fn execute_on(
@@ -209,10 +233,7 @@ impl SimBackend {
         chunks: &[(usize, usize, usize)],
         exec: &mut impl FnMut(&mut [u64], &ExecRequest) -> Result<(u64, u64)>,
     ) -> Result<()> {
-        let fault = |reason: String| Error::Backend {
-            backend: "sim (Verilated RTL)".into(),
-            reason,
-        };
+        let fault = crate::sim_error;
         let budget = self.config.answer_budget;
         let mut pending: Vec<u16> = Vec::new();
         // The units' own error for a request they refused (reported with its completion).
@@ -393,34 +414,17 @@ impl Backend for SimBackend {
         }
         let resident = self.bsks.get(handle.backend_instance(), handle.slot())?;
         let mut unit = resident.unit.lock().unwrap_or_else(|e| e.into_inner());
-        let (in_size, acc_size) = (msed.len() / batch, accumulators.len() / batch);
-        // Device memory: the rotations, then the accumulators (rotated in place).
-        let mut memory = Vec::with_capacity(msed.len() + accumulators.len());
-        memory.extend_from_slice(msed);
-        memory.extend_from_slice(accumulators);
         let per = unit.batch();
-        let chunks: Vec<(usize, usize, usize)> = (0..batch)
-            .step_by(per)
-            .map(|j| {
-                let b = per.min(batch - j);
-                (b, j * in_size, msed.len() + j * acc_size)
-            })
-            .collect();
-        let memory = self.execute(
+        self.execute(
             Operation::BlindRotation,
             device_slot(handle.slot(), Operation::BlindRotation)?,
-            memory,
-            &chunks,
-            |mem, req| {
-                let b = req.batch as usize;
-                let (i, o) = (req.in_addr as usize, req.out_addr as usize);
-                let (m, acc) = mem.split_at_mut(o);
-                let run = unit.blind_rotate_batch_with(
-                    &resident.key,
-                    &resident.device_key,
-                    &m[i..i + b * in_size],
-                    &mut acc[..b * acc_size],
-                )?;
+            msed,
+            accumulators,
+            batch,
+            per,
+            |m, acc| {
+                let run =
+                    unit.blind_rotate_batch_with(&resident.key, &resident.device_key, m, acc)?;
                 self.count(|c| {
                     c.blind_rotations += run.ciphertexts as u64;
                     c.blind_rotation_cycles += run.cycles;
@@ -434,9 +438,7 @@ impl Backend for SimBackend {
                     .sum();
                 Ok((run.cycles, stalls))
             },
-        )?;
-        accumulators.copy_from_slice(&memory[msed.len()..]);
-        Ok(())
+        )
     }
 
     fn keyswitch_batch(
@@ -451,33 +453,16 @@ impl Backend for SimBackend {
         }
         let resident = self.ksks.get(handle.backend_instance(), handle.slot())?;
         let mut unit = resident.unit.lock().unwrap_or_else(|e| e.into_inner());
-        let (in_size, out_size) = (inputs.len() / batch, outputs.len() / batch);
-        // Device memory: the inputs, then the outputs.
-        let mut memory = Vec::with_capacity(inputs.len() + outputs.len());
-        memory.extend_from_slice(inputs);
-        memory.resize(inputs.len() + outputs.len(), 0);
         let per = unit.batch();
-        let chunks: Vec<(usize, usize, usize)> = (0..batch)
-            .step_by(per)
-            .map(|j| {
-                let b = per.min(batch - j);
-                (b, j * in_size, inputs.len() + j * out_size)
-            })
-            .collect();
-        let memory = self.execute(
+        self.execute(
             Operation::Keyswitch,
             device_slot(handle.slot(), Operation::Keyswitch)?,
-            memory,
-            &chunks,
-            |mem, req| {
-                let b = req.batch as usize;
-                let (i, o) = (req.in_addr as usize, req.out_addr as usize);
-                let (m, out) = mem.split_at_mut(o);
-                let run = unit.keyswitch_batch_into(
-                    &resident.key,
-                    &m[i..i + b * in_size],
-                    &mut out[..b * out_size],
-                )?;
+            inputs,
+            outputs,
+            batch,
+            per,
+            |m, out| {
+                let run = unit.keyswitch_batch_into(&resident.key, m, out)?;
                 self.count(|c| {
                     c.keyswitches += run.ciphertexts as u64;
                     c.keyswitch_cycles += run.cycles;
@@ -486,9 +471,7 @@ impl Backend for SimBackend {
                 });
                 Ok((run.cycles, run.key_stall_cycles + run.in_stall_cycles))
             },
-        )?;
-        outputs.copy_from_slice(&memory[inputs.len()..]);
-        Ok(())
+        )
     }
 }
 

@@ -25,6 +25,7 @@
 //! ```
 
 use crate::ks::KeyMemory;
+use crate::sim_error;
 use glovebox_engine::commons::modp;
 use glovebox_engine::entities::NttLweBootstrapKey;
 use glovebox_engine::{Error, Result};
@@ -95,13 +96,6 @@ pub use ffi::BrLatencies;
 // and the Rust side only reaches it through `&mut` (one caller at a time), so moving it to
 // another thread is sound; it is not `Sync`.
 unsafe impl Send for ffi::BrSim {}
-
-fn sim_error(reason: impl Into<String>) -> Error {
-    Error::Backend {
-        backend: "sim (Verilator)".into(),
-        reason: reason.into(),
-    }
-}
 
 /// A blind-rotation unit configuration built into this library.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

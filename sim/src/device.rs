@@ -262,10 +262,9 @@ impl CommandInterface {
     pub fn submit_words(&mut self, lo: u64, hi: u64) -> Result<()> {
         let q = self.queue_depth();
         if self.outstanding >= q.min(self.sim.cdepth()) {
-            return Err(Error::Backend {
-                backend: "sim (Verilated RTL)".into(),
-                reason: format!("descriptor ring full ({q} in flight)"),
-            });
+            return Err(crate::sim_error(format!(
+                "descriptor ring full ({q} in flight)"
+            )));
         }
         self.sim.pin_mut().write_descriptor(self.tail % q, lo, hi);
         self.tail = (self.tail + 1) % (2 * q);

@@ -36,6 +36,7 @@
 //! # Ok::<(), glovebox_engine::Error>(())
 //! ```
 
+use crate::sim_error;
 use glovebox_engine::entities::{LweCiphertext, LweKeyswitchKey};
 use glovebox_engine::{Error, Result};
 use std::time::Instant;
@@ -97,13 +98,6 @@ mod ffi {
 // and the Rust side only reaches it through `&mut` (one caller at a time), so moving it to
 // another thread is sound; it is not `Sync`.
 unsafe impl Send for ffi::KsSim {}
-
-fn sim_error(reason: impl Into<String>) -> Error {
-    Error::Backend {
-        backend: "sim (Verilator)".into(),
-        reason: reason.into(),
-    }
-}
 
 /// A keyswitch unit configuration built into this library.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

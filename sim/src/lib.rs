@@ -137,7 +137,9 @@ pub fn latencies() -> Latencies {
     })
 }
 
-fn sim_error(reason: impl Into<String>) -> Error {
+/// A simulation failure (a model that did not finish, a contended port, a fault), as the engine's
+/// typed backend error; every module of this crate reports through it.
+pub(crate) fn sim_error(reason: impl Into<String>) -> Error {
     Error::Backend {
         backend: "sim (Verilator)".into(),
         reason: reason.into(),
