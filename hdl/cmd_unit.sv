@@ -13,11 +13,17 @@
 // range, not loaded or holding the other kind of key; 4 reserved bits set; 0x80 | s: the unit
 // reported fault s. A rejected descriptor completes at once and runs nothing.
 //
-// One operation runs at a time: the unit fetches the descriptor at its head (one cycle: the
-// ring is a one-write-one-read memory), checks it, raises exec_valid with its fields until the
-// unit answers exec_done with a status and its stall count, then writes the completion as soon
-// as the completion ring has room and moves to the next descriptor. `rst` empties both rings
-// and forgets the key slots (the driver reloads them).
+// Two units, one port each (index u = operation - 1: 0 the keyswitch unit, 1 the
+// blind-rotation unit), run at the same time: descriptors issue in ring order, each as soon as
+// its unit is free, so a keyswitch runs while the blind rotation of an earlier batch does.
+// The unit fetches the descriptor at its head (one cycle: the ring is a one-write-one-read
+// memory), checks it, and either issues it (exec_valid[u] with its fields, until the unit
+// answers exec_done[u] with a status and its stall count) or completes it with an error. The
+// head moves on at issue. Completions are written one per cycle as the completion ring has
+// room: a rejection first, then the keyswitch unit's, then the blind-rotation unit's. Ordering
+// between operations is the host's: it submits an operation that reads another's output after
+// that one's completion. `rst` empties both rings and forgets the key slots (the driver reloads
+// them).
 module cmd_unit #(
     parameter int QDEPTH    = 16,
     parameter int CDEPTH    = 16,
@@ -44,17 +50,17 @@ module cmd_unit #(
     output logic [CW:0]   cpl_tail,
     input  logic          cpl_head_we,
     input  logic [CW:0]   cpl_head,
-    // The units.
-    output logic          exec_valid,
-    output logic [7:0]    exec_op,
-    output logic [7:0]    exec_slot,
-    output logic [15:0]   exec_batch,
-    output logic [31:0]   exec_in_addr,
-    output logic [31:0]   exec_out_addr,
-    input  logic          exec_done,
-    input  logic [7:0]    exec_status,
-    input  logic [31:0]   exec_stall_cycles,
-    // Status: descriptors consumed (modulo 2 QDEPTH), and an operation in progress.
+    // The units, unit u's fields at [u * width +: width].
+    output logic [1:0]    exec_valid,
+    output logic [15:0]   exec_slot,
+    output logic [31:0]   exec_batch,
+    output logic [63:0]   exec_in_addr,
+    output logic [63:0]   exec_out_addr,
+    input  logic [1:0]    exec_done,
+    input  logic [15:0]   exec_status,
+    input  logic [63:0]   exec_stall_cycles,
+    // Status: descriptors consumed (modulo 2 QDEPTH), and work in progress (a descriptor
+    // being checked or waiting for its unit, an operation running, a completion not written).
     output logic [QW:0]   desc_head,
     output logic          busy
 );
@@ -62,8 +68,8 @@ module cmd_unit #(
     IDLE,
     FETCH,
     CHECK,
-    EXEC,
-    COMPLETE
+    ISSUE,
+    REJECT
   } state_t;
   state_t state;
 
@@ -105,8 +111,6 @@ module cmd_unit #(
   // The descriptor's fields and its check.
   logic [7:0]  op, slot;
   logic [15:0] batch, tag;
-  logic [7:0]  status;
-  logic [31:0] cycles, stalls;
   always_comb begin
     op    = desc[7:0];
     slot  = desc[15:8];
@@ -123,51 +127,104 @@ module cmd_unit #(
     else check = 8'd0;
   end
 
+  // The descriptor between fetch and issue (or rejection).
   logic [15:0] cur_tag;
   logic [QW:0] cur_index;
-  assign busy          = state != IDLE;
-  assign exec_valid    = state == EXEC;
-  assign cpl_we        = state == COMPLETE && !cpl_full;
-  assign cpl_wdata     = {32'(cur_index), stalls, cycles, 8'd0, status, cur_tag};
+  logic [7:0]  cur_status;
+  logic        cur_unit;
+  logic [7:0]  cur_slot;
+  logic [15:0] cur_batch;
+  logic [31:0] cur_in, cur_out;
+
+  // Per unit: running (exec_valid), or finished with its completion not yet written.
+  logic [1:0]  pending;
+  // Unit u's fields at [u * width +: width] (flat buses, as Yosys reads them).
+  logic [31:0] u_tag;
+  logic [2*QW+1:0] u_index;
+  logic [63:0] u_cycles;
+  logic [63:0] u_stalls;
+  logic [15:0] u_status;
+  logic        unit_free;
+  assign unit_free = !exec_valid[cur_unit] && !pending[cur_unit];
+
+  // The completion written this cycle: a rejection, else unit 0's, else unit 1's.
+  logic       wr_reject;
+  logic [1:0] wr_unit;
+  always_comb begin
+    wr_reject = state == REJECT && !cpl_full;
+    wr_unit   = 2'b00;
+    if (!cpl_full && !wr_reject) begin
+      if (pending[0]) wr_unit = 2'b01;
+      else if (pending[1]) wr_unit = 2'b10;
+    end
+    cpl_we = wr_reject || wr_unit != 2'b00;
+    if (wr_reject)
+      cpl_wdata = {32'(cur_index), 32'd0, 32'd0, 8'd0, cur_status, cur_tag};
+    else if (wr_unit[0])
+      cpl_wdata = {32'(u_index[QW:0]), u_stalls[31:0], u_cycles[31:0], 8'd0, u_status[7:0],
+                   u_tag[15:0]};
+    else
+      cpl_wdata = {32'(u_index[2*QW+1:QW+1]), u_stalls[63:32], u_cycles[63:32], 8'd0,
+                   u_status[15:8], u_tag[31:16]};
+  end
+
+  assign busy = state != IDLE || exec_valid != '0 || pending != '0;
 
   always_ff @(posedge clk) begin
     if (rst) begin
-      state     <= IDLE;
-      tail      <= '0;
-      desc_head <= '0;
-      cpl_tail  <= '0;
-      host_head <= '0;
-      kind      <= '0;
+      state      <= IDLE;
+      tail       <= '0;
+      desc_head  <= '0;
+      cpl_tail   <= '0;
+      host_head  <= '0;
+      kind       <= '0;
+      exec_valid <= '0;
+      pending    <= '0;
     end else begin
       if (db_we) tail <= db_tail;
       if (cpl_head_we) host_head <= cpl_head;
       if (slot_we && slot_idx < 8'(SLOTS)) kind[slot_idx[$clog2(SLOTS)-1:0]*2+:2] <= slot_kind;
+      if (cpl_we) cpl_tail <= cpl_tail + 1'b1;
+      for (int u = 0; u < 2; u++) begin
+        if (exec_valid[u]) begin
+          u_cycles[u*32+:32] <= u_cycles[u*32+:32] + 1;
+          if (exec_done[u]) begin
+            u_status[u*8+:8] <= (exec_status[u*8+:8] == 8'd0) ? 8'd0
+                                                               : (8'h80 | exec_status[u*8+:8]);
+            u_stalls[u*32+:32] <= exec_stall_cycles[u*32+:32];
+            exec_valid[u] <= 1'b0;
+            pending[u]    <= 1'b1;
+          end
+        end
+        if (wr_unit[u]) pending[u] <= 1'b0;
+      end
       case (state)
         IDLE: if (desc_re) state <= FETCH;
         FETCH: state <= CHECK;
         CHECK: begin
-          cur_tag       <= tag;
-          cur_index     <= desc_head;
-          cycles        <= '0;
-          stalls        <= '0;
-          exec_op       <= op;
-          exec_slot     <= slot;
-          exec_batch    <= batch;
-          exec_in_addr  <= desc[79:48];
-          exec_out_addr <= desc[111:80];
-          status        <= check;
-          state         <= (check == 8'd0) ? EXEC : COMPLETE;
+          cur_tag    <= tag;
+          cur_index  <= desc_head;
+          cur_status <= check;
+          cur_unit   <= op[1];
+          cur_slot   <= slot;
+          cur_batch  <= batch;
+          cur_in     <= desc[79:48];
+          cur_out    <= desc[111:80];
+          state      <= (check == 8'd0) ? ISSUE : REJECT;
         end
-        EXEC: begin
-          cycles <= cycles + 1;
-          if (exec_done) begin
-            status <= (exec_status == 8'd0) ? 8'd0 : (8'h80 | exec_status);
-            stalls <= exec_stall_cycles;
-            state  <= COMPLETE;
-          end
+        ISSUE: if (unit_free) begin
+          exec_valid[cur_unit]              <= 1'b1;
+          exec_slot[cur_unit*8+:8]          <= cur_slot;
+          exec_batch[cur_unit*16+:16]       <= cur_batch;
+          exec_in_addr[cur_unit*32+:32]     <= cur_in;
+          exec_out_addr[cur_unit*32+:32]    <= cur_out;
+          u_tag[cur_unit*16+:16]            <= cur_tag;
+          u_index[cur_unit*(QW+1)+:QW+1]    <= cur_index;
+          u_cycles[cur_unit*32+:32]         <= '0;
+          desc_head                         <= desc_head + 1'b1;
+          state                             <= IDLE;
         end
-        COMPLETE: if (!cpl_full) begin
-          cpl_tail  <= cpl_tail + 1'b1;
+        REJECT: if (wr_reject) begin
           desc_head <= desc_head + 1'b1;
           state     <= IDLE;
         end

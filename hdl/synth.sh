@@ -13,7 +13,16 @@
 # and KS_P x KS_CHUNKS = 32 output words: the simulated units have 16 lanes, 16 and 64, the
 # same structure with wider and deeper accumulator banks; the blind-rotation unit at
 # BR_N = 64, C = 2, and the command interface)
+#
+# hdl/synth.sh --target: the target configuration of issue 11 (sim's `target-config`), too large
+# to flatten: a blind-rotation unit N = 2048, C = 256, 24 accumulators, two levels; a keyswitch
+# unit of 1024 lanes at 2^21 with batches of 24; the command interface. Synthesized
+# hierarchically (every distinct module once, then `stat -top` sums instances), so a cell count
+# is per instance as in the flattened runs.
 set -euo pipefail
+if [ "${1:-}" = "--target" ]; then
+    exec bash "$(cd "$(dirname "$0")" && pwd)/synth_target.sh"
+fi
 N="${1:-256}"
 C="${2:-2}"
 KS_P="${3:-4}"

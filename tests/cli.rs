@@ -131,7 +131,9 @@ fn sim_pbs_json_reports_a_verified_batch_with_model_and_rates() {
         "--params",
         "test",
         "--batch",
-        "5",
+        "4",
+        "--batches",
+        "2",
         "--key-gbps",
         "11.2",
         "--json",
@@ -143,15 +145,23 @@ fn sim_pbs_json_reports_a_verified_batch_with_model_and_rates() {
     );
     let v: serde_json::Value =
         serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
-    assert_eq!(v["verified"], 5);
-    assert_eq!(v["decrypted_correctly"], 5);
+    assert_eq!(v["verified"], 8);
+    assert_eq!(v["decrypted_correctly"], 8);
     assert_eq!(v["blind_rotation_cycles"], v["blind_rotation_model_cycles"]);
     assert_eq!(v["keyswitch_cycles"], v["keyswitch_model_cycles"]);
     // 11.2 GB/s at 350 MHz: 32 bytes, 4 words per cycle.
     assert_eq!(v["key_words_per_cycle"], 4);
+    // Two batches, the second's keyswitch during the first's blind rotation: the device's
+    // cycles are the schedule of the units' models plus the command interface's few per
+    // descriptor, well under the units' cycles added up.
     let cycles = v["cycles"].as_f64().unwrap();
+    let schedule = v["schedule_model_cycles"].as_f64().unwrap();
+    assert!(schedule <= cycles && cycles < schedule + 200.0, "{v}");
+    let units =
+        v["keyswitch_cycles"].as_f64().unwrap() + v["blind_rotation_cycles"].as_f64().unwrap();
+    assert!(cycles < units, "{v}");
     let measured = v["measured_pbs_per_s"].as_f64().unwrap();
-    assert!((measured - 5.0 * 350e6 / cycles).abs() < 1.0);
+    assert!((measured - 8.0 * 350e6 / cycles).abs() < 1.0);
     assert!(measured < v["steady_pbs_per_s"].as_f64().unwrap());
     let binding = v["binding"].as_str().unwrap();
     assert!(

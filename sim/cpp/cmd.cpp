@@ -54,31 +54,56 @@ public:
     top_->cpl_head_we = 0;
   }
   uint32_t run(uint64_t budget, ExecRequest &req) override {
-    for (uint64_t i = 0; i < budget; i++) {
+    uint64_t waited = 0;
+    for (;;) {
       top_->eval();
-      if (top_->exec_valid && !taken_) {
-        req.op = top_->exec_op;
-        req.slot = top_->exec_slot;
-        req.batch = top_->exec_batch;
-        req.in_addr = top_->exec_in_addr;
-        req.out_addr = top_->exec_out_addr;
-        taken_ = true;
-        return 1;
+      for (int u = 0; u < 2; u++) {
+        if ((top_->exec_valid >> u & 1) && !taken_[u]) {
+          req.op = u + 1;
+          req.slot = top_->exec_slot >> (8 * u) & 0xff;
+          req.batch = top_->exec_batch >> (16 * u) & 0xffff;
+          req.in_addr = top_->exec_in_addr >> (32 * u) & 0xffffffffu;
+          req.out_addr = top_->exec_out_addr >> (32 * u) & 0xffffffffu;
+          taken_[u] = true;
+          start_[u] = cycles_;
+          return 1;
+        }
       }
-      // Idle: nothing to fetch (the ring's head at the doorbell's tail).
+      // Idle: nothing to fetch (the ring's head at the doorbell's tail), nothing running.
       if (!top_->busy && top_->desc_head == tail_) return 0;
+      bool scheduled = false;
+      uint32_t done = 0, status = 0;
+      uint64_t stalls = 0;
+      for (int u = 0; u < 2; u++) {
+        if (!scheduled_[u]) continue;
+        scheduled = true;
+        if (deadline_[u] == cycles_) {
+          done |= 1u << u;
+          status |= (status_[u] & 0xff) << (8 * u);
+          stalls |= uint64_t(stalls_[u]) << (32 * u);
+        }
+      }
+      if (!scheduled && waited++ >= budget) return 2;
+      top_->exec_done = done;
+      top_->exec_status = status;
+      top_->exec_stall_cycles = stalls;
       tick();
+      top_->exec_done = 0;
+      for (int u = 0; u < 2; u++) {
+        if (done >> u & 1) {
+          taken_[u] = false;
+          scheduled_[u] = false;
+        }
+      }
     }
-    return 2;
   }
-  void finish(uint64_t cycles, uint32_t status, uint32_t stalls) override {
-    for (uint64_t i = 1; i < cycles; i++) tick();
-    top_->exec_done = 1;
-    top_->exec_status = status;
-    top_->exec_stall_cycles = stalls;
-    tick();
-    top_->exec_done = 0;
-    taken_ = false;
+  void finish(uint32_t op, uint64_t cycles, uint32_t status, uint32_t stalls) override {
+    int u = op == 2 ? 1 : 0;
+    if (!taken_[u]) return;
+    scheduled_[u] = true;
+    deadline_[u] = start_[u] + (cycles ? cycles : 1) - 1;
+    status_[u] = status;
+    stalls_[u] = stalls;
   }
   uint32_t completion_tail() override {
     top_->eval();
@@ -103,7 +128,7 @@ private:
     top_->exec_status = 0;
     top_->exec_stall_cycles = 0;
     top_->cpl_raddr = 0;
-    taken_ = false;
+    for (int u = 0; u < 2; u++) taken_[u] = scheduled_[u] = false;
     tail_ = 0;
   }
   void tick() {
@@ -116,7 +141,11 @@ private:
   std::unique_ptr<Vcmd_unit> top_;
   uint64_t cycles_ = 0;
   uint32_t tail_ = 0;
-  bool taken_ = false;
+  // Per unit: its operation handed over (and when), its finish scheduled (when, and what).
+  bool taken_[2] = {false, false};
+  bool scheduled_[2] = {false, false};
+  uint64_t start_[2] = {0, 0}, deadline_[2] = {0, 0};
+  uint32_t status_[2] = {0, 0}, stalls_[2] = {0, 0};
 };
 
 } // namespace

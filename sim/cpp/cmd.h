@@ -24,11 +24,14 @@ public:
   virtual void doorbell(uint32_t tail) = 0;
   virtual void load_slot(uint32_t slot, uint32_t kind) = 0;
   virtual void set_completion_head(uint32_t head) = 0;
-  // Runs until the unit asks for an operation (1, with `req` filled), is idle with nothing to
-  // fetch (0), or `budget` cycles pass (2).
+  // Runs until a unit is handed an operation (1, with `req` filled: req.op names the unit), the
+  // interface is idle with nothing to fetch and no operation running (0), or `budget` cycles
+  // pass in which no unit has a finish scheduled (2).
   virtual uint32_t run(uint64_t budget, ExecRequest &req) = 0;
-  // The operation took `cycles` cycles: exec_done with `status` and `stalls` in its last one.
-  virtual void finish(uint64_t cycles, uint32_t status, uint32_t stalls) = 0;
+  // The operation last handed to the unit of `op` takes `cycles` cycles from that hand-over:
+  // schedules exec_done with `status` and `stalls` in its last cycle. The other unit goes on
+  // meanwhile.
+  virtual void finish(uint32_t op, uint64_t cycles, uint32_t status, uint32_t stalls) = 0;
   // The completion ring's tail, and entry `index` (one cycle: a registered read).
   virtual uint32_t completion_tail() = 0;
   virtual void read_completion(uint32_t index, rust::Slice<uint64_t> out) = 0;

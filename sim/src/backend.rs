@@ -28,24 +28,34 @@ use crate::br::{br_configs, BlindRotationUnit};
 use crate::device::{CommandInterface, Descriptor, Event, ExecRequest, Operation, Status};
 use crate::ks::{ks_configs, KeyMemory, KeyswitchUnit};
 use glovebox_engine::algorithms::key_generation::convert_standard_lwe_bootstrap_key_to_ntt;
+use glovebox_engine::algorithms::modulus_switch::lwe_modulus_switch_batch_into;
 use glovebox_engine::backend::{
     next_backend_instance, Backend, BootstrapKeyHandle, KeyswitchKeyHandle, ResidentKeys,
 };
 use glovebox_engine::entities::{LweBootstrapKey, LweKeyswitchKey, NttLweBootstrapKey};
+use glovebox_engine::parameters::ModulusSwitchType;
 use glovebox_engine::{Error, Result};
 use std::sync::Mutex;
 
-/// The simulated device: the key memory both units read, and the keyswitch unit's lanes.
+/// The simulated device: the key memory, the units' widths, and the batch per descriptor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SimConfig {
-    /// The key memory (bandwidth in 64-bit words per cycle, latency in cycles).
+    /// The key memory of each unit (bandwidth in 64-bit words per cycle, latency in cycles):
+    /// each key has its own channels, as the HPU gives each of its two keys 16 HBM ports, so
+    /// the two units read at the same time without contending.
     pub memory: KeyMemory,
+    /// Coefficients per cycle of the blind-rotation unit (a built configuration for the key's
+    /// N; `None`: the first built).
+    pub blind_rotation_lanes: Option<usize>,
     /// Lanes of the keyswitch unit (a built configuration: 16, 4 on the native torus, 512 for
     /// output modulus 2^21).
     pub keyswitch_lanes: usize,
     /// Cycles the driver waits for the command interface's next request or completion before
     /// it declares the device unresponsive (the units' own cycles are not counted against it).
     pub answer_budget: u64,
+    /// Ciphertexts per descriptor: the accumulators the blind-rotation unit fills per pass over
+    /// its key, and the keyswitch unit's batch (`None`: as many as both units hold).
+    pub batch: Option<usize>,
 }
 
 impl Default for SimConfig {
@@ -57,8 +67,10 @@ impl Default for SimConfig {
                 words_per_cycle: 32,
                 latency: 200,
             },
+            blind_rotation_lanes: None,
             keyswitch_lanes: 16,
             answer_budget: 100_000,
+            batch: None,
         }
     }
 }
@@ -96,6 +108,18 @@ impl Device {
     }
 }
 
+/// One operation for the device: a descriptor's fields but its tag, and the index of its first
+/// ciphertext in the call.
+#[derive(Clone, Copy, Debug)]
+struct DeviceOp {
+    op: Operation,
+    slot: u32,
+    batch: usize,
+    in_addr: usize,
+    out_addr: usize,
+    first: usize,
+}
+
 /// What the simulated units have done since the backend was made.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SimCounters {
@@ -109,6 +133,9 @@ pub struct SimCounters {
     pub key_words: u64,
     /// Wall-clock seconds spent simulating.
     pub wall_seconds: f64,
+    /// Cycles the device ran (command interface and units together, the units overlapping
+    /// where a call lets them): the measured time of the calls.
+    pub device_cycles: u64,
     /// Descriptors completed, and device resets after faults.
     pub descriptors: u64,
     pub resets: u64,
@@ -180,69 +207,49 @@ impl SimBackend {
         Ok(())
     }
 
-    /// Runs one call of `batch` ciphertexts on the device, in descriptors of at most `per`:
-    /// device memory holds `inputs`, then `outputs` (a blind rotation's accumulators are rotated
-    /// in place there); `exec` runs one request on the units, from its input words into its
-    /// output words, and returns its cycles and stall cycles. The results are copied back into
-    /// `outputs`. On any fault the device is reset and the call fails.
-    #[allow(clippy::too_many_arguments)]
+    /// Runs `first` (and whatever `then` submits as operations complete) on the device, whose
+    /// memory holds `memory` for the call; `exec` runs one request on its unit, in device
+    /// memory, and returns its cycles and stall cycles. Returns the device memory and the cycles
+    /// the device ran. On any fault the device is reset and the call fails.
     fn execute(
         &self,
-        op: Operation,
-        slot: u32,
-        inputs: &[u64],
-        outputs: &mut [u64],
-        batch: usize,
-        per: usize,
-        mut exec: impl FnMut(&[u64], &mut [u64]) -> Result<(u64, u64)>,
-    ) -> Result<()> {
-        let (in_size, out_size) = (inputs.len() / batch, outputs.len() / batch);
-        let chunks: Vec<(usize, usize, usize)> = (0..batch)
-            .step_by(per)
-            .map(|j| {
-                let b = per.min(batch - j);
-                (b, j * in_size, inputs.len() + j * out_size)
-            })
-            .collect();
+        memory: Vec<u64>,
+        first: Vec<DeviceOp>,
+        exec: &mut dyn FnMut(&mut [u64], &ExecRequest) -> Result<(u64, u64)>,
+        then: &mut dyn FnMut(&mut [u64], &DeviceOp) -> Result<Vec<DeviceOp>>,
+    ) -> Result<Vec<u64>> {
         let mut dev = self.device.lock().unwrap_or_else(|e| e.into_inner());
-        dev.memory.clear();
-        dev.memory.extend_from_slice(inputs);
-        dev.memory.extend_from_slice(outputs);
-        let mut run = |mem: &mut [u64], req: &ExecRequest| {
-            let b = req.batch as usize;
-            let (i, o) = (req.in_addr as usize, req.out_addr as usize);
-            let (m, out) = mem.split_at_mut(o);
-            exec(&m[i..i + b * in_size], &mut out[..b * out_size])
-        };
-        let result = self.execute_on(&mut dev, op, slot, &chunks, &mut run);
+        dev.memory = memory;
+        let start = dev.cmd.cycles();
+        let result = self.drive(&mut dev, first, exec, then);
+        let cycles = dev.cmd.cycles() - start;
+        self.count(|c| c.device_cycles += cycles);
         match result {
-            Ok(()) => outputs.copy_from_slice(&dev.memory[inputs.len()..]),
-            Err(_) => {
+            Ok(()) => Ok(std::mem::take(&mut dev.memory)),
+            Err(e) => {
                 dev.reset();
                 self.count(|c| c.resets += 1);
+                Err(e)
             }
         }
-        result
     }
 
-    fn execute_on(
+    fn drive(
         &self,
         dev: &mut Device,
-        op: Operation,
-        slot: u32,
-        chunks: &[(usize, usize, usize)],
-        exec: &mut impl FnMut(&mut [u64], &ExecRequest) -> Result<(u64, u64)>,
+        first: Vec<DeviceOp>,
+        exec: &mut dyn FnMut(&mut [u64], &ExecRequest) -> Result<(u64, u64)>,
+        then: &mut dyn FnMut(&mut [u64], &DeviceOp) -> Result<Vec<DeviceOp>>,
     ) -> Result<()> {
         let fault = crate::sim_error;
         let budget = self.config.answer_budget;
-        let mut pending: Vec<u16> = Vec::new();
+        let mut waiting: std::collections::VecDeque<DeviceOp> = first.into();
+        let mut pending: Vec<(u16, DeviceOp)> = Vec::new();
         // The units' own error for a request they refused (reported with its completion).
         let mut unit_error: Option<Error> = None;
-        let mut next = 0;
-        let mut done = 0;
-        while done < chunks.len() {
-            while next < chunks.len() && dev.cmd.in_flight() < dev.cmd.queue_depth() {
-                let (batch, in_addr, out_addr) = chunks[next];
+        while !waiting.is_empty() || !pending.is_empty() {
+            while dev.cmd.in_flight() < dev.cmd.queue_depth() {
+                let Some(op) = waiting.pop_front() else { break };
                 let tag = dev.next_tag;
                 dev.next_tag = dev.next_tag.wrapping_add(1);
                 let mut written = tag;
@@ -254,51 +261,60 @@ impl SimBackend {
                     u32::try_from(a).map_err(|_| fault(format!("buffer address {a} beyond 2^32")))
                 };
                 dev.cmd.submit(&Descriptor {
-                    operation: op.code(),
-                    slot: slot as u8,
-                    batch: batch as u16,
+                    operation: op.op.code(),
+                    slot: op.slot as u8,
+                    batch: op.batch as u16,
                     tag: written,
-                    in_addr: addr(in_addr)?,
-                    out_addr: addr(out_addr)?,
+                    in_addr: addr(op.in_addr)?,
+                    out_addr: addr(op.out_addr)?,
                 })?;
-                pending.push(tag);
-                next += 1;
+                pending.push((tag, op));
             }
-            match dev.cmd.run(budget) {
-                Event::Execute(req) => match dev.fault.take() {
-                    Some(Fault::Hang) => {}
-                    other => {
-                        let (cycles, stalls, mut status) = match exec(&mut dev.memory, &req) {
-                            Ok((c, s)) => (c, s, 0),
-                            // The unit refused the request: a unit fault, reported as one.
-                            Err(e) => {
-                                unit_error = Some(e);
-                                (1, 0, 1)
+            let idle = match dev.cmd.run(budget) {
+                Event::Execute(req) => {
+                    match dev.fault.take() {
+                        Some(Fault::Hang) => {}
+                        other => {
+                            let (cycles, stalls, mut status) = match exec(&mut dev.memory, &req) {
+                                Ok((c, s)) => (c, s, 0),
+                                // The unit refused the request: a unit fault, reported as one.
+                                Err(e) => {
+                                    unit_error = Some(e);
+                                    (1, 0, 1)
+                                }
+                            };
+                            if let Some(Fault::ErrorStatus(s)) = other {
+                                status = (s & 0x7f).max(1);
                             }
-                        };
-                        if let Some(Fault::ErrorStatus(s)) = other {
-                            status = (s & 0x7f).max(1);
+                            let stalls = stalls.min(u64::from(u32::MAX)) as u32;
+                            dev.cmd.finish(&req, cycles, status, stalls);
                         }
-                        dev.cmd
-                            .finish(cycles, status, stalls.min(u64::from(u32::MAX)) as u32);
                     }
-                },
-                Event::Idle => {}
+                    false
+                }
+                Event::Idle => true,
                 Event::Timeout => {
                     return Err(fault(format!(
                         "device did not answer within {budget} cycles ({} descriptors in flight)",
                         dev.cmd.in_flight()
                     )))
                 }
+            };
+            let completions = dev.cmd.completions();
+            if idle && completions.is_empty() && waiting.is_empty() {
+                return Err(fault(format!(
+                    "device idle with {} descriptors unanswered",
+                    pending.len()
+                )));
             }
-            for c in dev.cmd.completions() {
-                let Some(at) = pending.iter().position(|&t| t == c.tag) else {
+            for c in completions {
+                let Some(at) = pending.iter().position(|&(t, _)| t == c.tag) else {
                     return Err(fault(format!(
                         "completion with tag {} that no descriptor in flight carries",
                         c.tag
                     )));
                 };
-                pending.swap_remove(at);
+                let (_, op) = pending.swap_remove(at);
                 if c.status != Status::Done {
                     if let Some(e) = unit_error.take() {
                         return Err(e);
@@ -308,10 +324,55 @@ impl SimBackend {
                         c.tag, c.status
                     )));
                 }
-                done += 1;
                 self.count(|k| k.descriptors += 1);
+                waiting.extend(then(&mut dev.memory, &op)?);
             }
         }
+        Ok(())
+    }
+
+    /// Runs `batch` ciphertexts of one operation in descriptors of at most `per`: device
+    /// memory holds `inputs`, then `outputs` (a blind rotation's accumulators are rotated in
+    /// place there); `exec` runs one request on the unit from its input words into its output
+    /// words. The results are copied back into `outputs`.
+    #[allow(clippy::too_many_arguments)]
+    fn execute_one(
+        &self,
+        op: Operation,
+        slot: u32,
+        inputs: &[u64],
+        outputs: &mut [u64],
+        batch: usize,
+        per: usize,
+        mut exec: impl FnMut(&[u64], &mut [u64]) -> Result<(u64, u64)>,
+    ) -> Result<()> {
+        let (in_size, out_size) = (inputs.len() / batch, outputs.len() / batch);
+        let ops: Vec<DeviceOp> = (0..batch)
+            .step_by(per)
+            .map(|j| DeviceOp {
+                op,
+                slot,
+                batch: per.min(batch - j),
+                in_addr: j * in_size,
+                out_addr: inputs.len() + j * out_size,
+                first: j,
+            })
+            .collect();
+        let mut memory = Vec::with_capacity(inputs.len() + outputs.len());
+        memory.extend_from_slice(inputs);
+        memory.extend_from_slice(outputs);
+        let memory = self.execute(
+            memory,
+            ops,
+            &mut |mem, req| {
+                let b = req.batch as usize;
+                let (i, o) = (req.in_addr as usize, req.out_addr as usize);
+                let (m, out) = mem.split_at_mut(o);
+                exec(&m[i..i + b * in_size], &mut out[..b * out_size])
+            },
+            &mut |_, _| Ok(Vec::new()),
+        )?;
+        outputs.copy_from_slice(&memory[inputs.len()..]);
         Ok(())
     }
 
@@ -328,24 +389,79 @@ impl SimBackend {
         f(&mut self.counters.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
+    /// Runs one request on the blind-rotation unit and counts it: its cycles and stall cycles.
+    fn run_blind_rotation(
+        &self,
+        unit: &mut BlindRotationUnit,
+        key: &SimBootstrapKey,
+        msed: &[u64],
+        accumulators: &mut [u64],
+    ) -> Result<(u64, u64)> {
+        let run = unit.blind_rotate_batch_with(&key.key, &key.device_key, msed, accumulators)?;
+        self.count(|c| {
+            c.blind_rotations += run.ciphertexts as u64;
+            c.blind_rotation_cycles += run.cycles;
+            c.key_words += run.key_words;
+            c.wall_seconds += run.wall_seconds;
+        });
+        let stalls = run
+            .batches
+            .iter()
+            .map(|r| r.key_stall_cycles + r.loop_stall_cycles)
+            .sum();
+        Ok((run.cycles, stalls))
+    }
+
+    /// Runs one request on the keyswitch unit and counts it.
+    fn run_keyswitch(
+        &self,
+        unit: &mut KeyswitchUnit,
+        key: &SimKeyswitchKey,
+        inputs: &[u64],
+        outputs: &mut [u64],
+    ) -> Result<(u64, u64)> {
+        let run = unit.keyswitch_batch_into(&key.key, inputs, outputs)?;
+        self.count(|c| {
+            c.keyswitches += run.ciphertexts as u64;
+            c.keyswitch_cycles += run.cycles;
+            c.key_words += run.key_words;
+            c.wall_seconds += run.wall_seconds;
+        });
+        Ok((run.cycles, run.key_stall_cycles + run.in_stall_cycles))
+    }
+
     /// The blind-rotation unit for `key`: the built configuration of its polynomial size.
     fn br_unit(&self, key: &NttLweBootstrapKey) -> Result<BlindRotationUnit> {
         let n = key.polynomial_size().0;
         let lanes = br_configs()
             .into_iter()
-            .find(|c| c.polynomial_size == n)
+            .find(|c| {
+                c.polynomial_size == n
+                    && self
+                        .config
+                        .blind_rotation_lanes
+                        .is_none_or(|l| l == c.lanes)
+            })
             .map(|c| c.lanes)
             .ok_or_else(|| {
                 let built: Vec<String> = br_configs()
                     .iter()
-                    .map(|c| c.polynomial_size.to_string())
+                    .map(|c| format!("N = {} with C = {}", c.polynomial_size, c.lanes))
                     .collect();
+                let lanes = self
+                    .config
+                    .blind_rotation_lanes
+                    .map(|l| format!(" with C = {l}"))
+                    .unwrap_or_default();
                 Error::InvalidParameters(format!(
-                    "sim backend: no blind-rotation unit for N = {n} (built: N = {})",
+                    "sim backend: no blind-rotation unit for N = {n}{lanes} (built: {})",
                     built.join(", ")
                 ))
             })?;
-        let unit = BlindRotationUnit::new(n, lanes, self.config.memory)?;
+        let mut unit = BlindRotationUnit::new(n, lanes, self.config.memory)?;
+        if let Some(b) = self.config.batch {
+            unit = unit.with_batch(b)?;
+        }
         unit.check_key(key)?;
         Ok(unit)
     }
@@ -387,7 +503,10 @@ impl Backend for SimBackend {
                 "sim backend: no keyswitch unit with {lanes} lanes for output modulus 2^{w}"
             )));
         }
-        let unit = KeyswitchUnit::for_key(ksk, lanes, self.config.memory)?;
+        let mut unit = KeyswitchUnit::for_key(ksk, lanes, self.config.memory)?;
+        if let Some(b) = self.config.batch {
+            unit = unit.with_batch(b)?;
+        }
         // The unit checks the key's shape on every batch; check it once here as well, so a key
         // it cannot take is refused at upload.
         unit.cycle_model(ksk, 1)?;
@@ -415,29 +534,14 @@ impl Backend for SimBackend {
         let resident = self.bsks.get(handle.backend_instance(), handle.slot())?;
         let mut unit = resident.unit.lock().unwrap_or_else(|e| e.into_inner());
         let per = unit.batch();
-        self.execute(
+        self.execute_one(
             Operation::BlindRotation,
             device_slot(handle.slot(), Operation::BlindRotation)?,
             msed,
             accumulators,
             batch,
             per,
-            |m, acc| {
-                let run =
-                    unit.blind_rotate_batch_with(&resident.key, &resident.device_key, m, acc)?;
-                self.count(|c| {
-                    c.blind_rotations += run.ciphertexts as u64;
-                    c.blind_rotation_cycles += run.cycles;
-                    c.key_words += run.key_words;
-                    c.wall_seconds += run.wall_seconds;
-                });
-                let stalls = run
-                    .batches
-                    .iter()
-                    .map(|r| r.key_stall_cycles + r.loop_stall_cycles)
-                    .sum();
-                Ok((run.cycles, stalls))
-            },
+            |m, acc| self.run_blind_rotation(&mut unit, &resident, m, acc),
         )
     }
 
@@ -454,24 +558,107 @@ impl Backend for SimBackend {
         let resident = self.ksks.get(handle.backend_instance(), handle.slot())?;
         let mut unit = resident.unit.lock().unwrap_or_else(|e| e.into_inner());
         let per = unit.batch();
-        self.execute(
+        self.execute_one(
             Operation::Keyswitch,
             device_slot(handle.slot(), Operation::Keyswitch)?,
             inputs,
             outputs,
             batch,
             per,
-            |m, out| {
-                let run = unit.keyswitch_batch_into(&resident.key, m, out)?;
-                self.count(|c| {
-                    c.keyswitches += run.ciphertexts as u64;
-                    c.keyswitch_cycles += run.cycles;
-                    c.key_words += run.key_words;
-                    c.wall_seconds += run.wall_seconds;
-                });
-                Ok((run.cycles, run.key_stall_cycles + run.in_stall_cycles))
-            },
+            |m, out| self.run_keyswitch(&mut unit, &resident, m, out),
         )
+    }
+
+    /// The keyswitch of chunk i + 1 runs on its unit while chunk i is blind-rotated on the
+    /// other: the driver submits both as soon as the keyswitch of chunk i completes and it has
+    /// switched that chunk's outputs to Z/2NZ (host work between the two, taking no device
+    /// cycles here). Device memory holds the inputs, the keyswitch outputs, the switched words
+    /// and the accumulators, a region each.
+    fn keyswitch_blind_rotate_batch(
+        &self,
+        ksk: &KeyswitchKeyHandle,
+        bsk: &BootstrapKeyHandle,
+        inputs: &[u64],
+        log_2n: u32,
+        switch: ModulusSwitchType,
+        accumulators: &mut [u64],
+    ) -> Result<()> {
+        let small = ksk.output_lwe_dimension().0 + 1;
+        let big = ksk.input_lwe_dimension().0 + 1;
+        let batch = inputs.len() / big;
+        let switched_len = batch * small;
+        ksk.check_batch(inputs, &vec![0u64; switched_len])?;
+        bsk.check_batch(&vec![0u64; switched_len], accumulators)?;
+        if batch == 0 {
+            return Ok(());
+        }
+        let acc_size = accumulators.len() / batch;
+        let ks_key = self.ksks.get(ksk.backend_instance(), ksk.slot())?;
+        let br_key = self.bsks.get(bsk.backend_instance(), bsk.slot())?;
+        let mut ks_unit = ks_key.unit.lock().unwrap_or_else(|e| e.into_inner());
+        let mut br_unit = br_key.unit.lock().unwrap_or_else(|e| e.into_inner());
+        let per = ks_unit.batch().min(br_unit.batch());
+        let (ks_slot, br_slot) = (
+            device_slot(ksk.slot(), Operation::Keyswitch)?,
+            device_slot(bsk.slot(), Operation::BlindRotation)?,
+        );
+        // Regions: inputs, keyswitch outputs, switched words, accumulators.
+        let (out_at, msed_at) = (inputs.len(), inputs.len() + switched_len);
+        let acc_at = msed_at + switched_len;
+        let keyswitch = |first: usize| DeviceOp {
+            op: Operation::Keyswitch,
+            slot: ks_slot,
+            batch: per.min(batch - first),
+            in_addr: first * big,
+            out_addr: out_at + first * small,
+            first,
+        };
+        let mut memory = Vec::with_capacity(acc_at + accumulators.len());
+        memory.extend_from_slice(inputs);
+        memory.resize(acc_at, 0);
+        memory.extend_from_slice(accumulators);
+        let memory = self.execute(
+            memory,
+            vec![keyswitch(0)],
+            &mut |mem, req| {
+                let b = req.batch as usize;
+                let (i, o) = (req.in_addr as usize, req.out_addr as usize);
+                let (m, out) = mem.split_at_mut(o);
+                if req.op == u32::from(Operation::Keyswitch.code()) {
+                    let input = &m[i..i + b * big];
+                    self.run_keyswitch(&mut ks_unit, &ks_key, input, &mut out[..b * small])
+                } else {
+                    let input = &m[i..i + b * small];
+                    let acc = &mut out[..b * acc_size];
+                    self.run_blind_rotation(&mut br_unit, &br_key, input, acc)
+                }
+            },
+            &mut |mem, done| {
+                if done.op != Operation::Keyswitch {
+                    return Ok(Vec::new());
+                }
+                let (first, b) = (done.first, done.batch);
+                let (head, msed) = mem.split_at_mut(msed_at);
+                let from = &head[out_at + first * small..][..b * small];
+                let to = &mut msed[first * small..][..b * small];
+                lwe_modulus_switch_batch_into(to, from, small, log_2n, switch)?;
+                let mut next = Vec::new();
+                if first + b < batch {
+                    next.push(keyswitch(first + b));
+                }
+                next.push(DeviceOp {
+                    op: Operation::BlindRotation,
+                    slot: br_slot,
+                    batch: b,
+                    in_addr: msed_at + first * small,
+                    out_addr: acc_at + first * acc_size,
+                    first,
+                });
+                Ok(next)
+            },
+        )?;
+        accumulators.copy_from_slice(&memory[acc_at..]);
+        Ok(())
     }
 }
 

@@ -11,7 +11,7 @@
 //! dev.submit(&Descriptor { operation: 2, slot: 0, batch: 4, tag: 7, in_addr: 0, out_addr: 64 })?;
 //! if let Event::Execute(req) = dev.run(1_000) {
 //!     // ... run the blind-rotation unit on the buffers, then:
-//!     dev.finish(12_345, 0, 0);
+//!     dev.finish(&req, 12_345, 0, 0);
 //! }
 //! dev.run(1_000);
 //! let done = dev.completions();
@@ -47,7 +47,7 @@ mod ffi {
         fn load_slot(self: Pin<&mut CmdSim>, slot: u32, kind: u32);
         fn set_completion_head(self: Pin<&mut CmdSim>, head: u32);
         fn run(self: Pin<&mut CmdSim>, budget: u64, req: &mut ExecRequest) -> u32;
-        fn finish(self: Pin<&mut CmdSim>, cycles: u64, status: u32, stalls: u32);
+        fn finish(self: Pin<&mut CmdSim>, op: u32, cycles: u64, status: u32, stalls: u32);
         fn completion_tail(self: Pin<&mut CmdSim>) -> u32;
         fn read_completion(self: Pin<&mut CmdSim>, index: u32, out: &mut [u64]);
         fn cycles(self: &CmdSim) -> u64;
@@ -176,7 +176,8 @@ pub struct Completion {
 /// What [`CommandInterface::run`] stopped at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// The device asks its units for this operation; answer with [`CommandInterface::finish`].
+    /// The device hands this operation to its unit (`op` 1: keyswitch, 2: blind rotation);
+    /// answer with [`CommandInterface::finish`]. The two units run at the same time.
     Execute(ExecRequest),
     /// Every descriptor up to the doorbell is done.
     Idle,
@@ -273,7 +274,8 @@ impl CommandInterface {
         Ok(())
     }
 
-    /// Runs the device for at most `budget` cycles.
+    /// Runs the device until a unit is handed an operation, everything submitted is done, or
+    /// `budget` cycles pass in which no unit has a finish scheduled (a unit that never answers).
     pub fn run(&mut self, budget: u64) -> Event {
         let mut req = ExecRequest {
             op: 0,
@@ -289,11 +291,13 @@ impl CommandInterface {
         }
     }
 
-    /// The units finished the requested operation in `cycles` cycles with `status` (0: done).
-    pub fn finish(&mut self, cycles: u64, status: u8, stall_cycles: u32) {
+    /// The unit handed `req` finishes it `cycles` cycles after the hand-over with `status`
+    /// (0: done): scheduled, so the other unit's operation (and the interface) go on meanwhile
+    /// at the next [`CommandInterface::run`].
+    pub fn finish(&mut self, req: &ExecRequest, cycles: u64, status: u8, stall_cycles: u32) {
         self.sim
             .pin_mut()
-            .finish(cycles.max(1), u32::from(status), stall_cycles);
+            .finish(req.op, cycles.max(1), u32::from(status), stall_cycles);
     }
 
     /// Reads every completion written since the last call, and frees their ring entries.

@@ -130,6 +130,53 @@ fn keyswitch_and_pbs_batches_equal_the_cpu_backend_and_decrypt_to_f_of_m() {
     }
 }
 
+/// A batch of three chunks (the units hold 8 blind rotations): the keyswitch of each chunk runs
+/// while the one before is blind-rotated, the outputs stay those of the CPU backend, and the
+/// device's time is less than its two units' added up, by all but the first chunk's keyswitch.
+#[test]
+fn keyswitch_of_the_next_chunk_overlaps_blind_rotation() {
+    let keys = test_keys();
+    let sim = SimBackend::new();
+    let cpu = CpuBackend::new();
+    let on_sim = keys.server.upload(&sim).unwrap();
+    let on_cpu = keys.server.upload(&cpu).unwrap();
+    let modulus = keys.client.parameters().message_modulus;
+    let lut = keys.server.generate_lookup_table(|x| (x + 1) % modulus);
+    let messages: Vec<u64> = (0..19u64).map(|i| (i * 5 + 2) % modulus).collect();
+    let cts: Vec<Ciphertext> = messages
+        .iter()
+        .map(|&m| keys.client.encrypt(m).unwrap())
+        .collect();
+    let ct_refs: Vec<&Ciphertext> = cts.iter().collect();
+    let lut_refs = vec![&lut; cts.len()];
+    let want = on_cpu
+        .apply_lookup_table_batch(&ct_refs, &lut_refs)
+        .unwrap();
+    let got = on_sim
+        .apply_lookup_table_batch(&ct_refs, &lut_refs)
+        .unwrap();
+    for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_words_eq(g.ct.as_slice(), w.ct.as_slice(), &format!("PBS {j}"));
+        assert_eq!(keys.client.decrypt(g).unwrap(), (messages[j] + 1) % modulus);
+    }
+    let c = sim.counters();
+    assert_eq!(
+        (c.keyswitches, c.blind_rotations, c.descriptors),
+        (19, 19, 6)
+    );
+    // Three keyswitches of 8, 8 and 3 against blind rotations of the same: the device's time is
+    // the first keyswitch, then the blind rotations back to back (each keyswitch is shorter
+    // than a blind rotation), plus the command interface's few cycles per descriptor.
+    let units = c.keyswitch_cycles + c.blind_rotation_cycles;
+    assert!(c.device_cycles < units, "{c:?}");
+    assert!(c.device_cycles >= c.blind_rotation_cycles, "{c:?}");
+    let first_keyswitch = c.keyswitch_cycles * 8 / 19;
+    assert!(
+        c.device_cycles < c.blind_rotation_cycles + first_keyswitch + 200,
+        "{c:?}"
+    );
+}
+
 #[test]
 fn misuse_is_a_typed_error() {
     let keys = test_keys();

@@ -33,7 +33,7 @@ fn descriptors_are_checked_and_completed_in_order() {
     };
     assert_eq!((req.op, req.slot, req.batch), (2, 0, 4));
     assert_eq!((req.in_addr, req.out_addr), (0x1_2345, 0x6_789a));
-    dev.finish(500, 0, 7);
+    dev.finish(&req, 500, 0, 7);
     assert_eq!(dev.run(100), Event::Idle);
     let c = dev.completions();
     assert_eq!(c.len(), 1);
@@ -42,11 +42,11 @@ fn descriptors_are_checked_and_completed_in_order() {
         (10, Status::Done, 7)
     );
     assert!(c[0].busy_cycles >= 500);
-    // Refused: unknown operation, batch 0 and batch 17, an empty slot, a slot of the other
+    // Refused: unknown operation, batch 0 and a batch no unit holds, an empty slot, a slot of the other
     // kind, a slot beyond the device's, reserved bits. None of them asks the units for anything.
     dev.submit(&descriptor(9, 0, 4, 11)).unwrap();
     dev.submit(&descriptor(2, 0, 0, 12)).unwrap();
-    dev.submit(&descriptor(2, 0, 17, 13)).unwrap();
+    dev.submit(&descriptor(2, 0, 1000, 13)).unwrap();
     dev.submit(&descriptor(2, 2, 4, 14)).unwrap();
     dev.submit(&descriptor(1, 0, 4, 15)).unwrap();
     dev.submit(&descriptor(2, 200, 4, 16)).unwrap();
@@ -71,8 +71,10 @@ fn descriptors_are_checked_and_completed_in_order() {
     );
     // A unit fault comes back in the status; a reset forgets the slots.
     dev.submit(&descriptor(1, 1, 2, 20)).unwrap();
-    assert!(matches!(dev.run(100), Event::Execute(_)));
-    dev.finish(10, 5, 0);
+    let Event::Execute(req) = dev.run(100) else {
+        panic!("no request")
+    };
+    dev.finish(&req, 10, 5, 0);
     dev.run(100);
     assert_eq!(dev.completions()[0].status, Status::UnitFault(5));
     dev.reset();
@@ -86,6 +88,52 @@ fn descriptors_are_checked_and_completed_in_order() {
     assert!(dev.submit(&descriptor(9, 0, 1, 99)).is_err());
     assert_eq!(dev.run(10_000), Event::Idle);
     assert_eq!(dev.completions().len(), 16);
+}
+
+#[test]
+fn the_two_units_run_at_the_same_time_each_in_ring_order() {
+    let mut dev = CommandInterface::new();
+    dev.load_slot(0, Some(Operation::BlindRotation)).unwrap();
+    dev.load_slot(1, Some(Operation::Keyswitch)).unwrap();
+    // A blind rotation, then two keyswitches: the first keyswitch starts while the blind
+    // rotation runs, the second waits for its unit.
+    dev.submit(&descriptor(2, 0, 4, 1)).unwrap();
+    dev.submit(&descriptor(1, 1, 4, 2)).unwrap();
+    dev.submit(&descriptor(1, 1, 4, 3)).unwrap();
+    let start = dev.cycles();
+    let mut handed = Vec::new();
+    let mut events = 0;
+    loop {
+        match dev.run(1_000) {
+            Event::Execute(req) => {
+                handed.push((req.op, dev.cycles() - start));
+                let cycles = if req.op == 2 { 3_000 } else { 1_000 };
+                dev.finish(&req, cycles, 0, 0);
+            }
+            Event::Idle => break,
+            Event::Timeout => panic!("timeout"),
+        }
+        events += 1;
+        assert!(events < 10);
+    }
+    let elapsed = dev.cycles() - start;
+    let c = dev.completions();
+    let order: Vec<u16> = c.iter().map(|c| c.tag).collect();
+    assert_eq!(
+        order,
+        [2, 3, 1],
+        "keyswitches complete while the blind rotation runs"
+    );
+    let busy: Vec<u32> = c.iter().map(|c| c.busy_cycles).collect();
+    assert!(busy
+        .iter()
+        .zip([1_000, 1_000, 3_000])
+        .all(|(&b, w)| (w..w + 8).contains(&b)));
+    // Handed over: blind rotation, first keyswitch a few cycles later, the second one when the
+    // first finishes; all of it in the blind rotation's time, not the sum.
+    assert_eq!(handed.iter().map(|h| h.0).collect::<Vec<_>>(), [2, 1, 1]);
+    assert!(handed[1].1 < 20 && (1_000..1_020).contains(&(handed[2].1 - handed[1].1)));
+    assert!(elapsed < 3_050, "{elapsed} cycles");
 }
 
 #[test]

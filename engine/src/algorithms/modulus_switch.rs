@@ -62,3 +62,23 @@ pub fn lwe_modulus_switch(
     lwe_modulus_switch_into(&mut out, ct, log_modulus, kind);
     out
 }
+
+/// Switches a batch of LWE ciphertexts, `lwe_size` words each, packed in `inputs`, into `out`
+/// (the blind rotation's input) with [`lwe_modulus_switch_into`].
+pub fn lwe_modulus_switch_batch_into(
+    out: &mut [u64],
+    inputs: &[u64],
+    lwe_size: usize,
+    log_modulus: u32,
+    kind: ModulusSwitchType,
+) -> crate::error::Result<()> {
+    crate::error::check_dim("switched words", inputs.len(), out.len())?;
+    for (m, s) in out
+        .chunks_exact_mut(lwe_size)
+        .zip(inputs.chunks_exact(lwe_size))
+    {
+        let lwe = LweCiphertext::from_container(s.to_vec())?;
+        lwe_modulus_switch_into(m, &lwe, log_modulus, kind);
+    }
+    Ok(())
+}

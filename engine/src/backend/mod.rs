@@ -17,9 +17,11 @@ mod cpu;
 
 pub use cpu::CpuBackend;
 
+use crate::algorithms::modulus_switch::lwe_modulus_switch_batch_into;
 use crate::commons::dimensions::*;
 use crate::entities::{LweBootstrapKey, LweKeyswitchKey};
 use crate::error::{check_dim, Error, Result};
+use crate::parameters::ModulusSwitchType;
 
 /// A bootstrapping key resident on a backend, with the shape it was uploaded with. The shape
 /// is read-only (getters): [`BootstrapKeyHandle::check_batch`] trusts it.
@@ -256,6 +258,33 @@ pub trait Backend: Send + Sync {
         inputs: &[u64],
         outputs: &mut [u64],
     ) -> Result<()>;
+
+    /// Keyswitch and blind rotation of one batch: `inputs` (each n_in + 1 words) keyswitched,
+    /// each result switched to Z/2NZ ([`lwe_modulus_switch_batch_into`] with
+    /// `log_2n` and `switch`), then `accumulators` blind-rotated by them.
+    ///
+    /// The default runs the three steps one after the other. A backend whose keyswitch and
+    /// blind rotation run on separate units overrides it to overlap them: the keyswitch of the
+    /// batch's next chunk while the current chunk is blind-rotated. Every implementation gives
+    /// the default's result.
+    ///
+    fn keyswitch_blind_rotate_batch(
+        &self,
+        ksk: &KeyswitchKeyHandle,
+        bsk: &BootstrapKeyHandle,
+        inputs: &[u64],
+        log_2n: u32,
+        switch: ModulusSwitchType,
+        accumulators: &mut [u64],
+    ) -> Result<()> {
+        let small = ksk.output_lwe_dimension().0 + 1;
+        let batch = inputs.len() / (ksk.input_lwe_dimension().0 + 1);
+        let mut switched = vec![0u64; batch * small];
+        self.keyswitch_batch(ksk, inputs, &mut switched)?;
+        let mut msed = vec![0u64; batch * small];
+        lwe_modulus_switch_batch_into(&mut msed, &switched, small, log_2n, switch)?;
+        self.blind_rotate_batch(bsk, &msed, accumulators)
+    }
 }
 
 /// A backend whose external product runs in the NTT over p = 2^64 − 2^32 + 1 exposes its

@@ -1,5 +1,6 @@
 //! The one batched keyswitch + bootstrap path. [`ResidentServerKey`] runs it whole
-//! ([`keyswitch_bootstrap_batch`]); the host driver runs its three stages on three threads,
+//! ([`keyswitch_bootstrap_batch`], through [`Backend::keyswitch_blind_rotate_batch`], which a
+//! backend with separate keyswitch and blind-rotation units overlaps); the host driver runs its three stages on three threads,
 //! batch i's blind rotation overlapping batch i+1's keyswitch and batch i−1's extraction:
 //!
 //! 1. [`keyswitch_and_modulus_switch_batch`]: pack the inputs, keyswitch them on the backend
@@ -17,7 +18,7 @@
 
 use super::{BootstrapTable, Ciphertext};
 use crate::algorithms::extract_lwe_sample_at_into;
-use crate::algorithms::modulus_switch::lwe_modulus_switch_into;
+use crate::algorithms::modulus_switch::lwe_modulus_switch_batch_into;
 use crate::backend::{Backend, BootstrapKeyHandle, KeyswitchKeyHandle};
 use crate::entities::LweCiphertext;
 use crate::error::{check_dim, Result};
@@ -31,25 +32,31 @@ pub fn keyswitch_and_modulus_switch_batch(
     params: &Parameters,
     inputs: &[&Ciphertext],
 ) -> Result<Vec<u64>> {
-    let big = params.big_lwe_dimension().0 + 1;
     let small = params.lwe_dimension.0 + 1;
+    let packed = pack_inputs(params, inputs)?;
+    let mut switched = vec![0u64; inputs.len() * small];
+    backend.keyswitch_batch(ksk, &packed, &mut switched)?;
+    let mut msed = vec![0u64; inputs.len() * small];
+    lwe_modulus_switch_batch_into(
+        &mut msed,
+        &switched,
+        small,
+        params.polynomial_size.log2_2n(),
+        params.modulus_switch,
+    )?;
+    Ok(msed)
+}
+
+/// The inputs of a batch, one after another: `inputs.len() × (k N + 1)` words, the
+/// keyswitch's input.
+pub fn pack_inputs(params: &Parameters, inputs: &[&Ciphertext]) -> Result<Vec<u64>> {
+    let big = params.big_lwe_dimension().0 + 1;
     let mut packed = Vec::with_capacity(inputs.len() * big);
     for ct in inputs {
         check_dim("ciphertext words", big, ct.ct.as_slice().len())?;
         packed.extend_from_slice(ct.ct.as_slice());
     }
-    let mut switched = vec![0u64; inputs.len() * small];
-    backend.keyswitch_batch(ksk, &packed, &mut switched)?;
-    let log_2n = params.polynomial_size.log2_2n();
-    let mut msed = vec![0u64; inputs.len() * small];
-    for (m, s) in msed
-        .chunks_exact_mut(small)
-        .zip(switched.chunks_exact(small))
-    {
-        let lwe = LweCiphertext::from_container(s.to_vec())?;
-        lwe_modulus_switch_into(m, &lwe, log_2n, params.modulus_switch);
-    }
-    Ok(msed)
+    Ok(packed)
 }
 
 /// The accumulators of a batch, one table's after another: `tables.len() × (k + 1) · N`
@@ -116,8 +123,15 @@ pub fn keyswitch_bootstrap_batch(
     tables: &[&dyn BootstrapTable],
 ) -> Result<Vec<Vec<Ciphertext>>> {
     check_dim("lookup tables in the batch", inputs.len(), tables.len())?;
-    let msed = keyswitch_and_modulus_switch_batch(backend, ksk, params, inputs)?;
+    let packed = pack_inputs(params, inputs)?;
     let mut accumulators = pack_accumulators(tables);
-    backend.blind_rotate_batch(bsk, &msed, &mut accumulators)?;
+    backend.keyswitch_blind_rotate_batch(
+        ksk,
+        bsk,
+        &packed,
+        params.polynomial_size.log2_2n(),
+        params.modulus_switch,
+        &mut accumulators,
+    )?;
     extract_outputs(params, key_id, &accumulators, tables)
 }
