@@ -32,6 +32,7 @@ pub mod backend;
 pub mod commons;
 pub mod entities;
 pub mod error;
+pub mod fft;
 #[cfg(feature = "tfhe-interop")]
 pub mod interop;
 pub mod noise;
@@ -45,7 +46,7 @@ pub use error::{Error, Result};
 pub mod prelude {
     pub use crate::algorithms::*;
     pub use crate::backend::{
-        Backend, BootstrapKeyHandle, CpuBackend, KeyswitchKeyHandle, NttBackend,
+        Backend, BootstrapKeyHandle, CpuBackend, CpuFftBackend, KeyswitchKeyHandle, NttBackend,
     };
     pub use crate::commons::dimensions::*;
     pub use crate::commons::random::{CsprngGenerator, NoiseDistribution};

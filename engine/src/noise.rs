@@ -33,6 +33,35 @@ pub fn pbs_output_variance(params: &Parameters) -> f64 {
     params.lwe_dimension.0 as f64 * cmux_variance(params)
 }
 
+/// Variance the f64 FFT's rounding adds to one external product ([`crate::fft`], the CPU FFT
+/// backend), with a 53-bit mantissa on a 2^64 torus:
+/// `0.00705 · 2^(2 (64 − 53)) · B² · ℓ^1.01827 · k^1.22003 · N^2.22003 · (k + 1)^1.01827`.
+/// The FFT term of TFHE-rs 1.8.2's `pbs_variance_132_bits_security_gaussian_fft_mul`
+/// (`core_crypto/commons/noise_formulas/lwe_programmable_bootstrap.rs`, fitted by Zama to
+/// measurements of tfhe-fft, the transform this backend uses), in integer units. The older
+/// concrete-cpu term (`2^−2.577 · 2^22 · ℓ B² N² (k+1)`) is a bound about 4.6 times larger on
+/// the default set, and the measured noise does not reach it.
+pub fn fft_rounding_variance(params: &Parameters) -> f64 {
+    let l = params.pbs_level.0 as f64;
+    let b = 2f64.powi(params.pbs_base_log.0 as i32);
+    let n = params.polynomial_size.0 as f64;
+    let k = params.glwe_dimension.0 as f64;
+    0.00705
+        * 2f64.powi(2 * (64 - 53))
+        * b
+        * b
+        * l.powf(1.01827)
+        * k.powf(1.22003)
+        * n.powf(2.22003)
+        * (k + 1.0).powf(1.01827)
+}
+
+/// Variance of the error of a PBS output on the CPU FFT backend: n CMux steps, each with the
+/// FFT's rounding term.
+pub fn pbs_output_variance_fft(params: &Parameters) -> f64 {
+    params.lwe_dimension.0 as f64 * (cmux_variance(params) + fft_rounding_variance(params))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

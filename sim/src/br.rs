@@ -25,7 +25,7 @@
 //! ```
 
 use crate::ks::KeyMemory;
-use crate::sim_error;
+use crate::{on_model_stack, sim_error};
 use glovebox_engine::commons::modp;
 use glovebox_engine::entities::NttLweBootstrapKey;
 use glovebox_engine::{Error, Result};
@@ -380,7 +380,7 @@ impl BlindRotationUnit {
             ));
         }
         let sim = match (u32::try_from(polynomial_size), u32::try_from(lanes)) {
-            (Ok(n), Ok(c)) => ffi::new_br_sim(n, c),
+            (Ok(n), Ok(c)) => on_model_stack(|| ffi::new_br_sim(n, c))?,
             _ => cxx::UniquePtr::null(),
         };
         let Some(config) = sim.as_ref().map(|s| BrUnitConfig::from(s.limits())) else {
@@ -550,10 +550,8 @@ impl BlindRotationUnit {
                 key_latency: self.memory.latency,
                 bound: 2 * model.cycles + 10_000,
             };
-            let s = self
-                .sim
-                .pin_mut()
-                .run(&job, device_key, m, acc)
+            let sim = &mut self.sim;
+            let s = on_model_stack(|| sim.pin_mut().run(&job, device_key, m, acc))?
                 .map_err(|e| sim_error(e.what()))?;
             batches.push(BrBatchRun {
                 batch,

@@ -146,6 +146,22 @@ pub(crate) fn sim_error(reason: impl Into<String>) -> Error {
     }
 }
 
+/// Runs `f` on a thread of its own with a 1 GiB stack (reserved, not committed): a wide
+/// Verilated model keeps its evaluation's temporaries — buses of C × 64 bits — on the stack,
+/// more than a default 8 MiB thread stack holds at C = 256.
+pub(crate) fn on_model_stack<R: Send>(f: impl FnOnce() -> R + Send) -> Result<R> {
+    std::thread::scope(|s| {
+        let handle = std::thread::Builder::new()
+            .name("glovebox-sim model".into())
+            .stack_size(1 << 30)
+            .spawn_scoped(s, f)
+            .map_err(|e| sim_error(format!("cannot start the model's thread: {e}")))?;
+        handle
+            .join()
+            .map_err(|_| sim_error("the model's thread panicked"))
+    })
+}
+
 /// The (N, C) configurations of the NTT unit built into this library.
 pub fn ntt_configs() -> Vec<(usize, usize)> {
     ffi::ntt_configs()

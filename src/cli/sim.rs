@@ -41,7 +41,7 @@ pub struct PbsArgs {
     #[command(flatten)]
     pub params: ParamsArg,
     /// Ciphertexts per batch (the accumulators the blind-rotation unit holds: at most 16 at
-    /// N = 2048, 8 at N = 512).
+    /// N = 2048, 24 for the target configuration, 8 at N = 512).
     #[arg(long, default_value_t = 12)]
     pub batch: usize,
     /// Batches streamed through the device in one call: the keyswitch of batch i + 1 runs on
@@ -49,8 +49,9 @@ pub struct PbsArgs {
     /// whole stream, the first keyswitch and the last blind rotation included.
     #[arg(long, default_value_t = 1)]
     pub batches: usize,
-    /// Coefficients per cycle of the blind-rotation unit (built: 32 at N = 2048, 4 at N = 512;
-    /// omitted: the built one).
+    /// Coefficients per cycle of the blind-rotation unit (built: 32 at N = 2048, 4 at N = 512,
+    /// and 256 at N = 2048 in a build with `--features accelerator-target`; omitted: the first
+    /// built).
     #[arg(long)]
     pub c: Option<usize>,
     /// Clock of the projection, in MHz.
@@ -63,8 +64,8 @@ pub struct PbsArgs {
     /// Key-memory latency in cycles.
     #[arg(long, default_value_t = 200)]
     pub key_latency: u32,
-    /// Lanes of the keyswitch unit (built: 16 and 512 for the HPU set's 2^21 modulus; 16 and 4
-    /// on the native torus).
+    /// Lanes of the keyswitch unit (built: 16 and 512 for the HPU set's 2^21 modulus, and 1024
+    /// with `--features accelerator-target`; 16 and 4 on the native torus).
     #[arg(long, default_value_t = 16)]
     pub ks_lanes: usize,
     /// Only the cycle models, for any C and lane count (nothing simulated or verified): the

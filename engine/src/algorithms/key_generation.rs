@@ -67,6 +67,30 @@ pub fn convert_standard_lwe_bootstrap_key_to_ntt(
     })
 }
 
+/// The bootstrapping key in the Fourier domain ([`FourierLweBootstrapKey`]), for the CPU FFT
+/// backend.
+pub fn convert_standard_lwe_bootstrap_key_to_fourier(
+    bsk: &LweBootstrapKey,
+) -> Result<FourierLweBootstrapKey> {
+    let n = bsk.polynomial_size().0;
+    let plan = crate::fft::plan_for(n)?;
+    let mut data = vec![crate::fft::c64::new(0.0, 0.0); bsk.as_slice().len() / 2];
+    data.par_chunks_exact_mut(n / 2)
+        .zip(bsk.as_slice().par_chunks_exact(n))
+        .for_each_init(
+            || plan.scratch(),
+            |scratch, (f, poly)| plan.forward_torus(f, poly, scratch),
+        );
+    Ok(FourierLweBootstrapKey {
+        data,
+        input_lwe_dimension: bsk.input_lwe_dimension,
+        glwe_size: bsk.glwe_size,
+        polynomial_size: bsk.polynomial_size,
+        base_log: bsk.base_log,
+        level_count: bsk.level_count,
+    })
+}
+
 /// Generates the keyswitch key from `input_key` to `output_key` with output modulus
 /// 2^`output_modulus_log`: block `i`, entry `j` encrypts `s_i · 2^(64 − b·(ℓ − j))`.
 pub fn generate_lwe_keyswitch_key(

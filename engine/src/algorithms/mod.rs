@@ -2,6 +2,7 @@
 pub mod blind_rotation;
 pub mod encryption;
 pub mod external_product;
+pub mod fourier;
 pub mod key_generation;
 pub mod keyswitch;
 pub mod lookup_table;

@@ -14,8 +14,10 @@
 //!   rotated accumulator on return.
 
 mod cpu;
+mod cpu_fft;
 
 pub use cpu::CpuBackend;
+pub use cpu_fft::CpuFftBackend;
 
 use crate::algorithms::modulus_switch::lwe_modulus_switch_batch_into;
 use crate::commons::dimensions::*;

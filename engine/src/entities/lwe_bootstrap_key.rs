@@ -116,3 +116,46 @@ impl NttLweBootstrapKey {
         &self.data
     }
 }
+
+/// The bootstrapping key in the Fourier domain over f64 ([`crate::fft`]): every standard-domain
+/// polynomial read on the torus (`x / 2^64`, signed) and transformed, N/2 complex points per
+/// polynomial, in the standard key's order (TFHE-rs's `FourierLweBootstrapKey`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FourierLweBootstrapKey {
+    pub(crate) data: Vec<crate::fft::c64>,
+    pub(crate) input_lwe_dimension: LweDimension,
+    pub(crate) glwe_size: GlweSize,
+    pub(crate) polynomial_size: PolynomialSize,
+    pub(crate) base_log: DecompositionBaseLog,
+    pub(crate) level_count: DecompositionLevelCount,
+}
+
+impl FourierLweBootstrapKey {
+    pub fn input_lwe_dimension(&self) -> LweDimension {
+        self.input_lwe_dimension
+    }
+    pub fn glwe_size(&self) -> GlweSize {
+        self.glwe_size
+    }
+    pub fn polynomial_size(&self) -> PolynomialSize {
+        self.polynomial_size
+    }
+    pub fn decomposition_base_log(&self) -> DecompositionBaseLog {
+        self.base_log
+    }
+    pub fn decomposition_level_count(&self) -> DecompositionLevelCount {
+        self.level_count
+    }
+    /// Complex points per GGSW: ℓ (k+1)² N/2.
+    pub fn ggsw_size(&self) -> usize {
+        GgswCiphertext::size(self.glwe_size, self.polynomial_size, self.level_count) / 2
+    }
+    /// The Fourier-domain GGSW of key bit `i`.
+    pub fn ggsw(&self, i: usize) -> &[crate::fft::c64] {
+        let s = self.ggsw_size();
+        &self.data[i * s..(i + 1) * s]
+    }
+    pub fn as_slice(&self) -> &[crate::fft::c64] {
+        &self.data
+    }
+}

@@ -14,7 +14,7 @@ mod secret_keys;
 
 pub use ggsw_ciphertext::GgswCiphertext;
 pub use glwe_ciphertext::GlweCiphertext;
-pub use lwe_bootstrap_key::{LweBootstrapKey, NttLweBootstrapKey};
+pub use lwe_bootstrap_key::{FourierLweBootstrapKey, LweBootstrapKey, NttLweBootstrapKey};
 pub use lwe_ciphertext::{LweCiphertext, LweCiphertextList};
 pub use lwe_keyswitch_key::LweKeyswitchKey;
 pub use secret_keys::{GlweSecretKey, LweSecretKey};

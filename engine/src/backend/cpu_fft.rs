@@ -1,0 +1,142 @@
+//! The CPU FFT backend: the blind rotation's external products in the Fourier domain over f64
+//! ([`crate::fft`], TFHE-rs's FFT64 arithmetic), the keyswitch as the CPU backend's (exact).
+//!
+//! **Contract.** Not bit for bit: the FFT rounds, so the rotated accumulators differ from the
+//! exact ones ([`super::CpuBackend`], the NTT) by a small noise term of their own. What it
+//! promises is what TFHE-rs's FFT64 promises: every message decrypts to f(m) with the failure
+//! probability of the parameter set, the output noise that [`crate::noise`] predicts with the
+//! FFT's rounding term included. Use [`super::CpuBackend`] where results must equal the
+//! accelerators' word for word.
+//!
+//! ```no_run
+//! use glovebox_engine::prelude::*;
+//! let client = ClientKey::new(&DEFAULT_PARAMETERS)?;
+//! let server = client.server_key()?;
+//! let backend = CpuFftBackend::new();
+//! let resident = server.upload(&backend)?;
+//! let table = server.generate_lookup_table(|m| (m + 1) % 4);
+//! let out = resident.apply_lookup_table(&client.encrypt(2)?, &table)?;
+//! assert_eq!(client.decrypt(&out)?, 3);
+//! # Ok::<(), glovebox_engine::Error>(())
+//! ```
+
+use super::cpu::keyswitch_batch_on_cpu;
+use super::*;
+use crate::algorithms::fourier::{fourier_cmux_rotate_assign, FourierScratch};
+use crate::algorithms::key_generation::convert_standard_lwe_bootstrap_key_to_fourier;
+use crate::algorithms::polynomial::monomial_div_assign;
+use crate::commons::decomposition::SignedDecomposer;
+use crate::entities::FourierLweBootstrapKey;
+use crate::fft;
+use rayon::prelude::*;
+use std::sync::Mutex;
+
+/// The CPU FFT backend (see the module documentation). Batched blind rotation reads each
+/// Fourier-domain GGSW once per batch (the key loop outermost, the batch split across threads
+/// inside it), as the CPU backend does.
+pub struct CpuFftBackend {
+    instance: u64,
+    bsks: ResidentKeys<FourierLweBootstrapKey>,
+    ksks: ResidentKeys<LweKeyswitchKey>,
+}
+
+impl Default for CpuFftBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CpuFftBackend {
+    pub fn new() -> Self {
+        let instance = next_backend_instance();
+        Self {
+            instance,
+            bsks: ResidentKeys::new(instance, "bootstrap key"),
+            ksks: ResidentKeys::new(instance, "keyswitch key"),
+        }
+    }
+}
+
+impl Backend for CpuFftBackend {
+    fn name(&self) -> String {
+        "cpu-fft".into()
+    }
+
+    fn upload_bootstrap_key(&self, bsk: &LweBootstrapKey) -> Result<BootstrapKeyHandle> {
+        let key = convert_standard_lwe_bootstrap_key_to_fourier(bsk)?;
+        let slot = self.bsks.insert(key);
+        Ok(BootstrapKeyHandle::new(self.instance, slot, bsk))
+    }
+
+    fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle> {
+        let slot = self.ksks.insert(ksk.clone());
+        Ok(KeyswitchKeyHandle::new(self.instance, slot, ksk))
+    }
+
+    fn blind_rotate_batch(
+        &self,
+        handle: &BootstrapKeyHandle,
+        msed: &[u64],
+        accumulators: &mut [u64],
+    ) -> Result<()> {
+        let batch = handle.check_batch(msed, accumulators)?;
+        if batch == 0 {
+            return Ok(());
+        }
+        let bsk = self.bsks.get(handle.backend_instance, handle.slot)?;
+        let n = bsk.polynomial_size().0;
+        let plan = fft::plan_for(n)?;
+        let in_size = bsk.input_lwe_dimension().0 + 1;
+        let acc_size = bsk.glwe_size().0 * n;
+        let decomposer = SignedDecomposer::new(
+            bsk.decomposition_base_log(),
+            bsk.decomposition_level_count(),
+        );
+        let mut jobs: Vec<(&mut [u64], &[u64])> = accumulators
+            .chunks_exact_mut(acc_size)
+            .zip(msed.chunks_exact(in_size))
+            .collect();
+        // One scratch per worker thread (the CPU backend's scheme): uncontended locks, each
+        // worker on the slot of its index, the last one for a caller outside the pool.
+        let threads = rayon::current_num_threads();
+        let scratches: Vec<Mutex<FourierScratch>> = (0..=threads)
+            .map(|_| Mutex::new(FourierScratch::new(bsk.glwe_size().0, &plan)))
+            .collect();
+        for i in 0..in_size - 1 {
+            let ggsw = bsk.ggsw(i);
+            jobs.par_iter_mut().with_min_len(2).for_each(|(acc, m)| {
+                let slot = rayon::current_thread_index().map_or(threads, |t| t.min(threads));
+                let mut scratch = scratches[slot].lock().unwrap_or_else(|e| e.into_inner());
+                fourier_cmux_rotate_assign(
+                    acc,
+                    ggsw,
+                    m[i] as usize,
+                    &decomposer,
+                    &plan,
+                    &mut scratch,
+                );
+            });
+        }
+        jobs.par_iter_mut().for_each(|(acc, m)| {
+            let b = m[in_size - 1] as usize;
+            for poly in acc.chunks_exact_mut(n) {
+                monomial_div_assign(poly, b);
+            }
+        });
+        Ok(())
+    }
+
+    fn keyswitch_batch(
+        &self,
+        handle: &KeyswitchKeyHandle,
+        inputs: &[u64],
+        outputs: &mut [u64],
+    ) -> Result<()> {
+        let batch = handle.check_batch(inputs, outputs)?;
+        if batch == 0 {
+            return Ok(());
+        }
+        let ksk = self.ksks.get(handle.backend_instance, handle.slot)?;
+        keyswitch_batch_on_cpu(&ksk, inputs, outputs, batch)
+    }
+}
