@@ -33,7 +33,7 @@ fn unknown_backends_and_parameter_sets_are_refused() {
     assert_eq!(out.status.code(), Some(2), "a usage error");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("unknown backend `quantum` (available: cpu, gpu, sim)"),
+        err.contains("unknown backend `quantum` (available: cpu, cpu-fft, gpu, sim)"),
         "{err}"
     );
     let out = glovebox(&["demo", "--params", "NO_SUCH_SET"]);

@@ -1,9 +1,11 @@
 //! Glovebox beside TFHE-rs 1.8.2, on the same parameters, in the same run:
 //! - `ntt_2048`: forward negacyclic NTT over p = 2^64 − 2^32 + 1 (glovebox vs tfhe-ntt);
 //! - `ks_pbs`: one keyswitch + PBS on the default parameters, one thread
-//!   (glovebox-cpu vs TFHE-rs shortint `apply_lookup_table` (FFT64) vs TFHE-rs ntt64-bnf);
+//!   (glovebox-cpu and glovebox-cpu-fft vs TFHE-rs shortint `apply_lookup_table` (FFT64) vs
+//!   TFHE-rs ntt64-bnf);
 //! - `ks_pbs_batch64`: 64 ciphertexts through keyswitch + PBS on all cores
-//!   (glovebox-cpu batched backend vs rayon `par_iter` over TFHE-rs `apply_lookup_table`);
+//!   (glovebox-cpu and glovebox-cpu-fft batched backends vs rayon `par_iter` over TFHE-rs
+//!   `apply_lookup_table`);
 //! - `ks_pbs_batch`: batches of keyswitch + PBS (sizes from `GLOVEBOX_BENCH_BATCHES`, default
 //!   `64`) on `glovebox-gpu` (the wgpu backend on the best adapter) beside `glovebox-cpu`.
 //!   Without a GPU adapter the gpu rows are left out with a message saying why.
@@ -50,6 +52,17 @@ fn ks_pbs(c: &mut Criterion) {
     server.ntt_bootstrap_key().unwrap();
     g.bench_function("glovebox-cpu", |b| {
         b.iter(|| server.apply_lookup_table(&ct, &lut).unwrap())
+    });
+    // The FFT backend on one thread (its keyswitch would otherwise split the key's columns
+    // across the pool), as TFHE-rs's single PBS runs.
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let fft = gb::CpuFftBackend::new();
+    let on_fft = server.upload(&fft).unwrap();
+    g.bench_function("glovebox-cpu-fft", |b| {
+        b.iter(|| one_thread.install(|| on_fft.apply_lookup_table_batch(&[&ct], &[&lut]).unwrap()))
     });
 
     let tck = tfhe::shortint::ClientKey::new(PARAM_MESSAGE_2_CARRY_2_KS_PBS);
@@ -111,6 +124,16 @@ fn ks_pbs_batch64(c: &mut Criterion) {
         b.iter_batched(
             || (),
             |_| resident.apply_lookup_table_batch(&refs, &luts).unwrap(),
+            BatchSize::PerIteration,
+        )
+    });
+
+    let fft = gb::CpuFftBackend::new();
+    let on_fft = server.upload(&fft).unwrap();
+    g.bench_function("glovebox-cpu-fft", |b| {
+        b.iter_batched(
+            || (),
+            |_| on_fft.apply_lookup_table_batch(&refs, &luts).unwrap(),
             BatchSize::PerIteration,
         )
     });

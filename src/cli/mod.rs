@@ -81,8 +81,13 @@ impl ParamsArg {
 /// The backends the command can run bootstraps on.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendKind {
-    /// The CPU backend (NTT over p = 2^64 − 2^32 + 1, all cores).
+    /// The CPU backend (NTT over p = 2^64 − 2^32 + 1, all cores): exact, bit for bit the GPU
+    /// and the accelerator.
     Cpu,
+    /// The CPU FFT backend (f64 FFT, TFHE-rs's FFT64 arithmetic, all cores): approximate, every
+    /// message decrypts to f(m) with the set's failure probability.
+    #[value(name = "cpu-fft")]
+    CpuFft,
     /// The GPU backend (wgpu: Vulkan, Metal, DX12); never falls back to the CPU.
     Gpu,
     /// The simulated accelerator (the RTL of hdl/, Verilated): bit for bit the CPU backend,
@@ -105,8 +110,9 @@ fn parse_backend(name: &str) -> std::result::Result<BackendKind, String> {
 /// `--backend`: where the bootstraps run.
 #[derive(clap::Args, Clone, Debug)]
 pub struct BackendArg {
-    /// Backend that runs the bootstraps: cpu, gpu (wgpu: Vulkan, Metal, DX12), or sim (the
-    /// accelerator's RTL, simulated: slow; use a small parameter set).
+    /// Backend that runs the bootstraps: cpu (exact NTT), cpu-fft (f64 FFT, approximate), gpu
+    /// (wgpu: Vulkan, Metal, DX12), or sim (the accelerator's RTL, simulated: slow; use a small
+    /// parameter set).
     #[arg(
         long = "backend",
         value_name = "BACKEND",
@@ -121,6 +127,7 @@ impl BackendArg {
     pub fn open(&self) -> Result<Arc<dyn Backend>> {
         Ok(match self.kind {
             BackendKind::Cpu => Arc::new(CpuBackend::new()),
+            BackendKind::CpuFft => Arc::new(glovebox::engine::backend::CpuFftBackend::new()),
             BackendKind::Gpu => Arc::new(glovebox::kernels::GpuBackend::new()?),
             BackendKind::Sim => Arc::new(glovebox::sim::backend::SimBackend::new()),
         })
@@ -209,7 +216,7 @@ mod tests {
         assert_eq!(parse_backend("GPU"), Ok(BackendKind::Gpu));
         assert_eq!(
             parse_backend("quantum"),
-            Err("unknown backend `quantum` (available: cpu, gpu, sim)".into())
+            Err("unknown backend `quantum` (available: cpu, cpu-fft, gpu, sim)".into())
         );
     }
 

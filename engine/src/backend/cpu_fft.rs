@@ -15,8 +15,8 @@
 //! let backend = CpuFftBackend::new();
 //! let resident = server.upload(&backend)?;
 //! let table = server.generate_lookup_table(|m| (m + 1) % 4);
-//! let out = resident.apply_lookup_table(&client.encrypt(2)?, &table)?;
-//! assert_eq!(client.decrypt(&out)?, 3);
+//! let out = resident.apply_lookup_table_batch(&[&client.encrypt(2)?], &[&table])?;
+//! assert_eq!(client.decrypt(&out[0])?, 3);
 //! # Ok::<(), glovebox_engine::Error>(())
 //! ```
 
