@@ -264,8 +264,6 @@ fn tfhe_rs_shortint_ciphertexts_bootstrapped_by_glovebox() {
         lwe_keyswitch_key_from_tfhe(&ksk).unwrap(),
     )
     .unwrap();
-    let backend = gb::CpuBackend::new();
-    let resident = server.upload(&backend).unwrap();
     let luts = [
         server.generate_lookup_table(|x| x),
         server.generate_lookup_table(|x| (x * x) % 4),
@@ -286,22 +284,27 @@ fn tfhe_rs_shortint_ciphertexts_bootstrapped_by_glovebox() {
         .iter()
         .map(|&m| ciphertext_from_tfhe_shortint(&tfhe_ck.encrypt(m), &gb_ck).unwrap())
         .collect();
-    let mut correct = 0;
-    for chunk in 0..trials / 50 {
-        let range = chunk * 50..(chunk + 1) * 50;
-        let ct_refs: Vec<&gb::Ciphertext> = cts[range.clone()].iter().collect();
-        let lut_refs: Vec<&gb::LookupTable> = range.clone().map(|i| &luts[i % 4]).collect();
-        let outs = resident
-            .apply_lookup_table_batch(&ct_refs, &lut_refs)
-            .unwrap();
-        for (i, out) in range.zip(outs) {
-            let back = ciphertext_to_tfhe_shortint(&out, &p);
-            let got = tfhe_ck.decrypt(&back);
-            assert_eq!(got, f(i % 4, msgs[i]), "trial {i}");
-            correct += 1;
+    // On both CPU backends: the exact one and the FFT one (whose contract is decryption).
+    let (cpu, fft) = (gb::CpuBackend::new(), gb::CpuFftBackend::new());
+    for backend in [&cpu as &dyn gb::Backend, &fft] {
+        let resident = server.upload(backend).unwrap();
+        let mut correct = 0;
+        for chunk in 0..trials / 50 {
+            let range = chunk * 50..(chunk + 1) * 50;
+            let ct_refs: Vec<&gb::Ciphertext> = cts[range.clone()].iter().collect();
+            let lut_refs: Vec<&gb::LookupTable> = range.clone().map(|i| &luts[i % 4]).collect();
+            let outs = resident
+                .apply_lookup_table_batch(&ct_refs, &lut_refs)
+                .unwrap();
+            for (i, out) in range.zip(outs) {
+                let back = ciphertext_to_tfhe_shortint(&out, &p);
+                let got = tfhe_ck.decrypt(&back);
+                assert_eq!(got, f(i % 4, msgs[i]), "{}: trial {i}", backend.name());
+                correct += 1;
+            }
         }
+        assert_eq!(correct, trials);
     }
-    assert_eq!(correct, trials);
 }
 
 #[test]
