@@ -15,6 +15,10 @@ mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 cargo build --release --workspace --all-targets
 cargo test --release --workspace
 # The RTL: lint clean under Verilator -Wall (waivers, with reasons, in hdl/waivers.vlt), and
-# synthesizable by Yosys (cell counts of the multiplier, the butterfly and a small NTT unit).
+# synthesizable by Yosys (cell counts of the multiplier, the butterfly and a small NTT unit,
+# unit by unit; then the whole processor, blind rotation, keyswitch and command interface, in
+# the target's hierarchical flow at a small configuration: the target itself is
+# `hdl/synth.sh --target`, about an hour).
 bash hdl/lint.sh
 bash hdl/synth.sh 256 2
+N=64 C=2 B=2 KS_P=4 KS_B=2 bash hdl/synth.sh --target
