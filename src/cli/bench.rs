@@ -36,15 +36,149 @@ pub struct Args {
     /// Polynomials per NTT batch (with `--ntt`).
     #[arg(long, default_value_t = 1024)]
     pub ntt_batch: usize,
+    /// Soak test instead: COUNT keyswitch + PBS of random messages through random tables,
+    /// counting decryption failures and comparing the measured output noise with the predicted
+    /// one (for the backend's arithmetic: exact NTT, or f64 FFT with its rounding term).
+    #[arg(long, value_name = "COUNT")]
+    pub soak: Option<usize>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
 
 pub fn run(args: Args) -> CliResult<()> {
+    if let Some(count) = args.soak {
+        return soak(&args, count);
+    }
     match args.ntt {
         Some(n) => bench_ntt(&args, n),
         None => bench_pbs(&args),
     }
+}
+
+/// What `glovebox bench --soak` found.
+#[derive(Serialize)]
+struct SoakReport {
+    params: &'static str,
+    backend: String,
+    bootstraps: usize,
+    failures: usize,
+    /// The set's promised failure probability, and the failures it lets one expect here.
+    log2_p_fail: f64,
+    expected_failures: f64,
+    /// Output noise: measured standard deviation and the prediction's, as log2 of the integer
+    /// units of the torus (2^64 per turn), and the ratio of the variances.
+    measured_sigma_log2: f64,
+    predicted_sigma_log2: f64,
+    variance_ratio: f64,
+    /// Half a message box (log2): a decryption fails when the noise passes it.
+    half_box_log2: f64,
+    seconds: f64,
+}
+
+impl Report for SoakReport {
+    fn print_table(&self) {
+        println!(
+            "soak: {} keyswitch + PBS on `{}`, {}: {} failures (the set promises p_fail <= \
+             2^{:.2}: {:.2e} expected)",
+            self.bootstraps,
+            self.backend,
+            self.params,
+            self.failures,
+            self.log2_p_fail,
+            self.expected_failures
+        );
+        println!(
+            "output noise: measured sigma 2^{:.3}, predicted 2^{:.3} (variance ratio {:.3}); \
+             half a message box 2^{:.1}; {:.0} s",
+            self.measured_sigma_log2,
+            self.predicted_sigma_log2,
+            self.variance_ratio,
+            self.half_box_log2,
+            self.seconds
+        );
+    }
+}
+
+/// `--soak COUNT`: random messages through random tables, in batches of 256.
+fn soak(args: &Args, count: usize) -> CliResult<()> {
+    use rand::{Rng, SeedableRng};
+    if count == 0 {
+        return Err(Error::InvalidParameters("--soak needs a positive count".into()).into());
+    }
+    let params = args.params.resolve()?;
+    let backend = args.backend.open()?;
+    let client = ClientKey::new(params)?;
+    let server = server_key_with_bar(args.output, params, |p| client.server_key_with_progress(p))?;
+    let resident = server.upload(&*backend)?;
+    let predicted = match args.backend.kind {
+        BackendKind::CpuFft => glovebox::engine::noise::pbs_output_variance_fft(params),
+        _ => glovebox::engine::noise::pbs_output_variance(params),
+    };
+    let modulus = params.message_modulus;
+    // Eight random tables (a value in the message space for every input of the message and
+    // carry space), drawn once; every bootstrap picks one and a random message.
+    let space = (modulus * params.carry_modulus) as usize;
+    let mut rng = rand_chacha::ChaCha20Rng::from_entropy();
+    let tables: Vec<(Vec<u64>, LookupTable)> = (0..8)
+        .map(|_| {
+            let values: Vec<u64> = (0..space).map(|_| rng.gen_range(0..modulus)).collect();
+            let v = values.clone();
+            (
+                values,
+                server.generate_lookup_table(move |m| v[m as usize % space]),
+            )
+        })
+        .collect();
+    let bar = progress_bar(
+        args.output,
+        count as u64,
+        "soak {bar:40} {pos}/{len} [{elapsed}<{eta}] {msg}",
+    );
+    let start = Instant::now();
+    let (mut failures, mut done) = (0usize, 0usize);
+    let (mut sum, mut sum_sq) = (0f64, 0f64);
+    while done < count {
+        let batch = 256.min(count - done);
+        let picks: Vec<(u64, usize)> = (0..batch)
+            .map(|_| (rng.gen_range(0..modulus), rng.gen_range(0..tables.len())))
+            .collect();
+        let cts: Vec<Ciphertext> = picks
+            .iter()
+            .map(|&(m, _)| client.encrypt(m))
+            .collect::<Result<_>>()?;
+        let refs: Vec<&Ciphertext> = cts.iter().collect();
+        let luts: Vec<&LookupTable> = picks.iter().map(|&(_, t)| &tables[t].1).collect();
+        let outs = resident.apply_lookup_table_batch(&refs, &luts)?;
+        for (out, &(m, t)) in outs.iter().zip(&picks) {
+            let want = tables[t].0[m as usize];
+            failures += (client.decrypt(out)? != want) as usize;
+            let e = client.decryption_error(out, want)? as f64;
+            sum += e;
+            sum_sq += e * e;
+        }
+        done += batch;
+        bar.inc(batch as u64);
+        bar.set_message(format!("{failures} failures"));
+    }
+    bar.finish_and_clear();
+    let n = count as f64;
+    let mean = sum / n;
+    let variance = (sum_sq - n * mean * mean) / (n - 1.0).max(1.0);
+    SoakReport {
+        params: params.name,
+        backend: backend.name(),
+        bootstraps: count,
+        failures,
+        log2_p_fail: params.log2_p_fail,
+        expected_failures: n * params.log2_p_fail.exp2(),
+        measured_sigma_log2: variance.sqrt().log2(),
+        predicted_sigma_log2: predicted.sqrt().log2(),
+        variance_ratio: variance / predicted,
+        half_box_log2: (params.delta() as f64 / 2.0).log2(),
+        seconds: start.elapsed().as_secs_f64(),
+    }
+    .emit(args.output);
+    check_passed(failures, count, "bootstraps decrypted wrongly")
 }
 
 /// One row of `glovebox bench`.
