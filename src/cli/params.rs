@@ -1,6 +1,7 @@
 //! `glovebox params`: the parameter sets, their sizes, noise and security source.
 
 use super::{mib, CliResult, OutputArgs, Report};
+use glovebox::engine::noise;
 use glovebox::prelude::*;
 use serde::Serialize;
 
@@ -33,6 +34,11 @@ struct ParamsRow {
     keyswitch_key_bytes: usize,
     security: String,
     source: &'static str,
+    /// PBS output noise (log2 of the standard deviation in integer units of the 2^64 torus):
+    /// on the exact backends (cpu, gpu, sim: the NTT, bit for bit each other), and on cpu-fft
+    /// (the f64 FFT's rounding term added).
+    pbs_noise_sigma_log2_exact: f64,
+    pbs_noise_sigma_log2_fft: f64,
     #[serde(skip)]
     params: &'static Parameters,
 }
@@ -64,6 +70,8 @@ impl ParamsRow {
             keyswitch_key_bytes: p.keyswitch_key_bytes(),
             security: p.security_statement(),
             source: p.source,
+            pbs_noise_sigma_log2_exact: noise::pbs_output_variance(p).sqrt().log2(),
+            pbs_noise_sigma_log2_fft: noise::pbs_output_variance_fft(p).sqrt().log2(),
             params: p,
         }
     }
@@ -103,7 +111,20 @@ impl Report for ParamsReport {
                 p.name, p.lwe_noise, p.glwe_noise, p.message_modulus, p.carry_modulus
             );
             println!("  security: {}\n  source: {}", r.security, r.source);
+            println!(
+                "  PBS output noise: sigma 2^{:.2} exact, 2^{:.2} on cpu-fft; half a message box \
+                 2^{:.1}",
+                r.pbs_noise_sigma_log2_exact,
+                r.pbs_noise_sigma_log2_fft,
+                (p.delta() as f64 / 2.0).log2()
+            );
         }
+        println!(
+            "\nbackends: cpu (NTT over p = 2^64 - 2^32 + 1), gpu and sim are exact: bit for bit \
+             each other and TFHE-rs's ntt64-bnf; cpu-fft (f64 FFT, TFHE-rs's FFT64 arithmetic) is \
+             approximate: every message decrypts to f(m) with the set's p_fail, its noise the \
+             prediction above."
+        );
     }
 }
 
