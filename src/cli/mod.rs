@@ -110,13 +110,14 @@ fn parse_backend(name: &str) -> std::result::Result<BackendKind, String> {
 /// `--backend`: where the bootstraps run.
 #[derive(clap::Args, Clone, Debug)]
 pub struct BackendArg {
-    /// Backend that runs the bootstraps: cpu (exact NTT), cpu-fft (f64 FFT, approximate), gpu
-    /// (wgpu: Vulkan, Metal, DX12), or sim (the accelerator's RTL, simulated: slow; use a small
+    /// Backend that runs the bootstraps: cpu-fft (f64 FFT, approximate; the fastest on a CPU,
+    /// the default), cpu (exact NTT: bit for bit the GPU and the accelerator), gpu (wgpu:
+    /// Vulkan, Metal, DX12), or sim (the accelerator's RTL, simulated: slow; use a small
     /// parameter set).
     #[arg(
         long = "backend",
         value_name = "BACKEND",
-        default_value = "cpu",
+        default_value = "cpu-fft",
         value_parser = parse_backend
     )]
     pub kind: BackendKind,
