@@ -10,7 +10,7 @@
 //!
 //! ```no_run
 //! use glovebox_engine::prelude::*;
-//! let client = ClientKey::new(&DEFAULT_PARAMETERS)?;
+//! let client = ClientKey::new(&PARAM_MESSAGE_2_CARRY_2_KS_PBS)?;
 //! let server = client.server_key()?;
 //! let backend = CpuFftBackend::new();
 //! let resident = server.upload(&backend)?;
