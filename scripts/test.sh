@@ -18,7 +18,7 @@ cargo test --release --workspace
 # synthesizable by Yosys (cell counts of the multiplier, the butterfly and a small NTT unit,
 # unit by unit; then the whole processor, blind rotation, keyswitch and command interface, in
 # the target's hierarchical flow at a small configuration: the target itself is
-# `hdl/synth.sh --target`, about an hour).
+# `hdl/synth.sh --target`, which needs more than the 24 GiB of this project's machines).
 bash hdl/lint.sh
 bash hdl/synth.sh 256 2
 N=64 C=2 B=2 KS_P=4 KS_B=2 bash hdl/synth.sh --target
