@@ -106,7 +106,7 @@ crate::multiversion! {
 
 crate::multiversion! {
     /// `diff = a · X^rotation − a` for one polynomial.
-    fn rotate_minus_self(diff: &mut [u64], a: &[u64], rotation: usize) {
+    pub(crate) fn rotate_minus_self(diff: &mut [u64], a: &[u64], rotation: usize) {
         monomial_mul(diff, a, rotation);
         for (x, y) in diff.iter_mut().zip(a) {
             *x = x.wrapping_sub(*y);

@@ -8,7 +8,8 @@
 //!
 //! [`FourierLweBootstrapKey`]: crate::entities::FourierLweBootstrapKey
 
-use super::polynomial::{monomial_div_assign, monomial_mul};
+use super::external_product::rotate_minus_self;
+use super::polynomial::monomial_div_assign;
 use crate::commons::decomposition::SignedDecomposer;
 use crate::entities::FourierLweBootstrapKey;
 use crate::fft::{c64, fourier_mul_add, FftPlan, FftScratch};
@@ -100,10 +101,7 @@ pub fn fourier_cmux_rotate_assign(
     let n = plan.size();
     let mut diff = std::mem::take(&mut scratch.diff);
     for (d, a) in diff.chunks_exact_mut(n).zip(acc.chunks_exact(n)) {
-        monomial_mul(d, a, rotation);
-        for (x, y) in d.iter_mut().zip(a) {
-            *x = x.wrapping_sub(*y);
-        }
+        rotate_minus_self(d, a, rotation);
     }
     add_fourier_external_product_assign(acc, ggsw, &diff, decomposer, plan, scratch);
     scratch.diff = diff;
