@@ -18,7 +18,7 @@ fn decrypts_to_f_of_m(params: &Parameters) {
     ];
     for (name, f) in &tables {
         let lut = server.generate_lookup_table(f);
-        for batch in [1usize, 7] {
+        for batch in [1usize, 7, 64] {
             let msgs: Vec<u64> = (0..batch as u64).map(|i| (i * 3 + 1) % modulus).collect();
             let cts: Vec<Ciphertext> = msgs.iter().map(|&m| client.encrypt(m).unwrap()).collect();
             let refs: Vec<&Ciphertext> = cts.iter().collect();

@@ -79,9 +79,18 @@ pub fn add_external_product_assign(
 
 crate::multiversion! {
     /// `states[i] = decomposer.init_state(glwe[i])`.
-    fn init_states(states: &mut [u64], glwe: &[u64], decomposer: &SignedDecomposer) {
+    pub(crate) fn init_states(states: &mut [u64], glwe: &[u64], decomposer: &SignedDecomposer) {
         for (s, x) in states.iter_mut().zip(glwe) {
             *s = decomposer.init_state(*x);
+        }
+    }
+}
+
+crate::multiversion! {
+    /// Pops the next digit of every state (two's-complement words).
+    pub(crate) fn next_digits(digits: &mut [u64], states: &mut [u64], decomposer: &SignedDecomposer) {
+        for (d, s) in digits.iter_mut().zip(states.iter_mut()) {
+            *d = decomposer.next_digit(s);
         }
     }
 }

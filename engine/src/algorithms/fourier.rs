@@ -8,11 +8,11 @@
 //!
 //! [`FourierLweBootstrapKey`]: crate::entities::FourierLweBootstrapKey
 
-use super::external_product::rotate_minus_self;
+use super::external_product::{init_states, next_digits, rotate_minus_self};
 use super::polynomial::monomial_div_assign;
 use crate::commons::decomposition::SignedDecomposer;
 use crate::entities::FourierLweBootstrapKey;
-use crate::fft::{c64, fourier_mul_add, FftPlan, FftScratch};
+use crate::fft::{c64, fourier_dot, prefetch, FftPlan, FftScratch};
 
 /// Scratch space for one Fourier external product, allocated once per thread.
 pub struct FourierScratch {
@@ -49,6 +49,21 @@ pub fn add_fourier_external_product_assign(
     plan: &FftPlan,
     scratch: &mut FourierScratch,
 ) {
+    external_product_prefetching(out, ggsw, glwe, decomposer, plan, scratch, &[]);
+}
+
+/// [`add_fourier_external_product_assign`], asking for `next` (the GGSW the caller applies
+/// after this one) in equal shares before each transform, so that its fetch from memory
+/// overlaps the transforms' arithmetic instead of stalling the next product.
+fn external_product_prefetching(
+    out: &mut [u64],
+    ggsw: &[c64],
+    glwe: &[u64],
+    decomposer: &SignedDecomposer,
+    plan: &FftPlan,
+    scratch: &mut FourierScratch,
+    next: &[c64],
+) {
     let n = plan.size();
     let half = n / 2;
     let k1 = glwe.len() / n;
@@ -60,33 +75,32 @@ pub fn add_fourier_external_product_assign(
         fft,
         ..
     } = scratch;
-    for (s, x) in states.iter_mut().zip(glwe) {
-        *s = decomposer.init_state(*x);
-    }
+    init_states(states, glwe, decomposer);
     // Digit polynomial (level q, row r) at index q (k+1) + r, levels least significant first
     // (the key's stored order), each transformed as small integers.
     let levels = ggsw.len() / (k1 * k1 * half);
-    digits.resize(levels * k1 * half, c64::new(0.0, 0.0));
+    let terms = levels * k1;
+    let mut next = next.chunks(next.len().div_ceil(terms + k1).max(1));
+    digits.resize(terms * half, c64::new(0.0, 0.0));
     for (t, f) in digits.chunks_exact_mut(half).enumerate() {
         let r = t % k1;
-        for (d, s) in digit.iter_mut().zip(&mut states[r * n..(r + 1) * n]) {
-            *d = decomposer.next_digit(s);
-        }
+        next_digits(digit, &mut states[r * n..(r + 1) * n], decomposer);
+        prefetch(next.next().unwrap_or_default());
         plan.forward_integer(f, digit, fft);
     }
-    // Output polynomial j: Σ over (level, row) of key polynomial (t, j) times digits t.
+    // Output polynomial j: Σ over (level, row) t of key polynomial (t, j) times digits t.
     for (j, o) in out.chunks_exact_mut(n).enumerate() {
-        acc.iter_mut().for_each(|x| *x = c64::new(0.0, 0.0));
-        for (t, d) in digits.chunks_exact(half).enumerate() {
-            let key = &ggsw[(t * k1 + j) * half..(t * k1 + j + 1) * half];
-            fourier_mul_add(acc, key, d);
-        }
+        fourier_dot(acc, &ggsw[j * half..], k1 * half, digits, terms);
+        prefetch(next.next().unwrap_or_default());
         plan.add_backward_torus(o, acc, fft);
     }
 }
 
 /// The CMux of the blind rotation in the Fourier domain: `acc ← acc + ggsw ⊡ (acc·X^rotation −
 /// acc)`; a zero rotation is skipped (as TFHE-rs does).
+///
+/// `next` is the GGSW applied after this one (or empty): it is prefetched while this one's
+/// transforms run.
 pub fn fourier_cmux_rotate_assign(
     acc: &mut [u64],
     ggsw: &[c64],
@@ -94,6 +108,7 @@ pub fn fourier_cmux_rotate_assign(
     decomposer: &SignedDecomposer,
     plan: &FftPlan,
     scratch: &mut FourierScratch,
+    next: &[c64],
 ) {
     if rotation == 0 {
         return;
@@ -103,7 +118,7 @@ pub fn fourier_cmux_rotate_assign(
     for (d, a) in diff.chunks_exact_mut(n).zip(acc.chunks_exact(n)) {
         rotate_minus_self(d, a, rotation);
     }
-    add_fourier_external_product_assign(acc, ggsw, &diff, decomposer, plan, scratch);
+    external_product_prefetching(acc, ggsw, &diff, decomposer, plan, scratch, next);
     scratch.diff = diff;
 }
 
@@ -122,7 +137,16 @@ pub fn fourier_blind_rotate_assign(
     );
     let n = bsk.input_lwe_dimension().0;
     for (i, &a) in msed[..n].iter().enumerate() {
-        fourier_cmux_rotate_assign(acc, bsk.ggsw(i), a as usize, &decomposer, plan, scratch);
+        let next = if i + 1 < n { bsk.ggsw(i + 1) } else { &[] };
+        fourier_cmux_rotate_assign(
+            acc,
+            bsk.ggsw(i),
+            a as usize,
+            &decomposer,
+            plan,
+            scratch,
+            next,
+        );
     }
     let b = msed[n] as usize;
     for poly in acc.chunks_exact_mut(plan.size()) {

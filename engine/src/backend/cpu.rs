@@ -9,11 +9,10 @@ use crate::commons::decomposition::SignedDecomposer;
 use crate::entities::NttLweBootstrapKey;
 use crate::ntt;
 use rayon::prelude::*;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-/// The CPU backend. Batched blind rotation streams each bootstrapping-key GGSW once per
-/// batch (the key loop is outermost; the batch is split across threads inside it), and the
-/// batched keyswitch splits the *output columns* across threads so the 60 MB keyswitch key is
+/// The CPU backend. Batched blind rotation reads each bootstrapping-key GGSW once per tile of
+/// jobs sized for a core's caches ([`blind_rotate_tiled`]), and the batched keyswitch splits the *output columns* across threads so the 60 MB keyswitch key is
 /// read once per batch, not once per ciphertext.
 pub struct CpuBackend {
     instance: u64,
@@ -46,10 +45,6 @@ impl CpuBackend {
     }
 }
 
-/// Jobs per rayon task in the blind rotation: enough to amortize the fork/join of each of
-/// the n key steps.
-const BLIND_ROTATION_JOBS_PER_TASK: usize = 2;
-
 impl Backend for CpuBackend {
     fn name(&self) -> String {
         "cpu".into()
@@ -80,40 +75,20 @@ impl Backend for CpuBackend {
         let n = bsk.polynomial_size().0;
         let plan = ntt::plan_for(n)?;
         let in_size = bsk.input_lwe_dimension().0 + 1;
-        let acc_size = bsk.glwe_size().0 * n;
         let decomposer = SignedDecomposer::new(
             bsk.decomposition_base_log(),
             bsk.decomposition_level_count(),
         );
-        let mut jobs: Vec<(&mut [u64], &[u64])> = accumulators
-            .chunks_exact_mut(acc_size)
-            .zip(msed.chunks_exact(in_size))
-            .collect();
-        // One scratch per worker thread, not per job: the external product's temporaries live
-        // inside one CMux, so the batch's working set is its accumulators plus a scratch per
-        // thread, and stays in the per-core caches. (Uncontended locks: each worker takes the
-        // slot of its own index; the extra slot is for a caller outside the pool.)
-        let threads = rayon::current_num_threads();
-        let scratches: Vec<Mutex<ExternalProductScratch>> = (0..=threads)
-            .map(|_| Mutex::new(ExternalProductScratch::new(bsk.glwe_size().0, n)))
-            .collect();
-        // Key loop outermost: GGSW i is read once for the whole batch.
-        for i in 0..in_size - 1 {
-            let ggsw = bsk.ggsw(i);
-            jobs.par_iter_mut()
-                .with_min_len(BLIND_ROTATION_JOBS_PER_TASK)
-                .for_each(|(acc, m)| {
-                    let slot = rayon::current_thread_index().map_or(threads, |t| t.min(threads));
-                    let mut scratch = scratches[slot].lock().unwrap_or_else(|e| e.into_inner());
-                    cmux_rotate_assign(acc, ggsw, m[i] as usize, &decomposer, &plan, &mut scratch);
-                });
-        }
-        jobs.par_iter_mut().for_each(|(acc, m)| {
-            let b = m[in_size - 1] as usize;
-            for poly in acc.chunks_exact_mut(n) {
-                monomial_div_assign(poly, b);
-            }
-        });
+        blind_rotate_tiled(
+            msed,
+            accumulators,
+            in_size,
+            n,
+            || ExternalProductScratch::new(bsk.glwe_size().0, n),
+            |acc, i, rotation, scratch| {
+                cmux_rotate_assign(acc, bsk.ggsw(i), rotation, &decomposer, &plan, scratch)
+            },
+        );
         Ok(())
     }
 
@@ -130,6 +105,59 @@ impl Backend for CpuBackend {
         let ksk = self.ksk(handle)?;
         keyswitch_batch_on_cpu(&ksk, inputs, outputs, batch)
     }
+}
+
+/// Bytes of accumulators one tile of the batched blind rotation keeps in a core's caches:
+/// half of a 1 MiB L2, leaving the other half to the GGSW being applied (64 KiB on the
+/// default set) and the external product's temporaries (about 130 KiB).
+pub(crate) const BLIND_ROTATION_TILE_BYTES: usize = 512 * 1024;
+
+/// The batched blind rotation both CPU backends run. The batch is cut into tiles, each small
+/// enough for its accumulators to stay in one core's L2 ([`BLIND_ROTATION_TILE_BYTES`]) and
+/// no larger than an equal share of the threads; each tile runs on one thread, with one
+/// scratch, and applies GGSW `i` to every job of the tile before GGSW `i + 1`, so a GGSW is
+/// fetched from memory once per tile (TFHE-rs fetches the whole key once per ciphertext).
+/// `cmux(acc, i, rotation, scratch)` applies GGSW `i` with the job's rotation `a_i`;
+/// accumulators are `acc_size`-word GLWE ciphertexts of polynomials of `n` words, `msed` the
+/// modulus-switched inputs of `in_size` words each (mask, then body).
+pub(crate) fn blind_rotate_tiled<S>(
+    msed: &[u64],
+    accumulators: &mut [u64],
+    in_size: usize,
+    n: usize,
+    new_scratch: impl Fn() -> S + Sync,
+    cmux: impl Fn(&mut [u64], usize, usize, &mut S) + Sync,
+) {
+    let batch = msed.len() / in_size;
+    if batch == 0 {
+        return;
+    }
+    let acc_size = accumulators.len() / batch;
+    let threads = rayon::current_num_threads().max(1);
+    let by_cache = (BLIND_ROTATION_TILE_BYTES / (acc_size * 8)).max(1);
+    let tile = by_cache.min(batch.div_ceil(threads));
+    accumulators
+        .par_chunks_mut(tile * acc_size)
+        .zip(msed.par_chunks(tile * in_size))
+        .for_each(|(accs, ms)| {
+            let mut scratch = new_scratch();
+            for i in 0..in_size - 1 {
+                for (acc, m) in accs
+                    .chunks_exact_mut(acc_size)
+                    .zip(ms.chunks_exact(in_size))
+                {
+                    cmux(acc, i, m[i] as usize, &mut scratch);
+                }
+            }
+            for (acc, m) in accs
+                .chunks_exact_mut(acc_size)
+                .zip(ms.chunks_exact(in_size))
+            {
+                for poly in acc.chunks_exact_mut(n) {
+                    monomial_div_assign(poly, m[in_size - 1] as usize);
+                }
+            }
+        });
 }
 
 /// The batched keyswitch both CPU backends run (exact: the same words on either): the digits
@@ -163,9 +191,11 @@ pub(crate) fn keyswitch_batch_on_cpu(
             }
         });
     // Each thread owns a range of output columns for the whole batch and streams the
-    // key's matching columns once.
+    // key's matching columns once (two ranges per thread, for balance; on one thread, whole
+    // rows, the one sequential stream the hardware prefetcher follows best).
     let threads = rayon::current_num_threads().max(1);
-    let cols_per_task = out_size.div_ceil(threads * 4).max(16);
+    let tasks = if threads == 1 { 1 } else { threads * 2 };
+    let cols_per_task = out_size.div_ceil(tasks).max(16);
     let column_ranges: Vec<(usize, usize)> = (0..out_size)
         .step_by(cols_per_task)
         .map(|c0| (c0, (c0 + cols_per_task).min(out_size)))

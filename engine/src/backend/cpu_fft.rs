@@ -20,20 +20,17 @@
 //! # Ok::<(), glovebox_engine::Error>(())
 //! ```
 
-use super::cpu::keyswitch_batch_on_cpu;
+use super::cpu::{blind_rotate_tiled, keyswitch_batch_on_cpu};
 use super::*;
 use crate::algorithms::fourier::{fourier_cmux_rotate_assign, FourierScratch};
 use crate::algorithms::key_generation::convert_standard_lwe_bootstrap_key_to_fourier;
-use crate::algorithms::polynomial::monomial_div_assign;
 use crate::commons::decomposition::SignedDecomposer;
 use crate::entities::FourierLweBootstrapKey;
 use crate::fft;
-use rayon::prelude::*;
-use std::sync::Mutex;
 
 /// The CPU FFT backend (see the module documentation). Batched blind rotation reads each
-/// Fourier-domain GGSW once per batch (the key loop outermost, the batch split across threads
-/// inside it), as the CPU backend does.
+/// Fourier-domain GGSW once per tile of jobs sized for a core's caches, in the loop the CPU
+/// backend runs (`blind_rotate_tiled`).
 pub struct CpuFftBackend {
     instance: u64,
     bsks: ResidentKeys<FourierLweBootstrapKey>,
@@ -87,42 +84,33 @@ impl Backend for CpuFftBackend {
         let n = bsk.polynomial_size().0;
         let plan = fft::plan_for(n)?;
         let in_size = bsk.input_lwe_dimension().0 + 1;
-        let acc_size = bsk.glwe_size().0 * n;
         let decomposer = SignedDecomposer::new(
             bsk.decomposition_base_log(),
             bsk.decomposition_level_count(),
         );
-        let mut jobs: Vec<(&mut [u64], &[u64])> = accumulators
-            .chunks_exact_mut(acc_size)
-            .zip(msed.chunks_exact(in_size))
-            .collect();
-        // One scratch per worker thread (the CPU backend's scheme): uncontended locks, each
-        // worker on the slot of its index, the last one for a caller outside the pool.
-        let threads = rayon::current_num_threads();
-        let scratches: Vec<Mutex<FourierScratch>> = (0..=threads)
-            .map(|_| Mutex::new(FourierScratch::new(bsk.glwe_size().0, &plan)))
-            .collect();
-        for i in 0..in_size - 1 {
-            let ggsw = bsk.ggsw(i);
-            jobs.par_iter_mut().with_min_len(2).for_each(|(acc, m)| {
-                let slot = rayon::current_thread_index().map_or(threads, |t| t.min(threads));
-                let mut scratch = scratches[slot].lock().unwrap_or_else(|e| e.into_inner());
+        blind_rotate_tiled(
+            msed,
+            accumulators,
+            in_size,
+            n,
+            || FourierScratch::new(bsk.glwe_size().0, &plan),
+            |acc, i, rotation, scratch| {
+                let next = if i + 2 < in_size {
+                    bsk.ggsw(i + 1)
+                } else {
+                    &[]
+                };
                 fourier_cmux_rotate_assign(
                     acc,
-                    ggsw,
-                    m[i] as usize,
+                    bsk.ggsw(i),
+                    rotation,
                     &decomposer,
                     &plan,
-                    &mut scratch,
-                );
-            });
-        }
-        jobs.par_iter_mut().for_each(|(acc, m)| {
-            let b = m[in_size - 1] as usize;
-            for poly in acc.chunks_exact_mut(n) {
-                monomial_div_assign(poly, b);
-            }
-        });
+                    scratch,
+                    next,
+                )
+            },
+        );
         Ok(())
     }
 
