@@ -1,5 +1,9 @@
 //! Glovebox beside TFHE-rs 1.8.2, on the same parameters, in the same run:
 //! - `ntt_2048`: forward negacyclic NTT over p = 2^64 − 2^32 + 1 (glovebox vs tfhe-ntt);
+//! - `fft_2048`: the f64 negacyclic FFT of a 2048-coefficient polynomial (1024 complex points,
+//!   tfhe-fft's kernels with Glovebox's AVX-512 conversions): forward from small integers,
+//!   backward added onto the torus. Throughput in nominal flops, FFTW's convention for a
+//!   complex FFT of M points (5 M log2 M = 51,200 for M = 1024), to set against the core's peak;
 //! - `ks_pbs`: one keyswitch + PBS on the default parameters, one thread
 //!   (glovebox-cpu and glovebox-cpu-fft vs TFHE-rs shortint `apply_lookup_table` (FFT64) vs
 //!   TFHE-rs ntt64-bnf);
@@ -34,6 +38,30 @@ fn ntt_2048(c: &mut Criterion) {
     g.bench_function("tfhe-ntt", |b| {
         let mut d = data.clone();
         b.iter(|| tplan.fwd(std::hint::black_box(&mut d)))
+    });
+    g.finish();
+}
+
+fn fft_2048(c: &mut Criterion) {
+    use glovebox_engine::fft::FftPlan;
+    let plan = FftPlan::new(2048).unwrap();
+    let mut g = c.benchmark_group("fft_2048");
+    g.throughput(criterion::Throughput::Elements(5 * 1024 * 10));
+    let digits: Vec<u64> = (0..2048u64)
+        .map(|i| ((i * 0x9E37_79B9_7F4A_7C15) >> 41).wrapping_sub(1 << 22))
+        .collect();
+    let mut scratch = plan.scratch();
+    let mut fourier = plan.fourier_zeros();
+    g.bench_function("forward-integer", |b| {
+        b.iter(|| plan.forward_integer(&mut fourier, std::hint::black_box(&digits), &mut scratch))
+    });
+    let mut out = vec![0u64; 2048];
+    let mut work = fourier.clone();
+    g.bench_function("backward-add-torus", |b| {
+        b.iter(|| {
+            work.copy_from_slice(&fourier);
+            plan.add_backward_torus(&mut out, std::hint::black_box(&mut work), &mut scratch)
+        })
     });
     g.finish();
 }
@@ -199,5 +227,5 @@ fn ks_pbs_batch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, ntt_2048, ks_pbs, ks_pbs_batch64, ks_pbs_batch);
+criterion_group!(benches, ntt_2048, fft_2048, ks_pbs, ks_pbs_batch64, ks_pbs_batch);
 criterion_main!(benches);
