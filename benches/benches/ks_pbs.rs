@@ -227,5 +227,12 @@ fn ks_pbs_batch(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, ntt_2048, fft_2048, ks_pbs, ks_pbs_batch64, ks_pbs_batch);
+criterion_group!(
+    benches,
+    ntt_2048,
+    fft_2048,
+    ks_pbs,
+    ks_pbs_batch64,
+    ks_pbs_batch
+);
 criterion_main!(benches);

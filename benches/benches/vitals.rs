@@ -6,9 +6,10 @@
 //! - `tfhe-rs-integer`: per reading `alert = hr > 120 | hr < 50 | spo2 < 92` with `FheUint8`
 //!   comparisons against clear constants and `FheBool` ORs (all readings in parallel), then
 //!   per patient `count = count + FheUint8::cast_from(alert)` (patients in parallel);
-//! - `glovebox`: `MonitoringServer::monitor` on the same ward: the per-type flags, "any",
-//!   the sustained flag (3 readings) and the per-patient count; every bootstrap through the
-//!   host driver on the CPU backend.
+//! - `glovebox-cpu-fft` and `glovebox-cpu`: `MonitoringServer::monitor` on the same ward: the
+//!   per-type flags, "any", the sustained flag (3 readings) and the per-patient count; every
+//!   bootstrap through the host driver, on the f64 FFT backend (the default) and on the exact
+//!   NTT backend.
 //!
 //! Run: `cargo bench -p glovebox-benches --bench vitals`.
 
@@ -34,25 +35,32 @@ fn vitals_rules(c: &mut Criterion) {
 
     // Glovebox.
     let clinic = Clinic::new(&PARAM_MESSAGE_2_CARRY_2_KS_PBS).unwrap();
-    let server = MonitoringServer::new(
-        Arc::new(clinic.server_key().unwrap()),
-        Arc::new(CpuBackend::new()),
-        rules.clone(),
-        Default::default(),
-    )
-    .unwrap();
     let device = clinic.provision_device();
     let encrypted: Vec<Vec<EncryptedReading>> = ward
         .iter()
         .map(|s| s.iter().map(|&r| device.encrypt(r).unwrap()).collect())
         .collect();
-    let check = server.monitor(&encrypted, &|_| {}).unwrap();
-    for (a, e) in check.iter().zip(&expected) {
-        assert_eq!(&clinic.decrypt(a).unwrap(), e);
+    let server_key = Arc::new(clinic.server_key().unwrap());
+    let backends: [(&str, Arc<dyn Backend>); 2] = [
+        ("glovebox-cpu-fft", Arc::new(CpuFftBackend::new())),
+        ("glovebox-cpu", Arc::new(CpuBackend::new())),
+    ];
+    for (name, backend) in backends {
+        let server = MonitoringServer::new(
+            server_key.clone(),
+            backend,
+            rules.clone(),
+            Default::default(),
+        )
+        .unwrap();
+        let check = server.monitor(&encrypted, &|_| {}).unwrap();
+        for (a, e) in check.iter().zip(&expected) {
+            assert_eq!(&clinic.decrypt(a).unwrap(), e, "{name}");
+        }
+        g.bench_function(name, |b| {
+            b.iter(|| server.monitor(&encrypted, &|_| {}).unwrap())
+        });
     }
-    g.bench_function("glovebox", |b| {
-        b.iter(|| server.monitor(&encrypted, &|_| {}).unwrap())
-    });
 
     // TFHE-rs integer API.
     use tfhe::prelude::*;
