@@ -73,6 +73,18 @@ pub enum Error {
     #[error("malformed bytes: {0}")]
     MalformedBytes(String),
 
+    /// An envelope of a format version this build does not read.
+    #[error("unsupported envelope version {got}: this build reads version {supported}")]
+    UnsupportedVersion { got: u16, supported: u16 },
+
+    /// An envelope holding another kind of object than the one asked for.
+    #[error("wrong envelope kind: expected {expected}, got {got}")]
+    WrongKind { expected: String, got: String },
+
+    /// An input larger than the limit the caller set.
+    #[error("input of {size} bytes is over the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+
     /// A backend (device) failed; the message says how.
     #[error("backend `{backend}` failed: {reason}")]
     Backend { backend: String, reason: String },

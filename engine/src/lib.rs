@@ -38,6 +38,7 @@ pub mod interop;
 pub mod noise;
 pub mod ntt;
 pub mod parameters;
+pub mod serialization;
 pub mod shortint;
 
 pub use error::{Error, Result};
@@ -54,7 +55,7 @@ pub mod prelude {
     pub use crate::error::{Error, Result};
     pub use crate::parameters::*;
     pub use crate::shortint::{
-        BootstrapTable, Ciphertext, ClientKey, LookupTable, ManyLookupTable, ResidentServerKey,
-        ServerKey,
+        BootstrapTable, Ciphertext, ClientKey, CompressedServerKey, LookupTable, ManyLookupTable,
+        ResidentServerKey, ServerKey,
     };
 }

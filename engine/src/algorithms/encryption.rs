@@ -3,7 +3,7 @@
 
 use super::polynomial::{add_mul_by_binary, BinaryPolynomialNtt};
 use crate::commons::dimensions::*;
-use crate::commons::random::{CsprngGenerator, NoiseDistribution};
+use crate::commons::random::{CsprngGenerator, EncryptionRandomness, NoiseDistribution};
 use crate::entities::*;
 use crate::error::{check_dim, Result};
 use crate::ntt;
@@ -46,22 +46,18 @@ pub(crate) fn encrypt_lwe_into(
     plaintext: u64,
     noise: NoiseDistribution,
     modulus_log: u32,
-    generator: &mut CsprngGenerator,
+    generator: &mut impl EncryptionRandomness,
 ) {
     let n = key.len();
-    let low_mask = if modulus_log == 64 {
-        u64::MAX
-    } else {
-        !((1u64 << (64 - modulus_log)) - 1)
-    };
+    let low_mask = crate::entities::low_mask(modulus_log);
     let mut body = 0u64;
     for (a, s) in out[..n].iter_mut().zip(key) {
-        *a = generator.uniform_u64() & low_mask;
+        *a = generator.mask_word() & low_mask;
         body = body.wrapping_add(a.wrapping_mul(*s));
     }
     body = body
         .wrapping_add(plaintext)
-        .wrapping_add(generator.noise(noise, modulus_log));
+        .wrapping_add(generator.noise_sample(noise, modulus_log));
     out[n] = body;
 }
 
@@ -98,14 +94,14 @@ impl<'a> PreparedGlweKey<'a> {
         &self,
         ct: &mut [u64],
         noise: NoiseDistribution,
-        generator: &mut CsprngGenerator,
+        generator: &mut impl EncryptionRandomness,
     ) {
         let n = self.key.polynomial_size().0;
         let k = self.key.glwe_dimension().0;
         let (mask, body) = ct.split_at_mut(k * n);
-        generator.fill_uniform(mask);
+        generator.fill_mask(mask);
         for b in body.iter_mut() {
-            *b = b.wrapping_add(generator.noise(noise, 64));
+            *b = b.wrapping_add(generator.noise_sample(noise, 64));
         }
         for j in 0..k {
             add_mul_by_binary(body, &mask[j * n..(j + 1) * n], &self.polys[j], &self.plan);
@@ -171,7 +167,7 @@ pub(crate) fn encrypt_constant_ggsw_into(
     base_log: DecompositionBaseLog,
     level_count: DecompositionLevelCount,
     noise: NoiseDistribution,
-    generator: &mut CsprngGenerator,
+    generator: &mut impl EncryptionRandomness,
 ) {
     let n = key.key.polynomial_size().0;
     let k1 = key.key.glwe_dimension().0 + 1;

@@ -22,7 +22,8 @@ pub use external_product::{
 };
 pub use key_generation::{
     convert_standard_lwe_bootstrap_key_to_ntt, generate_lwe_bootstrap_key,
-    generate_lwe_keyswitch_key,
+    generate_lwe_keyswitch_key, generate_seeded_lwe_bootstrap_key,
+    generate_seeded_lwe_keyswitch_key,
 };
 pub use keyswitch::keyswitch_lwe_ciphertext;
 pub use lookup_table::generate_lookup_table;

@@ -111,6 +111,83 @@ impl CsprngGenerator {
     }
 }
 
+/// Where an encryption draws its randomness: the mask words and the error samples. A
+/// [`CsprngGenerator`] draws both from one stream; [`SeededEncryption`] draws the masks from a
+/// public seed ([`MaskGenerator`]) and the errors from a secret generator, which is what makes
+/// a key compressible: its masks can be regenerated from the seed, so only the bodies travel.
+pub trait EncryptionRandomness {
+    /// One uniform mask word.
+    fn mask_word(&mut self) -> u64;
+    /// One error sample (see [`CsprngGenerator::noise`]).
+    fn noise_sample(&mut self, distribution: NoiseDistribution, modulus_log: u32) -> u64;
+    /// Fills `out` with uniform mask words.
+    fn fill_mask(&mut self, out: &mut [u64]) {
+        for x in out {
+            *x = self.mask_word();
+        }
+    }
+}
+
+impl EncryptionRandomness for CsprngGenerator {
+    #[inline]
+    fn mask_word(&mut self) -> u64 {
+        self.uniform_u64()
+    }
+    fn noise_sample(&mut self, distribution: NoiseDistribution, modulus_log: u32) -> u64 {
+        self.noise(distribution, modulus_log)
+    }
+    fn fill_mask(&mut self, out: &mut [u64]) {
+        self.fill_uniform(out)
+    }
+}
+
+/// Mask words regenerated from a public 32-byte seed: stream `stream` of ChaCha20 keyed by
+/// the seed (TFHE-rs's seeded entities do the same with their own CSPRNG). Streams are
+/// independent, so the keys' blocks are generated and expanded in parallel, one stream each.
+pub struct MaskGenerator {
+    rng: ChaCha20Rng,
+}
+
+impl MaskGenerator {
+    /// Stream `stream` of the generator keyed by `seed`.
+    pub fn new(seed: [u8; 32], stream: u64) -> Self {
+        let mut rng = ChaCha20Rng::from_seed(seed);
+        rng.set_stream(stream);
+        Self { rng }
+    }
+
+    /// A uniform word.
+    #[inline]
+    pub fn uniform_u64(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+}
+
+/// Masks from a [`MaskGenerator`] (public), errors from a [`CsprngGenerator`] (secret).
+pub struct SeededEncryption<'a> {
+    pub mask: &'a mut MaskGenerator,
+    pub noise: &'a mut CsprngGenerator,
+}
+
+impl EncryptionRandomness for SeededEncryption<'_> {
+    #[inline]
+    fn mask_word(&mut self) -> u64 {
+        self.mask.uniform_u64()
+    }
+    fn noise_sample(&mut self, distribution: NoiseDistribution, modulus_log: u32) -> u64 {
+        self.noise.noise(distribution, modulus_log)
+    }
+}
+
+impl CsprngGenerator {
+    /// 32 uniform bytes (a fresh seed, e.g. for a [`MaskGenerator`]).
+    pub fn seed(&mut self) -> [u8; 32] {
+        let mut seed = [0u8; 32];
+        self.rng.fill_bytes(&mut seed);
+        seed
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,15 +30,7 @@ impl LweKeyswitchKey {
             input_lwe_dimension.0 * level_count.0 * (output_lwe_dimension.0 + 1),
             data.len(),
         )?;
-        if output_modulus_log == 0
-            || output_modulus_log > 64
-            || base_log.0 * level_count.0 > output_modulus_log as usize
-        {
-            return Err(Error::InvalidParameters(format!(
-                "keyswitch decomposition {}x{} with output modulus 2^{output_modulus_log}",
-                base_log.0, level_count.0
-            )));
-        }
+        check_keyswitch_decomposition(base_log, level_count, output_modulus_log)?;
         Ok(Self {
             data,
             input_lwe_dimension,
@@ -79,4 +71,24 @@ impl LweKeyswitchKey {
     pub fn into_container(self) -> Vec<u64> {
         self.data
     }
+}
+
+/// A keyswitch decomposition must fit its output modulus (and the modulus a word).
+pub(crate) fn check_keyswitch_decomposition(
+    base_log: DecompositionBaseLog,
+    level_count: DecompositionLevelCount,
+    output_modulus_log: u32,
+) -> Result<()> {
+    if output_modulus_log == 0
+        || output_modulus_log > 64
+        || base_log.0 == 0
+        || level_count.0 == 0
+        || base_log.0 * level_count.0 > output_modulus_log as usize
+    {
+        return Err(Error::InvalidParameters(format!(
+            "keyswitch decomposition {}x{} with output modulus 2^{output_modulus_log}",
+            base_log.0, level_count.0
+        )));
+    }
+    Ok(())
 }

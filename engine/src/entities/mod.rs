@@ -11,13 +11,17 @@ mod lwe_bootstrap_key;
 mod lwe_ciphertext;
 mod lwe_keyswitch_key;
 mod secret_keys;
+mod seeded_keys;
 
 pub use ggsw_ciphertext::GgswCiphertext;
 pub use glwe_ciphertext::GlweCiphertext;
 pub use lwe_bootstrap_key::{FourierLweBootstrapKey, LweBootstrapKey, NttLweBootstrapKey};
 pub use lwe_ciphertext::{LweCiphertext, LweCiphertextList};
+pub(crate) use lwe_keyswitch_key::check_keyswitch_decomposition;
 pub use lwe_keyswitch_key::LweKeyswitchKey;
 pub use secret_keys::{GlweSecretKey, LweSecretKey};
+pub(crate) use seeded_keys::low_mask;
+pub use seeded_keys::{SeededLweBootstrapKey, SeededLweKeyswitchKey};
 
 use crate::error::{Error, Result};
 

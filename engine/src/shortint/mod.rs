@@ -30,7 +30,7 @@ pub mod server_key;
 
 pub use client_key::ClientKey;
 pub use lookup_table::{BootstrapTable, LookupTable, ManyLookupTable};
-pub use server_key::{ResidentServerKey, ServerKey};
+pub use server_key::{CompressedServerKey, ResidentServerKey, ServerKey};
 
 use crate::entities::LweCiphertext;
 use crate::error::{check_dim, Error, Result};
@@ -47,7 +47,7 @@ pub struct Ciphertext {
 }
 
 /// The name of the parameter set with this fingerprint, for error messages.
-fn parameters_name(fingerprint: u64) -> String {
+pub(crate) fn parameters_name(fingerprint: u64) -> String {
     crate::parameters::ALL
         .iter()
         .find(|p| p.fingerprint() == fingerprint)
@@ -55,7 +55,7 @@ fn parameters_name(fingerprint: u64) -> String {
         .unwrap_or_else(|| format!("unknown parameters {fingerprint:#018x}"))
 }
 
-fn check_fingerprint(params: &Parameters, fingerprint: u64) -> Result<()> {
+pub(crate) fn check_fingerprint(params: &Parameters, fingerprint: u64) -> Result<()> {
     if fingerprint != params.fingerprint() {
         return Err(Error::ParameterMismatch {
             expected: params.name.into(),

@@ -308,3 +308,128 @@ impl ResidentServerKey<'_> {
         )
     }
 }
+
+/// The evaluation keys as a client sends them ([`ClientKey::compressed_server_key`]): seeded
+/// bootstrapping and keyswitch keys ([`SeededLweBootstrapKey`], [`SeededLweKeyswitchKey`]).
+/// The server expands it once ([`Self::expand`]).
+///
+/// [`ClientKey::compressed_server_key`]: super::ClientKey::compressed_server_key
+///
+/// ```
+/// use glovebox_engine::prelude::*;
+/// let client = ClientKey::new(&TEST_PARAMS_INSECURE)?;
+/// let compressed = client.compressed_server_key()?;
+/// let server = compressed.expand()?;
+/// let table = server.generate_lookup_table(|x| (x + 1) % 4);
+/// let out = server.apply_lookup_table(&client.encrypt(2)?, &table)?;
+/// assert_eq!(client.decrypt(&out)?, 3);
+/// # Ok::<(), glovebox_engine::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompressedServerKey {
+    params: Parameters,
+    key_id: u64,
+    bootstrap_key: SeededLweBootstrapKey,
+    keyswitch_key: SeededLweKeyswitchKey,
+}
+
+impl CompressedServerKey {
+    /// Assembles a compressed key, checking every dimension against the parameters (the
+    /// checks [`ServerKey::from_keys`] makes).
+    pub fn from_keys(
+        params: &Parameters,
+        key_id: u64,
+        bootstrap_key: SeededLweBootstrapKey,
+        keyswitch_key: SeededLweKeyswitchKey,
+    ) -> Result<Self> {
+        use crate::error::check_dim;
+        params.validate()?;
+        let b = &bootstrap_key;
+        check_dim(
+            "bootstrap key input dimension",
+            params.lwe_dimension.0,
+            b.input_lwe_dimension().0,
+        )?;
+        check_dim(
+            "bootstrap key GLWE size",
+            params.glwe_dimension.0 + 1,
+            b.glwe_size().0,
+        )?;
+        check_dim(
+            "bootstrap key polynomial size",
+            params.polynomial_size.0,
+            b.polynomial_size().0,
+        )?;
+        check_dim(
+            "bootstrap key base log",
+            params.pbs_base_log.0,
+            b.decomposition_base_log().0,
+        )?;
+        check_dim(
+            "bootstrap key levels",
+            params.pbs_level.0,
+            b.decomposition_level_count().0,
+        )?;
+        let k = &keyswitch_key;
+        check_dim(
+            "keyswitch key input dimension",
+            params.big_lwe_dimension().0,
+            k.input_lwe_dimension().0,
+        )?;
+        check_dim(
+            "keyswitch key output dimension",
+            params.lwe_dimension.0,
+            k.output_lwe_dimension().0,
+        )?;
+        check_dim(
+            "keyswitch key base log",
+            params.ks_base_log.0,
+            k.decomposition_base_log().0,
+        )?;
+        check_dim(
+            "keyswitch key levels",
+            params.ks_level.0,
+            k.decomposition_level_count().0,
+        )?;
+        check_dim(
+            "keyswitch key output modulus log",
+            params.ks_output_modulus_log as usize,
+            k.output_modulus_log() as usize,
+        )?;
+        Ok(Self {
+            params: *params,
+            key_id,
+            bootstrap_key,
+            keyswitch_key,
+        })
+    }
+
+    pub fn parameters(&self) -> &Parameters {
+        &self.params
+    }
+    /// The id of the client key it belongs to.
+    pub fn key_id(&self) -> u64 {
+        self.key_id
+    }
+    pub fn bootstrap_key(&self) -> &SeededLweBootstrapKey {
+        &self.bootstrap_key
+    }
+    pub fn keyswitch_key(&self) -> &SeededLweKeyswitchKey {
+        &self.keyswitch_key
+    }
+
+    /// Bytes of its words (bodies and seeds).
+    pub fn size_bytes(&self) -> usize {
+        8 * (self.bootstrap_key.as_slice().len() + self.keyswitch_key.as_slice().len()) + 64
+    }
+
+    /// The server key: every mask regenerated from its seed.
+    pub fn expand(&self) -> Result<ServerKey> {
+        ServerKey::from_keys(
+            &self.params,
+            self.key_id,
+            self.bootstrap_key.decompress()?,
+            self.keyswitch_key.decompress()?,
+        )
+    }
+}
