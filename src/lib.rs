@@ -21,4 +21,5 @@ pub use glovebox_integer as integer;
 pub use glovebox_kernels as kernels;
 pub use glovebox_sim as sim;
 
+pub mod service;
 pub mod vitals;

@@ -28,6 +28,7 @@ enum Command {
     Params(cli::params::Args),
     Demo(cli::demo::Args),
     Sim(cli::sim::Args),
+    Serve(cli::serve::Args),
 }
 
 fn main() {
@@ -37,6 +38,7 @@ fn main() {
         Command::Params(args) => cli::params::run(args),
         Command::Demo(args) => cli::demo::run(args),
         Command::Sim(args) => cli::sim::run(args),
+        Command::Serve(args) => cli::serve::run(args),
     };
     if let Err(e) = result {
         eprintln!("glovebox: {e}");

@@ -314,6 +314,21 @@ impl Clinic {
         self.key.server_key_with_progress(progress)
     }
 
+    /// The evaluation keys compressed (masks from public seeds), to upload to a service.
+    pub fn compressed_server_key(&self) -> Result<CompressedServerKey> {
+        self.key.compressed_server_key()
+    }
+
+    /// The id of the clinic's key (what its ciphertexts and keys carry).
+    pub fn key_id(&self) -> u64 {
+        self.key.key_id()
+    }
+
+    /// Decrypts one flag.
+    pub fn decrypt_flag(&self, flag: &BoolCiphertext) -> Result<bool> {
+        decrypt_bool(&self.key, flag)
+    }
+
     /// A device paired with this clinic: it encrypts readings under the clinic's key.
     pub fn provision_device(&self) -> Device {
         Device {
@@ -369,6 +384,46 @@ pub struct EncryptedAlerts {
     pub sustained: Vec<BoolCiphertext>,
     /// Readings that raised an alert, [`count_blocks`] blocks wide.
     pub count: RadixCiphertext,
+}
+
+/// The alerts of one reading (the streaming form, [`MonitoringServer::evaluate_readings`]).
+#[derive(Clone, Debug)]
+pub struct ReadingAlerts {
+    pub heart_rate: BoolCiphertext,
+    pub spo2: BoolCiphertext,
+    pub any: BoolCiphertext,
+    pub sustained: BoolCiphertext,
+}
+
+impl EncryptedReading {
+    /// The reading's blocks, heart rate then SpO2 (what travels).
+    pub fn to_ciphertexts(&self) -> Vec<Ciphertext> {
+        self.heart_rate
+            .blocks()
+            .iter()
+            .chain(self.spo2.blocks())
+            .map(|b| b.ciphertext().clone())
+            .collect()
+    }
+
+    /// A reading from its blocks, heart rate then SpO2, each a `u8` of the parameters' layout.
+    pub fn from_ciphertexts(cts: Vec<Ciphertext>, params: &Parameters) -> Result<Self> {
+        let layout = RadixLayout::new(params)?;
+        let blocks = layout.blocks(8);
+        if cts.len() != 2 * blocks {
+            return Err(Error::DimensionMismatch {
+                what: "blocks of an encrypted reading",
+                expected: 2 * blocks,
+                got: cts.len(),
+            });
+        }
+        let mut cts = cts;
+        let spo2 = cts.split_off(blocks);
+        Ok(Self {
+            heart_rate: RadixCiphertext::from_fresh_blocks(cts, &layout),
+            spo2: RadixCiphertext::from_fresh_blocks(spo2, &layout),
+        })
+    }
 }
 
 /// The server side: evaluation keys, a backend behind the host driver, and the rules.
@@ -469,6 +524,58 @@ impl MonitoringServer {
         });
         let (steps, sustained) = progress.finish()?;
         self.assemble(&ints, &steps, sustained, seconds)
+    }
+
+    /// The streaming form of [`Self::monitor`]: one reading per item, each with the "any"
+    /// flags of its stream's earlier readings (oldest first; only the last k − 1 are used).
+    /// Where fewer than k − 1 are given (the start of a stream) "sustained" is a public false,
+    /// as in [`Self::monitor`]. All items are bootstrapped together: 6 blind rotations each,
+    /// and one more for "sustained".
+    pub fn evaluate_readings(
+        &self,
+        items: &[(&EncryptedReading, Vec<&BoolCiphertext>)],
+    ) -> Result<Vec<ReadingAlerts>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ints = IntegerServer::new(&self.driver, &self.server_key)?;
+        let inputs: Vec<_> = items
+            .iter()
+            .map(|(r, _)| (&r.heart_rate, &self.heart_rate, &r.spo2, &self.spo2))
+            .collect();
+        let flags = ints.predicates_with_or(&inputs)?;
+        let k = self.rules.sustained_readings;
+        let mut groups = Vec::new();
+        for ((_, previous), [_, _, any]) in items.iter().zip(&flags) {
+            if k > 1 && previous.len() >= k - 1 {
+                let mut g: Vec<&BoolCiphertext> = previous[previous.len() + 1 - k..].to_vec();
+                g.push(any);
+                groups.push(g);
+            }
+        }
+        let anded = if groups.is_empty() {
+            Vec::new()
+        } else {
+            ints.and_many(&groups)?
+        };
+        let mut anded = anded.into_iter();
+        let mut out = Vec::with_capacity(items.len());
+        for ((_, previous), [h, s, a]) in items.iter().zip(flags) {
+            let sustained = if k == 1 {
+                a.clone()
+            } else if previous.len() >= k - 1 {
+                anded.next().expect("one AND per full window")
+            } else {
+                ints.trivial_bool(false)
+            };
+            out.push(ReadingAlerts {
+                heart_rate: h,
+                spo2: s,
+                any: a,
+                sustained,
+            });
+        }
+        Ok(out)
     }
 
     /// Time step `t` for every patient: both rules and their OR (6 blind rotations), then

@@ -99,6 +99,19 @@ impl RadixCiphertext {
     pub fn num_blocks(&self) -> usize {
         self.blocks.len()
     }
+
+    /// A radix integer from freshly encrypted blocks (as [`encrypt_radix`] makes them, e.g.
+    /// received over the network): each block's degree is the layout's largest message.
+    /// Nothing can check what a ciphertext encrypts; a sender that encrypts more than a
+    /// message per block only gets wrong results on its own data.
+    pub fn from_fresh_blocks(blocks: Vec<Ciphertext>, layout: &RadixLayout) -> Self {
+        Self {
+            blocks: blocks
+                .into_iter()
+                .map(|ct| Block::new(ct, layout.max_message()))
+                .collect(),
+        }
+    }
 }
 
 /// An encrypted boolean (0 or 1 in the message bits; degree at most 1).
@@ -108,6 +121,11 @@ pub struct BoolCiphertext(pub(crate) Block);
 impl BoolCiphertext {
     pub fn block(&self) -> &Block {
         &self.0
+    }
+
+    /// A flag from a ciphertext of 0 or 1 (e.g. received back from a server, to decrypt).
+    pub fn from_ciphertext(ct: Ciphertext) -> Self {
+        Self(Block::new(ct, 1))
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod demo;
 pub mod params;
+pub mod serve;
 pub mod sim;
 pub mod vitals;
 

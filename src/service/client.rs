@@ -1,0 +1,229 @@
+//! The clients of the service: the clinic (registers its compressed server key, adds devices,
+//! fetches alerts, decrypts them locally) and the device (posts encrypted readings). Blocking
+//! HTTP (`ureq`); the secret key never leaves the caller.
+
+use super::{put_record, records, ServiceError};
+use crate::prelude::*;
+use crate::vitals::EncryptedReading;
+use glovebox_engine::serialization::{from_bytes, to_bytes};
+use glovebox_integer::BoolCiphertext;
+use std::io::Read;
+use std::result::Result;
+use std::time::Duration;
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(10))
+        .timeout(Duration::from_secs(120))
+        .build()
+}
+
+/// The error of a failed call: the server's JSON error, or the transport's.
+fn http_error(e: ureq::Error) -> ServiceError {
+    match e {
+        ureq::Error::Status(status, response) => {
+            let body: serde_json::Value = response.into_json().unwrap_or_default();
+            ServiceError::Status {
+                status,
+                kind: body["kind"].as_str().unwrap_or("").to_string(),
+                message: body["error"].as_str().unwrap_or("").to_string(),
+            }
+        }
+        other => ServiceError::Http(other.to_string()),
+    }
+}
+
+fn json_field<T: serde::de::DeserializeOwned>(
+    v: &serde_json::Value,
+    field: &str,
+) -> Result<T, ServiceError> {
+    serde_json::from_value(v[field].clone())
+        .map_err(|e| ServiceError::Http(format!("the server's answer lacks `{field}`: {e}")))
+}
+
+/// A registered clinic's side of the service.
+pub struct ClinicClient {
+    url: String,
+    token: String,
+    clinic_id: i64,
+    params: &'static Parameters,
+    key_id: u64,
+}
+
+/// One alert record as fetched: the flags still encrypted.
+#[derive(Clone, Debug)]
+pub struct AlertRecord {
+    /// The cursor: fetch `since` the largest one seen.
+    pub id: i64,
+    pub device_id: i64,
+    pub seq: u64,
+    pub heart_rate: BoolCiphertext,
+    pub spo2: BoolCiphertext,
+    pub any: BoolCiphertext,
+    pub sustained: BoolCiphertext,
+}
+
+impl ClinicClient {
+    /// Registers a clinic at `url` (`http://host:port`) with its compressed server key.
+    pub fn register(url: &str, key: &CompressedServerKey) -> Result<Self, ServiceError> {
+        let answer: serde_json::Value = agent()
+            .post(&format!("{url}/v1/clinics"))
+            .set("Content-Type", "application/octet-stream")
+            .send_bytes(&to_bytes(key))
+            .map_err(http_error)?
+            .into_json()
+            .map_err(|e| ServiceError::Http(e.to_string()))?;
+        let params = Parameters::by_name(key.parameters().name)?;
+        Ok(Self {
+            url: url.to_string(),
+            token: json_field(&answer, "token")?,
+            clinic_id: json_field(&answer, "clinic_id")?,
+            params,
+            key_id: key.key_id(),
+        })
+    }
+
+    /// A client for an already registered clinic.
+    pub fn connect(
+        url: &str,
+        token: &str,
+        params: &'static Parameters,
+        key_id: u64,
+    ) -> Result<Self, ServiceError> {
+        let clinic_id = token
+            .strip_prefix('c')
+            .and_then(|t| t.split_once('.'))
+            .and_then(|(id, _)| id.parse().ok())
+            .ok_or_else(|| ServiceError::Unauthorized("not a clinic token".into()))?;
+        Ok(Self {
+            url: url.to_string(),
+            token: token.to_string(),
+            clinic_id,
+            params,
+            key_id,
+        })
+    }
+
+    pub fn clinic_id(&self) -> i64 {
+        self.clinic_id
+    }
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Adds a device for `patient`; returns its client.
+    pub fn add_device(&self, patient: &str) -> Result<DeviceClient, ServiceError> {
+        let answer: serde_json::Value = agent()
+            .post(&format!("{}/v1/devices", self.url))
+            .set("Authorization", &format!("Bearer {}", self.token))
+            .send_json(serde_json::json!({ "patient": patient }))
+            .map_err(http_error)?
+            .into_json()
+            .map_err(|e| ServiceError::Http(e.to_string()))?;
+        Ok(DeviceClient {
+            url: self.url.clone(),
+            token: json_field(&answer, "token")?,
+            device_id: json_field(&answer, "device_id")?,
+        })
+    }
+
+    /// Alert records after `since`, waiting up to `wait` for the first.
+    pub fn fetch_alerts(
+        &self,
+        since: i64,
+        wait: Duration,
+    ) -> Result<Vec<AlertRecord>, ServiceError> {
+        let response = agent()
+            .get(&format!(
+                "{}/v1/alerts?since={since}&wait_ms={}",
+                self.url,
+                wait.as_millis()
+            ))
+            .set("Authorization", &format!("Bearer {}", self.token))
+            .call()
+            .map_err(http_error)?;
+        let mut body = Vec::new();
+        response
+            .into_reader()
+            .take(256 << 20)
+            .read_to_end(&mut body)
+            .map_err(|e| ServiceError::Http(e.to_string()))?;
+        if body.len() < 4 {
+            return Err(ServiceError::Http("an alerts answer cut short".into()));
+        }
+        let parsed = records(&body[4..], 3).map_err(ServiceError::Http)?;
+        parsed
+            .into_iter()
+            .map(|(head, envelope)| {
+                let flags: Vec<Ciphertext> =
+                    from_bytes(envelope, self.params, Some(self.key_id), 1 << 20)?;
+                let [h, s, a, u]: [Ciphertext; 4] = flags
+                    .try_into()
+                    .map_err(|_| ServiceError::Http("an alert record of the wrong size".into()))?;
+                Ok(AlertRecord {
+                    id: head[0] as i64,
+                    device_id: head[1] as i64,
+                    seq: head[2],
+                    heart_rate: BoolCiphertext::from_ciphertext(h),
+                    spo2: BoolCiphertext::from_ciphertext(s),
+                    any: BoolCiphertext::from_ciphertext(a),
+                    sustained: BoolCiphertext::from_ciphertext(u),
+                })
+            })
+            .collect()
+    }
+}
+
+/// A wearable's side: posts its encrypted readings.
+#[derive(Clone, Debug)]
+pub struct DeviceClient {
+    url: String,
+    token: String,
+    device_id: i64,
+}
+
+/// What the server said of a batch of readings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostOutcome {
+    /// Readings newly committed.
+    pub accepted: usize,
+    /// Sequence numbers it already had (ignored).
+    pub replays: Vec<u64>,
+}
+
+impl DeviceClient {
+    pub fn device_id(&self) -> i64 {
+        self.device_id
+    }
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Posts readings with their sequence numbers; returns once they are committed.
+    pub fn post_readings(
+        &self,
+        readings: &[(u64, &EncryptedReading)],
+    ) -> Result<PostOutcome, ServiceError> {
+        let mut body = Vec::new();
+        for (seq, r) in readings {
+            put_record(&mut body, &[*seq], &to_bytes(&r.to_ciphertexts()));
+        }
+        self.post_raw(&body)
+    }
+
+    /// Posts an already encoded body (tests use it to send malformed ones).
+    pub fn post_raw(&self, body: &[u8]) -> Result<PostOutcome, ServiceError> {
+        let answer: serde_json::Value = agent()
+            .post(&format!("{}/v1/readings", self.url))
+            .set("Authorization", &format!("Bearer {}", self.token))
+            .set("Content-Type", "application/octet-stream")
+            .send_bytes(body)
+            .map_err(http_error)?
+            .into_json()
+            .map_err(|e| ServiceError::Http(e.to_string()))?;
+        Ok(PostOutcome {
+            accepted: json_field(&answer, "accepted")?,
+            replays: json_field(&answer, "replays")?,
+        })
+    }
+}

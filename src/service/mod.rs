@@ -1,0 +1,109 @@
+//! The clinic service: encrypted vitals over HTTP, stored durably, alerts computed blind.
+//!
+//! A clinic registers by uploading its compressed server key (an envelope,
+//! [`glovebox_engine::serialization`]) and gets a clinic token; it adds a device per wearable
+//! and gets a device token. Devices post batches of encrypted readings with sequence numbers;
+//! an acknowledged reading is committed to the store ([`store`], SQLite), a replayed sequence
+//! number is ignored. A worker computes each reading's alerts (heart rate, SpO2, any,
+//! sustained: the main job's rules, [`crate::vitals::MonitoringServer::evaluate_readings`])
+//! through the host driver, stores them encrypted, and the clinic fetches them since a cursor
+//! (long poll) and decrypts them locally. The server never holds a secret key.
+//!
+//! Tokens are `c<id>.<secret>` (clinic) and `d<id>.<secret>` (device); the store keeps the
+//! SHA-256 of the secret and compares in constant time. Every query is scoped by the clinic the
+//! token proved.
+//!
+//! Wire formats (all integers little-endian):
+//! - readings: repeated `[seq: u64][length: u32][envelope]`, each envelope a ciphertext batch
+//!   of the reading's blocks (heart rate then SpO2, [`crate::vitals::EncryptedReading`]);
+//! - alerts: `[count: u32]` then repeated `[alert id: i64][device id: i64][seq: u64]
+//!   [length: u32][envelope]`, each envelope a batch of 4 flags: heart rate, SpO2, any,
+//!   sustained;
+//! - errors: JSON `{"error": message, "kind": kind}` with a 4xx or 5xx status.
+
+pub mod client;
+pub mod server;
+pub mod store;
+
+pub use client::{AlertRecord, ClinicClient, DeviceClient};
+pub use server::{serve, ServiceConfig};
+
+/// Everything that can go wrong in the service or its clients.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// No token, a malformed one, or one that matches nothing (401).
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// A request that cannot be parsed (400).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Bytes that decode to nothing valid under the clinic's parameters and key (422): a
+    /// malformed envelope, other parameters, another key.
+    #[error("{0}")]
+    Engine(#[from] glovebox_engine::Error),
+    /// A body over the limit (413).
+    #[error("request body over the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    /// The store failed (500).
+    #[error("store: {0}")]
+    Store(String),
+    /// A client could not reach the server, or read its answer.
+    #[error("http: {0}")]
+    Http(String),
+    /// The server answered with an error status (client side).
+    #[error("server answered {status} ({kind}): {message}")]
+    Status {
+        status: u16,
+        kind: String,
+        message: String,
+    },
+}
+
+impl ServiceError {
+    /// The HTTP status of the error, and its `kind` in the JSON body.
+    pub fn status(&self) -> (u16, &'static str) {
+        match self {
+            ServiceError::Unauthorized(_) => (401, "unauthorized"),
+            ServiceError::BadRequest(_) => (400, "bad_request"),
+            ServiceError::Engine(_) => (422, "invalid_content"),
+            ServiceError::TooLarge { .. } => (413, "too_large"),
+            ServiceError::Store(_) => (500, "store"),
+            ServiceError::Http(_) => (502, "http"),
+            ServiceError::Status { .. } => (502, "upstream"),
+        }
+    }
+}
+
+/// Appends `[u64][u32 length][bytes]`.
+pub(crate) fn put_record(out: &mut Vec<u8>, head: &[u64], body: &[u8]) {
+    for h in head {
+        out.extend_from_slice(&h.to_le_bytes());
+    }
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(body);
+}
+
+/// Reads records of `heads` u64 words and a length-prefixed body, to the end of `bytes`.
+pub(crate) fn records(bytes: &[u8], heads: usize) -> Result<Vec<(Vec<u64>, &[u8])>, String> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let need = 8 * heads + 4;
+        if rest.len() < need {
+            return Err(format!("a record cut short: {} bytes left", rest.len()));
+        }
+        let head: Vec<u64> = (0..heads)
+            .map(|i| u64::from_le_bytes(rest[8 * i..8 * i + 8].try_into().expect("8 bytes")))
+            .collect();
+        let len = u32::from_le_bytes(rest[8 * heads..need].try_into().expect("4 bytes")) as usize;
+        if rest.len() - need < len {
+            return Err(format!(
+                "a record declares {len} bytes, {} are left",
+                rest.len() - need
+            ));
+        }
+        out.push((head, &rest[need..need + len]));
+        rest = &rest[need + len..];
+    }
+    Ok(out)
+}

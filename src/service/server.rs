@@ -1,0 +1,459 @@
+//! `glovebox serve`: the HTTP routes (axum on tokio) and the alert worker.
+
+use super::store::{PendingReading, Store};
+use super::{put_record, records, ServiceError};
+use crate::prelude::*;
+use crate::vitals::{AlertRules, EncryptedReading, MonitoringServer};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use glovebox_driver::DriverConfig;
+use glovebox_engine::serialization::{from_bytes, to_bytes, Header};
+use glovebox_integer::BoolCiphertext;
+use rand::RngCore;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::result::Result;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What a service runs with.
+pub struct ServiceConfig {
+    /// The SQLite database (created if missing).
+    pub database: PathBuf,
+    /// The backend every clinic's bootstraps run on.
+    pub backend: Arc<dyn Backend>,
+    /// The alert rules.
+    pub rules: AlertRules,
+    /// Largest request body (a compressed server key on the default set is about 30 MB).
+    pub max_body_bytes: usize,
+    /// Readings per step of the worker (one per device).
+    pub max_readings_per_step: usize,
+}
+
+impl ServiceConfig {
+    /// A configuration with the default rules and limits.
+    pub fn new(database: PathBuf, backend: Arc<dyn Backend>) -> Self {
+        Self {
+            database,
+            backend,
+            rules: AlertRules::default(),
+            max_body_bytes: 64 << 20,
+            max_readings_per_step: 64,
+        }
+    }
+}
+
+struct AppState {
+    store: Store,
+    config: ServiceConfig,
+    /// Each clinic's expanded key and compiled rules, made on first use.
+    monitors: Mutex<HashMap<i64, Arc<ClinicMonitor>>>,
+    /// Signalled when readings are committed (wakes the worker).
+    work: tokio::sync::Notify,
+    work_sync: (Mutex<bool>, std::sync::Condvar),
+    /// Signalled when alerts are stored (wakes long polls).
+    alerts: tokio::sync::Notify,
+}
+
+struct ClinicMonitor {
+    params: &'static Parameters,
+    key_id: u64,
+    server: MonitoringServer,
+}
+
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        let (status, kind) = self.status();
+        let body = serde_json::json!({ "error": self.to_string(), "kind": kind });
+        (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Json(body),
+        )
+            .into_response()
+    }
+}
+
+type Shared = Arc<AppState>;
+
+/// Runs the service on `listener` until `shutdown` resolves. The worker thread starts first
+/// and resumes any readings a previous run left pending.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: ServiceConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServiceError> {
+    let store = Store::open(&config.database)?;
+    let limit = config.max_body_bytes;
+    let state = Arc::new(AppState {
+        store,
+        config,
+        monitors: Mutex::new(HashMap::new()),
+        work: tokio::sync::Notify::new(),
+        work_sync: (Mutex::new(true), std::sync::Condvar::new()),
+        alerts: tokio::sync::Notify::new(),
+    });
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let worker = {
+        let (state, stop) = (state.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("glovebox-alerts".into())
+            .spawn(move || worker(state, stop))
+            .map_err(|e| ServiceError::Store(format!("starting the worker: {e}")))?
+    };
+    let app = Router::new()
+        .route("/v1/clinics", post(register_clinic))
+        .route("/v1/devices", post(add_device))
+        .route("/v1/readings", post(post_readings))
+        .route("/v1/alerts", get(get_alerts))
+        .route("/v1/health", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state.clone());
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| ServiceError::Http(e.to_string()));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    wake_worker(&state);
+    let _ = worker.join();
+    result
+}
+
+fn wake_worker(state: &AppState) {
+    let (flag, cv) = &state.work_sync;
+    *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    cv.notify_all();
+    state.work.notify_waiters();
+}
+
+fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// `Authorization: Bearer <prefix><id>.<secret>` → (id, secret).
+fn bearer(headers: &HeaderMap, prefix: char) -> Result<(i64, String), ServiceError> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ServiceError::Unauthorized("no bearer token".into()))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| ServiceError::Unauthorized("not a bearer token".into()))?;
+    let rest = token
+        .strip_prefix(prefix)
+        .ok_or_else(|| ServiceError::Unauthorized("a token of the wrong kind".into()))?;
+    let (id, secret) = rest
+        .split_once('.')
+        .ok_or_else(|| ServiceError::Unauthorized("a malformed token".into()))?;
+    let id = id
+        .parse()
+        .map_err(|_| ServiceError::Unauthorized("a malformed token".into()))?;
+    Ok((id, secret.to_string()))
+}
+
+fn clinic_id(state: &AppState, headers: &HeaderMap) -> Result<i64, ServiceError> {
+    let (id, secret) = bearer(headers, 'c')?;
+    if state.store.authenticate_clinic(id, &secret)? {
+        Ok(id)
+    } else {
+        Err(ServiceError::Unauthorized("unknown clinic token".into()))
+    }
+}
+
+/// `POST /v1/clinics`, body: a compressed server key envelope → `{clinic_id, token}`.
+async fn register_clinic(
+    State(state): State<Shared>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
+    let task = tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
+        let header = Header::parse(&body)?;
+        let params = glovebox_engine::parameters::ALL
+            .iter()
+            .find(|p| p.fingerprint() == header.parameters_fingerprint)
+            .ok_or_else(|| {
+                ServiceError::Engine(Error::InvalidParameters(format!(
+                    "parameter set {:#018x} is not one this server runs",
+                    header.parameters_fingerprint
+                )))
+            })?;
+        let secure = matches!(
+            params.security,
+            glovebox_engine::parameters::SecurityLevel::Secure { .. }
+        );
+        if !secure && !insecure_allowed() {
+            return Err(ServiceError::BadRequest(format!(
+                "{} is not a secure parameter set",
+                params.name
+            )));
+        }
+        let key: CompressedServerKey = from_bytes(&body, params, None, body.len())?;
+        let secret = new_secret();
+        let id = state
+            .store
+            .insert_clinic(&secret, params.name, key.key_id(), &body)?;
+        Ok((id, format!("c{id}.{secret}")))
+    });
+    let (id, token) = task
+        .await
+        .map_err(|e| ServiceError::Store(e.to_string()))??;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "clinic_id": id, "token": token })),
+    ))
+}
+
+/// Insecure (test) parameter sets are refused unless `GLOVEBOX_ALLOW_INSECURE=1` (the tests).
+fn insecure_allowed() -> bool {
+    std::env::var_os("GLOVEBOX_ALLOW_INSECURE").is_some()
+}
+
+#[derive(serde::Deserialize)]
+struct NewDevice {
+    patient: String,
+}
+
+/// `POST /v1/devices` (clinic token), body `{"patient": name}` → `{device_id, token}`.
+async fn add_device(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
+    let clinic = clinic_id(&state, &headers)?;
+    let device: NewDevice = serde_json::from_slice(&body)
+        .map_err(|e| ServiceError::BadRequest(format!("device: {e}")))?;
+    if device.patient.is_empty() || device.patient.len() > 200 {
+        return Err(ServiceError::BadRequest(
+            "a patient name of 1 to 200 bytes".into(),
+        ));
+    }
+    let secret = new_secret();
+    let id = state
+        .store
+        .insert_device(clinic, &device.patient, &secret)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "device_id": id, "token": format!("d{id}.{secret}") })),
+    ))
+}
+
+/// `POST /v1/readings` (device token), body: reading records → `{accepted, replays}`.
+/// Every envelope is decoded under the clinic's parameters and key before anything is
+/// stored; then all are committed in one transaction.
+async fn post_readings(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ServiceError> {
+    let (device, secret) = bearer(&headers, 'd')?;
+    let clinic = state
+        .store
+        .authenticate_device(device, &secret)?
+        .ok_or_else(|| ServiceError::Unauthorized("unknown device token".into()))?;
+    let monitor = monitor(&state, clinic).await?;
+    let parsed = records(&body, 1).map_err(ServiceError::BadRequest)?;
+    if parsed.is_empty() {
+        return Err(ServiceError::BadRequest("no readings".into()));
+    }
+    let mut readings = Vec::with_capacity(parsed.len());
+    for (head, envelope) in parsed {
+        let cts: Vec<Ciphertext> =
+            from_bytes(envelope, monitor.params, Some(monitor.key_id), 1 << 20)?;
+        EncryptedReading::from_ciphertexts(cts, monitor.params)?;
+        if head[0] > i64::MAX as u64 {
+            return Err(ServiceError::BadRequest(
+                "a sequence number above 2^63".into(),
+            ));
+        }
+        readings.push((head[0], envelope.to_vec()));
+    }
+    let replays = state.store.insert_readings(clinic, device, &readings)?;
+    wake_worker(&state);
+    Ok(Json(serde_json::json!({
+        "accepted": readings.len() - replays.len(),
+        "replays": replays,
+    })))
+}
+
+#[derive(serde::Deserialize)]
+struct AlertsQuery {
+    #[serde(default)]
+    since: i64,
+    #[serde(default)]
+    wait_ms: u64,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+/// `GET /v1/alerts?since=ID&wait_ms=MS&limit=N` (clinic token): the clinic's alert records
+/// after `since`, waiting up to `wait_ms` (at most 30 s) for the first one.
+async fn get_alerts(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<AlertsQuery>,
+) -> Result<Vec<u8>, ServiceError> {
+    let clinic = clinic_id(&state, &headers)?;
+    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(q.wait_ms.min(30_000));
+    loop {
+        // Registered before the query, so an alert stored in between still wakes this poll.
+        let notified = state.alerts.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let rows = state.store.alerts_since(clinic, q.since, limit)?;
+        if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
+            let mut out = (rows.len() as u32).to_le_bytes().to_vec();
+            for r in rows {
+                put_record(
+                    &mut out,
+                    &[r.id as u64, r.device_id as u64, r.seq],
+                    &r.flags,
+                );
+            }
+            return Ok(out);
+        }
+        let _ = tokio::time::timeout_at(deadline, notified).await;
+    }
+}
+
+/// The clinic's monitor: its key expanded and uploaded, its rules compiled (once).
+async fn monitor(state: &Shared, clinic: i64) -> Result<Arc<ClinicMonitor>, ServiceError> {
+    if let Some(m) = state
+        .monitors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&clinic)
+    {
+        return Ok(m.clone());
+    }
+    let state2 = state.clone();
+    tokio::task::spawn_blocking(move || load_monitor(&state2, clinic))
+        .await
+        .map_err(|e| ServiceError::Store(e.to_string()))?
+}
+
+fn load_monitor(state: &AppState, clinic: i64) -> Result<Arc<ClinicMonitor>, ServiceError> {
+    let mut monitors = state.monitors.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(m) = monitors.get(&clinic) {
+        return Ok(m.clone());
+    }
+    let row = state
+        .store
+        .clinic(clinic)?
+        .ok_or_else(|| ServiceError::Unauthorized("unknown clinic".into()))?;
+    let params = Parameters::by_name(&row.params)?;
+    let key: CompressedServerKey = from_bytes(
+        &row.server_key,
+        params,
+        Some(row.key_id),
+        row.server_key.len(),
+    )?;
+    let server = MonitoringServer::new(
+        Arc::new(key.expand()?),
+        state.config.backend.clone(),
+        state.config.rules.clone(),
+        DriverConfig::default(),
+    )?;
+    let m = Arc::new(ClinicMonitor {
+        params,
+        key_id: row.key_id,
+        server,
+    });
+    monitors.insert(clinic, m.clone());
+    Ok(m)
+}
+
+/// The worker: steps of pending readings (one per device), until `stop`.
+fn worker(state: Shared, stop: Arc<std::sync::atomic::AtomicBool>) {
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let pending = match state.store.next_pending(state.config.max_readings_per_step) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("glovebox serve: reading pending work: {e}");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        if pending.is_empty() {
+            let (flag, cv) = &state.work_sync;
+            let mut woken = flag.lock().unwrap_or_else(|e| e.into_inner());
+            if !*woken {
+                woken = cv
+                    .wait_timeout(woken, Duration::from_millis(500))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            *woken = false;
+            continue;
+        }
+        let mut by_clinic: HashMap<i64, Vec<PendingReading>> = HashMap::new();
+        for p in pending {
+            by_clinic.entry(p.clinic_id).or_default().push(p);
+        }
+        for (clinic, readings) in by_clinic {
+            if let Err(e) = evaluate(&state, clinic, &readings) {
+                eprintln!("glovebox serve: clinic {clinic}: {e}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        state.alerts.notify_waiters();
+    }
+}
+
+/// One step of a clinic's readings: decode, gather each device's earlier "any" flags,
+/// evaluate, and store the alerts with the readings marked done (one transaction).
+fn evaluate(
+    state: &AppState,
+    clinic: i64,
+    readings: &[PendingReading],
+) -> Result<(), ServiceError> {
+    let monitor = load_monitor(state, clinic)?;
+    let (params, key_id) = (monitor.params, monitor.key_id);
+    let k = monitor.server.rules().sustained_readings as u64;
+    let mut decoded = Vec::with_capacity(readings.len());
+    let mut previous: Vec<Vec<BoolCiphertext>> = Vec::with_capacity(readings.len());
+    for r in readings {
+        let cts: Vec<Ciphertext> = from_bytes(&r.body, params, Some(key_id), 1 << 20)?;
+        decoded.push(EncryptedReading::from_ciphertexts(cts, params)?);
+        // The window: the k − 1 readings just before, all present (a gap in the stream
+        // restarts it).
+        let from = r.seq.saturating_sub(k - 1);
+        let earlier = state.store.device_alerts(r.device_id, from, r.seq)?;
+        let full = earlier.len() as u64 == r.seq - from && r.seq >= k - 1;
+        let mut flags = Vec::new();
+        if full {
+            for (_, bytes) in earlier {
+                let mut f: Vec<Ciphertext> = from_bytes(&bytes, params, Some(key_id), 1 << 20)?;
+                if f.len() != 4 {
+                    return Err(ServiceError::Store(
+                        "a stored alert record of the wrong size".into(),
+                    ));
+                }
+                flags.push(BoolCiphertext::from_ciphertext(f.swap_remove(2)));
+            }
+        }
+        previous.push(flags);
+    }
+    let items: Vec<(&EncryptedReading, Vec<&BoolCiphertext>)> = decoded
+        .iter()
+        .zip(&previous)
+        .map(|(r, p)| (r, p.iter().collect()))
+        .collect();
+    let alerts = monitor.server.evaluate_readings(&items)?;
+    let done: Vec<(i64, i64, u64, Vec<u8>)> = readings
+        .iter()
+        .zip(alerts)
+        .map(|(r, a)| {
+            let flags: Vec<Ciphertext> = [a.heart_rate, a.spo2, a.any, a.sustained]
+                .iter()
+                .map(|b| b.block().ciphertext().clone())
+                .collect();
+            (clinic, r.device_id, r.seq, to_bytes(&flags))
+        })
+        .collect();
+    state.store.complete(&done)
+}

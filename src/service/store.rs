@@ -1,0 +1,370 @@
+//! The service's durable store: SQLite (bundled) in WAL mode with `synchronous = FULL`, so an
+//! acknowledged write survives a killed process. The schema is created and migrated here
+//! (`PRAGMA user_version`). Every query that reads or writes a clinic's rows is scoped by the
+//! clinic id that its token proved.
+//!
+//! Readings are the jobs: a reading row is committed when its request is acknowledged, with
+//! `state = 0` (pending); the worker computes its alerts and, in one transaction, inserts them
+//! and sets `state = 1`. A server killed in between recomputes the reading after a restart;
+//! the `UNIQUE (device_id, seq)` of the alerts makes the insert happen once.
+
+use super::ServiceError;
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::Mutex;
+use subtle::ConstantTimeEq;
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE clinics (
+    id INTEGER PRIMARY KEY,
+    token_hash BLOB NOT NULL,
+    params TEXT NOT NULL,
+    key_id INTEGER NOT NULL,
+    server_key BLOB NOT NULL,
+    created INTEGER NOT NULL
+);
+CREATE TABLE devices (
+    id INTEGER PRIMARY KEY,
+    clinic_id INTEGER NOT NULL REFERENCES clinics(id),
+    patient TEXT NOT NULL,
+    token_hash BLOB NOT NULL
+);
+CREATE TABLE readings (
+    device_id INTEGER NOT NULL REFERENCES devices(id),
+    seq INTEGER NOT NULL,
+    clinic_id INTEGER NOT NULL REFERENCES clinics(id),
+    body BLOB NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (device_id, seq)
+);
+CREATE INDEX readings_pending ON readings(state, device_id, seq);
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    clinic_id INTEGER NOT NULL REFERENCES clinics(id),
+    device_id INTEGER NOT NULL REFERENCES devices(id),
+    seq INTEGER NOT NULL,
+    flags BLOB NOT NULL,
+    UNIQUE (device_id, seq)
+);
+CREATE INDEX alerts_by_clinic ON alerts(clinic_id, id);
+";
+
+/// A registered clinic, as the store holds it.
+pub struct ClinicRow {
+    pub id: i64,
+    pub params: String,
+    pub key_id: u64,
+    pub server_key: Vec<u8>,
+}
+
+/// A pending reading.
+pub struct PendingReading {
+    pub clinic_id: i64,
+    pub device_id: i64,
+    pub seq: u64,
+    pub body: Vec<u8>,
+}
+
+/// A stored alert record.
+pub struct AlertRow {
+    pub id: i64,
+    pub device_id: i64,
+    pub seq: u64,
+    pub flags: Vec<u8>,
+}
+
+/// The store: one connection behind a lock (SQLite serializes writers anyway).
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+/// SHA-256 of a token's secret part.
+pub fn hash_secret(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+fn db<E: std::fmt::Display>(e: E) -> ServiceError {
+    ServiceError::Store(e.to_string())
+}
+
+impl Store {
+    /// Opens (creating or migrating) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, ServiceError> {
+        let conn = Connection::open(path).map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(db)?;
+        match version {
+            0 => {
+                conn.execute_batch(&format!(
+                    "BEGIN; {SCHEMA_V1} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                ))
+                .map_err(db)?;
+            }
+            SCHEMA_VERSION => {}
+            v => {
+                return Err(ServiceError::Store(format!(
+                    "database schema version {v} is newer than this build's {SCHEMA_VERSION}"
+                )))
+            }
+        }
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a clinic; returns its id.
+    pub fn insert_clinic(
+        &self,
+        secret: &str,
+        params: &str,
+        key_id: u64,
+        server_key: &[u8],
+    ) -> Result<i64, ServiceError> {
+        let conn = self.conn();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        conn.execute(
+            "INSERT INTO clinics (token_hash, params, key_id, server_key, created)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![hash_secret(secret), params, key_id as i64, server_key, now],
+        )
+        .map_err(db)?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// The clinic whose token is `id.secret`, if the secret matches (constant time).
+    pub fn authenticate_clinic(&self, id: i64, secret: &str) -> Result<bool, ServiceError> {
+        let stored: Option<Vec<u8>> = self
+            .conn()
+            .query_row(
+                "SELECT token_hash FROM clinics WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        Ok(matches(stored, secret))
+    }
+
+    /// The device whose token is `id.secret`: its clinic, if the secret matches.
+    pub fn authenticate_device(&self, id: i64, secret: &str) -> Result<Option<i64>, ServiceError> {
+        let row: Option<(Vec<u8>, i64)> = self
+            .conn()
+            .query_row(
+                "SELECT token_hash, clinic_id FROM devices WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        Ok(row.and_then(|(hash, clinic)| matches(Some(hash), secret).then_some(clinic)))
+    }
+
+    pub fn clinic(&self, id: i64) -> Result<Option<ClinicRow>, ServiceError> {
+        self.conn()
+            .query_row(
+                "SELECT id, params, key_id, server_key FROM clinics WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok(ClinicRow {
+                        id: r.get(0)?,
+                        params: r.get(1)?,
+                        key_id: r.get::<_, i64>(2)? as u64,
+                        server_key: r.get(3)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    /// Adds a device (a patient's wearable) to a clinic; returns its id.
+    pub fn insert_device(
+        &self,
+        clinic_id: i64,
+        patient: &str,
+        secret: &str,
+    ) -> Result<i64, ServiceError> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO devices (clinic_id, patient, token_hash) VALUES (?1, ?2, ?3)",
+            params![clinic_id, patient, hash_secret(secret)],
+        )
+        .map_err(db)?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Commits a device's readings in one transaction; a sequence number already stored is
+    /// left as it is (a replay). Returns the sequence numbers that were replays.
+    pub fn insert_readings(
+        &self,
+        clinic_id: i64,
+        device_id: i64,
+        readings: &[(u64, Vec<u8>)],
+    ) -> Result<Vec<u64>, ServiceError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(db)?;
+        let mut replays = Vec::new();
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO readings (device_id, seq, clinic_id, body)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(db)?;
+            for (seq, body) in readings {
+                let n = insert
+                    .execute(params![device_id, *seq as i64, clinic_id, body])
+                    .map_err(db)?;
+                if n == 0 {
+                    replays.push(*seq);
+                }
+            }
+        }
+        tx.commit().map_err(db)?;
+        Ok(replays)
+    }
+
+    /// The next readings to evaluate: per device, its pending reading of lowest sequence
+    /// number (one per device, so that "sustained" sees the earlier ones done), at most
+    /// `limit`, oldest devices first.
+    pub fn next_pending(&self, limit: usize) -> Result<Vec<PendingReading>, ServiceError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT r.clinic_id, r.device_id, r.seq, r.body FROM readings r
+                 JOIN (SELECT device_id, MIN(seq) AS seq FROM readings WHERE state = 0
+                       GROUP BY device_id) m
+                 ON r.device_id = m.device_id AND r.seq = m.seq
+                 ORDER BY r.device_id LIMIT ?1",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params![limit as i64], |r| {
+                Ok(PendingReading {
+                    clinic_id: r.get(0)?,
+                    device_id: r.get(1)?,
+                    seq: r.get::<_, i64>(2)? as u64,
+                    body: r.get(3)?,
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    /// The alert records of a device's readings with sequence numbers in `[from, to)`,
+    /// in order.
+    pub fn device_alerts(
+        &self,
+        device_id: i64,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, ServiceError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT seq, flags FROM alerts WHERE device_id = ?1 AND seq >= ?2 AND seq < ?3
+                 ORDER BY seq",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params![device_id, from as i64, to as i64], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    /// Stores the alerts of readings and marks them done, in one transaction.
+    pub fn complete(&self, done: &[(i64, i64, u64, Vec<u8>)]) -> Result<(), ServiceError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(db)?;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO alerts (clinic_id, device_id, seq, flags)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(db)?;
+            let mut mark = tx
+                .prepare("UPDATE readings SET state = 1 WHERE device_id = ?1 AND seq = ?2")
+                .map_err(db)?;
+            for (clinic, device, seq, flags) in done {
+                insert
+                    .execute(params![clinic, device, *seq as i64, flags])
+                    .map_err(db)?;
+                mark.execute(params![device, *seq as i64]).map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    /// A clinic's alert records after `since` (an alert id), at most `limit`.
+    pub fn alerts_since(
+        &self,
+        clinic_id: i64,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<AlertRow>, ServiceError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, device_id, seq, flags FROM alerts WHERE clinic_id = ?1 AND id > ?2
+                 ORDER BY id LIMIT ?3",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params![clinic_id, since, limit as i64], |r| {
+                Ok(AlertRow {
+                    id: r.get(0)?,
+                    device_id: r.get(1)?,
+                    seq: r.get::<_, i64>(2)? as u64,
+                    flags: r.get(3)?,
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    /// Counts (for tests and the load command): readings stored, readings pending, alerts.
+    pub fn counts(&self) -> Result<(u64, u64, u64), ServiceError> {
+        let conn = self.conn();
+        let one = |sql: &str| -> Result<u64, ServiceError> {
+            conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(db)
+        };
+        Ok((
+            one("SELECT COUNT(*) FROM readings")?,
+            one("SELECT COUNT(*) FROM readings WHERE state = 0")?,
+            one("SELECT COUNT(*) FROM alerts")?,
+        ))
+    }
+}
+
+/// Constant-time comparison of a stored hash with a presented secret's.
+fn matches(stored: Option<Vec<u8>>, secret: &str) -> bool {
+    // Hash even when there is no row, so a wrong id costs the same as a wrong secret.
+    let presented = hash_secret(secret);
+    match stored {
+        Some(hash) => bool::from(hash.ct_eq(&presented)),
+        None => false,
+    }
+}

@@ -1,0 +1,226 @@
+//! The clinic service end to end: the real server on a loopback port with a temporary SQLite
+//! database, driven by the real clients. Every decrypted alert equals the rules run on the
+//! plaintext; replays are not double-counted; bad requests get their 4xx and a JSON error,
+//! with nothing stored.
+
+use glovebox::prelude::*;
+use glovebox::service::store::Store;
+use glovebox::service::{serve, ClinicClient, ServiceConfig, ServiceError};
+use glovebox::vitals::*;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Running {
+    url: String,
+    database: std::path::PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn start() -> Running {
+    std::env::set_var("GLOVEBOX_ALLOW_INSECURE", "1");
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("clinic.sqlite");
+    let config = ServiceConfig::new(database.clone(), Arc::new(CpuFftBackend::new()));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        runtime
+            .block_on(serve(listener, config, async {
+                let _ = rx.await;
+            }))
+            .unwrap();
+    });
+    Running {
+        url,
+        database,
+        stop: Some(tx),
+        thread: Some(thread),
+        _dir: dir,
+    }
+}
+
+/// Fetches until `count` records arrived (or a minute passed).
+fn fetch_all(clinic: &ClinicClient, count: usize) -> Vec<AlertRecord> {
+    let mut got = Vec::new();
+    let start = Instant::now();
+    while got.len() < count && start.elapsed() < Duration::from_secs(120) {
+        let since = got.last().map_or(0, |r: &AlertRecord| r.id);
+        got.extend(clinic.fetch_alerts(since, Duration::from_secs(5)).unwrap());
+    }
+    got
+}
+
+use glovebox::service::AlertRecord;
+
+#[test]
+fn readings_in_alerts_out_equal_to_the_plaintext_rules() {
+    let server = start();
+    let params = TEST_PARAMS_INSECURE;
+    let clinic_keys = Clinic::new(&params).unwrap();
+    let clinic =
+        ClinicClient::register(&server.url, &clinic_keys.compressed_server_key().unwrap()).unwrap();
+    // Episodes that raise every flag: tachycardia sustained over readings 1–4 (with a
+    // desaturation and bradycardia at 4), then a calm stream with one isolated alert.
+    let r = Reading::new;
+    let ward = vec![
+        vec![
+            r(80, 97),
+            r(130, 97),
+            r(135, 96),
+            r(140, 97),
+            r(40, 85),
+            r(80, 97),
+        ],
+        vec![
+            r(70, 98),
+            r(72, 98),
+            r(45, 98),
+            r(71, 97),
+            r(73, 98),
+            r(74, 90),
+        ],
+    ];
+    let rules = AlertRules::default();
+    let expected: Vec<PatientAlerts> = ward.iter().map(|s| rules.evaluate(s)).collect();
+    assert!(
+        expected[0].sustained.iter().any(|&x| x),
+        "the ward exercises 'sustained'"
+    );
+    assert!(expected.iter().any(|e| e.spo2.iter().any(|&x| x)));
+    let device = clinic_keys.provision_device();
+    let mut devices = Vec::new();
+    for (p, stream) in ward.iter().enumerate() {
+        let d = clinic.add_device(&format!("patient {p}")).unwrap();
+        let encrypted: Vec<EncryptedReading> =
+            stream.iter().map(|&r| device.encrypt(r).unwrap()).collect();
+        // Two posts, the second replaying one reading of the first.
+        let first: Vec<(u64, &EncryptedReading)> = encrypted[..4]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i as u64, r))
+            .collect();
+        let out = d.post_readings(&first).unwrap();
+        assert_eq!((out.accepted, out.replays.len()), (4, 0));
+        let second: Vec<(u64, &EncryptedReading)> =
+            (3..6).map(|i| (i as u64, &encrypted[i])).collect();
+        let out = d.post_readings(&second).unwrap();
+        assert_eq!(out.accepted, 2);
+        assert_eq!(out.replays, vec![3]);
+        devices.push(d);
+    }
+    let records = fetch_all(&clinic, 12);
+    assert_eq!(records.len(), 12, "every reading's alerts, once");
+    for (p, want) in expected.iter().enumerate() {
+        let mut mine: Vec<&AlertRecord> = records
+            .iter()
+            .filter(|r| r.device_id == devices[p].device_id())
+            .collect();
+        mine.sort_by_key(|r| r.seq);
+        assert_eq!(mine.len(), 6);
+        for (t, r) in mine.iter().enumerate() {
+            assert_eq!(r.seq, t as u64);
+            let got = [
+                clinic_keys.decrypt_flag(&r.heart_rate).unwrap(),
+                clinic_keys.decrypt_flag(&r.spo2).unwrap(),
+                clinic_keys.decrypt_flag(&r.any).unwrap(),
+                clinic_keys.decrypt_flag(&r.sustained).unwrap(),
+            ];
+            let expected = [
+                want.heart_rate[t],
+                want.spo2[t],
+                want.any[t],
+                want.sustained[t],
+            ];
+            assert_eq!(got, expected, "patient {p}, reading {t}");
+        }
+    }
+    let (stored, pending, alerts) = Store::open(&server.database).unwrap().counts().unwrap();
+    assert_eq!((stored, pending, alerts), (12, 0, 12));
+}
+
+#[test]
+fn bad_requests_get_their_status_and_store_nothing() {
+    let server = start();
+    let params = TEST_PARAMS_INSECURE;
+    let keys = Clinic::new(&params).unwrap();
+    let other = Clinic::new(&params).unwrap();
+    let clinic =
+        ClinicClient::register(&server.url, &keys.compressed_server_key().unwrap()).unwrap();
+    let other_clinic =
+        ClinicClient::register(&server.url, &other.compressed_server_key().unwrap()).unwrap();
+    let d = clinic.add_device("p").unwrap();
+    let reading = keys
+        .provision_device()
+        .encrypt(Reading::new(80, 97))
+        .unwrap();
+    let foreign = other
+        .provision_device()
+        .encrypt(Reading::new(80, 97))
+        .unwrap();
+    let status =
+        |r: std::result::Result<glovebox::service::client::PostOutcome, ServiceError>| match r {
+            Err(ServiceError::Status { status, kind, .. }) => {
+                assert!(!kind.is_empty(), "a JSON error body");
+                status
+            }
+            other => panic!("{other:?}"),
+        };
+    // A reading under another clinic's key.
+    assert_eq!(status(d.post_readings(&[(0, &foreign)])), 422);
+    // Malformed bodies.
+    assert_eq!(status(d.post_raw(&[1, 2, 3])), 400);
+    assert_eq!(status(d.post_raw(&[])), 400);
+    let mut cut = Vec::new();
+    cut.extend_from_slice(&0u64.to_le_bytes());
+    cut.extend_from_slice(&100u32.to_le_bytes());
+    cut.extend_from_slice(&[0; 10]);
+    assert_eq!(status(d.post_raw(&cut)), 400);
+    let mut garbage = Vec::new();
+    garbage.extend_from_slice(&0u64.to_le_bytes());
+    garbage.extend_from_slice(&40u32.to_le_bytes());
+    garbage.extend_from_slice(&[7; 40]);
+    assert_eq!(status(d.post_raw(&garbage)), 422);
+    // Wrong tokens: a clinic token where a device's is due, a forged secret.
+    let forged = ClinicClient::connect(
+        &server.url,
+        &format!("c{}.{}", clinic.clinic_id(), "00".repeat(32)),
+        &TEST_PARAMS_INSECURE,
+        keys.key_id(),
+    )
+    .unwrap();
+    match forged.fetch_alerts(0, Duration::ZERO) {
+        Err(ServiceError::Status { status: 401, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    match forged.add_device("x") {
+        Err(ServiceError::Status { status: 401, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    // Nothing of the above was stored; another clinic sees none of this one's rows.
+    let (stored, _, _) = Store::open(&server.database).unwrap().counts().unwrap();
+    assert_eq!(stored, 0);
+    d.post_readings(&[(0, &reading)]).unwrap();
+    let mine = fetch_all(&clinic, 1);
+    assert_eq!(mine.len(), 1);
+    assert!(other_clinic
+        .fetch_alerts(0, Duration::ZERO)
+        .unwrap()
+        .is_empty());
+}
