@@ -5,6 +5,7 @@ use super::{put_record, records, ServiceError};
 use crate::prelude::*;
 use crate::vitals::{AlertRules, EncryptedReading, MonitoringServer};
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -165,11 +166,28 @@ fn clinic_id(state: &AppState, headers: &HeaderMap) -> Result<i64, ServiceError>
     }
 }
 
+/// The body, or the typed error for a body that could not be read (over the limit: 413).
+fn body_or_error(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, ServiceError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ServiceError::TooLarge {
+                limit: state.config.max_body_bytes,
+            }
+        } else {
+            ServiceError::BadRequest(e.body_text())
+        }
+    })
+}
+
 /// `POST /v1/clinics`, body: a compressed server key envelope → `{clinic_id, token}`.
 async fn register_clinic(
     State(state): State<Shared>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
+    let body = body_or_error(&state, body)?;
     let task = tokio::task::spawn_blocking(move || -> Result<_, ServiceError> {
         let header = Header::parse(&body)?;
         let params = glovebox_engine::parameters::ALL
@@ -221,9 +239,10 @@ struct NewDevice {
 async fn add_device(
     State(state): State<Shared>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
     let clinic = clinic_id(&state, &headers)?;
+    let body = body_or_error(&state, body)?;
     let device: NewDevice = serde_json::from_slice(&body)
         .map_err(|e| ServiceError::BadRequest(format!("device: {e}")))?;
     if device.patient.is_empty() || device.patient.len() > 200 {
@@ -247,13 +266,14 @@ async fn add_device(
 async fn post_readings(
     State(state): State<Shared>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<serde_json::Value>, ServiceError> {
     let (device, secret) = bearer(&headers, 'd')?;
     let clinic = state
         .store
         .authenticate_device(device, &secret)?
         .ok_or_else(|| ServiceError::Unauthorized("unknown device token".into()))?;
+    let body = body_or_error(&state, body)?;
     let monitor = monitor(&state, clinic).await?;
     let parsed = records(&body, 1).map_err(ServiceError::BadRequest)?;
     if parsed.is_empty() {
