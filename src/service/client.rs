@@ -192,6 +192,20 @@ pub struct PostOutcome {
 }
 
 impl DeviceClient {
+    /// A client for an already added device (its token `d<id>.<secret>`).
+    pub fn connect(url: &str, token: &str) -> Result<Self, ServiceError> {
+        let device_id = token
+            .strip_prefix('d')
+            .and_then(|t| t.split_once('.'))
+            .and_then(|(id, _)| id.parse().ok())
+            .ok_or_else(|| ServiceError::Unauthorized("not a device token".into()))?;
+        Ok(Self {
+            url: url.to_string(),
+            token: token.to_string(),
+            device_id,
+        })
+    }
+
     pub fn device_id(&self) -> i64 {
         self.device_id
     }
