@@ -6,6 +6,7 @@ use super::{check_ciphertext, check_table, BootstrapTable, Ciphertext};
 use super::{LookupTable, ManyLookupTable};
 use crate::algorithms::*;
 use crate::backend::{Backend, BootstrapKeyHandle, KeyswitchKeyHandle};
+use crate::commons::dimensions::*;
 use crate::entities::*;
 use crate::error::{Error, Result};
 use crate::parameters::Parameters;
@@ -29,52 +30,21 @@ impl ServerKey {
         bootstrap_key: LweBootstrapKey,
         keyswitch_key: LweKeyswitchKey,
     ) -> Result<Self> {
-        use crate::error::check_dim;
-        params.validate()?;
-        check_dim(
-            "bootstrap key input dimension",
-            params.lwe_dimension.0,
-            bootstrap_key.input_lwe_dimension().0,
-        )?;
-        check_dim(
-            "bootstrap key GLWE size",
-            params.glwe_dimension.0 + 1,
-            bootstrap_key.glwe_size().0,
-        )?;
-        check_dim(
-            "bootstrap key polynomial size",
-            params.polynomial_size.0,
-            bootstrap_key.polynomial_size().0,
-        )?;
-        check_dim(
-            "bootstrap key base log",
-            params.pbs_base_log.0,
-            bootstrap_key.decomposition_base_log().0,
-        )?;
-        check_dim(
-            "bootstrap key level count",
-            params.pbs_level.0,
-            bootstrap_key.decomposition_level_count().0,
-        )?;
-        check_dim(
-            "keyswitch key input dimension",
-            params.big_lwe_dimension().0,
-            keyswitch_key.input_lwe_dimension().0,
-        )?;
-        check_dim(
-            "keyswitch key output dimension",
-            params.lwe_dimension.0,
-            keyswitch_key.output_lwe_dimension().0,
-        )?;
-        check_dim(
-            "keyswitch key base log",
-            params.ks_base_log.0,
-            keyswitch_key.decomposition_base_log().0,
-        )?;
-        check_dim(
-            "keyswitch key level count",
-            params.ks_level.0,
-            keyswitch_key.decomposition_level_count().0,
+        check_key_shapes(
+            params,
+            (
+                bootstrap_key.input_lwe_dimension(),
+                bootstrap_key.glwe_size(),
+                bootstrap_key.polynomial_size(),
+                bootstrap_key.decomposition_base_log(),
+                bootstrap_key.decomposition_level_count(),
+            ),
+            (
+                keyswitch_key.input_lwe_dimension(),
+                keyswitch_key.output_lwe_dimension(),
+                keyswitch_key.decomposition_base_log(),
+                keyswitch_key.decomposition_level_count(),
+            ),
         )?;
         Ok(Self {
             params: *params,
@@ -342,56 +312,24 @@ impl CompressedServerKey {
         bootstrap_key: SeededLweBootstrapKey,
         keyswitch_key: SeededLweKeyswitchKey,
     ) -> Result<Self> {
-        use crate::error::check_dim;
-        params.validate()?;
-        let b = &bootstrap_key;
-        check_dim(
-            "bootstrap key input dimension",
-            params.lwe_dimension.0,
-            b.input_lwe_dimension().0,
+        let (b, k) = (&bootstrap_key, &keyswitch_key);
+        check_key_shapes(
+            params,
+            (
+                b.input_lwe_dimension(),
+                b.glwe_size(),
+                b.polynomial_size(),
+                b.decomposition_base_log(),
+                b.decomposition_level_count(),
+            ),
+            (
+                k.input_lwe_dimension(),
+                k.output_lwe_dimension(),
+                k.decomposition_base_log(),
+                k.decomposition_level_count(),
+            ),
         )?;
-        check_dim(
-            "bootstrap key GLWE size",
-            params.glwe_dimension.0 + 1,
-            b.glwe_size().0,
-        )?;
-        check_dim(
-            "bootstrap key polynomial size",
-            params.polynomial_size.0,
-            b.polynomial_size().0,
-        )?;
-        check_dim(
-            "bootstrap key base log",
-            params.pbs_base_log.0,
-            b.decomposition_base_log().0,
-        )?;
-        check_dim(
-            "bootstrap key levels",
-            params.pbs_level.0,
-            b.decomposition_level_count().0,
-        )?;
-        let k = &keyswitch_key;
-        check_dim(
-            "keyswitch key input dimension",
-            params.big_lwe_dimension().0,
-            k.input_lwe_dimension().0,
-        )?;
-        check_dim(
-            "keyswitch key output dimension",
-            params.lwe_dimension.0,
-            k.output_lwe_dimension().0,
-        )?;
-        check_dim(
-            "keyswitch key base log",
-            params.ks_base_log.0,
-            k.decomposition_base_log().0,
-        )?;
-        check_dim(
-            "keyswitch key levels",
-            params.ks_level.0,
-            k.decomposition_level_count().0,
-        )?;
-        check_dim(
+        crate::error::check_dim(
             "keyswitch key output modulus log",
             params.ks_output_modulus_log as usize,
             k.output_modulus_log() as usize,
@@ -432,4 +370,60 @@ impl CompressedServerKey {
             self.keyswitch_key.decompress()?,
         )
     }
+}
+
+/// A bootstrapping key's shape: input dimension, GLWE size, polynomial size, base log, levels.
+type BootstrapKeyShape = (
+    LweDimension,
+    GlweSize,
+    PolynomialSize,
+    DecompositionBaseLog,
+    DecompositionLevelCount,
+);
+/// A keyswitch key's shape: input and output dimensions, base log, levels.
+type KeyswitchKeyShape = (
+    LweDimension,
+    LweDimension,
+    DecompositionBaseLog,
+    DecompositionLevelCount,
+);
+
+/// The parameters' validation and every dimension of both evaluation keys against them: the
+/// one check of [`ServerKey::from_keys`] and [`CompressedServerKey::from_keys`].
+fn check_key_shapes(
+    params: &Parameters,
+    (b_in, b_glwe, b_poly, b_base, b_levels): BootstrapKeyShape,
+    (k_in, k_out, k_base, k_levels): KeyswitchKeyShape,
+) -> Result<()> {
+    use crate::error::check_dim;
+    params.validate()?;
+    check_dim(
+        "bootstrap key input dimension",
+        params.lwe_dimension.0,
+        b_in.0,
+    )?;
+    check_dim(
+        "bootstrap key GLWE size",
+        params.glwe_dimension.0 + 1,
+        b_glwe.0,
+    )?;
+    check_dim(
+        "bootstrap key polynomial size",
+        params.polynomial_size.0,
+        b_poly.0,
+    )?;
+    check_dim("bootstrap key base log", params.pbs_base_log.0, b_base.0)?;
+    check_dim("bootstrap key level count", params.pbs_level.0, b_levels.0)?;
+    check_dim(
+        "keyswitch key input dimension",
+        params.big_lwe_dimension().0,
+        k_in.0,
+    )?;
+    check_dim(
+        "keyswitch key output dimension",
+        params.lwe_dimension.0,
+        k_out.0,
+    )?;
+    check_dim("keyswitch key base log", params.ks_base_log.0, k_base.0)?;
+    check_dim("keyswitch key level count", params.ks_level.0, k_levels.0)
 }
