@@ -329,6 +329,58 @@ impl Clinic {
         decrypt_bool(&self.key, flag)
     }
 
+    /// A clinic from its stored secret key (the clinic's own file, [`Self::client_key`]).
+    pub fn from_client_key(key: ClientKey) -> Self {
+        Self { key: Arc::new(key) }
+    }
+
+    /// The secret key, to keep in the clinic's files (never sent anywhere).
+    pub fn client_key(&self) -> &ClientKey {
+        &self.key
+    }
+
+    /// Encrypts a lab value (`0..=`[`crate::records::MAX_VALUE`]) as a `u16`.
+    pub fn encrypt_lab_value(&self, value: u16) -> Result<RadixCiphertext> {
+        if value > crate::records::MAX_VALUE {
+            return Err(Error::MessageOutOfRange {
+                message: value as u64,
+                modulus: crate::records::MAX_VALUE as u64 + 1,
+            });
+        }
+        let layout = RadixLayout::new(self.key.parameters())?;
+        encrypt_radix(
+            &self.key,
+            value as u64,
+            crate::records::value_blocks(&layout),
+        )
+    }
+
+    /// Decrypts a record's comparison with the patient's past.
+    pub fn decrypt_analysis(
+        &self,
+        a: &crate::records::RecordAnalysis,
+    ) -> Result<crate::records::PlainAnalysis> {
+        Ok(crate::records::PlainAnalysis {
+            above_max: decrypt_bool(&self.key, &a.above_max)?,
+            changed: decrypt_bool(&self.key, &a.changed)?,
+            gap_times_k: decrypt_radix(&self.key, &a.gap_times_k)? as u16 as i16 as i32,
+            window: a.window,
+        })
+    }
+
+    /// Decrypts cohort statistics.
+    pub fn decrypt_cohort(
+        &self,
+        c: &crate::records::CohortStatistics,
+    ) -> Result<crate::records::PlainCohort> {
+        Ok(crate::records::PlainCohort {
+            count_above: decrypt_radix(&self.key, &c.count_above)?,
+            sum_above: decrypt_radix(&self.key, &c.sum_above)?,
+            sum_all: decrypt_radix(&self.key, &c.sum_all)?,
+            patients: c.patients,
+        })
+    }
+
     /// A device paired with this clinic: it encrypts readings under the clinic's key.
     pub fn provision_device(&self) -> Device {
         Device {
@@ -479,6 +531,17 @@ impl MonitoringServer {
 
     pub fn rules(&self) -> &AlertRules {
         &self.rules
+    }
+
+    /// The integer evaluator over this server's driver and key (records, cohorts:
+    /// [`crate::records`]).
+    pub fn integers(&self) -> Result<IntegerServer<'_>> {
+        IntegerServer::new(&self.driver, &self.server_key)
+    }
+
+    /// The parameters of the server key.
+    pub fn parameters(&self) -> &Parameters {
+        self.server_key.parameters()
     }
 
     /// The bootstraps [`Self::monitor`] spends on a ward ([`expected_bootstraps`]).

@@ -341,3 +341,160 @@ fn a_killed_server_loses_nothing_acknowledged_and_computes_every_alert_once() {
     let (stored, pending, alerts) = Store::open(&database).unwrap().counts().unwrap();
     assert_eq!((stored, pending, alerts), (40, 0, 40));
 }
+
+/// Lab records compared with each patient's past, and cohort statistics, through the real
+/// server: every decrypted value equals the plaintext computation; replays and out-of-order
+/// records are answered without storing anything; another clinic sees none of it.
+#[test]
+fn records_and_cohorts_equal_the_plaintext_computation() {
+    use glovebox::records::{reference_analysis, reference_cohort};
+    let server = start();
+    let params = TEST_PARAMS_INSECURE;
+    let keys = Clinic::new(&params).unwrap();
+    let clinic =
+        ClinicClient::register(&server.url, &keys.compressed_server_key().unwrap()).unwrap();
+    let other_keys = Clinic::new(&params).unwrap();
+    let other =
+        ClinicClient::register(&server.url, &other_keys.compressed_server_key().unwrap()).unwrap();
+    // Three patients' glucose series (mg/dL), one creatinine series; changes of ±30 and the
+    // mean of the last 3 records.
+    let series: Vec<(&str, &str, Vec<u16>)> = vec![
+        ("ana", "glucose", vec![98, 104, 131, 97, 99, 4095]),
+        ("ben", "glucose", vec![180, 150, 151]),
+        ("eva", "glucose", vec![0]),
+        ("ana", "creatinine", vec![9, 9, 14]),
+    ];
+    let (change, window) = (30u16, 3usize);
+    let mut posted = 0;
+    for (patient, test, values) in &series {
+        for (day, &v) in values.iter().enumerate() {
+            let date = format!("2026-03-{:02}", day + 1);
+            let ct = keys.encrypt_lab_value(v).unwrap();
+            let out = clinic
+                .post_record(patient, test, &date, &ct, change, window)
+                .unwrap();
+            assert!(!out.replay);
+            posted += 1;
+        }
+    }
+    // A replay (same patient, test, date) and an earlier date: answered, nothing stored.
+    let again = keys.encrypt_lab_value(98).unwrap();
+    let replay = clinic
+        .post_record("ana", "glucose", "2026-03-01", &again, change, window)
+        .unwrap();
+    assert!(replay.replay);
+    let status = |r: std::result::Result<glovebox::service::RecordPosted, ServiceError>| match r {
+        Err(ServiceError::Status { status, kind, .. }) => {
+            assert!(!kind.is_empty(), "a JSON error body");
+            status
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        status(clinic.post_record("ben", "glucose", "2026-02-01", &again, change, window)),
+        409
+    );
+    // Bad dates, windows, thresholds, bodies, keys.
+    assert_eq!(
+        status(clinic.post_record("ben", "glucose", "2026-13-01", &again, change, window)),
+        400
+    );
+    assert_eq!(
+        status(clinic.post_record("ben", "glucose", "2026-04-01", &again, change, 9)),
+        400
+    );
+    assert_eq!(
+        status(clinic.post_record("ben", "glucose", "2026-04-01", &again, 5000, window)),
+        400
+    );
+    assert_eq!(
+        status(clinic.post_record_raw("ben", "glucose", "2026-04-01", &[9; 64], change, window)),
+        422
+    );
+    let foreign = other_keys.encrypt_lab_value(100).unwrap();
+    assert_eq!(
+        status(clinic.post_record("ben", "glucose", "2026-04-01", &foreign, change, window)),
+        422
+    );
+    let short = keys.provision_device().encrypt(Reading::new(1, 2)).unwrap();
+    let short_body = glovebox::engine::serialization::to_bytes(
+        &short
+            .heart_rate
+            .blocks()
+            .iter()
+            .map(|b| b.ciphertext().clone())
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(
+        status(clinic.post_record_raw("ben", "glucose", "2026-04-01", &short_body, change, window)),
+        422
+    );
+    // Every analysis, once, equal to the plaintext.
+    let mut got = Vec::new();
+    let begin = Instant::now();
+    while got.len() < posted && begin.elapsed() < Duration::from_secs(180) {
+        let since = got
+            .last()
+            .map_or(0, |a: &glovebox::service::AnalysisRecord| a.id);
+        got.extend(
+            clinic
+                .fetch_analyses(since, Duration::from_secs(5))
+                .unwrap(),
+        );
+    }
+    assert_eq!(got.len(), posted, "one analysis per record");
+    for (patient, test, values) in &series {
+        let mut mine: Vec<_> = got
+            .iter()
+            .filter(|a| a.patient == *patient && a.test == *test)
+            .collect();
+        mine.sort_by(|a, b| a.date.cmp(&b.date));
+        assert_eq!(mine.len(), values.len());
+        for (i, a) in mine.iter().enumerate() {
+            let want = reference_analysis(values[i], &values[..i], change, window);
+            let decrypted = a
+                .analysis
+                .as_ref()
+                .map(|x| keys.decrypt_analysis(x).unwrap());
+            assert_eq!(decrypted, want, "{patient} {test} record {i}");
+        }
+    }
+    assert!(other.fetch_analyses(0, Duration::ZERO).unwrap().is_empty());
+    // Cohort statistics over each patient's latest glucose value.
+    for threshold in [100u16, 4095] {
+        let id = clinic.request_cohort("glucose", threshold).unwrap();
+        let mut result = None;
+        let begin = Instant::now();
+        while result.is_none() && begin.elapsed() < Duration::from_secs(180) {
+            result = clinic.fetch_cohort(id, Duration::from_secs(5)).unwrap();
+        }
+        let result = result.expect("the cohort job finished");
+        let latest: Vec<u16> = series
+            .iter()
+            .filter(|s| s.1 == "glucose")
+            .map(|s| *s.2.last().unwrap())
+            .collect();
+        assert_eq!(
+            keys.decrypt_cohort(&result.statistics).unwrap(),
+            reference_cohort(&latest, threshold),
+            "threshold {threshold}"
+        );
+        // Another clinic cannot read it.
+        match other.fetch_cohort(id, Duration::ZERO) {
+            Err(ServiceError::Status { status: 404, .. }) => {}
+            x => panic!("{x:?}"),
+        }
+    }
+    match clinic.request_cohort("no such test", 10) {
+        Err(ServiceError::Status { status: 404, .. }) => {}
+        x => panic!("{x:?}"),
+    }
+    let (records, pending, analyses, cohorts_pending) = Store::open(&server.database)
+        .unwrap()
+        .record_counts()
+        .unwrap();
+    assert_eq!(
+        (records, pending, analyses, cohorts_pending),
+        (posted as u64, 0, posted as u64, 0)
+    );
+}

@@ -1,5 +1,6 @@
 //! The bytes that travel: a versioned binary envelope around each public object (ciphertexts,
-//! batches of them, compressed server keys), never a secret key.
+//! batches of them, compressed server keys). The same envelope keeps a [`ClientKey`] in its
+//! owner's files ([`Kind::ClientKey`]); no decoder on the server side accepts that kind.
 //!
 //! An envelope is a 32-byte header, then the payload:
 //!
@@ -34,10 +35,11 @@
 //! # Ok::<(), glovebox_engine::Error>(())
 //! ```
 
+use crate::entities::{GlweSecretKey, LweSecretKey};
 use crate::entities::{LweCiphertext, SeededLweBootstrapKey, SeededLweKeyswitchKey};
 use crate::error::{Error, Result};
 use crate::parameters::Parameters;
-use crate::shortint::{check_fingerprint, Ciphertext, CompressedServerKey};
+use crate::shortint::{check_fingerprint, Ciphertext, ClientKey, CompressedServerKey};
 use bincode::Options;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -58,6 +60,9 @@ pub enum Kind {
     CiphertextBatch = 2,
     /// A [`CompressedServerKey`].
     CompressedServerKey = 3,
+    /// A [`ClientKey`]: the secret keys, for the owner's own files only (the service answers
+    /// this kind with [`Error::WrongKind`] wherever it expects something else).
+    ClientKey = 4,
 }
 
 impl Kind {
@@ -66,6 +71,7 @@ impl Kind {
             1 => Some(Kind::Ciphertext),
             2 => Some(Kind::CiphertextBatch),
             3 => Some(Kind::CompressedServerKey),
+            4 => Some(Kind::ClientKey),
             _ => None,
         }
     }
@@ -326,5 +332,40 @@ impl Envelope for CompressedServerKey {
             p.ks_output_modulus_log,
         )?;
         CompressedServerKey::from_keys(p, key_id, bsk, ksk)
+    }
+}
+#[derive(Serialize, Deserialize)]
+struct ClientKeyWire {
+    lwe_secret_key: Vec<u64>,
+    glwe_secret_key: Vec<u64>,
+}
+
+/// The secret keys, for the owner's files. Decoding checks every dimension and that every key
+/// bit is 0 or 1; the decoded key draws fresh encryption randomness from the operating system.
+impl Envelope for ClientKey {
+    const KIND: Kind = Kind::ClientKey;
+    fn parameters_fingerprint(&self) -> u64 {
+        self.parameters().fingerprint()
+    }
+    fn key_id(&self) -> u64 {
+        ClientKey::key_id(self)
+    }
+    fn encode_payload(&self) -> Vec<u8> {
+        encode(&ClientKeyWire {
+            lwe_secret_key: self.lwe_secret_key().as_slice().to_vec(),
+            glwe_secret_key: self.glwe_secret_key().as_slice().to_vec(),
+        })
+    }
+    fn decode_payload(payload: &[u8], p: &Parameters, key_id: u64) -> Result<Self> {
+        let wire: ClientKeyWire = decode(payload, "client key")?;
+        let binary = |v: &[u64]| v.iter().all(|&b| b <= 1);
+        if !binary(&wire.lwe_secret_key) || !binary(&wire.glwe_secret_key) {
+            return Err(Error::MalformedBytes(
+                "client key: a secret key bit other than 0 or 1".into(),
+            ));
+        }
+        let lwe = LweSecretKey::from_container(wire.lwe_secret_key)?;
+        let glwe = GlweSecretKey::from_container(wire.glwe_secret_key, p.polynomial_size)?;
+        ClientKey::from_stored_keys(p, lwe, glwe, key_id)
     }
 }

@@ -19,8 +19,8 @@ fn cases() -> u32 {
 }
 
 /// Valid envelopes of every kind under the test set.
-fn samples() -> &'static (Vec<u8>, Vec<u8>, Vec<u8>) {
-    static S: OnceLock<(Vec<u8>, Vec<u8>, Vec<u8>)> = OnceLock::new();
+fn samples() -> &'static (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
+    static S: OnceLock<(Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>)> = OnceLock::new();
     S.get_or_init(|| {
         let client =
             ClientKey::with_generator(&TEST_PARAMS_INSECURE, CsprngGenerator::from_seed([3; 32]))
@@ -30,6 +30,7 @@ fn samples() -> &'static (Vec<u8>, Vec<u8>, Vec<u8>) {
             to_bytes(&cts[0]),
             to_bytes(&cts),
             to_bytes(&client.compressed_server_key().unwrap()),
+            to_bytes(&client),
         )
     })
 }
@@ -47,7 +48,8 @@ fn decode_is_total_and_canonical<T: Envelope>(
 fn all_decoders(bytes: &[u8]) -> std::result::Result<(), TestCaseError> {
     decode_is_total_and_canonical::<Ciphertext>(bytes)?;
     decode_is_total_and_canonical::<Vec<Ciphertext>>(bytes)?;
-    decode_is_total_and_canonical::<CompressedServerKey>(bytes)
+    decode_is_total_and_canonical::<CompressedServerKey>(bytes)?;
+    decode_is_total_and_canonical::<ClientKey>(bytes)
 }
 
 /// A mutation: flip bytes at (position, xor) pairs, then cut or extend (each one time in five,
@@ -79,7 +81,7 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_bytes_behind_a_valid_header(kind in 1u16..4, body in proptest::collection::vec(any::<u8>(), 0..512)) {
+    fn arbitrary_bytes_behind_a_valid_header(kind in 1u16..5, body in proptest::collection::vec(any::<u8>(), 0..512)) {
         // A header that passes every check, so the payload decoders see the bytes.
         let mut b = samples().0[..32].to_vec();
         b[6..8].copy_from_slice(&kind.to_le_bytes());
@@ -94,7 +96,7 @@ proptest! {
         cut in proptest::option::weighted(0.2, 0usize..100_000),
         extra in proptest::option::weighted(0.2, proptest::collection::vec(any::<u8>(), 1..16)),
     ) {
-        let (one, batch, _) = samples();
+        let (one, batch, _, _) = samples();
         let extra = extra.unwrap_or_default();
         all_decoders(&mutate(one, &flips, cut, &extra))?;
         all_decoders(&mutate(batch, &flips, cut, &extra))?;
@@ -109,5 +111,16 @@ proptest! {
         let key = &samples().2;
         let extra = extra.unwrap_or_default();
         decode_is_total_and_canonical::<CompressedServerKey>(&mutate(key, &flips, cut, &extra))?;
+    }
+
+    #[test]
+    fn mutated_client_keys(
+        flips in proptest::collection::vec((position(40_000), 1u8..=255), 0..4),
+        cut in proptest::option::weighted(0.2, 0usize..40_000),
+        extra in proptest::option::weighted(0.2, proptest::collection::vec(any::<u8>(), 1..16)),
+    ) {
+        let key = &samples().3;
+        let extra = extra.unwrap_or_default();
+        decode_is_total_and_canonical::<ClientKey>(&mutate(key, &flips, cut, &extra))?;
     }
 }

@@ -79,6 +79,31 @@ fn ciphertexts_and_batches_round_trip() {
     assert!(back.is_empty());
 }
 
+/// The clinic's own file: the secret keys and key id come back; a server expecting a public
+/// object refuses a client key as the wrong kind.
+#[test]
+fn client_keys_round_trip_and_are_never_taken_for_public_objects() {
+    let p = TEST_PARAMS_INSECURE;
+    let client = ClientKey::new(&p).unwrap();
+    let bytes = to_bytes(&client);
+    let back: ClientKey = from_bytes(&bytes, &p, Some(client.key_id()), LIMIT).unwrap();
+    assert_eq!(back.key_id(), client.key_id());
+    for m in 0..4 {
+        assert_eq!(back.decrypt(&client.encrypt(m).unwrap()).unwrap(), m);
+        assert_eq!(client.decrypt(&back.encrypt(m).unwrap()).unwrap(), m);
+    }
+    let as_key = from_bytes::<CompressedServerKey>(&bytes, &p, None, LIMIT).unwrap_err();
+    assert!(matches!(as_key, Error::WrongKind { .. }), "{as_key:?}");
+    let as_ct = from_bytes::<Vec<Ciphertext>>(&bytes, &p, None, LIMIT).unwrap_err();
+    assert!(matches!(as_ct, Error::WrongKind { .. }), "{as_ct:?}");
+    // A key bit other than 0 or 1.
+    let mut bad = bytes.clone();
+    let last = bad.len() - 1;
+    bad[last] = 2;
+    let e = from_bytes::<ClientKey>(&bad, &p, None, LIMIT).unwrap_err();
+    assert!(matches!(e, Error::MalformedBytes(_)), "{e:?}");
+}
+
 /// Each bad envelope, and the error it must give.
 #[test]
 fn bad_envelopes_are_typed_errors() {

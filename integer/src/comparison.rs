@@ -194,18 +194,33 @@ impl IntegerServer<'_> {
         self.compare_scalar(xs, c, Comparison::Lt)
     }
 
-    /// min (or max with `max = true`) of `a[i]`, `b[i]`: a comparison, then a per-block select
-    /// `flag ? a : b` as two bivariate tables (`m·flag + a`, `m·(1 − flag) + b`) summed.
+    /// min (or max with `max = true`) of `a[i]`, `b[i]`: a comparison, then [`Self::select`].
     pub fn min_max(
         &self,
         pairs: &[(&RadixCiphertext, &RadixCiphertext)],
         max: bool,
     ) -> Result<Vec<RadixCiphertext>> {
         let pick_a = self.compare(pairs, if max { Comparison::Ge } else { Comparison::Le })?;
+        let choices: Vec<_> = pairs
+            .iter()
+            .zip(&pick_a)
+            .map(|((a, b), flag)| (flag, *a, *b))
+            .collect();
+        self.select(&choices)
+    }
+
+    /// `flag ? a : b` for every `(flag, a, b)` (same widths): per block, two bivariate tables
+    /// (`m·flag + a`, `m·(1 − flag) + b`, each keeping its value where its flag is 1) summed;
+    /// 2 PBS per block.
+    pub fn select(
+        &self,
+        choices: &[(&BoolCiphertext, &RadixCiphertext, &RadixCiphertext)],
+    ) -> Result<Vec<RadixCiphertext>> {
         let m = self.msg();
         let keep = self.table(move |v| if v / m == 1 { v % m } else { 0 })?;
         let mut jobs = Vec::new();
-        for ((a, b), flag) in pairs.iter().zip(&pick_a) {
+        for (flag, a, b) in choices {
+            uniform_width(&[*a, *b])?;
             let not_flag = self.not(flag)?;
             for i in 0..a.blocks.len() {
                 jobs.push((
@@ -221,7 +236,7 @@ impl IntegerServer<'_> {
         let out = self.round(jobs)?;
         let mut results = Vec::new();
         let mut it = out.chunks(2);
-        for (a, _) in pairs {
+        for (_, a, _) in choices {
             let mut blocks = Vec::new();
             for _ in 0..a.blocks.len() {
                 let pair = it.next().expect("two outputs per block");
@@ -232,5 +247,28 @@ impl IntegerServer<'_> {
             results.push(RadixCiphertext { blocks });
         }
         Ok(results)
+    }
+
+    /// `flag ? x : 0` for every `(flag, x)`: one bivariate table per block (`m·flag + x`).
+    pub fn keep_if(
+        &self,
+        choices: &[(&BoolCiphertext, &RadixCiphertext)],
+    ) -> Result<Vec<RadixCiphertext>> {
+        let m = self.msg();
+        let keep = self.table(move |v| if v / m == 1 { v % m } else { 0 })?;
+        let mut jobs = Vec::new();
+        for (flag, x) in choices {
+            for b in &x.blocks {
+                jobs.push((self.lin(&[(&flag.0, m as i64), (b, 1)], 0)?, keep.clone()));
+            }
+        }
+        let out = self.round(jobs)?;
+        let mut it = out.into_iter();
+        Ok(choices
+            .iter()
+            .map(|(_, x)| RadixCiphertext {
+                blocks: it.by_ref().take(x.blocks.len()).collect(),
+            })
+            .collect())
     }
 }

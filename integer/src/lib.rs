@@ -218,6 +218,45 @@ impl<'a> IntegerServer<'a> {
         ))
     }
 
+    /// A public integer constant `value` of `blocks` blocks (an error if it does not fit).
+    pub fn trivial_radix(&self, value: u64, blocks: usize) -> Result<RadixCiphertext> {
+        let bits = self.layout.block_bits as usize * blocks;
+        if blocks == 0 || (bits < 64 && value >> bits != 0) {
+            return Err(Error::MessageOutOfRange {
+                message: value,
+                modulus: if bits < 64 { 1 << bits } else { u64::MAX },
+            });
+        }
+        let m = self.layout.message_modulus;
+        let blocks = (0..blocks)
+            .map(|i| {
+                let digit = if (i as u32) * self.layout.block_bits < 64 {
+                    (value >> (i as u32 * self.layout.block_bits)) % m
+                } else {
+                    0
+                };
+                self.trivial(digit)
+            })
+            .collect::<Result<_>>()?;
+        Ok(RadixCiphertext { blocks })
+    }
+
+    /// `x` widened to `blocks` blocks with public zero blocks on the most significant side
+    /// (no bootstrap; an error if `x` is wider already).
+    pub fn zero_extend(&self, x: &RadixCiphertext, blocks: usize) -> Result<RadixCiphertext> {
+        if blocks < x.blocks.len() {
+            return Err(Error::InvalidParameters(format!(
+                "cannot widen {} blocks to {blocks}",
+                x.blocks.len()
+            )));
+        }
+        let mut out = x.blocks.clone();
+        while out.len() < blocks {
+            out.push(self.trivial(0)?);
+        }
+        Ok(RadixCiphertext { blocks: out })
+    }
+
     /// A public boolean constant.
     pub fn trivial_bool(&self, value: bool) -> BoolCiphertext {
         BoolCiphertext(

@@ -114,6 +114,29 @@ fn u8_and_u16_operations_match_plaintext() {
             assert_eq!(dec(&mins[i]), a[i].min(b[i]));
             assert_eq!(dec(&maxs[i]), a[i].max(b[i]));
         }
+        // Select and keep-if, with encrypted flags of both values.
+        let flags: Vec<BoolCiphertext> = (0..a.len())
+            .map(|i| encrypt_bool(&e.client, i % 3 == 0).unwrap())
+            .collect();
+        let choices: Vec<_> = (0..a.len()).map(|i| (&flags[i], &ea[i], &eb[i])).collect();
+        let picked = ints.select(&choices).unwrap();
+        let kept_in: Vec<_> = (0..a.len()).map(|i| (&flags[i], &ea[i])).collect();
+        let kept = ints.keep_if(&kept_in).unwrap();
+        for i in 0..a.len() {
+            let flag = i % 3 == 0;
+            assert_eq!(dec(&picked[i]), if flag { a[i] } else { b[i] });
+            assert_eq!(dec(&kept[i]), if flag { a[i] } else { 0 });
+        }
+        // Public constants as integers.
+        let seven = ints.trivial_radix(7 % modulus, blocks).unwrap();
+        assert_eq!(
+            dec(&ints.add(&[(&ea[2], &seven)]).unwrap()[0]),
+            (a[2] + 7) % modulus
+        );
+        assert!(ints.trivial_radix(modulus, blocks).is_err());
+        let wide = ints.zero_extend(&ea[1], blocks + 2).unwrap();
+        assert_eq!((wide.num_blocks(), dec(&wide)), (blocks + 2, a[1]));
+        assert!(ints.zero_extend(&ea[1], blocks - 1).is_err());
         // Sum of many (wrapping): groups of 1, 2, 7 and 13 integers.
         let groups: Vec<Vec<&RadixCiphertext>> = [1usize, 2, 7, 13]
             .iter()

@@ -2,11 +2,12 @@
 //! fetches alerts, decrypts them locally) and the device (posts encrypted readings). Blocking
 //! HTTP (`ureq`); the secret key never leaves the caller.
 
-use super::{put_record, records, ServiceError};
+use super::{items, put_record, records, ServiceError};
 use crate::prelude::*;
+use crate::records::{value_blocks, CohortStatistics, RecordAnalysis, COUNT_BITS, SUM_BITS};
 use crate::vitals::EncryptedReading;
 use glovebox_engine::serialization::{from_bytes, to_bytes};
-use glovebox_integer::BoolCiphertext;
+use glovebox_integer::{BoolCiphertext, RadixCiphertext, RadixLayout};
 use std::io::Read;
 use std::result::Result;
 use std::time::Duration;
@@ -61,6 +62,47 @@ pub struct AlertRecord {
     pub spo2: BoolCiphertext,
     pub any: BoolCiphertext,
     pub sustained: BoolCiphertext,
+}
+
+/// A record's analysis as fetched, still encrypted, with the record's clear metadata.
+#[derive(Clone, Debug)]
+pub struct AnalysisRecord {
+    /// The cursor: fetch `since` the largest one seen.
+    pub id: i64,
+    pub record_id: i64,
+    pub patient: String,
+    pub test: String,
+    pub date: String,
+    /// `None` for the first record of its series.
+    pub analysis: Option<RecordAnalysis>,
+}
+
+/// A finished cohort job, still encrypted.
+#[derive(Clone, Debug)]
+pub struct CohortResult {
+    pub cohort_id: i64,
+    pub test: String,
+    pub threshold: u16,
+    pub statistics: CohortStatistics,
+}
+
+/// What the server said of a posted record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordPosted {
+    pub record_id: i64,
+    /// The same (patient, test, date) was stored already (nothing new stored).
+    pub replay: bool,
+}
+
+/// Reads the whole answer (at most 256 MiB).
+fn read_body(response: ureq::Response) -> Result<Vec<u8>, ServiceError> {
+    let mut body = Vec::new();
+    response
+        .into_reader()
+        .take(256 << 20)
+        .read_to_end(&mut body)
+        .map_err(|e| ServiceError::Http(e.to_string()))?;
+    Ok(body)
 }
 
 impl ClinicClient {
@@ -125,6 +167,198 @@ impl ClinicClient {
             token: json_field(&answer, "token")?,
             device_id: json_field(&answer, "device_id")?,
         })
+    }
+
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    /// Splits decoded blocks into integers of the given widths.
+    fn integers(
+        &self,
+        envelope: &[u8],
+        widths: &[usize],
+    ) -> Result<Vec<RadixCiphertext>, ServiceError> {
+        let layout = RadixLayout::new(self.params)?;
+        let mut cts: Vec<Ciphertext> =
+            from_bytes(envelope, self.params, Some(self.key_id), 1 << 24)?;
+        if cts.len() != widths.iter().sum::<usize>() {
+            return Err(ServiceError::Http(format!(
+                "{} blocks where {} were due",
+                cts.len(),
+                widths.iter().sum::<usize>()
+            )));
+        }
+        let mut out = Vec::new();
+        for &w in widths {
+            let rest = cts.split_off(w);
+            out.push(RadixCiphertext::from_fresh_blocks(
+                std::mem::replace(&mut cts, rest),
+                &layout,
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Posts an encrypted lab value ([`crate::vitals::Clinic::encrypt_lab_value`]) of
+    /// `patient`'s `test` on `date` (`YYYY-MM-DD`), to be compared with the earlier records:
+    /// "changed by more than `change`", and the gap to the mean of the last `window` records.
+    pub fn post_record(
+        &self,
+        patient: &str,
+        test: &str,
+        date: &str,
+        value: &RadixCiphertext,
+        change: u16,
+        window: usize,
+    ) -> Result<RecordPosted, ServiceError> {
+        let cts: Vec<Ciphertext> = value
+            .blocks()
+            .iter()
+            .map(|b| b.ciphertext().clone())
+            .collect();
+        self.post_record_raw(patient, test, date, &to_bytes(&cts), change, window)
+    }
+
+    /// Posts an already encoded record body (tests use it to send malformed ones).
+    pub fn post_record_raw(
+        &self,
+        patient: &str,
+        test: &str,
+        date: &str,
+        body: &[u8],
+        change: u16,
+        window: usize,
+    ) -> Result<RecordPosted, ServiceError> {
+        let answer: serde_json::Value = agent()
+            .post(&format!("{}/v1/records", self.url))
+            .query("patient", patient)
+            .query("test", test)
+            .query("date", date)
+            .query("change", &change.to_string())
+            .query("window", &window.to_string())
+            .set("Authorization", &self.bearer())
+            .set("Content-Type", "application/octet-stream")
+            .send_bytes(body)
+            .map_err(http_error)?
+            .into_json()
+            .map_err(|e| ServiceError::Http(e.to_string()))?;
+        Ok(RecordPosted {
+            record_id: json_field(&answer, "record_id")?,
+            replay: json_field(&answer, "replay")?,
+        })
+    }
+
+    /// Record analyses after `since`, waiting up to `wait` for the first.
+    pub fn fetch_analyses(
+        &self,
+        since: i64,
+        wait: Duration,
+    ) -> Result<Vec<AnalysisRecord>, ServiceError> {
+        let response = agent()
+            .get(&format!("{}/v1/analyses", self.url))
+            .query("since", &since.to_string())
+            .query("wait_ms", &wait.as_millis().to_string())
+            .set("Authorization", &self.bearer())
+            .call()
+            .map_err(http_error)?;
+        let body = read_body(response)?;
+        if body.len() < 4 {
+            return Err(ServiceError::Http("an analyses answer cut short".into()));
+        }
+        let blocks = value_blocks(&RadixLayout::new(self.params)?);
+        items(&body[4..])
+            .map_err(ServiceError::Http)?
+            .into_iter()
+            .map(|(meta, envelope)| {
+                let window: usize = json_field(&meta, "window")?;
+                let analysis = if envelope.is_empty() {
+                    None
+                } else {
+                    let mut parts = self.integers(envelope, &[1, 1, blocks])?;
+                    let gap = parts.pop().expect("three parts");
+                    let flag = |x: RadixCiphertext| {
+                        BoolCiphertext::from_ciphertext(x.blocks()[0].ciphertext().clone())
+                    };
+                    let changed = flag(parts.pop().expect("three parts"));
+                    let above = flag(parts.pop().expect("three parts"));
+                    Some(RecordAnalysis {
+                        above_max: above,
+                        changed,
+                        gap_times_k: gap,
+                        window,
+                    })
+                };
+                Ok(AnalysisRecord {
+                    id: json_field(&meta, "id")?,
+                    record_id: json_field(&meta, "record_id")?,
+                    patient: json_field(&meta, "patient")?,
+                    test: json_field(&meta, "test")?,
+                    date: json_field(&meta, "date")?,
+                    analysis,
+                })
+            })
+            .collect()
+    }
+
+    /// Asks for cohort statistics of `test` against `threshold`; returns the job's id.
+    pub fn request_cohort(&self, test: &str, threshold: u16) -> Result<i64, ServiceError> {
+        let answer: serde_json::Value = agent()
+            .post(&format!("{}/v1/cohorts", self.url))
+            .set("Authorization", &self.bearer())
+            .send_json(serde_json::json!({ "test": test, "threshold": threshold }))
+            .map_err(http_error)?
+            .into_json()
+            .map_err(|e| ServiceError::Http(e.to_string()))?;
+        json_field(&answer, "cohort_id")
+    }
+
+    /// A cohort job's result, waiting up to `wait`; `None` while it is pending.
+    pub fn fetch_cohort(
+        &self,
+        id: i64,
+        wait: Duration,
+    ) -> Result<Option<CohortResult>, ServiceError> {
+        let response = agent()
+            .get(&format!("{}/v1/cohorts/{id}", self.url))
+            .query("wait_ms", &wait.as_millis().to_string())
+            .set("Authorization", &self.bearer())
+            .call()
+            .map_err(http_error)?;
+        if response.status() == 202 {
+            return Ok(None);
+        }
+        let body = read_body(response)?;
+        let mut parsed = items(&body).map_err(ServiceError::Http)?;
+        if parsed.len() != 1 {
+            return Err(ServiceError::Http(
+                "a cohort answer of other than one item".into(),
+            ));
+        }
+        let (meta, envelope) = parsed.pop().expect("one item");
+        let layout = RadixLayout::new(self.params)?;
+        let mut parts = self.integers(
+            envelope,
+            &[
+                layout.blocks(COUNT_BITS),
+                layout.blocks(SUM_BITS),
+                layout.blocks(SUM_BITS),
+            ],
+        )?;
+        let sum_all = parts.pop().expect("three parts");
+        let sum_above = parts.pop().expect("three parts");
+        let count_above = parts.pop().expect("three parts");
+        Ok(Some(CohortResult {
+            cohort_id: json_field(&meta, "cohort_id")?,
+            test: json_field(&meta, "test")?,
+            threshold: json_field(&meta, "threshold")?,
+            statistics: CohortStatistics {
+                count_above,
+                sum_above,
+                sum_all,
+                patients: json_field(&meta, "patients")?,
+            },
+        }))
     }
 
     /// Alert records after `since`, waiting up to `wait` for the first.

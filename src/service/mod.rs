@@ -19,13 +19,21 @@
 //! - alerts: `[count: u32]` then repeated `[alert id: i64][device id: i64][seq: u64]
 //!   [length: u32][envelope]`, each envelope a batch of 4 flags: heart rate, SpO2, any,
 //!   sustained;
+//! - records: `POST /v1/records?patient=&test=&date=YYYY-MM-DD&change=X&window=k`, the body
+//!   one envelope: a ciphertext batch of the value's blocks ([`crate::records`]);
+//! - analyses and cohort results: `[count: u32]` (analyses only) then per item `[length: u32]
+//!   [JSON metadata][length: u32][envelope or nothing]`; an analysis envelope holds "above
+//!   the maximum", "changed", then the blocks of `k·value − Σ window`; a cohort envelope the
+//!   blocks of the count, of the sum above the threshold, and of the sum of all;
 //! - errors: JSON `{"error": message, "kind": kind}` with a 4xx or 5xx status.
 
 pub mod client;
 pub mod server;
 pub mod store;
 
-pub use client::{AlertRecord, ClinicClient, DeviceClient};
+pub use client::{
+    AlertRecord, AnalysisRecord, ClinicClient, CohortResult, DeviceClient, RecordPosted,
+};
 pub use server::{serve, ServiceConfig};
 
 /// Everything that can go wrong in the service or its clients.
@@ -41,6 +49,13 @@ pub enum ServiceError {
     /// malformed envelope, other parameters, another key.
     #[error("{0}")]
     Engine(#[from] glovebox_engine::Error),
+    /// A request that contradicts what is stored (409): a record dated before its series'
+    /// latest.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Nothing of that id for this clinic (404).
+    #[error("not found: {0}")]
+    NotFound(String),
     /// A body over the limit (413).
     #[error("request body over the limit of {limit} bytes")]
     TooLarge { limit: usize },
@@ -66,6 +81,8 @@ impl ServiceError {
             ServiceError::Unauthorized(_) => (401, "unauthorized"),
             ServiceError::BadRequest(_) => (400, "bad_request"),
             ServiceError::Engine(_) => (422, "invalid_content"),
+            ServiceError::Conflict(_) => (409, "conflict"),
+            ServiceError::NotFound(_) => (404, "not_found"),
             ServiceError::TooLarge { .. } => (413, "too_large"),
             ServiceError::Store(_) => (500, "store"),
             ServiceError::Http(_) => (502, "http"),
@@ -81,6 +98,43 @@ pub(crate) fn put_record(out: &mut Vec<u8>, head: &[u64], body: &[u8]) {
     }
     out.extend_from_slice(&(body.len() as u32).to_le_bytes());
     out.extend_from_slice(body);
+}
+
+/// Appends `[u32 length][json][u32 length][envelope]`.
+pub(crate) fn put_item(out: &mut Vec<u8>, json: &serde_json::Value, envelope: &[u8]) {
+    let meta = json.to_string().into_bytes();
+    out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+    out.extend_from_slice(&meta);
+    out.extend_from_slice(&(envelope.len() as u32).to_le_bytes());
+    out.extend_from_slice(envelope);
+}
+
+/// Reads items of [`put_item`] to the end of `bytes`.
+pub(crate) fn items(bytes: &[u8]) -> Result<Vec<(serde_json::Value, &[u8])>, String> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    fn take<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], String> {
+        if rest.len() < 4 {
+            return Err(format!("an item cut short: {} bytes left", rest.len()));
+        }
+        let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+        if rest.len() - 4 < len {
+            return Err(format!(
+                "an item declares {len} bytes, {} are left",
+                rest.len() - 4
+            ));
+        }
+        let (part, tail) = rest[4..].split_at(len);
+        *rest = tail;
+        Ok(part)
+    }
+    while !rest.is_empty() {
+        let meta = take(&mut rest)?;
+        let json = serde_json::from_slice(meta).map_err(|e| format!("item metadata: {e}"))?;
+        let envelope = take(&mut rest)?;
+        out.push((json, envelope));
+    }
+    Ok(out)
 }
 
 /// Reads records of `heads` u64 words and a length-prefixed body, to the end of `bytes`.

@@ -1,19 +1,23 @@
 //! `glovebox serve`: the HTTP routes (axum on tokio) and the alert worker.
 
-use super::store::{PendingReading, Store};
-use super::{put_record, records, ServiceError};
+use super::store::{NewRecord, PendingReading, PendingRecord, RecordInsert, Store};
+use super::{put_item, put_record, records, ServiceError};
 use crate::prelude::*;
+use crate::records::{
+    analyze_records, cohort_statistics, value_blocks, RecordHistory, RecordInput, MAX_VALUE,
+    MAX_WINDOW,
+};
 use crate::vitals::{AlertRules, EncryptedReading, MonitoringServer};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use glovebox_driver::DriverConfig;
 use glovebox_engine::serialization::{from_bytes, to_bytes, Header};
-use glovebox_integer::BoolCiphertext;
+use glovebox_integer::{BoolCiphertext, RadixCiphertext, RadixLayout};
 use rand::RngCore;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -58,6 +62,8 @@ struct AppState {
     work_sync: (Mutex<bool>, std::sync::Condvar),
     /// Signalled when alerts are stored (wakes long polls).
     alerts: tokio::sync::Notify,
+    /// Signalled when analyses or cohort results are stored.
+    analyses: tokio::sync::Notify,
 }
 
 struct ClinicMonitor {
@@ -96,6 +102,7 @@ pub async fn serve(
         work: tokio::sync::Notify::new(),
         work_sync: (Mutex::new(true), std::sync::Condvar::new()),
         alerts: tokio::sync::Notify::new(),
+        analyses: tokio::sync::Notify::new(),
     });
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let worker = {
@@ -110,6 +117,10 @@ pub async fn serve(
         .route("/v1/devices", post(add_device))
         .route("/v1/readings", post(post_readings))
         .route("/v1/alerts", get(get_alerts))
+        .route("/v1/records", post(post_record))
+        .route("/v1/analyses", get(get_analyses))
+        .route("/v1/cohorts", post(post_cohort))
+        .route("/v1/cohorts/{id}", get(get_cohort))
         .route("/v1/health", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state.clone());
@@ -340,6 +351,223 @@ async fn get_alerts(
     }
 }
 
+#[derive(serde::Deserialize)]
+struct RecordQuery {
+    patient: String,
+    test: String,
+    date: String,
+    #[serde(default)]
+    change: u16,
+    #[serde(default = "default_window")]
+    window: usize,
+}
+
+fn default_window() -> usize {
+    3
+}
+
+/// A calendar date `YYYY-MM-DD` (what orders a series).
+fn valid_date(d: &str) -> bool {
+    let b = d.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if b.len() != 10
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !digits(0..4)
+        || !digits(5..7)
+        || !digits(8..10)
+    {
+        return false;
+    }
+    let month: u32 = d[5..7].parse().unwrap_or(0);
+    let day: u32 = d[8..10].parse().unwrap_or(0);
+    (1..=12).contains(&month) && (1..=31).contains(&day)
+}
+
+fn check_name(what: &str, v: &str) -> Result<(), ServiceError> {
+    if v.is_empty() || v.len() > 200 {
+        return Err(ServiceError::BadRequest(format!(
+            "a {what} of 1 to 200 bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// `POST /v1/records?patient=&test=&date=&change=&window=` (clinic token), body: the value's
+/// blocks (a ciphertext batch) → 201 `{record_id, replay: false}`, or 200 with
+/// `replay: true` when the same (patient, test, date) is stored already.
+async fn post_record(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<RecordQuery>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
+    let clinic = clinic_id(&state, &headers)?;
+    let body = body_or_error(&state, body)?;
+    check_name("patient", &q.patient)?;
+    check_name("test type", &q.test)?;
+    if !valid_date(&q.date) {
+        return Err(ServiceError::BadRequest(format!(
+            "date {:?} is not YYYY-MM-DD",
+            q.date
+        )));
+    }
+    if q.change > MAX_VALUE {
+        return Err(ServiceError::BadRequest(format!(
+            "a change threshold above {MAX_VALUE}"
+        )));
+    }
+    if !(1..=MAX_WINDOW).contains(&q.window) {
+        return Err(ServiceError::BadRequest(format!(
+            "a mean window of 1 to {MAX_WINDOW} records"
+        )));
+    }
+    let monitor = monitor(&state, clinic).await?;
+    decode_value(&monitor, &body)?;
+    let inserted = state.store.insert_record(
+        clinic,
+        &NewRecord {
+            patient: &q.patient,
+            test: &q.test,
+            date: &q.date,
+            change_threshold: q.change,
+            mean_window: q.window,
+            value: &body,
+        },
+    )?;
+    match inserted {
+        RecordInsert::Stored(id) => {
+            wake_worker(&state);
+            Ok((
+                StatusCode::CREATED,
+                Json(serde_json::json!({ "record_id": id, "replay": false })),
+            ))
+        }
+        RecordInsert::Replay(id) => Ok((
+            StatusCode::OK,
+            Json(serde_json::json!({ "record_id": id, "replay": true })),
+        )),
+        RecordInsert::OutOfOrder { latest } => Err(ServiceError::Conflict(format!(
+            "{}'s {} series has a record of {latest}, after {}",
+            q.patient, q.test, q.date
+        ))),
+    }
+}
+
+/// `GET /v1/analyses?since=ID&wait_ms=MS&limit=N` (clinic token): the clinic's record
+/// analyses after `since`, waiting up to `wait_ms` (at most 30 s) for the first one.
+async fn get_analyses(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<AlertsQuery>,
+) -> Result<Vec<u8>, ServiceError> {
+    let clinic = clinic_id(&state, &headers)?;
+    let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(q.wait_ms.min(30_000));
+    loop {
+        let notified = state.analyses.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let rows = state.store.analyses_since(clinic, q.since, limit)?;
+        if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
+            let mut out = (rows.len() as u32).to_le_bytes().to_vec();
+            for r in rows {
+                let meta = serde_json::json!({
+                    "id": r.id,
+                    "record_id": r.record_id,
+                    "patient": r.patient,
+                    "test": r.test,
+                    "date": r.date,
+                    "window": r.mean_window,
+                });
+                put_item(&mut out, &meta, r.body.as_deref().unwrap_or(&[]));
+            }
+            return Ok(out);
+        }
+        let _ = tokio::time::timeout_at(deadline, notified).await;
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct NewCohort {
+    test: String,
+    threshold: u16,
+}
+
+/// `POST /v1/cohorts` (clinic token), body `{"test": T, "threshold": X}` → 202
+/// `{cohort_id}`: statistics over each patient's latest record of T stored so far.
+async fn post_cohort(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
+    let clinic = clinic_id(&state, &headers)?;
+    let body = body_or_error(&state, body)?;
+    let job: NewCohort = serde_json::from_slice(&body)
+        .map_err(|e| ServiceError::BadRequest(format!("cohort: {e}")))?;
+    check_name("test type", &job.test)?;
+    if job.threshold > MAX_VALUE {
+        return Err(ServiceError::BadRequest(format!(
+            "a threshold above {MAX_VALUE}"
+        )));
+    }
+    let id = state
+        .store
+        .insert_cohort(clinic, &job.test, job.threshold)?
+        .ok_or_else(|| ServiceError::NotFound(format!("no records of test {:?}", job.test)))?;
+    wake_worker(&state);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "cohort_id": id })),
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct WaitQuery {
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+/// `GET /v1/cohorts/{id}?wait_ms=MS` (clinic token): 200 with the result item when done
+/// (waiting up to `wait_ms`, at most 30 s), else 202 `{state: "pending"}`.
+async fn get_cohort(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Query(q): Query<WaitQuery>,
+) -> Result<Response, ServiceError> {
+    let clinic = clinic_id(&state, &headers)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(q.wait_ms.min(30_000));
+    loop {
+        let notified = state.analyses.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let job = state
+            .store
+            .cohort(clinic, id)?
+            .ok_or_else(|| ServiceError::NotFound(format!("cohort {id}")))?;
+        if job.done {
+            let meta = serde_json::json!({
+                "cohort_id": job.id,
+                "test": job.test,
+                "threshold": job.threshold,
+                "patients": job.patients,
+            });
+            let mut out = Vec::new();
+            put_item(&mut out, &meta, job.body.as_deref().unwrap_or(&[]));
+            return Ok(out.into_response());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(serde_json::json!({ "cohort_id": id, "state": "pending" })),
+            )
+                .into_response());
+        }
+        let _ = tokio::time::timeout_at(deadline, notified).await;
+    }
+}
+
 /// The clinic's monitor: its key expanded and uploaded, its rules compiled (once).
 async fn monitor(state: &Shared, clinic: i64) -> Result<Arc<ClinicMonitor>, ServiceError> {
     if let Some(m) = state
@@ -387,18 +615,26 @@ fn load_monitor(state: &AppState, clinic: i64) -> Result<Arc<ClinicMonitor>, Ser
     Ok(m)
 }
 
-/// The worker: steps of pending readings (one per device), until `stop`.
+/// The worker: steps of pending readings (one per device), of pending records (one per
+/// series), and pending cohort jobs (one at a time), until `stop`.
 fn worker(state: Shared, stop: Arc<std::sync::atomic::AtomicBool>) {
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        let pending = match state.store.next_pending(state.config.max_readings_per_step) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("glovebox serve: reading pending work: {e}");
-                std::thread::sleep(Duration::from_secs(1));
-                continue;
+        let steps = [
+            readings_step(&state),
+            records_step(&state),
+            cohort_step(&state),
+        ];
+        let mut busy = false;
+        for step in steps {
+            match step {
+                Ok(did) => busy |= did,
+                Err(e) => {
+                    eprintln!("glovebox serve: {e}");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
             }
-        };
-        if pending.is_empty() {
+        }
+        if !busy {
             let (flag, cv) = &state.work_sync;
             let mut woken = flag.lock().unwrap_or_else(|e| e.into_inner());
             if !*woken {
@@ -408,20 +644,167 @@ fn worker(state: Shared, stop: Arc<std::sync::atomic::AtomicBool>) {
                     .0;
             }
             *woken = false;
-            continue;
         }
-        let mut by_clinic: HashMap<i64, Vec<PendingReading>> = HashMap::new();
-        for p in pending {
-            by_clinic.entry(p.clinic_id).or_default().push(p);
-        }
-        for (clinic, readings) in by_clinic {
-            if let Err(e) = evaluate(&state, clinic, &readings) {
-                eprintln!("glovebox serve: clinic {clinic}: {e}");
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
-        state.alerts.notify_waiters();
     }
+}
+
+/// One step of readings; whether there was any.
+fn readings_step(state: &AppState) -> Result<bool, ServiceError> {
+    let pending = state
+        .store
+        .next_pending(state.config.max_readings_per_step)?;
+    if pending.is_empty() {
+        return Ok(false);
+    }
+    let mut by_clinic: HashMap<i64, Vec<PendingReading>> = HashMap::new();
+    for p in pending {
+        by_clinic.entry(p.clinic_id).or_default().push(p);
+    }
+    let mut result = Ok(true);
+    for (clinic, readings) in by_clinic {
+        if let Err(e) = evaluate(state, clinic, &readings) {
+            result = Err(ServiceError::Store(format!(
+                "clinic {clinic}, readings: {e}"
+            )));
+        }
+    }
+    state.alerts.notify_waiters();
+    result
+}
+
+/// One step of records (one per series); whether there was any.
+fn records_step(state: &AppState) -> Result<bool, ServiceError> {
+    let pending = state
+        .store
+        .next_pending_records(state.config.max_readings_per_step)?;
+    if pending.is_empty() {
+        return Ok(false);
+    }
+    let mut by_clinic: HashMap<i64, Vec<PendingRecord>> = HashMap::new();
+    for p in pending {
+        by_clinic.entry(p.clinic_id).or_default().push(p);
+    }
+    let mut result = Ok(true);
+    for (clinic, records) in by_clinic {
+        if let Err(e) = analyze(state, clinic, &records) {
+            result = Err(ServiceError::Store(format!(
+                "clinic {clinic}, records: {e}"
+            )));
+        }
+    }
+    state.analyses.notify_waiters();
+    result
+}
+
+/// The oldest pending cohort job; whether there was one.
+fn cohort_step(state: &AppState) -> Result<bool, ServiceError> {
+    let Some(job) = state.store.next_pending_cohort()? else {
+        return Ok(false);
+    };
+    let monitor = load_monitor(state, job.clinic_id)?;
+    let values = state.store.cohort_values(&job)?;
+    let decoded = values
+        .iter()
+        .map(|v| decode_value(&monitor, v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ints = monitor.server.integers()?;
+    let stats = cohort_statistics(&ints, &decoded.iter().collect::<Vec<_>>(), job.threshold)?;
+    let cts: Vec<Ciphertext> = [&stats.count_above, &stats.sum_above, &stats.sum_all]
+        .iter()
+        .flat_map(|x| blocks_of(x))
+        .collect();
+    state
+        .store
+        .complete_cohort(job.id, stats.patients, &to_bytes(&cts))?;
+    state.analyses.notify_waiters();
+    Ok(true)
+}
+
+fn blocks_of(x: &RadixCiphertext) -> Vec<Ciphertext> {
+    x.blocks().iter().map(|b| b.ciphertext().clone()).collect()
+}
+
+/// A stored lab value (or running maximum): a batch of a `u16`'s blocks.
+fn decode_value(monitor: &ClinicMonitor, bytes: &[u8]) -> Result<RadixCiphertext, ServiceError> {
+    let layout = RadixLayout::new(monitor.params)?;
+    let cts: Vec<Ciphertext> = from_bytes(bytes, monitor.params, Some(monitor.key_id), 1 << 20)?;
+    if cts.len() != value_blocks(&layout) {
+        return Err(ServiceError::Engine(Error::DimensionMismatch {
+            what: "blocks of a lab value",
+            expected: value_blocks(&layout),
+            got: cts.len(),
+        }));
+    }
+    Ok(RadixCiphertext::from_fresh_blocks(cts, &layout))
+}
+
+/// One step of a clinic's records: decode each with its series' running maximum and window,
+/// analyze them together, store analyses and running maxima (one transaction).
+fn analyze(state: &AppState, clinic: i64, records: &[PendingRecord]) -> Result<(), ServiceError> {
+    let monitor = load_monitor(state, clinic)?;
+    struct Decoded {
+        value: RadixCiphertext,
+        previous_max: Option<RadixCiphertext>,
+        window: Vec<RadixCiphertext>,
+    }
+    let decoded = records
+        .iter()
+        .map(|r| {
+            Ok(Decoded {
+                value: decode_value(&monitor, &r.value)?,
+                previous_max: r
+                    .previous_max
+                    .as_ref()
+                    .map(|m| decode_value(&monitor, m))
+                    .transpose()?,
+                window: r
+                    .window
+                    .iter()
+                    .map(|v| decode_value(&monitor, v))
+                    .collect::<Result<_, ServiceError>>()?,
+            })
+        })
+        .collect::<Result<Vec<_>, ServiceError>>()?;
+    let inputs: Vec<RecordInput<'_>> = decoded
+        .iter()
+        .zip(records)
+        .map(|(d, r)| RecordInput {
+            value: &d.value,
+            history: d.previous_max.as_ref().map(|m| RecordHistory {
+                previous_max: m,
+                last: d.window.last().expect("a previous record is in the window"),
+                window: d.window.iter().collect(),
+            }),
+            change_threshold: r.change_threshold,
+        })
+        .collect();
+    let ints = monitor.server.integers()?;
+    let outcomes = analyze_records(&ints, &inputs)?;
+    let done: Vec<(i64, i64, usize, Vec<u8>, Option<Vec<u8>>)> = records
+        .iter()
+        .zip(outcomes)
+        .map(|(r, o)| {
+            let (window, body) = match o.analysis {
+                Some(a) => {
+                    let mut cts = vec![
+                        a.above_max.block().ciphertext().clone(),
+                        a.changed.block().ciphertext().clone(),
+                    ];
+                    cts.extend(blocks_of(&a.gap_times_k));
+                    (a.window, Some(to_bytes(&cts)))
+                }
+                None => (0, None),
+            };
+            (
+                clinic,
+                r.id,
+                window,
+                to_bytes(&blocks_of(&o.running_max)),
+                body,
+            )
+        })
+        .collect();
+    state.store.complete_records(&done)
 }
 
 /// One step of a clinic's readings: decode, gather each device's earlier "any" flags,

@@ -7,6 +7,11 @@
 //! `state = 0` (pending); the worker computes its alerts and, in one transaction, inserts them
 //! and sets `state = 1`. A server killed in between recomputes the reading after a restart;
 //! the `UNIQUE (device_id, seq)` of the alerts makes the insert happen once.
+//!
+//! Lab records are jobs the same way: a record is stored pending; its analysis (against the
+//! earlier records of its series: clinic, patient, test type) is inserted with its running
+//! maximum and the record marked done in one transaction (`UNIQUE (record_id)`). Cohort
+//! requests are rows too, computed over the records stored when they were made (`as_of`).
 
 use super::ServiceError;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -16,7 +21,7 @@ use std::sync::Mutex;
 use subtle::ConstantTimeEq;
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE clinics (
@@ -51,6 +56,43 @@ CREATE TABLE alerts (
     UNIQUE (device_id, seq)
 );
 CREATE INDEX alerts_by_clinic ON alerts(clinic_id, id);
+";
+
+/// Version 2: lab records and their analyses, cohort jobs.
+const SCHEMA_V2: &str = "
+CREATE TABLE records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    clinic_id INTEGER NOT NULL REFERENCES clinics(id),
+    patient TEXT NOT NULL,
+    test TEXT NOT NULL,
+    date TEXT NOT NULL,
+    change_threshold INTEGER NOT NULL,
+    mean_window INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    running_max BLOB,
+    state INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (clinic_id, patient, test, date)
+);
+CREATE INDEX records_series ON records(clinic_id, patient, test, id);
+CREATE INDEX records_pending ON records(state, id);
+CREATE TABLE analyses (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    clinic_id INTEGER NOT NULL REFERENCES clinics(id),
+    record_id INTEGER NOT NULL UNIQUE REFERENCES records(id),
+    mean_window INTEGER NOT NULL,
+    body BLOB
+);
+CREATE INDEX analyses_by_clinic ON analyses(clinic_id, id);
+CREATE TABLE cohorts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    clinic_id INTEGER NOT NULL REFERENCES clinics(id),
+    test TEXT NOT NULL,
+    threshold INTEGER NOT NULL,
+    as_of INTEGER NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    patients INTEGER,
+    body BLOB
+);
 ";
 
 /// A registered clinic, as the store holds it.
@@ -105,12 +147,17 @@ impl Store {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(db)?;
+        // Each migration in one transaction, from the version found to this build's.
+        let migrations = [SCHEMA_V1, SCHEMA_V2];
         match version {
-            0 => {
-                conn.execute_batch(&format!(
-                    "BEGIN; {SCHEMA_V1} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-                ))
-                .map_err(db)?;
+            v if (0..SCHEMA_VERSION).contains(&v) => {
+                for (i, m) in migrations.iter().enumerate().skip(v as usize) {
+                    conn.execute_batch(&format!(
+                        "BEGIN; {m} PRAGMA user_version = {}; COMMIT;",
+                        i + 1
+                    ))
+                    .map_err(db)?;
+                }
             }
             SCHEMA_VERSION => {}
             v => {
@@ -355,6 +402,363 @@ impl Store {
             one("SELECT COUNT(*) FROM readings")?,
             one("SELECT COUNT(*) FROM readings WHERE state = 0")?,
             one("SELECT COUNT(*) FROM alerts")?,
+        ))
+    }
+}
+
+/// A lab record to store.
+pub struct NewRecord<'a> {
+    pub patient: &'a str,
+    pub test: &'a str,
+    pub date: &'a str,
+    pub change_threshold: u16,
+    pub mean_window: usize,
+    pub value: &'a [u8],
+}
+
+/// A record waiting for its analysis, with what the analysis needs of its series.
+pub struct PendingRecord {
+    pub clinic_id: i64,
+    pub id: i64,
+    pub change_threshold: u16,
+    pub mean_window: usize,
+    pub value: Vec<u8>,
+    /// The previous record's running maximum, when there is a previous record.
+    pub previous_max: Option<Vec<u8>>,
+    /// The values of the last `mean_window` earlier records, oldest first.
+    pub window: Vec<Vec<u8>>,
+}
+
+/// A stored analysis, with its record's clear metadata.
+pub struct AnalysisRow {
+    pub id: i64,
+    pub record_id: i64,
+    pub patient: String,
+    pub test: String,
+    pub date: String,
+    pub mean_window: usize,
+    /// `None` for a first record.
+    pub body: Option<Vec<u8>>,
+}
+
+/// A cohort job.
+pub struct CohortRow {
+    pub id: i64,
+    pub clinic_id: i64,
+    pub test: String,
+    pub threshold: u16,
+    pub as_of: i64,
+    pub done: bool,
+    pub patients: Option<usize>,
+    pub body: Option<Vec<u8>>,
+}
+
+/// What inserting a record did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RecordInsert {
+    /// Stored under this id.
+    Stored(i64),
+    /// The same (patient, test, date) was stored already, under this id: a replay.
+    Replay(i64),
+    /// The series has a later record (dates are the series' order).
+    OutOfOrder { latest: String },
+}
+
+impl Store {
+    /// Stores a record as a pending analysis job, in one transaction with the order check.
+    pub fn insert_record(
+        &self,
+        clinic_id: i64,
+        r: &NewRecord<'_>,
+    ) -> Result<RecordInsert, ServiceError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(db)?;
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM records WHERE clinic_id = ?1 AND patient = ?2 AND test = ?3 AND date = ?4",
+                params![clinic_id, r.patient, r.test, r.date],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        if let Some(id) = existing {
+            return Ok(RecordInsert::Replay(id));
+        }
+        let latest: Option<String> = tx
+            .query_row(
+                "SELECT MAX(date) FROM records WHERE clinic_id = ?1 AND patient = ?2 AND test = ?3",
+                params![clinic_id, r.patient, r.test],
+                |row| row.get(0),
+            )
+            .map_err(db)?;
+        if let Some(latest) = latest {
+            if latest.as_str() > r.date {
+                return Ok(RecordInsert::OutOfOrder { latest });
+            }
+        }
+        tx.execute(
+            "INSERT INTO records (clinic_id, patient, test, date, change_threshold, mean_window, value)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                clinic_id,
+                r.patient,
+                r.test,
+                r.date,
+                r.change_threshold,
+                r.mean_window as i64,
+                r.value
+            ],
+        )
+        .map_err(db)?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(db)?;
+        Ok(RecordInsert::Stored(id))
+    }
+
+    /// The next records to analyze: per series (clinic, patient, test), its pending record of
+    /// lowest id, whose earlier records are all analyzed; at most `limit`.
+    pub fn next_pending_records(&self, limit: usize) -> Result<Vec<PendingRecord>, ServiceError> {
+        let conn = self.conn();
+        let heads: Vec<(i64, i64, String, String, u16, usize, Vec<u8>)> = {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT r.clinic_id, r.id, r.patient, r.test, r.change_threshold, r.mean_window, r.value
+                     FROM records r
+                     JOIN (SELECT MIN(id) AS id FROM records WHERE state = 0
+                           GROUP BY clinic_id, patient, test) m ON r.id = m.id
+                     ORDER BY r.id LIMIT ?1",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map(params![limit as i64], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get::<_, i64>(5)? as usize,
+                        r.get(6)?,
+                    ))
+                })
+                .map_err(db)?;
+            rows.collect::<Result<_, _>>().map_err(db)?
+        };
+        let mut out = Vec::with_capacity(heads.len());
+        for (clinic_id, id, patient, test, change_threshold, mean_window, value) in heads {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT value, running_max FROM records
+                     WHERE clinic_id = ?1 AND patient = ?2 AND test = ?3 AND id < ?4
+                     ORDER BY id DESC LIMIT ?5",
+                )
+                .map_err(db)?;
+            let earlier: Vec<(Vec<u8>, Option<Vec<u8>>)> = stmt
+                .query_map(
+                    params![clinic_id, patient, test, id, mean_window as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(db)?
+                .collect::<Result<_, _>>()
+                .map_err(db)?;
+            let previous_max = match earlier.first() {
+                Some((_, Some(m))) => Some(m.clone()),
+                Some((_, None)) => {
+                    return Err(ServiceError::Store(format!(
+                        "record {id}: the previous record of its series has no running maximum"
+                    )))
+                }
+                None => None,
+            };
+            let window = earlier.into_iter().rev().map(|(v, _)| v).collect();
+            out.push(PendingRecord {
+                clinic_id,
+                id,
+                change_threshold,
+                mean_window,
+                value,
+                previous_max,
+                window,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Stores analyses (body `None` for a first record) and running maxima, marking the
+    /// records done, in one transaction.
+    pub fn complete_records(
+        &self,
+        done: &[(i64, i64, usize, Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<(), ServiceError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(db)?;
+        {
+            let mut insert = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO analyses (clinic_id, record_id, mean_window, body)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(db)?;
+            let mut mark = tx
+                .prepare("UPDATE records SET state = 1, running_max = ?2 WHERE id = ?1")
+                .map_err(db)?;
+            for (clinic, record, window, running_max, body) in done {
+                insert
+                    .execute(params![clinic, record, *window as i64, body])
+                    .map_err(db)?;
+                mark.execute(params![record, running_max]).map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    /// A clinic's analyses after `since`, at most `limit`, with their records' metadata.
+    pub fn analyses_since(
+        &self,
+        clinic_id: i64,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<AnalysisRow>, ServiceError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT a.id, a.record_id, r.patient, r.test, r.date, a.mean_window, a.body
+                 FROM analyses a JOIN records r ON r.id = a.record_id
+                 WHERE a.clinic_id = ?1 AND a.id > ?2 ORDER BY a.id LIMIT ?3",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params![clinic_id, since, limit as i64], |r| {
+                Ok(AnalysisRow {
+                    id: r.get(0)?,
+                    record_id: r.get(1)?,
+                    patient: r.get(2)?,
+                    test: r.get(3)?,
+                    date: r.get(4)?,
+                    mean_window: r.get::<_, i64>(5)? as usize,
+                    body: r.get(6)?,
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    /// Creates a cohort job over the clinic's records of `test` stored so far; `None` when no
+    /// patient has one.
+    pub fn insert_cohort(
+        &self,
+        clinic_id: i64,
+        test: &str,
+        threshold: u16,
+    ) -> Result<Option<i64>, ServiceError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(db)?;
+        let as_of: Option<i64> = tx
+            .query_row(
+                "SELECT MAX(id) FROM records WHERE clinic_id = ?1 AND test = ?2",
+                params![clinic_id, test],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        let Some(as_of) = as_of else {
+            return Ok(None);
+        };
+        tx.execute(
+            "INSERT INTO cohorts (clinic_id, test, threshold, as_of) VALUES (?1, ?2, ?3, ?4)",
+            params![clinic_id, test, threshold, as_of],
+        )
+        .map_err(db)?;
+        let id = tx.last_insert_rowid();
+        tx.commit().map_err(db)?;
+        Ok(Some(id))
+    }
+
+    fn cohort_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CohortRow> {
+        Ok(CohortRow {
+            id: r.get(0)?,
+            clinic_id: r.get(1)?,
+            test: r.get(2)?,
+            threshold: r.get(3)?,
+            as_of: r.get(4)?,
+            done: r.get::<_, i64>(5)? == 1,
+            patients: r.get::<_, Option<i64>>(6)?.map(|n| n as usize),
+            body: r.get(7)?,
+        })
+    }
+
+    /// A clinic's cohort job.
+    pub fn cohort(&self, clinic_id: i64, id: i64) -> Result<Option<CohortRow>, ServiceError> {
+        self.conn()
+            .query_row(
+                "SELECT id, clinic_id, test, threshold, as_of, state, patients, body FROM cohorts
+                 WHERE clinic_id = ?1 AND id = ?2",
+                params![clinic_id, id],
+                Self::cohort_row,
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    /// The oldest pending cohort job.
+    pub fn next_pending_cohort(&self) -> Result<Option<CohortRow>, ServiceError> {
+        self.conn()
+            .query_row(
+                "SELECT id, clinic_id, test, threshold, as_of, state, patients, body FROM cohorts
+                 WHERE state = 0 ORDER BY id LIMIT 1",
+                [],
+                Self::cohort_row,
+            )
+            .optional()
+            .map_err(db)
+    }
+
+    /// Each patient's latest value of a cohort's test, among records up to its `as_of`.
+    pub fn cohort_values(&self, job: &CohortRow) -> Result<Vec<Vec<u8>>, ServiceError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare(
+                "SELECT r.value FROM records r
+                 JOIN (SELECT MAX(id) AS id FROM records
+                       WHERE clinic_id = ?1 AND test = ?2 AND id <= ?3 GROUP BY patient) m
+                 ON r.id = m.id ORDER BY r.patient",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params![job.clinic_id, job.test, job.as_of], |r| r.get(0))
+            .map_err(db)?;
+        rows.collect::<Result<_, _>>().map_err(db)
+    }
+
+    /// Stores a cohort job's result and marks it done.
+    pub fn complete_cohort(
+        &self,
+        id: i64,
+        patients: usize,
+        body: &[u8],
+    ) -> Result<(), ServiceError> {
+        self.conn()
+            .execute(
+                "UPDATE cohorts SET state = 1, patients = ?2, body = ?3 WHERE id = ?1 AND state = 0",
+                params![id, patients as i64, body],
+            )
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    /// Counts of the records side (for tests): records, records pending, analyses, cohort
+    /// jobs pending.
+    pub fn record_counts(&self) -> Result<(u64, u64, u64, u64), ServiceError> {
+        let conn = self.conn();
+        let one = |sql: &str| -> Result<u64, ServiceError> {
+            conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(db)
+        };
+        Ok((
+            one("SELECT COUNT(*) FROM records")?,
+            one("SELECT COUNT(*) FROM records WHERE state = 0")?,
+            one("SELECT COUNT(*) FROM analyses")?,
+            one("SELECT COUNT(*) FROM cohorts WHERE state = 0")?,
         ))
     }
 }

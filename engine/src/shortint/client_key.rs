@@ -53,6 +53,34 @@ impl ClientKey {
         glwe_secret_key: GlweSecretKey,
         mut generator: CsprngGenerator,
     ) -> Result<Self> {
+        Self::check_secret_keys(params, &lwe_secret_key, &glwe_secret_key)?;
+        let key_id = generator.uniform_u64();
+        Self::assemble(params, lwe_secret_key, glwe_secret_key, key_id, generator)
+    }
+
+    /// A client key read back from its owner's file ([`crate::serialization`]): the stored
+    /// secret keys and key id, fresh encryption randomness from the operating system.
+    pub(crate) fn from_stored_keys(
+        params: &Parameters,
+        lwe_secret_key: LweSecretKey,
+        glwe_secret_key: GlweSecretKey,
+        key_id: u64,
+    ) -> Result<Self> {
+        Self::check_secret_keys(params, &lwe_secret_key, &glwe_secret_key)?;
+        Self::assemble(
+            params,
+            lwe_secret_key,
+            glwe_secret_key,
+            key_id,
+            CsprngGenerator::from_os_entropy(),
+        )
+    }
+
+    fn check_secret_keys(
+        params: &Parameters,
+        lwe_secret_key: &LweSecretKey,
+        glwe_secret_key: &GlweSecretKey,
+    ) -> Result<()> {
         params.validate()?;
         crate::error::check_dim(
             "LWE secret key dimension",
@@ -69,7 +97,16 @@ impl ClientKey {
             params.polynomial_size.0,
             glwe_secret_key.polynomial_size().0,
         )?;
-        let key_id = generator.uniform_u64();
+        Ok(())
+    }
+
+    fn assemble(
+        params: &Parameters,
+        lwe_secret_key: LweSecretKey,
+        glwe_secret_key: GlweSecretKey,
+        key_id: u64,
+        generator: CsprngGenerator,
+    ) -> Result<Self> {
         Ok(Self {
             params: *params,
             lwe_secret_key,
