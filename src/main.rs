@@ -29,6 +29,9 @@ enum Command {
     Demo(cli::demo::Args),
     Sim(cli::sim::Args),
     Serve(cli::serve::Args),
+    Clinic(cli::clinic::Args),
+    Device(cli::device::Args),
+    Load(cli::load::Args),
 }
 
 fn main() {
@@ -39,6 +42,9 @@ fn main() {
         Command::Demo(args) => cli::demo::run(args),
         Command::Sim(args) => cli::sim::run(args),
         Command::Serve(args) => cli::serve::run(args),
+        Command::Clinic(args) => cli::clinic::run(args),
+        Command::Device(args) => cli::device::run(args),
+        Command::Load(args) => cli::load::run(args),
     };
     if let Err(e) = result {
         eprintln!("glovebox: {e}");

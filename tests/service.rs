@@ -498,3 +498,124 @@ fn records_and_cohorts_equal_the_plaintext_computation() {
         (posted as u64, 0, posted as u64, 0)
     );
 }
+
+/// The three commands of the README's "Run it as a service", as a user runs them: `glovebox
+/// serve`, `glovebox clinic` (register, records, alerts, analyses, cohort) and `glovebox
+/// device`; every decrypted alert equals the rules on the simulated plaintext.
+#[test]
+fn the_serve_clinic_and_device_commands_work_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, url) = spawn_server(&dir.path().join("clinic.sqlite"));
+    // Killed however the test ends (a panic included), so no server outlives it.
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Kill(child);
+    let clinic_dir = dir.path().join("my-clinic");
+    let run = |args: &[&str]| -> serde_json::Value {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_glovebox"))
+            .args(args)
+            .arg("--json")
+            .env("GLOVEBOX_ALLOW_INSECURE", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        serde_json::from_str(text.lines().last().unwrap_or("null")).unwrap_or_default()
+    };
+    let d = clinic_dir.to_str().unwrap();
+    let registered = run(&[
+        "clinic", "--dir", d, "register", "--url", &url, "--params", "test",
+    ]);
+    assert_eq!(registered["params"], "TEST_PARAMS_INSECURE");
+    let streamed = run(&[
+        "device",
+        "--clinic",
+        d,
+        "--patients",
+        "2",
+        "--seconds",
+        "4",
+        "--rate",
+        "0",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(streamed["accepted"], 8);
+    let mut alerts = Vec::new();
+    let begin = Instant::now();
+    while alerts.len() < 8 && begin.elapsed() < Duration::from_secs(120) {
+        let got = run(&["clinic", "--dir", d, "alerts", "--wait", "5"]);
+        alerts.extend(got["alerts"].as_array().unwrap().clone());
+    }
+    assert_eq!(
+        alerts.len(),
+        8,
+        "each reading's alerts once, the cursor saved"
+    );
+    let ward = simulate_ward(2, 4, 7);
+    let rules = AlertRules::default();
+    for a in &alerts {
+        let p: usize = a["patient"].as_str().unwrap()["patient-".len()..]
+            .parse::<usize>()
+            .unwrap()
+            - 1;
+        let t = a["seq"].as_u64().unwrap() as usize;
+        let want = rules.evaluate(&ward[p]);
+        assert_eq!(a["any"], want.any[t], "{a}");
+        assert_eq!(a["heart_rate"], want.heart_rate[t], "{a}");
+        assert_eq!(a["sustained"], want.sustained[t], "{a}");
+    }
+    for (day, value) in [(1, 100), (2, 130), (3, 120)] {
+        run(&[
+            "clinic",
+            "--dir",
+            d,
+            "record",
+            "--patient",
+            "ana",
+            "--test",
+            "glucose",
+            "--date",
+            &format!("2026-05-0{day}"),
+            "--value",
+            &value.to_string(),
+            "--change",
+            "15",
+        ]);
+    }
+    let mut analyses = Vec::new();
+    let begin = Instant::now();
+    while analyses.len() < 3 && begin.elapsed() < Duration::from_secs(120) {
+        let got = run(&["clinic", "--dir", d, "analyses", "--wait", "5"]);
+        analyses.extend(got["analyses"].as_array().unwrap().clone());
+    }
+    assert_eq!(analyses.len(), 3);
+    assert!(analyses[0]["analysis"].is_null());
+    assert_eq!(analyses[1]["analysis"]["above_max"], true);
+    assert_eq!(analyses[2]["analysis"]["changed"], false);
+    // 3·120 − (100 + 130) with a window of 3 capped at the 2 earlier records: 2·120 − 230.
+    assert_eq!(analyses[2]["analysis"]["gap_times_k"], 10);
+    let cohort = run(&[
+        "clinic",
+        "--dir",
+        d,
+        "cohort",
+        "--test",
+        "glucose",
+        "--threshold",
+        "110",
+    ]);
+    assert_eq!(
+        (cohort["count_above"].as_u64(), cohort["sum_all"].as_u64()),
+        (Some(1), Some(120))
+    );
+}

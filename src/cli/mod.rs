@@ -3,7 +3,10 @@
 //! [`Report`] trait (one `serde` type per command, printed as JSON or as a table).
 
 pub mod bench;
+pub mod clinic;
 pub mod demo;
+pub mod device;
+pub mod load;
 pub mod params;
 pub mod serve;
 pub mod sim;
@@ -19,6 +22,9 @@ pub enum CliError {
     /// The engine, a backend or the input refused or failed (typed engine error).
     #[error(transparent)]
     Engine(#[from] Error),
+    /// The service or its clients failed (HTTP, the store, the server's answer).
+    #[error(transparent)]
+    Service(#[from] glovebox::service::ServiceError),
     /// The computation ran, but its results failed the check against the plaintext or the
     /// reference ("3 of 64 results decrypted wrongly").
     #[error("check failed: {failed} of {total} {what}")]
@@ -34,7 +40,7 @@ impl CliError {
     /// errors exit with 2).
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Engine(_) => 1,
+            CliError::Engine(_) | CliError::Service(_) => 1,
             CliError::CheckFailed { .. } => 3,
         }
     }
@@ -140,7 +146,7 @@ impl BackendArg {
 #[derive(clap::Args, Clone, Copy, Debug)]
 pub struct OutputArgs {
     /// Machine-readable output: one JSON object (no table, no progress bars).
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub json: bool,
 }
 

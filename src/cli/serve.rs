@@ -43,8 +43,5 @@ pub fn run(args: Args) -> CliResult<()> {
 }
 
 fn service_error(e: impl std::fmt::Display) -> CliError {
-    CliError::Engine(glovebox::engine::Error::Backend {
-        backend: "service".into(),
-        reason: e.to_string(),
-    })
+    CliError::Service(glovebox::service::ServiceError::Http(e.to_string()))
 }

@@ -1,0 +1,529 @@
+//! `glovebox clinic`: the clinic's side of the service. Its keys and tokens live in a directory
+//! of its own (`--dir`): `client.key` (the secret key, an envelope readable by the owner only)
+//! and `clinic.json` (the server's URL, the clinic token, its devices and the fetch cursors).
+//! Nothing secret is ever sent: the server gets the compressed server key, encrypted values,
+//! and the clinic token.
+
+use super::{progress_bar, CliResult, OutputArgs, ParamsArg, Report};
+use glovebox::engine::serialization::{from_bytes, to_bytes};
+use glovebox::prelude::*;
+use glovebox::records::PlainAnalysis;
+use glovebox::service::{ClinicClient, ServiceError};
+use glovebox::vitals::Clinic;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::result::Result;
+use std::time::Duration;
+
+/// The clinic's side of the service: keys, registration, devices, records, and the alerts and
+/// analyses decrypted into tables.
+#[derive(clap::Args)]
+pub struct Args {
+    /// The clinic's directory (keys and tokens; created by `register`).
+    #[arg(long, default_value = "glovebox-clinic")]
+    pub dir: PathBuf,
+    #[command(subcommand)]
+    pub command: ClinicCommand,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(clap::Subcommand)]
+pub enum ClinicCommand {
+    /// Generates the clinic's keys (once) and registers its compressed server key at a server.
+    Register {
+        /// The server, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        url: String,
+        #[command(flatten)]
+        params: ParamsArg,
+    },
+    /// Adds a wearable for a patient; prints its device token.
+    AddDevice {
+        #[arg(long)]
+        patient: String,
+    },
+    /// Fetches the alerts computed since the last fetch and decrypts them into a table.
+    Alerts {
+        /// Wait up to this many seconds for the first alert.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+        /// Fetch from the beginning, not from the saved cursor.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Encrypts a lab value and posts it, to be compared with the patient's past.
+    Record {
+        #[arg(long)]
+        patient: String,
+        /// The test type, e.g. glucose.
+        #[arg(long)]
+        test: String,
+        /// YYYY-MM-DD.
+        #[arg(long)]
+        date: String,
+        /// The value in the test's unit, 0 to 4095.
+        #[arg(long)]
+        value: u16,
+        /// Flag a change by more than this many units since the last record.
+        #[arg(long, default_value_t = 10)]
+        change: u16,
+        /// The gap to the mean of the last this-many records (1 to 8).
+        #[arg(long, default_value_t = 3)]
+        window: usize,
+    },
+    /// Fetches the record analyses since the last fetch and decrypts them into a table.
+    Analyses {
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Cohort statistics of a test type over the clinic's patients (their latest values).
+    Cohort {
+        #[arg(long)]
+        test: String,
+        /// Count the patients whose latest value exceeds this.
+        #[arg(long)]
+        threshold: u16,
+        /// Wait up to this many seconds for the result.
+        #[arg(long, default_value_t = 600)]
+        wait: u64,
+    },
+}
+
+/// One device as the clinic keeps it.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct DeviceEntry {
+    pub patient: String,
+    pub device_id: i64,
+    pub token: String,
+    /// The next sequence number the device will send.
+    #[serde(default)]
+    pub next_seq: u64,
+}
+
+/// `clinic.json`.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ClinicState {
+    pub url: String,
+    pub token: String,
+    pub params: String,
+    pub key_id: u64,
+    #[serde(default)]
+    pub devices: Vec<DeviceEntry>,
+    #[serde(default)]
+    pub alerts_cursor: i64,
+    #[serde(default)]
+    pub analyses_cursor: i64,
+}
+
+/// The clinic's directory: its secret key and its state.
+pub struct ClinicFiles {
+    pub dir: PathBuf,
+    pub keys: Clinic,
+    pub state: ClinicState,
+}
+
+fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Store(format!("{what} {}: {e}", path.display()))
+}
+
+/// Writes `bytes` readable by the owner only (the secret key, the tokens), atomically.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServiceError> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&tmp).map_err(|e| io("writing", &tmp, e))?;
+    f.write_all(bytes).map_err(|e| io("writing", &tmp, e))?;
+    f.sync_all().map_err(|e| io("writing", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io("writing", path, e))
+}
+
+impl ClinicFiles {
+    /// Opens a registered clinic's directory.
+    pub fn open(dir: &Path) -> Result<Self, ServiceError> {
+        let state_path = dir.join("clinic.json");
+        let bytes = std::fs::read(&state_path).map_err(|e| {
+            io(
+                "reading (run `glovebox clinic register` first)",
+                &state_path,
+                e,
+            )
+        })?;
+        let state: ClinicState = serde_json::from_slice(&bytes)
+            .map_err(|e| ServiceError::BadRequest(format!("{}: {e}", state_path.display())))?;
+        let params = Parameters::by_name(&state.params)?;
+        let key_path = dir.join("client.key");
+        let key_bytes = std::fs::read(&key_path).map_err(|e| io("reading", &key_path, e))?;
+        let key: ClientKey = from_bytes(&key_bytes, params, Some(state.key_id), 1 << 26)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            keys: Clinic::from_client_key(key),
+            state,
+        })
+    }
+
+    pub fn save(&self) -> Result<(), ServiceError> {
+        let json = serde_json::to_vec_pretty(&self.state).expect("plain JSON");
+        write_private(&self.dir.join("clinic.json"), &json)
+    }
+
+    pub fn client(&self) -> Result<ClinicClient, ServiceError> {
+        ClinicClient::connect(
+            &self.state.url,
+            &self.state.token,
+            self.keys.parameters_static()?,
+            self.state.key_id,
+        )
+    }
+
+    /// The device of `patient`, added at the server if the clinic has none yet.
+    pub fn device(&mut self, patient: &str) -> Result<DeviceEntry, ServiceError> {
+        if let Some(d) = self.state.devices.iter().find(|d| d.patient == patient) {
+            return Ok(d.clone());
+        }
+        let d = self.client()?.add_device(patient)?;
+        let entry = DeviceEntry {
+            patient: patient.to_string(),
+            device_id: d.device_id(),
+            token: d.token().to_string(),
+            next_seq: 0,
+        };
+        self.state.devices.push(entry.clone());
+        self.save()?;
+        Ok(entry)
+    }
+
+    fn patient_of(&self, device_id: i64) -> String {
+        self.state
+            .devices
+            .iter()
+            .find(|d| d.device_id == device_id)
+            .map_or_else(|| format!("device {device_id}"), |d| d.patient.clone())
+    }
+}
+
+trait StaticParams {
+    fn parameters_static(&self) -> Result<&'static Parameters, ServiceError>;
+}
+
+impl StaticParams for Clinic {
+    fn parameters_static(&self) -> Result<&'static Parameters, ServiceError> {
+        Ok(Parameters::by_name(self.parameters().name)?)
+    }
+}
+
+/// Generates keys (if the directory has none) and registers.
+fn register(dir: &Path, url: &str, params: &ParamsArg, output: OutputArgs) -> CliResult<()> {
+    std::fs::create_dir_all(dir).map_err(|e| io("creating", dir, e))?;
+    let key_path = dir.join("client.key");
+    let params = params.resolve()?;
+    let keys = if key_path.exists() {
+        let bytes = std::fs::read(&key_path).map_err(|e| io("reading", &key_path, e))?;
+        let key: ClientKey = from_bytes(&bytes, params, None, 1 << 26)?;
+        Clinic::from_client_key(key)
+    } else {
+        let keys = Clinic::new(params)?;
+        write_private(&key_path, &to_bytes(keys.client_key()))?;
+        keys
+    };
+    let bar = progress_bar(
+        output,
+        params.lwe_dimension.0 as u64,
+        "compressed server key {bar:40} {pos}/{len} GGSW [{elapsed}]",
+    );
+    let compressed = keys
+        .client_key()
+        .compressed_server_key_with_progress(&|done, _| bar.set_position(done as u64))?;
+    bar.finish_and_clear();
+    let client = ClinicClient::register(url, &compressed)?;
+    let files = ClinicFiles {
+        dir: dir.to_path_buf(),
+        state: ClinicState {
+            url: url.trim_end_matches('/').to_string(),
+            token: client.token().to_string(),
+            params: params.name.to_string(),
+            key_id: keys.key_id(),
+            devices: Vec::new(),
+            alerts_cursor: 0,
+            analyses_cursor: 0,
+        },
+        keys,
+    };
+    files.save()?;
+    Registered {
+        clinic_id: client.clinic_id(),
+        url: files.state.url.clone(),
+        params: params.name.to_string(),
+        uploaded_mib: to_bytes(&compressed).len() as f64 / (1 << 20) as f64,
+        dir: dir.display().to_string(),
+    }
+    .emit(output);
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Registered {
+    clinic_id: i64,
+    url: String,
+    params: String,
+    uploaded_mib: f64,
+    dir: String,
+}
+
+impl Report for Registered {
+    fn print_table(&self) {
+        println!(
+            "clinic {} registered at {} ({}; compressed server key {:.1} MiB uploaded)",
+            self.clinic_id, self.url, self.params, self.uploaded_mib
+        );
+        println!(
+            "secret key and token in {} (never sent to the server)",
+            self.dir
+        );
+    }
+}
+
+/// A decrypted alert.
+#[derive(Serialize)]
+struct AlertRow {
+    patient: String,
+    seq: u64,
+    heart_rate: bool,
+    spo2: bool,
+    any: bool,
+    sustained: bool,
+}
+
+#[derive(Serialize)]
+struct Alerts {
+    alerts: Vec<AlertRow>,
+}
+
+fn mark(b: bool) -> &'static str {
+    if b {
+        "ALERT"
+    } else {
+        "-"
+    }
+}
+
+impl Report for Alerts {
+    fn print_table(&self) {
+        if self.alerts.is_empty() {
+            println!("no new alerts");
+            return;
+        }
+        println!(
+            "{:<16} {:>6}  {:<10} {:<6} {:<6} {:<9}",
+            "patient", "second", "heart rate", "SpO2", "any", "sustained"
+        );
+        for a in &self.alerts {
+            println!(
+                "{:<16} {:>6}  {:<10} {:<6} {:<6} {:<9}",
+                a.patient,
+                a.seq,
+                mark(a.heart_rate),
+                mark(a.spo2),
+                mark(a.any),
+                mark(a.sustained)
+            );
+        }
+        let raised = self.alerts.iter().filter(|a| a.any).count();
+        println!(
+            "{} readings, {raised} with an alert (decrypted here; the server saw none of it)",
+            self.alerts.len()
+        );
+    }
+}
+
+#[derive(Serialize)]
+struct AnalysisRow {
+    patient: String,
+    test: String,
+    date: String,
+    /// `None` for a first record.
+    analysis: Option<PlainAnalysis>,
+}
+
+#[derive(Serialize)]
+struct Analyses {
+    analyses: Vec<AnalysisRow>,
+}
+
+impl Report for Analyses {
+    fn print_table(&self) {
+        if self.analyses.is_empty() {
+            println!("no new analyses");
+            return;
+        }
+        println!(
+            "{:<16} {:<12} {:<10}  {:<9} {:<8} {:>14}",
+            "patient", "test", "date", "above max", "changed", "minus mean(k)"
+        );
+        for a in &self.analyses {
+            match &a.analysis {
+                Some(x) => println!(
+                    "{:<16} {:<12} {:<10}  {:<9} {:<8} {:>10.2} ({})",
+                    a.patient,
+                    a.test,
+                    a.date,
+                    if x.above_max { "yes" } else { "no" },
+                    if x.changed { "yes" } else { "no" },
+                    x.gap_to_mean(),
+                    x.window
+                ),
+                None => println!(
+                    "{:<16} {:<12} {:<10}  (first record of the series)",
+                    a.patient, a.test, a.date
+                ),
+            }
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Cohort {
+    test: String,
+    threshold: u16,
+    patients: usize,
+    count_above: u64,
+    sum_above: u64,
+    sum_all: u64,
+}
+
+impl Report for Cohort {
+    fn print_table(&self) {
+        println!(
+            "{} over {} patients' latest values (decrypted here):",
+            self.test, self.patients
+        );
+        println!(
+            "  above {:<6} {:>5} patients, sum {} (mean {:.1})",
+            self.threshold,
+            self.count_above,
+            self.sum_above,
+            self.sum_above as f64 / self.count_above.max(1) as f64
+        );
+        println!(
+            "  all          {:>5} patients, sum {} (mean {:.1})",
+            self.patients,
+            self.sum_all,
+            self.sum_all as f64 / self.patients.max(1) as f64
+        );
+    }
+}
+
+pub fn run(args: Args) -> CliResult<()> {
+    let output = args.output;
+    if let ClinicCommand::Register { url, params } = &args.command {
+        return register(&args.dir, url, params, output);
+    }
+    let mut files = ClinicFiles::open(&args.dir)?;
+    let client = files.client()?;
+    match args.command {
+        ClinicCommand::Register { .. } => unreachable!("handled above"),
+        ClinicCommand::AddDevice { patient } => {
+            let d = files.device(&patient)?;
+            println!("device {} for {patient}: token {}", d.device_id, d.token);
+        }
+        ClinicCommand::Alerts { wait, all } => {
+            let since = if all { 0 } else { files.state.alerts_cursor };
+            let fetched = client.fetch_alerts(since, Duration::from_secs(wait))?;
+            let mut alerts = Vec::with_capacity(fetched.len());
+            for a in &fetched {
+                alerts.push(AlertRow {
+                    patient: files.patient_of(a.device_id),
+                    seq: a.seq,
+                    heart_rate: files.keys.decrypt_flag(&a.heart_rate)?,
+                    spo2: files.keys.decrypt_flag(&a.spo2)?,
+                    any: files.keys.decrypt_flag(&a.any)?,
+                    sustained: files.keys.decrypt_flag(&a.sustained)?,
+                });
+            }
+            if let Some(last) = fetched.last() {
+                files.state.alerts_cursor = files.state.alerts_cursor.max(last.id);
+                files.save()?;
+            }
+            Alerts { alerts }.emit(output);
+        }
+        ClinicCommand::Record {
+            patient,
+            test,
+            date,
+            value,
+            change,
+            window,
+        } => {
+            let ct = files.keys.encrypt_lab_value(value)?;
+            let posted = client.post_record(&patient, &test, &date, &ct, change, window)?;
+            println!(
+                "record {} ({patient}, {test}, {date}){}",
+                posted.record_id,
+                if posted.replay {
+                    ": already stored, not posted again"
+                } else {
+                    " stored encrypted; `glovebox clinic analyses` fetches its comparison"
+                }
+            );
+        }
+        ClinicCommand::Analyses { wait, all } => {
+            let since = if all { 0 } else { files.state.analyses_cursor };
+            let fetched = client.fetch_analyses(since, Duration::from_secs(wait))?;
+            let mut analyses = Vec::with_capacity(fetched.len());
+            for a in &fetched {
+                analyses.push(AnalysisRow {
+                    patient: a.patient.clone(),
+                    test: a.test.clone(),
+                    date: a.date.clone(),
+                    analysis: a
+                        .analysis
+                        .as_ref()
+                        .map(|x| files.keys.decrypt_analysis(x))
+                        .transpose()?,
+                });
+            }
+            if let Some(last) = fetched.last() {
+                files.state.analyses_cursor = files.state.analyses_cursor.max(last.id);
+                files.save()?;
+            }
+            Analyses { analyses }.emit(output);
+        }
+        ClinicCommand::Cohort {
+            test,
+            threshold,
+            wait,
+        } => {
+            let id = client.request_cohort(&test, threshold)?;
+            let deadline = std::time::Instant::now() + Duration::from_secs(wait);
+            let result = loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                match client.fetch_cohort(id, left.min(Duration::from_secs(30)))? {
+                    Some(r) => break r,
+                    None if left.is_zero() => {
+                        return Err(ServiceError::Http(format!(
+                            "cohort {id} still pending after {wait} s; fetch it later"
+                        ))
+                        .into())
+                    }
+                    None => {}
+                }
+            };
+            let plain = files.keys.decrypt_cohort(&result.statistics)?;
+            Cohort {
+                test: result.test,
+                threshold: result.threshold,
+                patients: plain.patients,
+                count_above: plain.count_above,
+                sum_above: plain.sum_above,
+                sum_all: plain.sum_all,
+            }
+            .emit(output);
+        }
+    }
+    Ok(())
+}
