@@ -213,6 +213,41 @@ fn bad_requests_get_their_status_and_store_nothing() {
         Err(ServiceError::Status { status: 401, .. }) => {}
         other => panic!("{other:?}"),
     }
+    // A body over the limit (declared by its length; the server answers before reading it).
+    for path in ["/v1/clinics", "/v1/readings"] {
+        use std::io::{Read, Write};
+        let mut tcp =
+            std::net::TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            tcp,
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n",
+            d.token(),
+            (64usize << 20) + 1
+        )
+        .unwrap();
+        // The body is written from another thread, errors ignored: the server may answer and
+        // close before it has all of it.
+        let mut writer = tcp.try_clone().unwrap();
+        let feeding = std::thread::spawn(move || {
+            let chunk = vec![0u8; 1 << 20];
+            for _ in 0..65 {
+                if writer.write_all(&chunk).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut answer = Vec::new();
+        let _ = tcp.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{path}: {answer}");
+        assert!(
+            answer.contains("\"kind\":\"too_large\""),
+            "{path}: {answer}"
+        );
+    }
     // Nothing of the above was stored; another clinic sees none of this one's rows.
     let (stored, _, _) = Store::open(&server.database).unwrap().counts().unwrap();
     assert_eq!(stored, 0);
@@ -226,15 +261,24 @@ fn bad_requests_get_their_status_and_store_nothing() {
 }
 
 /// `glovebox serve` as a child process on a loopback port; returns it and its URL.
-fn spawn_server(database: &std::path::Path) -> (std::process::Child, String) {
+/// With `commit_delay_ms`, the worker waits that long between computing results and
+/// committing them (the server's fault-injection hook).
+fn spawn_server(
+    database: &std::path::Path,
+    commit_delay_ms: Option<u64>,
+) -> (std::process::Child, String) {
     use std::io::BufRead;
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_glovebox"))
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_glovebox"));
+    command
         .args(["serve", "--listen", "127.0.0.1:0", "--database"])
         .arg(database)
         .env("GLOVEBOX_ALLOW_INSECURE", "1")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    if let Some(ms) = commit_delay_ms {
+        command.env("GLOVEBOX_FAULT_COMMIT_DELAY_MS", ms.to_string());
+    }
+    let mut child = command.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let mut lines = std::io::BufReader::new(stderr).lines();
     let line = lines.next().unwrap().unwrap();
@@ -249,14 +293,17 @@ fn spawn_server(database: &std::path::Path) -> (std::process::Child, String) {
     (child, url)
 }
 
-/// The crash test: the server is killed with SIGKILL while a device streams; after a restart on
-/// the same database every acknowledged reading is stored exactly once, every reading's alerts
-/// are computed exactly once, and they decrypt to the plaintext rules.
+/// The crash test: the server is killed with SIGKILL while a device streams and while its
+/// worker holds computed but uncommitted results (the commit-delay hook makes sure of it);
+/// after a restart on the same database every acknowledged reading and record is stored
+/// exactly once, every alert and analysis is computed exactly once, and they decrypt to the
+/// plaintext computation.
 #[test]
 fn a_killed_server_loses_nothing_acknowledged_and_computes_every_alert_once() {
+    use glovebox::records::reference_analysis;
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("clinic.sqlite");
-    let (mut child, url) = spawn_server(&database);
+    let (mut child, url) = spawn_server(&database, Some(300));
     let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
     let clinic = ClinicClient::register(&url, &keys.compressed_server_key().unwrap()).unwrap();
     let token = clinic.token().to_string();
@@ -274,6 +321,17 @@ fn a_killed_server_loses_nothing_acknowledged_and_computes_every_alert_once() {
         .map(|&r| device_keys.encrypt(r).unwrap())
         .collect();
     let device = clinic.add_device("p").unwrap();
+    let glucose = [110u16, 95, 140, 139];
+    for (day, &v) in glucose.iter().enumerate() {
+        let ct = keys.encrypt_lab_value(v).unwrap();
+        let date = format!("2026-06-{:02}", day + 1);
+        assert!(
+            !clinic
+                .post_record("p", "glucose", &date, &ct, 20, 2)
+                .unwrap()
+                .replay
+        );
+    }
     // Post in batches of 4; kill the server after the fifth acknowledgement.
     let mut acknowledged = Vec::new();
     for (b, chunk) in encrypted.chunks(4).enumerate() {
@@ -285,6 +343,14 @@ fn a_killed_server_loses_nothing_acknowledged_and_computes_every_alert_once() {
         if b == 5 {
             child.kill().unwrap(); // SIGKILL on Unix
             child.wait().unwrap();
+            // The kill hit unfinished work: readings and records still pending.
+            let store = Store::open(&database).unwrap();
+            let (_, pending, _) = store.counts().unwrap();
+            let (_, records_pending, _, _) = store.record_counts().unwrap();
+            assert!(
+                pending > 0 && records_pending > 0,
+                "{pending} {records_pending}"
+            );
             assert!(
                 device.post_readings(&batch).is_err(),
                 "posted to a dead server"
@@ -299,7 +365,7 @@ fn a_killed_server_loses_nothing_acknowledged_and_computes_every_alert_once() {
     }
     // Restart on the same database: the pending readings resume; the device re-sends
     // everything from the start (the acknowledged ones are replays, ignored).
-    let (mut child, url) = spawn_server(&database);
+    let (mut child, url) = spawn_server(&database, None);
     let clinic = ClinicClient::connect(&url, &token, &TEST_PARAMS_INSECURE, keys.key_id()).unwrap();
     let device = glovebox::service::DeviceClient::connect(&url, device.token()).unwrap();
     let all: Vec<(u64, &EncryptedReading)> = encrypted
@@ -314,8 +380,29 @@ fn a_killed_server_loses_nothing_acknowledged_and_computes_every_alert_once() {
     );
     assert_eq!(out.accepted, 40 - acknowledged.len());
     let records = fetch_all(&clinic, 40);
+    let mut analyses = Vec::new();
+    let begin = Instant::now();
+    while analyses.len() < glucose.len() && begin.elapsed() < Duration::from_secs(120) {
+        let since = analyses
+            .last()
+            .map_or(0, |a: &glovebox::service::AnalysisRecord| a.id);
+        analyses.extend(
+            clinic
+                .fetch_analyses(since, Duration::from_secs(5))
+                .unwrap(),
+        );
+    }
     child.kill().unwrap();
     child.wait().unwrap();
+    assert_eq!(analyses.len(), glucose.len(), "each record's analysis once");
+    for (i, a) in analyses.iter().enumerate() {
+        assert_eq!(a.date, format!("2026-06-{:02}", i + 1));
+        let got = a
+            .analysis
+            .as_ref()
+            .map(|x| keys.decrypt_analysis(x).unwrap());
+        assert_eq!(got, reference_analysis(glucose[i], &glucose[..i], 20, 2));
+    }
     assert_eq!(records.len(), 40);
     let mut seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
     seqs.sort_unstable();
@@ -505,7 +592,7 @@ fn records_and_cohorts_equal_the_plaintext_computation() {
 #[test]
 fn the_serve_clinic_and_device_commands_work_together() {
     let dir = tempfile::tempdir().unwrap();
-    let (child, url) = spawn_server(&dir.path().join("clinic.sqlite"));
+    let (child, url) = spawn_server(&dir.path().join("clinic.sqlite"), None);
     // Killed however the test ends (a panic included), so no server outlives it.
     struct Kill(std::process::Child);
     impl Drop for Kill {

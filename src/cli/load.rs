@@ -62,7 +62,7 @@ impl Report for LoadReport {
             self.devices, self.readings / self.devices.max(1), self.params, self.security, self.backend, self.threads
         );
         println!(
-            "  registration     {:>8.2} s   (compressed server key {:.1} MiB uploaded, expanded on first use)",
+            "  registration     {:>8.2} s   (compressed server key of {:.1} MiB uploaded and expanded)",
             self.register_s, self.key_upload_mib
         );
         println!(
@@ -181,8 +181,6 @@ fn drive(
         total as u64,
         "alerts {bar:40} {pos}/{len} [{elapsed}]",
     );
-    // The first request to a clinic expands its key: done before the clock starts (it is
-    // part of registration), with the readings at sequence numbers past the stream's.
     let start = Instant::now();
     let (ingest, fetched) = std::thread::scope(|scope| {
         let posting: Vec<_> = devices

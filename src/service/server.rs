@@ -55,7 +55,8 @@ impl ServiceConfig {
 struct AppState {
     store: Store,
     config: ServiceConfig,
-    /// Each clinic's expanded key and compiled rules, made on first use.
+    /// Each clinic's expanded key and compiled rules, made at registration (after a restart:
+    /// on first use).
     monitors: Mutex<HashMap<i64, Arc<ClinicMonitor>>>,
     /// Signalled when readings are committed (wakes the worker).
     work: tokio::sync::Notify,
@@ -225,6 +226,8 @@ async fn register_clinic(
         let id = state
             .store
             .insert_clinic(&secret, params.name, key.key_id(), &body)?;
+        // Expanded and uploaded to the backend now, once, so the first reading does not wait.
+        load_monitor(&state, id)?;
         Ok((id, format!("c{id}.{secret}")))
     });
     let (id, token) = task
@@ -585,10 +588,19 @@ async fn monitor(state: &Shared, clinic: i64) -> Result<Arc<ClinicMonitor>, Serv
 }
 
 fn load_monitor(state: &AppState, clinic: i64) -> Result<Arc<ClinicMonitor>, ServiceError> {
-    let mut monitors = state.monitors.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(m) = monitors.get(&clinic) {
-        return Ok(m.clone());
+    let cached = |state: &AppState| {
+        state
+            .monitors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&clinic)
+            .cloned()
+    };
+    if let Some(m) = cached(state) {
+        return Ok(m);
     }
+    // Expanded without holding the lock, so other clinics' requests go on meanwhile; two
+    // concurrent first uses may both expand, and the first one stored is kept.
     let row = state
         .store
         .clinic(clinic)?
@@ -611,8 +623,13 @@ fn load_monitor(state: &AppState, clinic: i64) -> Result<Arc<ClinicMonitor>, Ser
         key_id: row.key_id,
         server,
     });
-    monitors.insert(clinic, m.clone());
-    Ok(m)
+    Ok(state
+        .monitors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(clinic)
+        .or_insert(m)
+        .clone())
 }
 
 /// The worker: steps of pending readings (one per device), of pending records (one per
@@ -804,7 +821,24 @@ fn analyze(state: &AppState, clinic: i64, records: &[PendingRecord]) -> Result<(
             )
         })
         .collect();
+    commit_delay();
     state.store.complete_records(&done)
+}
+
+/// A fault-injection hook for the crash test: `GLOVEBOX_FAULT_COMMIT_DELAY_MS` makes the
+/// worker wait that long between computing a step's results and committing them, so a test
+/// can kill the server while results are computed but not stored.
+fn commit_delay() {
+    static DELAY: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
+    let delay = DELAY.get_or_init(|| {
+        std::env::var("GLOVEBOX_FAULT_COMMIT_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis)
+    });
+    if let Some(d) = delay {
+        std::thread::sleep(*d);
+    }
 }
 
 /// One step of a clinic's readings: decode, gather each device's earlier "any" flags,
@@ -858,5 +892,6 @@ fn evaluate(
             (clinic, r.device_id, r.seq, to_bytes(&flags))
         })
         .collect();
+    commit_delay();
     state.store.complete(&done)
 }
