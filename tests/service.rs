@@ -30,9 +30,15 @@ impl Drop for Running {
 }
 
 fn start() -> Running {
+    start_with(|_| {})
+}
+
+/// Starts the server on a database that `prepare` wrote first.
+fn start_with(prepare: impl FnOnce(&std::path::Path)) -> Running {
     std::env::set_var("GLOVEBOX_ALLOW_INSECURE", "1");
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("clinic.sqlite");
+    prepare(&database);
     let config = ServiceConfig::new(database.clone(), Arc::new(CpuFftBackend::new()));
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let listener = runtime
@@ -705,4 +711,116 @@ fn the_serve_clinic_and_device_commands_work_together() {
         (cohort["count_above"].as_u64(), cohort["sum_all"].as_u64()),
         (Some(1), Some(120))
     );
+}
+
+/// A job that fails on its own (a stored reading or record whose bytes were corrupted on disk)
+/// is retried a bounded number of times, then marked failed; the rest of its stream and series
+/// goes on: later readings get their alerts ("sustained" restarts after the gap), later
+/// records are compared with the records before it.
+#[test]
+fn a_poisoned_job_fails_alone_after_its_attempts() {
+    use glovebox::engine::serialization::to_bytes;
+    use glovebox::records::reference_analysis;
+    use glovebox::service::store::NewRecord;
+    let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
+    let sensor = keys.provision_device();
+    let garbage = {
+        // A well-formed envelope header over bytes that decode to nothing.
+        let mut b = to_bytes(
+            &keys.encrypt_lab_value(1).unwrap().blocks()[0]
+                .ciphertext()
+                .clone(),
+        );
+        let n = b.len();
+        b[n - 8..].fill(0xff);
+        b.truncate(n - 3);
+        b
+    };
+    let mut token = String::new();
+    let glucose = [100u16, 150, 90, 95];
+    let server = start_with(|db| {
+        let store = Store::open(db).unwrap();
+        let key = to_bytes(&keys.compressed_server_key().unwrap());
+        let clinic = store
+            .insert_clinic("s3cret", TEST_PARAMS_INSECURE.name, keys.key_id(), &key)
+            .unwrap();
+        token = format!("c{clinic}.s3cret");
+        let device = store.insert_device(clinic, "p", "x").unwrap();
+        let readings: Vec<(u64, Vec<u8>)> = (0..6u64)
+            .map(|seq| {
+                let r = sensor.encrypt(Reading::new(130, 97)).unwrap();
+                let body = if seq == 2 {
+                    garbage.clone()
+                } else {
+                    to_bytes(&r.to_ciphertexts())
+                };
+                (seq, body)
+            })
+            .collect();
+        store.insert_readings(clinic, device, &readings).unwrap();
+        for (i, &v) in glucose.iter().enumerate() {
+            let ct = keys.encrypt_lab_value(v).unwrap();
+            let cts: Vec<Ciphertext> = ct.blocks().iter().map(|b| b.ciphertext().clone()).collect();
+            let body = if i == 1 {
+                garbage.clone()
+            } else {
+                to_bytes(&cts)
+            };
+            let date = format!("2026-07-0{}", i + 1);
+            store
+                .insert_record(
+                    clinic,
+                    &NewRecord {
+                        patient: "p",
+                        test: "glucose",
+                        date: &date,
+                        change_threshold: 10,
+                        mean_window: 3,
+                        value: &body,
+                    },
+                )
+                .unwrap();
+        }
+    });
+    let clinic =
+        ClinicClient::connect(&server.url, &token, &TEST_PARAMS_INSECURE, keys.key_id()).unwrap();
+    let alerts = fetch_all(&clinic, 5);
+    let mut seqs: Vec<u64> = alerts.iter().map(|a| a.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, [0, 1, 3, 4, 5], "every reading but the poisoned one");
+    for a in &alerts {
+        assert!(keys.decrypt_flag(&a.any).unwrap());
+        // Sustained needs the 2 readings before, all present: only reading 5 after the gap.
+        let sustained = keys.decrypt_flag(&a.sustained).unwrap();
+        assert_eq!(sustained, a.seq == 5, "reading {}", a.seq);
+    }
+    let mut analyses = Vec::new();
+    let begin = Instant::now();
+    while analyses.len() < 3 && begin.elapsed() < Duration::from_secs(60) {
+        let since = analyses
+            .last()
+            .map_or(0, |a: &glovebox::service::AnalysisRecord| a.id);
+        analyses.extend(
+            clinic
+                .fetch_analyses(since, Duration::from_secs(5))
+                .unwrap(),
+        );
+    }
+    let dates: Vec<&str> = analyses.iter().map(|a| a.date.as_str()).collect();
+    assert_eq!(dates, ["2026-07-01", "2026-07-03", "2026-07-04"]);
+    // The series without the poisoned record: 100, 90, 95.
+    let series = [glucose[0], glucose[2], glucose[3]];
+    for (i, a) in analyses.iter().enumerate() {
+        let got = a
+            .analysis
+            .as_ref()
+            .map(|x| keys.decrypt_analysis(x).unwrap());
+        assert_eq!(
+            got,
+            reference_analysis(series[i], &series[..i], 10, 3),
+            "record {i}"
+        );
+    }
+    let (stored, pending, alerts_stored) = Store::open(&server.database).unwrap().counts().unwrap();
+    assert_eq!((stored, pending, alerts_stored), (6, 0, 5));
 }

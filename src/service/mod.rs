@@ -59,6 +59,9 @@ pub enum ServiceError {
     /// A body over the limit (413).
     #[error("request body over the limit of {limit} bytes")]
     TooLarge { limit: usize },
+    /// A job failed for good after its attempts (500, kind `failed`).
+    #[error("failed: {0}")]
+    Failed(String),
     /// The store failed (500).
     #[error("store: {0}")]
     Store(String),
@@ -84,6 +87,7 @@ impl ServiceError {
             ServiceError::Conflict(_) => (409, "conflict"),
             ServiceError::NotFound(_) => (404, "not_found"),
             ServiceError::TooLarge { .. } => (413, "too_large"),
+            ServiceError::Failed(_) => (500, "failed"),
             ServiceError::Store(_) => (500, "store"),
             ServiceError::Http(_) => (502, "http"),
             ServiceError::Status { .. } => (502, "upstream"),

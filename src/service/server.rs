@@ -1,6 +1,6 @@
 //! `glovebox serve`: the HTTP routes (axum on tokio) and the alert worker.
 
-use super::store::{NewRecord, PendingReading, PendingRecord, RecordInsert, Store};
+use super::store::{CohortRow, NewRecord, PendingReading, PendingRecord, RecordInsert, Store};
 use super::{put_item, put_record, records, ServiceError};
 use crate::prelude::*;
 use crate::records::{
@@ -549,6 +549,10 @@ async fn get_cohort(
             .store
             .cohort(clinic, id)?
             .ok_or_else(|| ServiceError::NotFound(format!("cohort {id}")))?;
+        if job.failed {
+            let error = job.error.as_deref().unwrap_or("unknown");
+            return Err(ServiceError::Failed(format!("cohort {id}: {error}")));
+        }
         if job.done {
             let meta = serde_json::json!({
                 "cohort_id": job.id,
@@ -679,15 +683,28 @@ fn readings_step(state: &AppState) -> Result<bool, ServiceError> {
     }
     let mut result = Ok(true);
     for (clinic, readings) in by_clinic {
-        if let Err(e) = evaluate(state, clinic, &readings) {
-            result = Err(ServiceError::Store(format!(
-                "clinic {clinic}, readings: {e}"
-            )));
+        if evaluate(state, clinic, &readings).is_err() {
+            // One at a time, to find the readings that fail alone: each of those counts an
+            // attempt, and fails for good after MAX_ATTEMPTS (its stream goes on without it).
+            for r in &readings {
+                if let Err(e) = evaluate(state, clinic, std::slice::from_ref(r)) {
+                    state
+                        .store
+                        .fail_reading(r.device_id, r.seq, &e.to_string(), MAX_ATTEMPTS)?;
+                    result = Err(ServiceError::Store(format!(
+                        "clinic {clinic}, device {}, reading {}: {e}",
+                        r.device_id, r.seq
+                    )));
+                }
+            }
         }
     }
     state.alerts.notify_waiters();
     result
 }
+
+/// Attempts of a job that fails on its own before it is marked failed.
+const MAX_ATTEMPTS: u32 = 5;
 
 /// One step of records (one per series); whether there was any.
 fn records_step(state: &AppState) -> Result<bool, ServiceError> {
@@ -703,10 +720,18 @@ fn records_step(state: &AppState) -> Result<bool, ServiceError> {
     }
     let mut result = Ok(true);
     for (clinic, records) in by_clinic {
-        if let Err(e) = analyze(state, clinic, &records) {
-            result = Err(ServiceError::Store(format!(
-                "clinic {clinic}, records: {e}"
-            )));
+        if analyze(state, clinic, &records).is_err() {
+            for r in &records {
+                if let Err(e) = analyze(state, clinic, std::slice::from_ref(r)) {
+                    state
+                        .store
+                        .fail_record(r.id, &e.to_string(), MAX_ATTEMPTS)?;
+                    result = Err(ServiceError::Store(format!(
+                        "clinic {clinic}, record {}: {e}",
+                        r.id
+                    )));
+                }
+            }
         }
     }
     state.analyses.notify_waiters();
@@ -718,8 +743,19 @@ fn cohort_step(state: &AppState) -> Result<bool, ServiceError> {
     let Some(job) = state.store.next_pending_cohort()? else {
         return Ok(false);
     };
+    if let Err(e) = compute_cohort(state, &job) {
+        state
+            .store
+            .fail_cohort(job.id, &e.to_string(), MAX_ATTEMPTS)?;
+        return Err(ServiceError::Store(format!("cohort {}: {e}", job.id)));
+    }
+    state.analyses.notify_waiters();
+    Ok(true)
+}
+
+fn compute_cohort(state: &AppState, job: &CohortRow) -> Result<(), ServiceError> {
     let monitor = load_monitor(state, job.clinic_id)?;
-    let values = state.store.cohort_values(&job)?;
+    let values = state.store.cohort_values(job)?;
     let decoded = values
         .iter()
         .map(|v| decode_value(&monitor, v))
@@ -730,11 +766,10 @@ fn cohort_step(state: &AppState) -> Result<bool, ServiceError> {
         .iter()
         .flat_map(|x| blocks_of(x))
         .collect();
+    commit_delay();
     state
         .store
-        .complete_cohort(job.id, stats.patients, &to_bytes(&cts))?;
-    state.analyses.notify_waiters();
-    Ok(true)
+        .complete_cohort(job.id, stats.patients, &to_bytes(&cts))
 }
 
 fn blocks_of(x: &RadixCiphertext) -> Vec<Ciphertext> {

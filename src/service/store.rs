@@ -60,6 +60,8 @@ CREATE INDEX alerts_by_clinic ON alerts(clinic_id, id);
 
 /// Version 2: lab records and their analyses, cohort jobs.
 const SCHEMA_V2: &str = "
+ALTER TABLE readings ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE readings ADD COLUMN error TEXT;
 CREATE TABLE records (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     clinic_id INTEGER NOT NULL REFERENCES clinics(id),
@@ -71,6 +73,8 @@ CREATE TABLE records (
     value BLOB NOT NULL,
     running_max BLOB,
     state INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
     UNIQUE (clinic_id, patient, test, date)
 );
 CREATE INDEX records_series ON records(clinic_id, patient, test, id);
@@ -90,6 +94,8 @@ CREATE TABLE cohorts (
     threshold INTEGER NOT NULL,
     as_of INTEGER NOT NULL,
     state INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
     patients INTEGER,
     body BLOB
 );
@@ -449,8 +455,12 @@ pub struct CohortRow {
     pub threshold: u16,
     pub as_of: i64,
     pub done: bool,
+    /// Failed for good (after its attempts).
+    pub failed: bool,
     pub patients: Option<usize>,
     pub body: Option<Vec<u8>>,
+    /// The last attempt's error.
+    pub error: Option<String>,
 }
 
 /// What inserting a record did.
@@ -550,6 +560,7 @@ impl Store {
                 .prepare(
                     "SELECT value, running_max FROM records
                      WHERE clinic_id = ?1 AND patient = ?2 AND test = ?3 AND id < ?4
+                       AND state = 1
                      ORDER BY id DESC LIMIT ?5",
                 )
                 .map_err(db)?;
@@ -681,8 +692,10 @@ impl Store {
             threshold: r.get(3)?,
             as_of: r.get(4)?,
             done: r.get::<_, i64>(5)? == 1,
+            failed: r.get::<_, i64>(5)? == 2,
             patients: r.get::<_, Option<i64>>(6)?.map(|n| n as usize),
             body: r.get(7)?,
+            error: r.get(8)?,
         })
     }
 
@@ -690,7 +703,7 @@ impl Store {
     pub fn cohort(&self, clinic_id: i64, id: i64) -> Result<Option<CohortRow>, ServiceError> {
         self.conn()
             .query_row(
-                "SELECT id, clinic_id, test, threshold, as_of, state, patients, body FROM cohorts
+                "SELECT id, clinic_id, test, threshold, as_of, state, patients, body, error FROM cohorts
                  WHERE clinic_id = ?1 AND id = ?2",
                 params![clinic_id, id],
                 Self::cohort_row,
@@ -703,7 +716,7 @@ impl Store {
     pub fn next_pending_cohort(&self) -> Result<Option<CohortRow>, ServiceError> {
         self.conn()
             .query_row(
-                "SELECT id, clinic_id, test, threshold, as_of, state, patients, body FROM cohorts
+                "SELECT id, clinic_id, test, threshold, as_of, state, patients, body, error FROM cohorts
                  WHERE state = 0 ORDER BY id LIMIT 1",
                 [],
                 Self::cohort_row,
@@ -740,6 +753,54 @@ impl Store {
             .execute(
                 "UPDATE cohorts SET state = 1, patients = ?2, body = ?3 WHERE id = ?1 AND state = 0",
                 params![id, patients as i64, body],
+            )
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    /// Counts a failed attempt of a reading; at `max_attempts` it fails for good (state 2:
+    /// no alerts; its stream goes on without it, and "sustained" restarts after the gap).
+    pub fn fail_reading(
+        &self,
+        device_id: i64,
+        seq: u64,
+        error: &str,
+        max_attempts: u32,
+    ) -> Result<(), ServiceError> {
+        self.conn()
+            .execute(
+                "UPDATE readings SET attempts = attempts + 1, error = ?3,
+                 state = CASE WHEN attempts + 1 >= ?4 THEN 2 ELSE state END
+                 WHERE device_id = ?1 AND seq = ?2 AND state = 0",
+                params![device_id, seq as i64, error, max_attempts],
+            )
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    /// Counts a failed attempt of a record's analysis; at `max_attempts` it fails for good
+    /// (its series' later records are compared with the records before it).
+    pub fn fail_record(&self, id: i64, error: &str, max_attempts: u32) -> Result<(), ServiceError> {
+        self.conn()
+            .execute(
+                "UPDATE records SET attempts = attempts + 1, error = ?2,
+                 state = CASE WHEN attempts + 1 >= ?3 THEN 2 ELSE state END
+                 WHERE id = ?1 AND state = 0",
+                params![id, error, max_attempts],
+            )
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    /// Counts a failed attempt of a cohort job; at `max_attempts` it fails for good (its
+    /// fetch answers with the error).
+    pub fn fail_cohort(&self, id: i64, error: &str, max_attempts: u32) -> Result<(), ServiceError> {
+        self.conn()
+            .execute(
+                "UPDATE cohorts SET attempts = attempts + 1, error = ?2,
+                 state = CASE WHEN attempts + 1 >= ?3 THEN 2 ELSE state END
+                 WHERE id = ?1 AND state = 0",
+                params![id, error, max_attempts],
             )
             .map(|_| ())
             .map_err(db)
