@@ -824,3 +824,39 @@ fn a_poisoned_job_fails_alone_after_its_attempts() {
     let (stored, pending, alerts_stored) = Store::open(&server.database).unwrap().counts().unwrap();
     assert_eq!((stored, pending, alerts_stored), (6, 0, 5));
 }
+
+/// A reading that arrives after a later one (reordered on the network) is waited for, so
+/// "sustained" sees the whole stream: the alerts equal the rules on the stream in order.
+#[test]
+fn a_late_reading_is_waited_for() {
+    let server = start();
+    let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
+    let clinic =
+        ClinicClient::register(&server.url, &keys.compressed_server_key().unwrap()).unwrap();
+    let stream: Vec<Reading> = [130, 131, 132, 133, 134, 70]
+        .iter()
+        .map(|&hr| Reading::new(hr, 97))
+        .collect();
+    let sensor = keys.provision_device();
+    let enc: Vec<EncryptedReading> = stream.iter().map(|&r| sensor.encrypt(r).unwrap()).collect();
+    let device = clinic.add_device("p").unwrap();
+    let early: Vec<(u64, &EncryptedReading)> = [0usize, 1, 3, 4, 5]
+        .iter()
+        .map(|&i| (i as u64, &enc[i]))
+        .collect();
+    device.post_readings(&early).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    device.post_readings(&[(2, &enc[2])]).unwrap();
+    let records = fetch_all(&clinic, 6);
+    let want = AlertRules::default().evaluate(&stream);
+    assert!(want.sustained[3] && want.sustained[4]);
+    for r in &records {
+        let t = r.seq as usize;
+        assert_eq!(
+            keys.decrypt_flag(&r.sustained).unwrap(),
+            want.sustained[t],
+            "reading {t}"
+        );
+    }
+    assert_eq!(records.len(), 6);
+}

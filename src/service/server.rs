@@ -37,6 +37,8 @@ pub struct ServiceConfig {
     pub max_body_bytes: usize,
     /// Readings per step of the worker (one per device).
     pub max_readings_per_step: usize,
+    /// How long a reading waits for a missing predecessor before it is evaluated without it.
+    pub reorder_grace: Duration,
 }
 
 impl ServiceConfig {
@@ -48,6 +50,7 @@ impl ServiceConfig {
             rules: AlertRules::default(),
             max_body_bytes: 64 << 20,
             max_readings_per_step: 64,
+            reorder_grace: Duration::from_secs(2),
         }
     }
 }
@@ -671,9 +674,10 @@ fn worker(state: Shared, stop: Arc<std::sync::atomic::AtomicBool>) {
 
 /// One step of readings; whether there was any.
 fn readings_step(state: &AppState) -> Result<bool, ServiceError> {
-    let pending = state
-        .store
-        .next_pending(state.config.max_readings_per_step)?;
+    let pending = state.store.next_pending(
+        state.config.max_readings_per_step,
+        state.config.reorder_grace,
+    )?;
     if pending.is_empty() {
         return Ok(false);
     }

@@ -62,6 +62,7 @@ CREATE INDEX alerts_by_clinic ON alerts(clinic_id, id);
 const SCHEMA_V2: &str = "
 ALTER TABLE readings ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE readings ADD COLUMN error TEXT;
+ALTER TABLE readings ADD COLUMN received INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE records (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     clinic_id INTEGER NOT NULL REFERENCES clinics(id),
@@ -128,6 +129,13 @@ pub struct AlertRow {
 /// The store: one connection behind a lock (SQLite serializes writers anyway).
 pub struct Store {
     conn: Mutex<Connection>,
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// SHA-256 of a token's secret part.
@@ -278,13 +286,13 @@ impl Store {
         {
             let mut insert = tx
                 .prepare(
-                    "INSERT OR IGNORE INTO readings (device_id, seq, clinic_id, body)
-                     VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT OR IGNORE INTO readings (device_id, seq, clinic_id, body, received)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
                 )
                 .map_err(db)?;
             for (seq, body) in readings {
                 let n = insert
-                    .execute(params![device_id, *seq as i64, clinic_id, body])
+                    .execute(params![device_id, *seq as i64, clinic_id, body, now_ms()])
                     .map_err(db)?;
                 if n == 0 {
                     replays.push(*seq);
@@ -297,8 +305,14 @@ impl Store {
 
     /// The next readings to evaluate: per device, its pending reading of lowest sequence
     /// number (one per device, so that "sustained" sees the earlier ones done), at most
-    /// `limit`, oldest devices first.
-    pub fn next_pending(&self, limit: usize) -> Result<Vec<PendingReading>, ServiceError> {
+    /// `limit`, longest waiting first. A reading whose predecessor has not arrived waits up to
+    /// `grace` for it (a reading that overtook an earlier one on the network), then goes on
+    /// without it (a lost reading: "sustained" restarts after the gap).
+    pub fn next_pending(
+        &self,
+        limit: usize,
+        grace: std::time::Duration,
+    ) -> Result<Vec<PendingReading>, ServiceError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
@@ -306,11 +320,15 @@ impl Store {
                  JOIN (SELECT device_id, MIN(seq) AS seq FROM readings WHERE state = 0
                        GROUP BY device_id) m
                  ON r.device_id = m.device_id AND r.seq = m.seq
-                 ORDER BY r.device_id LIMIT ?1",
+                 WHERE r.seq = 0 OR r.received <= ?2
+                    OR EXISTS (SELECT 1 FROM readings p
+                               WHERE p.device_id = r.device_id AND p.seq = r.seq - 1)
+                 ORDER BY r.received, r.device_id LIMIT ?1",
             )
             .map_err(db)?;
+        let waited_since = now_ms() - grace.as_millis() as i64;
         let rows = stmt
-            .query_map(params![limit as i64], |r| {
+            .query_map(params![limit as i64, waited_since], |r| {
                 Ok(PendingReading {
                     clinic_id: r.get(0)?,
                     device_id: r.get(1)?,
