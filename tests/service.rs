@@ -3,6 +3,7 @@
 //! plaintext; replays are not double-counted; bad requests get their 4xx and a JSON error,
 //! with nothing stored.
 
+use glovebox::engine::serialization::to_bytes;
 use glovebox::prelude::*;
 use glovebox::service::store::Store;
 use glovebox::service::{serve, ClinicClient, ServiceConfig, ServiceError};
@@ -180,44 +181,250 @@ fn bad_requests_get_their_status_and_store_nothing() {
         .provision_device()
         .encrypt(Reading::new(80, 97))
         .unwrap();
-    let status =
-        |r: std::result::Result<glovebox::service::client::PostOutcome, ServiceError>| match r {
-            Err(ServiceError::Status { status, kind, .. }) => {
-                assert!(!kind.is_empty(), "a JSON error body");
-                status
-            }
-            other => panic!("{other:?}"),
-        };
-    // A reading under another clinic's key.
-    assert_eq!(status(d.post_readings(&[(0, &foreign)])), 422);
-    // Malformed bodies.
-    assert_eq!(status(d.post_raw(&[1, 2, 3])), 400);
-    assert_eq!(status(d.post_raw(&[])), 400);
+    // Every bad request as raw HTTP: (what, method, path, token, body, expected status).
+    let reading_body = |seq: u64, cts: Vec<Ciphertext>| {
+        let env = to_bytes(&cts);
+        let mut b = seq.to_le_bytes().to_vec();
+        b.extend_from_slice(&(env.len() as u32).to_le_bytes());
+        b.extend_from_slice(&env);
+        b
+    };
+    let other_params = ClientKey::new(&PARAM_MESSAGE_2_CARRY_2_KS_PBS).unwrap();
+    let under_other_params: Vec<Ciphertext> =
+        (0..8).map(|_| other_params.encrypt(1).unwrap()).collect();
     let mut cut = Vec::new();
     cut.extend_from_slice(&0u64.to_le_bytes());
     cut.extend_from_slice(&100u32.to_le_bytes());
     cut.extend_from_slice(&[0; 10]);
-    assert_eq!(status(d.post_raw(&cut)), 400);
     let mut garbage = Vec::new();
     garbage.extend_from_slice(&0u64.to_le_bytes());
     garbage.extend_from_slice(&40u32.to_le_bytes());
     garbage.extend_from_slice(&[7; 40]);
-    assert_eq!(status(d.post_raw(&garbage)), 422);
-    // Wrong tokens: a clinic token where a device's is due, a forged secret.
-    let forged = ClinicClient::connect(
-        &server.url,
-        &format!("c{}.{}", clinic.clinic_id(), "00".repeat(32)),
-        &TEST_PARAMS_INSECURE,
-        keys.key_id(),
-    )
-    .unwrap();
-    match forged.fetch_alerts(0, Duration::ZERO) {
-        Err(ServiceError::Status { status: 401, .. }) => {}
-        other => panic!("{other:?}"),
-    }
-    match forged.add_device("x") {
-        Err(ServiceError::Status { status: 401, .. }) => {}
-        other => panic!("{other:?}"),
+    let forged = format!("c{}.{}", clinic.clinic_id(), "00".repeat(32));
+    let device_token = d.token().to_string();
+    let clinic_token = clinic.token().to_string();
+    let record = |q: &str| format!("/v1/records?patient=p&test=glucose&{q}");
+    let value = to_bytes(
+        &keys
+            .encrypt_lab_value(7)
+            .unwrap()
+            .blocks()
+            .iter()
+            .map(|b| b.ciphertext().clone())
+            .collect::<Vec<_>>(),
+    );
+    let foreign_value = to_bytes(
+        &other
+            .encrypt_lab_value(7)
+            .unwrap()
+            .blocks()
+            .iter()
+            .map(|b| b.ciphertext().clone())
+            .collect::<Vec<_>>(),
+    );
+    let cases: Vec<(&str, &str, String, Option<&str>, Vec<u8>, u16)> = vec![
+        (
+            "reading under another clinic's key",
+            "POST",
+            "/v1/readings".into(),
+            Some(&device_token),
+            reading_body(0, foreign.to_ciphertexts()),
+            422,
+        ),
+        (
+            "reading under another parameter set",
+            "POST",
+            "/v1/readings".into(),
+            Some(&device_token),
+            reading_body(0, under_other_params.clone()),
+            422,
+        ),
+        (
+            "readings: 3 bytes",
+            "POST",
+            "/v1/readings".into(),
+            Some(&device_token),
+            vec![1, 2, 3],
+            400,
+        ),
+        (
+            "readings: empty",
+            "POST",
+            "/v1/readings".into(),
+            Some(&device_token),
+            vec![],
+            400,
+        ),
+        (
+            "readings: a record cut short",
+            "POST",
+            "/v1/readings".into(),
+            Some(&device_token),
+            cut.clone(),
+            400,
+        ),
+        (
+            "readings: a garbage envelope",
+            "POST",
+            "/v1/readings".into(),
+            Some(&device_token),
+            garbage.clone(),
+            422,
+        ),
+        (
+            "readings without a token",
+            "POST",
+            "/v1/readings".into(),
+            None,
+            reading_body(0, reading.to_ciphertexts()),
+            401,
+        ),
+        (
+            "readings with a clinic token",
+            "POST",
+            "/v1/readings".into(),
+            Some(&clinic_token),
+            reading_body(0, reading.to_ciphertexts()),
+            401,
+        ),
+        (
+            "alerts with a forged secret",
+            "GET",
+            "/v1/alerts".into(),
+            Some(&forged),
+            vec![],
+            401,
+        ),
+        (
+            "a device added with a forged secret",
+            "POST",
+            "/v1/devices".into(),
+            Some(&forged),
+            br#"{"patient":"x"}"#.to_vec(),
+            401,
+        ),
+        (
+            "a device without a patient",
+            "POST",
+            "/v1/devices".into(),
+            Some(&clinic_token),
+            b"{}".to_vec(),
+            400,
+        ),
+        (
+            "registration: garbage",
+            "POST",
+            "/v1/clinics".into(),
+            None,
+            vec![7; 100],
+            422,
+        ),
+        (
+            "registration: a client key (a secret!)",
+            "POST",
+            "/v1/clinics".into(),
+            None,
+            to_bytes(keys.client_key()),
+            422,
+        ),
+        (
+            "registration: a key under an unknown parameter set",
+            "POST",
+            "/v1/clinics".into(),
+            None,
+            {
+                let mut b = to_bytes(&keys.compressed_server_key().unwrap());
+                b[8] ^= 1;
+                b
+            },
+            422,
+        ),
+        (
+            "record: a value under another clinic's key",
+            "POST",
+            record("date=2026-01-01"),
+            Some(&clinic_token),
+            foreign_value.clone(),
+            422,
+        ),
+        (
+            "record: a value under another parameter set",
+            "POST",
+            record("date=2026-01-01"),
+            Some(&clinic_token),
+            to_bytes(&under_other_params),
+            422,
+        ),
+        (
+            "record: a bad date",
+            "POST",
+            record("date=2026-02-30x"),
+            Some(&clinic_token),
+            value.clone(),
+            400,
+        ),
+        (
+            "record: a window of 9",
+            "POST",
+            record("date=2026-01-01&window=9"),
+            Some(&clinic_token),
+            value.clone(),
+            400,
+        ),
+        (
+            "record: with a device token",
+            "POST",
+            record("date=2026-01-01"),
+            Some(&device_token),
+            value.clone(),
+            401,
+        ),
+        (
+            "cohort of a test nobody took",
+            "POST",
+            "/v1/cohorts".into(),
+            Some(&clinic_token),
+            br#"{"test":"none","threshold":1}"#.to_vec(),
+            404,
+        ),
+        (
+            "cohort: malformed",
+            "POST",
+            "/v1/cohorts".into(),
+            Some(&clinic_token),
+            b"{".to_vec(),
+            400,
+        ),
+        (
+            "a cohort that does not exist",
+            "GET",
+            "/v1/cohorts/99".into(),
+            Some(&clinic_token),
+            vec![],
+            404,
+        ),
+    ];
+    for (what, method, path, token, body, want) in &cases {
+        let mut request = ureq::request(method, &format!("{}{path}", server.url));
+        if let Some(t) = token {
+            request = request.set("Authorization", &format!("Bearer {t}"));
+        }
+        let result = if *method == "GET" {
+            request.call()
+        } else {
+            request.send_bytes(body)
+        };
+        match result {
+            Err(ureq::Error::Status(status, response)) => {
+                let json: serde_json::Value = response.into_json().unwrap_or_default();
+                assert_eq!(status, *want, "{what}: {json}");
+                assert!(
+                    json["error"].is_string() && json["kind"].is_string(),
+                    "{what}: a JSON error body, got {json}"
+                );
+            }
+            other => panic!("{what}: expected {want}, got {other:?}"),
+        }
     }
     // A body over the limit (declared by its length; the server answers before reading it).
     for path in ["/v1/clinics", "/v1/readings"] {
@@ -253,10 +460,12 @@ fn bad_requests_get_their_status_and_store_nothing() {
             answer.contains("\"kind\":\"too_large\""),
             "{path}: {answer}"
         );
+        feeding.join().unwrap();
     }
     // Nothing of the above was stored; another clinic sees none of this one's rows.
-    let (stored, _, _) = Store::open(&server.database).unwrap().counts().unwrap();
-    assert_eq!(stored, 0);
+    let store = Store::open(&server.database).unwrap();
+    assert_eq!(store.counts().unwrap().0, 0);
+    assert_eq!(store.record_counts().unwrap().0, 0);
     d.post_readings(&[(0, &reading)]).unwrap();
     let mine = fetch_all(&clinic, 1);
     assert_eq!(mine.len(), 1);
