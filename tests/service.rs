@@ -74,15 +74,34 @@ fn fetch_all(clinic: &ClinicClient, count: usize) -> Vec<AlertRecord> {
     got
 }
 
-use glovebox::service::AlertRecord;
+use glovebox::service::{AlertRecord, AnalysisRecord};
+
+/// Fetches analyses until `count` arrived (or two minutes passed).
+fn fetch_all_analyses(clinic: &ClinicClient, count: usize) -> Vec<AnalysisRecord> {
+    let mut got = Vec::new();
+    let start = Instant::now();
+    while got.len() < count && start.elapsed() < Duration::from_secs(120) {
+        let since = got.last().map_or(0, |a: &AnalysisRecord| a.id);
+        got.extend(
+            clinic
+                .fetch_analyses(since, Duration::from_secs(5))
+                .unwrap(),
+        );
+    }
+    got
+}
+
+/// A clinic's keys, registered at `url`.
+fn register(url: &str) -> (Clinic, ClinicClient) {
+    let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
+    let client = ClinicClient::register(url, &keys.compressed_server_key().unwrap()).unwrap();
+    (keys, client)
+}
 
 #[test]
 fn readings_in_alerts_out_equal_to_the_plaintext_rules() {
     let server = start();
-    let params = TEST_PARAMS_INSECURE;
-    let clinic_keys = Clinic::new(&params).unwrap();
-    let clinic =
-        ClinicClient::register(&server.url, &clinic_keys.compressed_server_key().unwrap()).unwrap();
+    let (clinic_keys, clinic) = register(&server.url);
     // Episodes that raise every flag: tachycardia sustained over readings 1–4 (with a
     // desaturation and bradycardia at 4), then a calm stream with one isolated alert.
     let r = Reading::new;
@@ -595,18 +614,7 @@ fn a_killed_server_loses_nothing_acknowledged_and_computes_every_alert_once() {
     );
     assert_eq!(out.accepted, 40 - acknowledged.len());
     let records = fetch_all(&clinic, 40);
-    let mut analyses = Vec::new();
-    let begin = Instant::now();
-    while analyses.len() < glucose.len() && begin.elapsed() < Duration::from_secs(120) {
-        let since = analyses
-            .last()
-            .map_or(0, |a: &glovebox::service::AnalysisRecord| a.id);
-        analyses.extend(
-            clinic
-                .fetch_analyses(since, Duration::from_secs(5))
-                .unwrap(),
-        );
-    }
+    let analyses = fetch_all_analyses(&clinic, glucose.len());
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(analyses.len(), glucose.len(), "each record's analysis once");
@@ -651,13 +659,8 @@ fn a_killed_server_loses_nothing_acknowledged_and_computes_every_alert_once() {
 fn records_and_cohorts_equal_the_plaintext_computation() {
     use glovebox::records::{reference_analysis, reference_cohort};
     let server = start();
-    let params = TEST_PARAMS_INSECURE;
-    let keys = Clinic::new(&params).unwrap();
-    let clinic =
-        ClinicClient::register(&server.url, &keys.compressed_server_key().unwrap()).unwrap();
-    let other_keys = Clinic::new(&params).unwrap();
-    let other =
-        ClinicClient::register(&server.url, &other_keys.compressed_server_key().unwrap()).unwrap();
+    let (keys, clinic) = register(&server.url);
+    let (other_keys, other) = register(&server.url);
     // Three patients' glucose series (mg/dL), one creatinine series; changes of ±30 and the
     // mean of the last 3 records.
     let series: Vec<(&str, &str, Vec<u16>)> = vec![
@@ -732,18 +735,7 @@ fn records_and_cohorts_equal_the_plaintext_computation() {
         422
     );
     // Every analysis, once, equal to the plaintext.
-    let mut got = Vec::new();
-    let begin = Instant::now();
-    while got.len() < posted && begin.elapsed() < Duration::from_secs(180) {
-        let since = got
-            .last()
-            .map_or(0, |a: &glovebox::service::AnalysisRecord| a.id);
-        got.extend(
-            clinic
-                .fetch_analyses(since, Duration::from_secs(5))
-                .unwrap(),
-        );
-    }
+    let got = fetch_all_analyses(&clinic, posted);
     assert_eq!(got.len(), posted, "one analysis per record");
     for (patient, test, values) in &series {
         let mut mine: Vec<_> = got
@@ -1003,18 +995,7 @@ fn a_poisoned_job_fails_alone_after_its_attempts() {
         let sustained = keys.decrypt_flag(&a.sustained).unwrap();
         assert_eq!(sustained, a.seq == 5, "reading {}", a.seq);
     }
-    let mut analyses = Vec::new();
-    let begin = Instant::now();
-    while analyses.len() < 3 && begin.elapsed() < Duration::from_secs(60) {
-        let since = analyses
-            .last()
-            .map_or(0, |a: &glovebox::service::AnalysisRecord| a.id);
-        analyses.extend(
-            clinic
-                .fetch_analyses(since, Duration::from_secs(5))
-                .unwrap(),
-        );
-    }
+    let analyses = fetch_all_analyses(&clinic, 3);
     let dates: Vec<&str> = analyses.iter().map(|a| a.date.as_str()).collect();
     assert_eq!(dates, ["2026-07-01", "2026-07-03", "2026-07-04"]);
     // The series without the poisoned record: 100, 90, 95.
@@ -1039,9 +1020,7 @@ fn a_poisoned_job_fails_alone_after_its_attempts() {
 #[test]
 fn a_late_reading_is_waited_for() {
     let server = start();
-    let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
-    let clinic =
-        ClinicClient::register(&server.url, &keys.compressed_server_key().unwrap()).unwrap();
+    let (keys, clinic) = register(&server.url);
     let stream: Vec<Reading> = [130, 131, 132, 133, 134, 70]
         .iter()
         .map(|&hr| Reading::new(hr, 97))

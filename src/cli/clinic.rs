@@ -4,7 +4,7 @@
 //! Nothing secret is ever sent: the server gets the compressed server key, encrypted values,
 //! and the clinic token.
 
-use super::{progress_bar, CliResult, OutputArgs, ParamsArg, Report};
+use super::{compressed_key_with_bar, CliResult, OutputArgs, ParamsArg, Report};
 use glovebox::engine::serialization::{from_bytes, to_bytes};
 use glovebox::prelude::*;
 use glovebox::records::PlainAnalysis;
@@ -231,15 +231,7 @@ fn register(dir: &Path, url: &str, params: &ParamsArg, output: OutputArgs) -> Cl
         write_private(&key_path, &to_bytes(keys.client_key()))?;
         keys
     };
-    let bar = progress_bar(
-        output,
-        params.lwe_dimension.0 as u64,
-        "compressed server key {bar:40} {pos}/{len} GGSW [{elapsed}]",
-    );
-    let compressed = keys
-        .client_key()
-        .compressed_server_key_with_progress(&|done, _| bar.set_position(done as u64))?;
-    bar.finish_and_clear();
+    let compressed = compressed_key_with_bar(output, &keys)?;
     let client = ClinicClient::register(url, &compressed)?;
     let files = ClinicFiles {
         dir: dir.to_path_buf(),

@@ -1,8 +1,8 @@
 //! `glovebox load`: the service's throughput, measured through the real server on loopback.
 
 use super::{
-    check_passed, progress_bar, security_level, threads, BackendArg, CliResult, OutputArgs,
-    ParamsArg, Report,
+    check_passed, compressed_key_with_bar, progress_bar, security_level, threads, BackendArg,
+    CliResult, OutputArgs, ParamsArg, Report,
 };
 use glovebox::service::{serve, AlertRecord, ClinicClient, ServiceConfig, ServiceError};
 use glovebox::vitals::*;
@@ -139,15 +139,7 @@ fn drive(
     url: &str,
 ) -> CliResult<LoadReport> {
     let keys = Clinic::new(params)?;
-    let bar = progress_bar(
-        args.output,
-        params.lwe_dimension.0 as u64,
-        "compressed server key {bar:40} {pos}/{len} GGSW [{elapsed}]",
-    );
-    let compressed = keys
-        .client_key()
-        .compressed_server_key_with_progress(&|done, _| bar.set_position(done as u64))?;
-    bar.finish_and_clear();
+    let compressed = compressed_key_with_bar(args.output, &keys)?;
     let upload = glovebox::engine::serialization::to_bytes(&compressed).len();
     let t = Instant::now();
     let clinic = ClinicClient::register(url, &compressed)?;

@@ -196,6 +196,23 @@ pub fn server_key_with_bar(
     key
 }
 
+/// The compressed server key (to upload to a service) with a progress bar over the GGSWs.
+pub fn compressed_key_with_bar(
+    output: OutputArgs,
+    clinic: &glovebox::vitals::Clinic,
+) -> Result<CompressedServerKey> {
+    let bar = progress_bar(
+        output,
+        clinic.parameters().lwe_dimension.0 as u64,
+        "compressed server key {bar:40} {pos}/{len} GGSW [{elapsed}]",
+    );
+    let key = clinic
+        .client_key()
+        .compressed_server_key_with_progress(&|done, _| bar.set_position(done as u64));
+    bar.finish_and_clear();
+    key
+}
+
 /// The worker threads the CPU work runs on: rayon's pool (`RAYON_NUM_THREADS` is honoured).
 pub fn threads() -> usize {
     rayon::current_num_threads()

@@ -94,6 +94,17 @@ pub struct RecordPosted {
     pub replay: bool,
 }
 
+/// An answer holds as many items as it declares.
+fn check_count(got: usize, declared: usize) -> Result<(), ServiceError> {
+    if got == declared {
+        Ok(())
+    } else {
+        Err(ServiceError::Http(format!(
+            "an answer declaring {declared} items holds {got}"
+        )))
+    }
+}
+
 /// Reads the whole answer (at most 256 MiB).
 fn read_body(response: ureq::Response) -> Result<Vec<u8>, ServiceError> {
     let mut body = Vec::new();
@@ -200,6 +211,29 @@ impl ClinicClient {
         Ok(out)
     }
 
+    /// `GET /v1/<what>?since=&wait_ms=`: the items after their count, and the count.
+    fn poll(
+        &self,
+        what: &str,
+        since: i64,
+        wait: Duration,
+    ) -> Result<(usize, Vec<u8>), ServiceError> {
+        let response = agent()
+            .get(&format!("{}/v1/{what}", self.url))
+            .query("since", &since.to_string())
+            .query("wait_ms", &wait.as_millis().to_string())
+            .set("Authorization", &self.bearer())
+            .call()
+            .map_err(http_error)?;
+        let mut body = read_body(response)?;
+        if body.len() < 4 {
+            return Err(ServiceError::Http(format!("an answer of {what} cut short")));
+        }
+        let rest = body.split_off(4);
+        let count = u32::from_le_bytes(body.try_into().expect("4 bytes")) as usize;
+        Ok((count, rest))
+    }
+
     /// Posts an encrypted lab value ([`crate::vitals::Clinic::encrypt_lab_value`]) of
     /// `patient`'s `test` on `date` (`YYYY-MM-DD`), to be compared with the earlier records:
     /// "changed by more than `change`", and the gap to the mean of the last `window` records.
@@ -255,20 +289,11 @@ impl ClinicClient {
         since: i64,
         wait: Duration,
     ) -> Result<Vec<AnalysisRecord>, ServiceError> {
-        let response = agent()
-            .get(&format!("{}/v1/analyses", self.url))
-            .query("since", &since.to_string())
-            .query("wait_ms", &wait.as_millis().to_string())
-            .set("Authorization", &self.bearer())
-            .call()
-            .map_err(http_error)?;
-        let body = read_body(response)?;
-        if body.len() < 4 {
-            return Err(ServiceError::Http("an analyses answer cut short".into()));
-        }
+        let (count, body) = self.poll("analyses", since, wait)?;
         let blocks = value_blocks(&RadixLayout::new(self.params)?);
-        items(&body[4..])
-            .map_err(ServiceError::Http)?
+        let parsed = items(&body).map_err(ServiceError::Http)?;
+        check_count(parsed.len(), count)?;
+        parsed
             .into_iter()
             .map(|(meta, envelope)| {
                 let window: usize = json_field(&meta, "window")?;
@@ -367,25 +392,9 @@ impl ClinicClient {
         since: i64,
         wait: Duration,
     ) -> Result<Vec<AlertRecord>, ServiceError> {
-        let response = agent()
-            .get(&format!(
-                "{}/v1/alerts?since={since}&wait_ms={}",
-                self.url,
-                wait.as_millis()
-            ))
-            .set("Authorization", &format!("Bearer {}", self.token))
-            .call()
-            .map_err(http_error)?;
-        let mut body = Vec::new();
-        response
-            .into_reader()
-            .take(256 << 20)
-            .read_to_end(&mut body)
-            .map_err(|e| ServiceError::Http(e.to_string()))?;
-        if body.len() < 4 {
-            return Err(ServiceError::Http("an alerts answer cut short".into()));
-        }
-        let parsed = records(&body[4..], 3).map_err(ServiceError::Http)?;
+        let (count, body) = self.poll("alerts", since, wait)?;
+        let parsed = records(&body, 3).map_err(ServiceError::Http)?;
+        check_count(parsed.len(), count)?;
         parsed
             .into_iter()
             .map(|(head, envelope)| {

@@ -326,6 +326,29 @@ struct AlertsQuery {
     limit: Option<usize>,
 }
 
+/// Waits until `ready` has something (re-checked whenever `notify` fires) or `wait_ms` (at
+/// most 30 s) passed; `None` at the deadline.
+async fn long_poll<T>(
+    notify: &tokio::sync::Notify,
+    wait_ms: u64,
+    mut ready: impl FnMut() -> Result<Option<T>, ServiceError>,
+) -> Result<Option<T>, ServiceError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms.min(30_000));
+    loop {
+        // Registered before the check, so a result stored in between still wakes this poll.
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(x) = ready()? {
+            return Ok(Some(x));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        let _ = tokio::time::timeout_at(deadline, notified).await;
+    }
+}
+
 /// `GET /v1/alerts?since=ID&wait_ms=MS&limit=N` (clinic token): the clinic's alert records
 /// after `since`, waiting up to `wait_ms` (at most 30 s) for the first one.
 async fn get_alerts(
@@ -335,26 +358,21 @@ async fn get_alerts(
 ) -> Result<Vec<u8>, ServiceError> {
     let clinic = clinic_id(&state, &headers)?;
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(q.wait_ms.min(30_000));
-    loop {
-        // Registered before the query, so an alert stored in between still wakes this poll.
-        let notified = state.alerts.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
+    let rows = long_poll(&state.alerts, q.wait_ms, || {
         let rows = state.store.alerts_since(clinic, q.since, limit)?;
-        if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
-            let mut out = (rows.len() as u32).to_le_bytes().to_vec();
-            for r in rows {
-                put_record(
-                    &mut out,
-                    &[r.id as u64, r.device_id as u64, r.seq],
-                    &r.flags,
-                );
-            }
-            return Ok(out);
-        }
-        let _ = tokio::time::timeout_at(deadline, notified).await;
+        Ok((!rows.is_empty()).then_some(rows))
+    })
+    .await?
+    .unwrap_or_default();
+    let mut out = (rows.len() as u32).to_le_bytes().to_vec();
+    for r in rows {
+        put_record(
+            &mut out,
+            &[r.id as u64, r.device_id as u64, r.seq],
+            &r.flags,
+        );
     }
+    Ok(out)
 }
 
 #[derive(serde::Deserialize)]
@@ -469,29 +487,25 @@ async fn get_analyses(
 ) -> Result<Vec<u8>, ServiceError> {
     let clinic = clinic_id(&state, &headers)?;
     let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(q.wait_ms.min(30_000));
-    loop {
-        let notified = state.analyses.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
+    let rows = long_poll(&state.analyses, q.wait_ms, || {
         let rows = state.store.analyses_since(clinic, q.since, limit)?;
-        if !rows.is_empty() || tokio::time::Instant::now() >= deadline {
-            let mut out = (rows.len() as u32).to_le_bytes().to_vec();
-            for r in rows {
-                let meta = serde_json::json!({
-                    "id": r.id,
-                    "record_id": r.record_id,
-                    "patient": r.patient,
-                    "test": r.test,
-                    "date": r.date,
-                    "window": r.mean_window,
-                });
-                put_item(&mut out, &meta, r.body.as_deref().unwrap_or(&[]));
-            }
-            return Ok(out);
-        }
-        let _ = tokio::time::timeout_at(deadline, notified).await;
+        Ok((!rows.is_empty()).then_some(rows))
+    })
+    .await?
+    .unwrap_or_default();
+    let mut out = (rows.len() as u32).to_le_bytes().to_vec();
+    for r in rows {
+        let meta = serde_json::json!({
+            "id": r.id,
+            "record_id": r.record_id,
+            "patient": r.patient,
+            "test": r.test,
+            "date": r.date,
+            "window": r.mean_window,
+        });
+        put_item(&mut out, &meta, r.body.as_deref().unwrap_or(&[]));
     }
+    Ok(out)
 }
 
 #[derive(serde::Deserialize)]
@@ -543,39 +557,34 @@ async fn get_cohort(
     Query(q): Query<WaitQuery>,
 ) -> Result<Response, ServiceError> {
     let clinic = clinic_id(&state, &headers)?;
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(q.wait_ms.min(30_000));
-    loop {
-        let notified = state.analyses.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
+    let job = long_poll(&state.analyses, q.wait_ms, || {
         let job = state
             .store
             .cohort(clinic, id)?
             .ok_or_else(|| ServiceError::NotFound(format!("cohort {id}")))?;
-        if job.failed {
-            let error = job.error.as_deref().unwrap_or("unknown");
-            return Err(ServiceError::Failed(format!("cohort {id}: {error}")));
-        }
-        if job.done {
-            let meta = serde_json::json!({
-                "cohort_id": job.id,
-                "test": job.test,
-                "threshold": job.threshold,
-                "patients": job.patients,
-            });
-            let mut out = Vec::new();
-            put_item(&mut out, &meta, job.body.as_deref().unwrap_or(&[]));
-            return Ok(out.into_response());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok((
-                StatusCode::ACCEPTED,
-                Json(serde_json::json!({ "cohort_id": id, "state": "pending" })),
-            )
-                .into_response());
-        }
-        let _ = tokio::time::timeout_at(deadline, notified).await;
+        Ok((job.done || job.failed).then_some(job))
+    })
+    .await?;
+    let Some(job) = job else {
+        return Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "cohort_id": id, "state": "pending" })),
+        )
+            .into_response());
+    };
+    if job.failed {
+        let error = job.error.as_deref().unwrap_or("unknown");
+        return Err(ServiceError::Failed(format!("cohort {id}: {error}")));
     }
+    let meta = serde_json::json!({
+        "cohort_id": job.id,
+        "test": job.test,
+        "threshold": job.threshold,
+        "patients": job.patients,
+    });
+    let mut out = Vec::new();
+    put_item(&mut out, &meta, job.body.as_deref().unwrap_or(&[]));
+    Ok(out.into_response())
 }
 
 /// The clinic's monitor: its key expanded and uploaded, its rules compiled (once).

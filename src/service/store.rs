@@ -776,8 +776,34 @@ impl Store {
             .map_err(db)
     }
 
-    /// Counts a failed attempt of a reading; at `max_attempts` it fails for good (state 2:
-    /// no alerts; its stream goes on without it, and "sustained" restarts after the gap).
+    /// Counts a failed attempt of a pending job of `table` (the row `filter` selects): its
+    /// `attempts` and last `error`; at `max_attempts` the job fails for good (state 2).
+    fn count_failure(
+        &self,
+        table: &str,
+        filter: &str,
+        key: &[(&str, &dyn rusqlite::ToSql)],
+        error: &str,
+        max_attempts: u32,
+    ) -> Result<(), ServiceError> {
+        let mut named: Vec<(&str, &dyn rusqlite::ToSql)> = key.to_vec();
+        named.push((":error", &error));
+        named.push((":max", &max_attempts));
+        self.conn()
+            .execute(
+                &format!(
+                    "UPDATE {table} SET attempts = attempts + 1, error = :error,
+                     state = CASE WHEN attempts + 1 >= :max THEN 2 ELSE state END
+                     WHERE {filter} AND state = 0"
+                ),
+                named.as_slice(),
+            )
+            .map(|_| ())
+            .map_err(db)
+    }
+
+    /// A failed attempt of a reading; failed for good, it has no alerts, and its stream goes
+    /// on without it ("sustained" restarts after the gap).
     pub fn fail_reading(
         &self,
         device_id: i64,
@@ -785,43 +811,25 @@ impl Store {
         error: &str,
         max_attempts: u32,
     ) -> Result<(), ServiceError> {
-        self.conn()
-            .execute(
-                "UPDATE readings SET attempts = attempts + 1, error = ?3,
-                 state = CASE WHEN attempts + 1 >= ?4 THEN 2 ELSE state END
-                 WHERE device_id = ?1 AND seq = ?2 AND state = 0",
-                params![device_id, seq as i64, error, max_attempts],
-            )
-            .map(|_| ())
-            .map_err(db)
+        let seq = seq as i64;
+        self.count_failure(
+            "readings",
+            "device_id = :device AND seq = :seq",
+            &[(":device", &device_id), (":seq", &seq)],
+            error,
+            max_attempts,
+        )
     }
 
-    /// Counts a failed attempt of a record's analysis; at `max_attempts` it fails for good
-    /// (its series' later records are compared with the records before it).
+    /// A failed attempt of a record's analysis; failed for good, its series' later records
+    /// are compared with the records before it.
     pub fn fail_record(&self, id: i64, error: &str, max_attempts: u32) -> Result<(), ServiceError> {
-        self.conn()
-            .execute(
-                "UPDATE records SET attempts = attempts + 1, error = ?2,
-                 state = CASE WHEN attempts + 1 >= ?3 THEN 2 ELSE state END
-                 WHERE id = ?1 AND state = 0",
-                params![id, error, max_attempts],
-            )
-            .map(|_| ())
-            .map_err(db)
+        self.count_failure("records", "id = :id", &[(":id", &id)], error, max_attempts)
     }
 
-    /// Counts a failed attempt of a cohort job; at `max_attempts` it fails for good (its
-    /// fetch answers with the error).
+    /// A failed attempt of a cohort job; failed for good, its fetch answers with the error.
     pub fn fail_cohort(&self, id: i64, error: &str, max_attempts: u32) -> Result<(), ServiceError> {
-        self.conn()
-            .execute(
-                "UPDATE cohorts SET attempts = attempts + 1, error = ?2,
-                 state = CASE WHEN attempts + 1 >= ?3 THEN 2 ELSE state END
-                 WHERE id = ?1 AND state = 0",
-                params![id, error, max_attempts],
-            )
-            .map(|_| ())
-            .map_err(db)
+        self.count_failure("cohorts", "id = :id", &[(":id", &id)], error, max_attempts)
     }
 
     /// Counts of the records side (for tests): records, records pending, analyses, cohort
