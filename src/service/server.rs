@@ -681,72 +681,78 @@ fn worker(state: Shared, stop: Arc<std::sync::atomic::AtomicBool>) {
     }
 }
 
-/// One step of readings; whether there was any.
+/// Attempts of a job that fails on its own before it is marked failed.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// One step of jobs (readings or records): per clinic, all its jobs in one batch; when the
+/// batch fails, one job at a time, to find the jobs that fail alone: each of those counts an
+/// attempt (`fail`) and fails for good after [`MAX_ATTEMPTS`] (its stream or series goes on
+/// without it). Whether there was any job.
+fn run_step<J>(
+    state: &AppState,
+    pending: Vec<J>,
+    clinic_of: impl Fn(&J) -> i64,
+    run: impl Fn(&AppState, i64, &[J]) -> Result<(), ServiceError>,
+    fail: impl Fn(&J, &str) -> Result<String, ServiceError>,
+) -> Result<bool, ServiceError> {
+    if pending.is_empty() {
+        return Ok(false);
+    }
+    let mut by_clinic: HashMap<i64, Vec<J>> = HashMap::new();
+    for p in pending {
+        by_clinic.entry(clinic_of(&p)).or_default().push(p);
+    }
+    let mut result = Ok(true);
+    for (clinic, jobs) in by_clinic {
+        if run(state, clinic, &jobs).is_err() {
+            for job in &jobs {
+                if let Err(e) = run(state, clinic, std::slice::from_ref(job)) {
+                    let what = fail(job, &e.to_string())?;
+                    result = Err(ServiceError::Store(format!("clinic {clinic}, {what}: {e}")));
+                }
+            }
+        }
+    }
+    result
+}
+
+/// One step of readings (one per device).
 fn readings_step(state: &AppState) -> Result<bool, ServiceError> {
     let pending = state.store.next_pending(
         state.config.max_readings_per_step,
         state.config.reorder_grace,
     )?;
-    if pending.is_empty() {
-        return Ok(false);
-    }
-    let mut by_clinic: HashMap<i64, Vec<PendingReading>> = HashMap::new();
-    for p in pending {
-        by_clinic.entry(p.clinic_id).or_default().push(p);
-    }
-    let mut result = Ok(true);
-    for (clinic, readings) in by_clinic {
-        if evaluate(state, clinic, &readings).is_err() {
-            // One at a time, to find the readings that fail alone: each of those counts an
-            // attempt, and fails for good after MAX_ATTEMPTS (its stream goes on without it).
-            for r in &readings {
-                if let Err(e) = evaluate(state, clinic, std::slice::from_ref(r)) {
-                    state
-                        .store
-                        .fail_reading(r.device_id, r.seq, &e.to_string(), MAX_ATTEMPTS)?;
-                    result = Err(ServiceError::Store(format!(
-                        "clinic {clinic}, device {}, reading {}: {e}",
-                        r.device_id, r.seq
-                    )));
-                }
-            }
-        }
-    }
+    let result = run_step(
+        state,
+        pending,
+        |r: &PendingReading| r.clinic_id,
+        evaluate,
+        |r, error| {
+            state
+                .store
+                .fail_reading(r.device_id, r.seq, error, MAX_ATTEMPTS)?;
+            Ok(format!("device {}, reading {}", r.device_id, r.seq))
+        },
+    );
     state.alerts.notify_waiters();
     result
 }
 
-/// Attempts of a job that fails on its own before it is marked failed.
-const MAX_ATTEMPTS: u32 = 5;
-
-/// One step of records (one per series); whether there was any.
+/// One step of records (one per series).
 fn records_step(state: &AppState) -> Result<bool, ServiceError> {
     let pending = state
         .store
         .next_pending_records(state.config.max_readings_per_step)?;
-    if pending.is_empty() {
-        return Ok(false);
-    }
-    let mut by_clinic: HashMap<i64, Vec<PendingRecord>> = HashMap::new();
-    for p in pending {
-        by_clinic.entry(p.clinic_id).or_default().push(p);
-    }
-    let mut result = Ok(true);
-    for (clinic, records) in by_clinic {
-        if analyze(state, clinic, &records).is_err() {
-            for r in &records {
-                if let Err(e) = analyze(state, clinic, std::slice::from_ref(r)) {
-                    state
-                        .store
-                        .fail_record(r.id, &e.to_string(), MAX_ATTEMPTS)?;
-                    result = Err(ServiceError::Store(format!(
-                        "clinic {clinic}, record {}: {e}",
-                        r.id
-                    )));
-                }
-            }
-        }
-    }
+    let result = run_step(
+        state,
+        pending,
+        |r: &PendingRecord| r.clinic_id,
+        analyze,
+        |r, error| {
+            state.store.fail_record(r.id, error, MAX_ATTEMPTS)?;
+            Ok(format!("record {}", r.id))
+        },
+    );
     state.analyses.notify_waiters();
     result
 }
