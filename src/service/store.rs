@@ -743,14 +743,16 @@ impl Store {
             .map_err(db)
     }
 
-    /// Each patient's latest value of a cohort's test, among records up to its `as_of`.
+    /// Each patient's latest value of a cohort's test, among records up to its `as_of` (a
+    /// record whose analysis failed for good is left out: its bytes may be what failed).
     pub fn cohort_values(&self, job: &CohortRow) -> Result<Vec<Vec<u8>>, ServiceError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare(
                 "SELECT r.value FROM records r
                  JOIN (SELECT MAX(id) AS id FROM records
-                       WHERE clinic_id = ?1 AND test = ?2 AND id <= ?3 GROUP BY patient) m
+                       WHERE clinic_id = ?1 AND test = ?2 AND id <= ?3 AND state != 2
+                       GROUP BY patient) m
                  ON r.id = m.id ORDER BY r.patient",
             )
             .map_err(db)?;
