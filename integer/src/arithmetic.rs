@@ -90,6 +90,82 @@ impl IntegerServer<'_> {
         Ok(accs)
     }
 
+    /// `NOT x` blockwise, `m − 1 − block` (no bootstrap): `m^blocks − 1 − x` for clean blocks.
+    pub fn complement(&self, x: &RadixCiphertext) -> Result<RadixCiphertext> {
+        let top = self.layout.max_message() as i64;
+        let blocks = x
+            .blocks
+            .iter()
+            .map(|b| self.lin(&[(b, -1)], top))
+            .collect::<Result<_>>()?;
+        Ok(RadixCiphertext { blocks })
+    }
+
+    /// `Σ wᵢ·xᵢ + c` per group, with clear signed weights and constant, as a `blocks`-wide
+    /// integer wrapping at `m^blocks` (two's complement for a negative result). A negative
+    /// weight multiplies the complement (`|w|·(m^len − 1 − x)`) and moves `|w|·(m^len − 1)`
+    /// into the constant; every weight's base-m digits place entries `digit·block` (degree
+    /// at most 3·3 on clean 2-bit blocks) in the columns of their weight, and one column sum
+    /// ([`Self::count_flags`]'s counter) adds everything with a bootstrap per group of entries
+    /// that fills the plaintext space, not per addition.
+    pub fn weighted_sum(
+        &self,
+        groups: &[(Vec<(&RadixCiphertext, i64)>, i64)],
+        blocks: usize,
+    ) -> Result<Vec<RadixCiphertext>> {
+        let m = self.layout.message_modulus;
+        let bits = self.layout.block_bits as usize * blocks;
+        if blocks == 0 || bits > 62 {
+            return Err(Error::InvalidParameters(format!(
+                "a weighted sum of {blocks} blocks (1 to {})",
+                62 / self.layout.block_bits as usize
+            )));
+        }
+        let modulus = 1i128 << bits;
+        let digits = |mut v: u64| {
+            let mut d = Vec::new();
+            while v > 0 {
+                d.push(v % m);
+                v /= m;
+            }
+            d
+        };
+        let mut columns = Vec::with_capacity(groups.len());
+        for (terms, constant) in groups {
+            let mut cols: Vec<Vec<Block>> = vec![Vec::new(); blocks];
+            let mut c = *constant as i128;
+            for (x, w) in terms {
+                if *w == 0 {
+                    continue;
+                }
+                let source = if *w > 0 {
+                    (*x).clone()
+                } else {
+                    let top = (m as i128).pow(x.blocks.len() as u32) - 1;
+                    c -= (w.unsigned_abs() as i128) * top;
+                    self.complement(x)?
+                };
+                for (k, d) in digits(w.unsigned_abs()).into_iter().enumerate() {
+                    if d == 0 {
+                        continue;
+                    }
+                    for (j, b) in source.blocks.iter().enumerate() {
+                        if j + k < blocks {
+                            cols[j + k].push(self.lin(&[(b, d as i64)], 0)?);
+                        }
+                    }
+                }
+            }
+            for (i, d) in digits(c.rem_euclid(modulus) as u64).into_iter().enumerate() {
+                if d != 0 && i < blocks {
+                    cols[i].push(self.trivial(d)?);
+                }
+            }
+            columns.push(cols);
+        }
+        self.sum_columns(columns)
+    }
+
     /// Carry propagation of blocks whose degrees are below `m²` (a sum of two blocks and a
     /// small constant): ripple from the least significant block; 2 PBS per block, but the top
     /// block's carry (dropped: wrapping) is not computed.

@@ -199,7 +199,7 @@ impl IntegerServer<'_> {
             return Err(Error::InvalidParameters("count of no flags".into()));
         }
         // Per group, per column: the entries of weight m^column.
-        let mut columns: Vec<Vec<Vec<Block>>> = groups
+        let columns: Vec<Vec<Vec<Block>>> = groups
             .iter()
             .map(|g| {
                 let mut cols = vec![Vec::new(); blocks];
@@ -207,13 +207,44 @@ impl IntegerServer<'_> {
                 cols
             })
             .collect();
+        self.sum_columns(columns)
+    }
+
+    /// Sums columns of encrypted entries, per group: column i holds entries of weight m^i,
+    /// each of any degree below the plaintext space; the result has one block per column
+    /// (wrapping: the carry out of the top column is never computed). Each round sums a
+    /// column's entries linearly into groups whose degree stays in the space and bootstraps
+    /// each group to its message (kept) and, when its degree reaches m, its carry (moved up);
+    /// a column is done when it holds one clean entry ([`Self::count_flags`] is the case of
+    /// flags in column 0).
+    pub(crate) fn sum_columns(
+        &self,
+        mut columns: Vec<Vec<Vec<Block>>>,
+    ) -> Result<Vec<RadixCiphertext>> {
+        let space = self.layout.space;
+        for b in columns.iter().flatten().flatten() {
+            if b.degree >= space {
+                return Err(Error::DegreeOverflow {
+                    what: "a column entry",
+                    min: 0,
+                    max: b.degree as i64,
+                    space,
+                });
+            }
+        }
+        let width = columns.first().map_or(0, |c| c.len());
+        if width == 0 || columns.iter().any(|c| c.len() != width) {
+            return Err(Error::InvalidParameters(
+                "column sums of no columns, or of different widths".into(),
+            ));
+        }
         loop {
             let (mut next, sums) = plan_round(&columns, |b: &Block| b.degree, &self.layout);
             if sums.is_empty() {
                 columns = next;
                 break;
             }
-            self.counter_round(sums, blocks, &mut next)?;
+            self.counter_round(sums, width, &mut next)?;
             columns = next;
         }
         columns

@@ -127,6 +127,31 @@ fn u8_and_u16_operations_match_plaintext() {
             assert_eq!(dec(&picked[i]), if flag { a[i] } else { b[i] });
             assert_eq!(dec(&kept[i]), if flag { a[i] } else { 0 });
         }
+        // Weighted sums with signed weights (wrapping, two's complement), and the complement.
+        let groups: Vec<(Vec<(&RadixCiphertext, i64)>, i64)> = vec![
+            (vec![(&ea[0], 3), (&ea[1], -2), (&ea[2], 21)], 5),
+            (vec![(&ea[3], -1)], 0),
+            (
+                (0..a.len()).map(|i| (&ea[i], (i as i64 % 7) - 3)).collect(),
+                -40,
+            ),
+            (vec![(&ea[4], 0)], 7),
+        ];
+        let wide = blocks + 4;
+        let wmod = 1i128 << (2 * wide);
+        let sums = ints.weighted_sum(&groups, wide).unwrap();
+        for ((terms, c), s) in groups.iter().zip(&sums) {
+            let want: i128 = terms
+                .iter()
+                .map(|(x, w)| {
+                    let i = ea.iter().position(|e| std::ptr::eq(e, *x)).unwrap();
+                    a[i] as i128 * *w as i128
+                })
+                .sum::<i128>()
+                + *c as i128;
+            assert_eq!(dec(s) as i128, want.rem_euclid(wmod), "{terms:?}");
+        }
+        assert_eq!(dec(&ints.complement(&ea[1]).unwrap()), max - a[1]);
         // Public constants as integers.
         let seven = ints.trivial_radix(7 % modulus, blocks).unwrap();
         assert_eq!(
