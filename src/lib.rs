@@ -21,6 +21,7 @@ pub use glovebox_integer as integer;
 pub use glovebox_kernels as kernels;
 pub use glovebox_sim as sim;
 
+pub mod inference;
 pub mod records;
 pub mod service;
 pub mod vitals;
