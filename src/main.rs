@@ -32,6 +32,7 @@ enum Command {
     Clinic(cli::clinic::Args),
     Device(cli::device::Args),
     Load(cli::load::Args),
+    Predict(cli::predict::Args),
 }
 
 fn main() {
@@ -45,6 +46,7 @@ fn main() {
         Command::Clinic(args) => cli::clinic::run(args),
         Command::Device(args) => cli::device::run(args),
         Command::Load(args) => cli::load::run(args),
+        Command::Predict(args) => cli::predict::run(args),
     };
     if let Err(e) = result {
         eprintln!("glovebox: {e}");

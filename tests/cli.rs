@@ -14,13 +14,16 @@ fn help_lists_every_subcommand() {
     let out = glovebox(&["--help"]);
     assert!(out.status.success());
     let help = String::from_utf8(out.stdout).unwrap();
-    for sub in ["vitals", "bench", "params", "demo", "sim"] {
+    let all = [
+        "vitals", "bench", "params", "demo", "sim", "serve", "clinic", "device", "load", "predict",
+    ];
+    for sub in all {
         assert!(
             help.contains(&format!("  {sub} ")),
             "{sub} missing from:\n{help}"
         );
     }
-    for sub in ["vitals", "bench", "params", "demo", "sim", "sim ntt"] {
+    for sub in all.iter().copied().chain(["sim ntt", "clinic register"]) {
         let mut args: Vec<&str> = sub.split(' ').collect();
         args.push("--help");
         assert!(glovebox(&args).status.success(), "{sub} --help");
@@ -197,4 +200,37 @@ fn demo_runs_on_the_simulated_accelerator() {
         serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
     assert_eq!(v["verified"], 4);
     assert!(v["backend"].as_str().unwrap().starts_with("sim"));
+}
+
+#[test]
+fn predict_json_reports_accuracies_agreement_and_costs() {
+    let out = glovebox(&["predict", "--params", "test", "--patients", "16", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(v["test_patients"], 16);
+    assert_eq!(
+        v["agreement"], 16,
+        "encrypted = quantized clear on every patient"
+    );
+    for field in [
+        "float_accuracy",
+        "quantized_accuracy",
+        "encrypted_accuracy",
+        "pbs_per_prediction",
+        "predictions_per_s",
+    ] {
+        assert!(v[field].as_f64().unwrap() > 0.0, "{field}: {v}");
+    }
+    let confusion: u64 = v["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter().map(|c| c.as_u64().unwrap()))
+        .sum();
+    assert_eq!(confusion, 16);
 }

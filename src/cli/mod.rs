@@ -8,6 +8,7 @@ pub mod demo;
 pub mod device;
 pub mod load;
 pub mod params;
+pub mod predict;
 pub mod serve;
 pub mod sim;
 pub mod vitals;
