@@ -65,6 +65,21 @@ pub enum Error {
         space: u64,
     },
 
+    /// A linear combination `Σ kᵢ·ctᵢ` whose noise exceeds what the parameter set's failure
+    /// probability was computed for: its squared 2-norm `Σ kᵢ²·νᵢ` (νᵢ the operands' own, 1
+    /// for a fresh encryption or a PBS output) is above the set's `max_noise_norm²`.
+    /// Bootstrapping it would fail more often than the set promises; bootstrap the operands
+    /// first.
+    #[error(
+        "noise overflow in {what}: squared norm {norm2} above the parameter set's {max} \
+         (its p_fail holds up to there); bootstrap the operands first"
+    )]
+    NoiseOverflow {
+        what: &'static str,
+        norm2: u64,
+        max: u64,
+    },
+
     /// A message outside the plaintext space.
     #[error("message {message} is outside the plaintext space [0, {modulus})")]
     MessageOutOfRange { message: u64, modulus: u64 },

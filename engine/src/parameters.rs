@@ -54,6 +54,12 @@ pub struct Parameters {
     pub modulus_switch: ModulusSwitchType,
     /// log2 of the probability that one PBS decrypts wrongly, as the source states it.
     pub log2_p_fail: f64,
+    /// The 2-norm of the linear combination `Σ kᵢ·ctᵢ` of nominal ciphertexts (fresh
+    /// encryptions or PBS outputs) that `log2_p_fail` was computed for: a bootstrap whose
+    /// input has a larger norm (`sqrt(Σ kᵢ²)`) fails more often than the set promises. TFHE-rs's
+    /// optimizer states it beside each set ("2-norm = 5"), and TFHE-rs bounds it by its
+    /// `max_noise_level`.
+    pub max_noise_norm: u64,
     pub security: SecurityLevel,
     /// Where these numbers come from.
     pub source: &'static str,
@@ -82,6 +88,7 @@ pub const PARAM_MESSAGE_2_CARRY_2_KS_PBS: Parameters = Parameters {
     carry_modulus: 4,
     modulus_switch: ModulusSwitchType::CenteredMeanNoiseReduction,
     log2_p_fail: -129.581,
+    max_noise_norm: 5,
     security: SecurityLevel::Secure {
         bits: 128,
         source: TFHE_RS_SECURITY,
@@ -108,6 +115,7 @@ pub const V1_8_HPU_PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128: Parameters =
     carry_modulus: 4,
     modulus_switch: ModulusSwitchType::CenteredMeanNoiseReduction,
     log2_p_fail: -128.0,
+    max_noise_norm: 5,
     security: SecurityLevel::Secure {
         bits: 128,
         source: TFHE_RS_SECURITY,
@@ -133,6 +141,7 @@ pub const TEST_PARAMS_INSECURE: Parameters = Parameters {
     carry_modulus: 4,
     modulus_switch: ModulusSwitchType::CenteredMeanNoiseReduction,
     log2_p_fail: -60.0,
+    max_noise_norm: 5,
     security: SecurityLevel::Insecure {
         reason: "dimensions far too small; for logic tests only",
     },

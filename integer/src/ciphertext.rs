@@ -24,6 +24,9 @@ pub struct RadixLayout {
     pub message_modulus: u64,
     /// `message_modulus · carry_modulus`: a block's degree stays below it.
     pub space: u64,
+    /// The largest squared noise norm a block may carry (`max_noise_norm²` of the set): a
+    /// linear combination above it is refused ([`Error::NoiseOverflow`]).
+    pub max_noise: u64,
 }
 
 impl RadixLayout {
@@ -43,6 +46,7 @@ impl RadixLayout {
             block_bits: m.trailing_zeros(),
             message_modulus: m,
             space,
+            max_noise: params.max_noise_norm * params.max_noise_norm,
         })
     }
 
@@ -57,18 +61,31 @@ impl RadixLayout {
     }
 }
 
-/// A short-integer ciphertext and its degree: the largest value it can hold, set by the
-/// operation that made it and checked before each linear combination (TFHE-rs's `Degree`).
+/// A short-integer ciphertext, its degree (the largest value it can hold, TFHE-rs's
+/// `Degree`) and its noise (the squared 2-norm `Σ kᵢ²` of the combination of nominal
+/// ciphertexts it is: 1 for a fresh encryption or a PBS output, 0 for a trivial one), both set
+/// by the operation that made it and checked before each linear combination.
 #[derive(Clone, Debug)]
 pub struct Block {
     pub(crate) ct: Ciphertext,
     pub(crate) degree: u64,
+    pub(crate) noise: u64,
 }
 
 impl Block {
-    /// A block from a ciphertext the caller vouches for: its value is at most `degree`.
+    /// A block from a nominal ciphertext (fresh or bootstrapped) the caller vouches for: its
+    /// value is at most `degree`.
     pub(crate) fn new(ct: Ciphertext, degree: u64) -> Self {
-        Self { ct, degree }
+        Self {
+            ct,
+            degree,
+            noise: 1,
+        }
+    }
+
+    /// The squared noise norm relative to a nominal ciphertext.
+    pub fn noise(&self) -> u64 {
+        self.noise
     }
 
     pub fn ciphertext(&self) -> &Ciphertext {

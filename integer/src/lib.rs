@@ -208,14 +208,15 @@ impl<'a> IntegerServer<'a> {
         let p = self.server_key.parameters();
         let mut ct = LweCiphertext::zero(p.big_lwe_dimension());
         ct.plaintext_add_assign(value.wrapping_mul(p.delta()));
-        Ok(Block::new(
-            Ciphertext {
+        Ok(Block {
+            ct: Ciphertext {
                 ct,
                 parameters_fingerprint: p.fingerprint(),
                 key_id: self.server_key.key_id(),
             },
-            value,
-        ))
+            degree: value,
+            noise: 0,
+        })
     }
 
     /// A public integer constant `value` of `blocks` blocks (an error if it does not fit).

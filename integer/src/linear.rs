@@ -1,7 +1,8 @@
-//! PBS-free linear combinations `Σ kᵢ·xᵢ + c` of blocks, checked against the degrees: the
-//! result's range, from its operands' degrees, must stay inside the plaintext space, or the
-//! combination is refused with [`Error::DegreeOverflow`] (clean the carries with a bootstrap
-//! first). The result's degree is the top of that range.
+//! PBS-free linear combinations `Σ kᵢ·xᵢ + c` of blocks, checked against the degrees and the
+//! noise: the result's range, from its operands' degrees, must stay inside the plaintext
+//! space ([`Error::DegreeOverflow`] otherwise), and its squared noise norm `Σ kᵢ²·νᵢ` within
+//! the set's bound ([`Error::NoiseOverflow`] otherwise: the set's p_fail only holds up to
+//! it). Bootstrap the operands first. The result's degree is the top of that range.
 
 use crate::{Block, IntegerServer};
 use glovebox_engine::prelude::*;
@@ -35,10 +36,15 @@ impl IntegerServer<'_> {
     /// let x = encrypt_radix(&client, 3, 1)?; // one block, degree 3
     /// let b = &x.blocks()[0];
     /// let five = ints.linear_combination(&[(b, 5)], 0)?; // degree 15: fits 16
-    /// assert_eq!(five.degree(), 15);
+    /// assert_eq!((five.degree(), five.noise()), (15, 25)); // noise 5² · 1
     /// assert!(matches!(
     ///     ints.linear_combination(&[(b, 6)], 0), // could reach 18
     ///     Err(Error::DegreeOverflow { .. })
+    /// ));
+    /// let flag = encrypt_bool(&client, true)?; // degree 1
+    /// assert!(matches!(
+    ///     ints.linear_combination(&[(flag.block(), 6)], 0), // degree 6, but noise 6² > 5²
+    ///     Err(Error::NoiseOverflow { norm2: 36, max: 25, .. })
     /// ));
     /// # Ok::<(), glovebox_engine::Error>(())
     /// ```
@@ -61,6 +67,16 @@ impl IntegerServer<'_> {
                 space,
             });
         }
+        let noise = parts.iter().fold(0u64, |n, (b, k)| {
+            n.saturating_add(b.noise.saturating_mul(k.unsigned_abs().saturating_pow(2)))
+        });
+        if noise > self.layout.max_noise {
+            return Err(Error::NoiseOverflow {
+                what: "linear combination",
+                norm2: noise,
+                max: self.layout.max_noise,
+            });
+        }
         let mut out = self.trivial(0)?;
         for (b, k) in parts {
             let mut t = b.ct.ct.clone();
@@ -72,6 +88,7 @@ impl IntegerServer<'_> {
             .ct
             .plaintext_add_assign((constant as u64).wrapping_mul(delta));
         out.degree = max as u64;
+        out.noise = noise;
         Ok(out)
     }
 
