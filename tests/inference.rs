@@ -1,5 +1,6 @@
 //! Encrypted inference equals its quantized clear twin, patient for patient: the test split on
-//! the test set (logic), a subset on the default 128-bit set (the product's correctness).
+//! the test set (logic), a subset on the default 128-bit set (the product's correctness), for
+//! the logistic regression and the random forest.
 
 use glovebox::inference::*;
 use glovebox::prelude::*;
@@ -7,14 +8,20 @@ use glovebox::vitals::{AlertRules, Clinic, MonitoringServer};
 use glovebox_integer::{decrypt_bool, encrypt_radix, RadixCiphertext, RadixLayout};
 use std::sync::Arc;
 
-fn check(params: &Parameters, patients: usize) {
+/// The clinic's side of a run: keys, the training split's quantizer, the first `patients` test
+/// patients quantized and encrypted; and a server holding the server key only.
+struct Run {
+    clinic: Clinic,
+    server: MonitoringServer,
+    train: Dataset,
+    quantizer: Quantizer,
+    quantized: Vec<Vec<u64>>,
+    encrypted: Vec<Vec<RadixCiphertext>>,
+}
+
+fn run(params: &Parameters, patients: usize) -> Run {
     let (train, test) = breast_cancer().split(TEST_FRACTION, SPLIT_SEED);
-    let q = Quantizer::fit(&train, FEATURE_BITS);
-    let model = QuantizedLogReg::quantize(
-        &FloatLogReg::train(&train, &q, ALPHA).unwrap(),
-        FEATURE_BITS,
-        MAX_WEIGHT,
-    );
+    let quantizer = Quantizer::fit(&train, FEATURE_BITS);
     let clinic = Clinic::new(params).unwrap();
     let server = MonitoringServer::new(
         Arc::new(clinic.server_key().unwrap()),
@@ -24,22 +31,41 @@ fn check(params: &Parameters, patients: usize) {
     )
     .unwrap();
     let layout = RadixLayout::new(params).unwrap();
-    let key = clinic.client_key();
     let quantized: Vec<Vec<u64>> = test.features[..patients]
         .iter()
-        .map(|x| q.quantize(x))
+        .map(|x| quantizer.quantize(x))
         .collect();
-    let encrypted: Vec<Vec<RadixCiphertext>> = quantized
+    let encrypted = quantized
         .iter()
         .map(|x| {
             x.iter()
-                .map(|&v| encrypt_radix(key, v, layout.blocks(FEATURE_BITS)).unwrap())
+                .map(|&v| {
+                    encrypt_radix(clinic.client_key(), v, layout.blocks(FEATURE_BITS)).unwrap()
+                })
                 .collect()
         })
         .collect();
-    let ints = server.integers().unwrap();
-    let out = predict_encrypted(&ints, &model, &encrypted).unwrap();
-    for (i, (p, x)) in out.iter().zip(&quantized).enumerate() {
+    Run {
+        clinic,
+        server,
+        train,
+        quantizer,
+        quantized,
+        encrypted,
+    }
+}
+
+fn check_logreg(params: &Parameters, patients: usize) {
+    let r = run(params, patients);
+    let model = QuantizedLogReg::quantize(
+        &FloatLogReg::train(&r.train, &r.quantizer, ALPHA).unwrap(),
+        FEATURE_BITS,
+        MAX_WEIGHT,
+    );
+    let key = r.clinic.client_key();
+    let ints = r.server.integers().unwrap();
+    let out = predict_encrypted(&ints, &model, &r.encrypted).unwrap();
+    for (i, (p, x)) in out.iter().zip(&r.quantized).enumerate() {
         let (malignant, risk) = model.predict_clear(x);
         let got_risk = decrypt_bool(key, &p.risk[0]).unwrap() as u8
             + decrypt_bool(key, &p.risk[1]).unwrap() as u8;
@@ -52,12 +78,51 @@ fn check(params: &Parameters, patients: usize) {
     }
 }
 
+fn check_forest(params: &Parameters, patients: usize) {
+    let r = run(params, patients);
+    let forest = FloatForest::train(&r.train, &r.quantizer, TREES, TREE_DEPTH, FOREST_SEED)
+        .unwrap()
+        .quantize(FEATURE_BITS);
+    let layout = RadixLayout::new(params).unwrap();
+    let circuit = CompiledForest::new(&forest, &layout).unwrap();
+    let key = r.clinic.client_key();
+    let ints = r.server.integers().unwrap();
+    let before = r.server.driver_stats().completed;
+    let out = predict_forest_encrypted(&ints, &circuit, &r.encrypted).unwrap();
+    assert_eq!(
+        r.server.driver_stats().completed - before,
+        (circuit.bootstraps() * patients) as u64,
+        "the bootstraps the circuit counts"
+    );
+    for (i, (p, x)) in out.iter().zip(&r.quantized).enumerate() {
+        let (malignant, votes) = forest.predict_votes(x);
+        assert_eq!(
+            (
+                decrypt_bool(key, &p.malignant).unwrap(),
+                key.decrypt_message_and_carry(p.votes.ciphertext()).unwrap() as usize
+            ),
+            (malignant, votes),
+            "patient {i}"
+        );
+    }
+}
+
 #[test]
 fn encrypted_predictions_equal_the_quantized_model_on_the_test_set() {
-    check(&TEST_PARAMS_INSECURE, 114);
+    check_logreg(&TEST_PARAMS_INSECURE, 114);
 }
 
 #[test]
 fn encrypted_predictions_equal_the_quantized_model_on_the_default_parameters() {
-    check(&PARAM_MESSAGE_2_CARRY_2_KS_PBS, 8);
+    check_logreg(&PARAM_MESSAGE_2_CARRY_2_KS_PBS, 8);
+}
+
+#[test]
+fn encrypted_forest_equals_the_quantized_forest_on_the_test_set() {
+    check_forest(&TEST_PARAMS_INSECURE, 114);
+}
+
+#[test]
+fn encrypted_forest_equals_the_quantized_forest_on_the_default_parameters() {
+    check_forest(&PARAM_MESSAGE_2_CARRY_2_KS_PBS, 8);
 }

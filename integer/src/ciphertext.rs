@@ -140,6 +140,19 @@ impl BoolCiphertext {
         &self.0
     }
 
+    /// A flag from a block of degree at most 1 (e.g. a lookup whose function is 0 or 1).
+    pub fn from_block(b: Block) -> Result<Self> {
+        if b.degree > 1 {
+            return Err(Error::DegreeOverflow {
+                what: "flag",
+                min: 0,
+                max: b.degree as i64,
+                space: 2,
+            });
+        }
+        Ok(Self(b))
+    }
+
     /// A flag from a ciphertext of 0 or 1 (e.g. received back from a server, to decrypt).
     pub fn from_ciphertext(ct: Ciphertext) -> Self {
         Self(Block::new(ct, 1))

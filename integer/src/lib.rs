@@ -147,6 +147,49 @@ impl<'a> IntegerServer<'a> {
         self.table(move |v| v / m)
     }
 
+    /// Programmable bootstraps of blocks, one function each, in one round through the
+    /// driver: output `i` encrypts `f_i(x_i)` (its degree the largest value of `f_i` over
+    /// `0..=degree(x_i)`). A function's values must stay in the plaintext space.
+    ///
+    /// ```
+    /// use glovebox_driver::{Driver, DriverConfig};
+    /// use glovebox_engine::prelude::*;
+    /// use glovebox_integer::*;
+    /// use std::sync::Arc;
+    /// let client = ClientKey::new(&TEST_PARAMS_INSECURE)?;
+    /// let server = Arc::new(client.server_key()?);
+    /// let driver = Driver::new(Arc::new(CpuBackend::new()), server.clone(), DriverConfig::default())?;
+    /// let ints = IntegerServer::new(&driver, &server)?;
+    /// let x = encrypt_radix(&client, 3, 1)?;
+    /// let square = |v: u64| v * v;
+    /// let out = ints.lookup(vec![(x.blocks()[0].clone(), &square)])?;
+    /// assert_eq!(out[0].degree(), 9);
+    /// assert_eq!(client.decrypt_message_and_carry(out[0].ciphertext())?, 9);
+    /// # Ok::<(), glovebox_engine::Error>(())
+    /// ```
+    pub fn lookup(&self, jobs: Vec<(Block, &dyn Fn(u64) -> u64)>) -> Result<Vec<Block>> {
+        let mut prepared = Vec::with_capacity(jobs.len());
+        for (b, f) in jobs {
+            self.check_block(&b)?;
+            if b.degree >= self.layout.space {
+                return Err(Error::DegreeOverflow {
+                    what: "lookup input",
+                    min: 0,
+                    max: b.degree as i64,
+                    space: self.layout.space,
+                });
+            }
+            if let Some(v) = (0..=b.degree).map(f).find(|&v| v >= self.layout.space) {
+                return Err(Error::MessageOutOfRange {
+                    message: v,
+                    modulus: self.layout.space,
+                });
+            }
+            prepared.push((b, self.table(f)?));
+        }
+        self.round(prepared)
+    }
+
     /// One round: bootstraps every job through the driver, in one submission; each output's
     /// degree is its table's largest value over the input's possible values.
     fn round(&self, jobs: Vec<(Block, Arc<OneTable>)>) -> Result<Vec<Block>> {

@@ -92,9 +92,20 @@ impl IntegerServer<'_> {
         Ok(out)
     }
 
-    /// [`Self::lin`] for a combination that the caller has proved never exceeds `bound`, a
-    /// tighter bound than the operands' degrees give (e.g. a select `keep(a) + keep(b)` where
-    /// one term is always 0). The combination is still checked against the space.
+    /// [`Self::linear_combination`] for a combination that the caller has proved never
+    /// exceeds `bound`, a tighter bound than the operands' degrees give (e.g. a sum of
+    /// indicators of disjoint events, of which at most one is 1). The combination is still
+    /// checked against the space and the noise bound; a wrong proof gives wrong results
+    /// downstream, so use it only for what the caller's construction guarantees.
+    pub fn linear_combination_proved(
+        &self,
+        parts: &[(&Block, i64)],
+        constant: i64,
+        bound: u64,
+    ) -> Result<Block> {
+        self.lin_proved(parts, constant, bound)
+    }
+
     pub(crate) fn lin_proved(
         &self,
         parts: &[(&Block, i64)],

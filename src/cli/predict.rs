@@ -10,6 +10,7 @@ use glovebox::prelude::*;
 use glovebox_integer::{decrypt_bool, encrypt_radix, IntegerServer, RadixCiphertext, RadixLayout};
 use rayon::prelude::*;
 use serde::Serialize;
+use std::result::Result;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,6 +19,123 @@ use std::time::Instant;
 pub enum ModelKind {
     /// Logistic regression: the encrypted score, its sign (the diagnosis) and a risk level.
     Logreg,
+    /// A random forest (7 trees of depth at most 4): every split compared blind, the leaves
+    /// selected blind, the votes summed, their majority.
+    Trees,
+}
+
+/// A trained model: the float original and its quantized twin, ready to run encrypted.
+enum Model {
+    Logreg {
+        float: FloatLogReg,
+        quantized: QuantizedLogReg,
+    },
+    Trees {
+        float: FloatForest,
+        circuit: CompiledForest,
+    },
+}
+
+/// A server's answer for one patient.
+enum Encrypted {
+    Logreg(EncryptedPrediction),
+    Trees(EncryptedForestPrediction),
+}
+
+impl Model {
+    fn train(
+        kind: ModelKind,
+        train: &Dataset,
+        q: &Quantizer,
+        layout: &RadixLayout,
+    ) -> Result<Self, Error> {
+        Ok(match kind {
+            ModelKind::Logreg => {
+                let float = FloatLogReg::train(train, q, ALPHA)?;
+                let quantized = QuantizedLogReg::quantize(&float, FEATURE_BITS, MAX_WEIGHT);
+                Model::Logreg { float, quantized }
+            }
+            ModelKind::Trees => {
+                let float = FloatForest::train(train, q, TREES, TREE_DEPTH, FOREST_SEED)?;
+                let circuit = CompiledForest::new(&float.quantize(FEATURE_BITS), layout)?;
+                Model::Trees { float, circuit }
+            }
+        })
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Model::Logreg { .. } => "logistic regression",
+            Model::Trees { .. } => "random forest",
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Model::Logreg { quantized, .. } => format!(
+                "weights {:?}, bias {}; outputs: diagnosis, risk level 0-2",
+                quantized.weights, quantized.bias
+            ),
+            Model::Trees { circuit, .. } => format!(
+                "{} trees of depth <= {}, {} splits after quantization, {} distinct comparisons; \
+                 outputs: diagnosis (majority), malignant votes",
+                circuit.forest.trees.len(),
+                TREE_DEPTH,
+                circuit.forest.splits(),
+                circuit.comparisons()
+            ),
+        }
+    }
+
+    fn float_predict(&self, scaled: &[f64]) -> bool {
+        match self {
+            Model::Logreg { float, .. } => float.predict(scaled),
+            Model::Trees { float, .. } => float.predict_votes(scaled).0,
+        }
+    }
+
+    /// The quantized clear twin: (diagnosis, risk level or malignant votes).
+    fn clear(&self, x: &[u64]) -> (bool, u8) {
+        match self {
+            Model::Logreg { quantized, .. } => quantized.predict_clear(x),
+            Model::Trees { circuit, .. } => {
+                let (m, votes) = circuit.forest.predict_votes(x);
+                (m, votes as u8)
+            }
+        }
+    }
+
+    fn predict_encrypted(
+        &self,
+        ints: &IntegerServer<'_>,
+        patients: &[Vec<RadixCiphertext>],
+    ) -> Result<Vec<Encrypted>, Error> {
+        Ok(match self {
+            Model::Logreg { quantized, .. } => predict_encrypted(ints, quantized, patients)?
+                .into_iter()
+                .map(Encrypted::Logreg)
+                .collect(),
+            Model::Trees { circuit, .. } => predict_forest_encrypted(ints, circuit, patients)?
+                .into_iter()
+                .map(Encrypted::Trees)
+                .collect(),
+        })
+    }
+}
+
+impl Encrypted {
+    fn decrypt(&self, client: &ClientKey) -> Result<(bool, u8), Error> {
+        Ok(match self {
+            Encrypted::Logreg(p) => (
+                decrypt_bool(client, &p.malignant)?,
+                decrypt_bool(client, &p.risk[0])? as u8 + decrypt_bool(client, &p.risk[1])? as u8,
+            ),
+            Encrypted::Trees(p) => (
+                decrypt_bool(client, &p.malignant)?,
+                client.decrypt_message_and_carry(p.votes.ciphertext())? as u8,
+            ),
+        })
+    }
 }
 
 /// Encrypted diagnosis on a real dataset: the Breast Cancer Wisconsin (Diagnostic) test split
@@ -49,8 +167,8 @@ struct PredictReport {
     threads: usize,
     train_patients: usize,
     test_patients: usize,
-    weights: Vec<i64>,
-    bias: i64,
+    /// The quantized model in words.
+    model_detail: String,
     float_accuracy: f64,
     quantized_accuracy: f64,
     encrypted_accuracy: f64,
@@ -71,14 +189,8 @@ impl Report for PredictReport {
             self.train_patients, self.test_patients, FEATURE_BITS
         );
         println!(
-            "model {}: weights {:?}, bias {}; {} ({}), backend {}, {} threads",
-            self.model,
-            self.weights,
-            self.bias,
-            self.params,
-            self.security,
-            self.backend,
-            self.threads
+            "model {}: {}; {} ({}), backend {}, {} threads",
+            self.model, self.model_detail, self.params, self.security, self.backend, self.threads
         );
         println!();
         println!("| accuracy on the test split | |");
@@ -91,8 +203,14 @@ impl Report for PredictReport {
         println!("| encrypted | {:.1} % |", 100.0 * self.encrypted_accuracy);
         println!();
         println!(
-            "encrypted = quantized clear on {}/{} patients (diagnosis and risk level)",
-            self.agreement, self.test_patients
+            "encrypted = quantized clear on {}/{} patients ({})",
+            self.agreement,
+            self.test_patients,
+            if self.model == "random forest" {
+                "diagnosis and votes"
+            } else {
+                "diagnosis and risk level"
+            }
         );
         println!(
             "server: {} PBS in {:.2} s: {:.1} PBS per prediction, {:.2} predictions/s",
@@ -124,8 +242,8 @@ pub fn run(args: Args) -> CliResult<()> {
         test.malignant.truncate(n);
     }
     let quantizer = Quantizer::fit(&train, FEATURE_BITS);
-    let float = FloatLogReg::train(&train, &quantizer, ALPHA)?;
-    let model = QuantizedLogReg::quantize(&float, FEATURE_BITS, MAX_WEIGHT);
+    let layout = RadixLayout::new(params)?;
+    let model = Model::train(args.model, &train, &quantizer, &layout)?;
     let accuracy = |predict: &dyn Fn(usize) -> bool| {
         (0..test.len())
             .filter(|&i| predict(i) == test.malignant[i])
@@ -137,8 +255,8 @@ pub fn run(args: Args) -> CliResult<()> {
         .iter()
         .map(|x| quantizer.quantize(x))
         .collect();
-    let float_accuracy = accuracy(&|i| float.predict(&quantizer.scale(&test.features[i])));
-    let clear: Vec<(bool, u8)> = quantized.iter().map(|x| model.predict_clear(x)).collect();
+    let float_accuracy = accuracy(&|i| model.float_predict(&quantizer.scale(&test.features[i])));
+    let clear: Vec<(bool, u8)> = quantized.iter().map(|x| model.clear(x)).collect();
     let quantized_accuracy = accuracy(&|i| clear[i].0);
 
     // Clinic: keys, quantized and encrypted features.
@@ -146,7 +264,6 @@ pub fn run(args: Args) -> CliResult<()> {
     let server_key = Arc::new(server_key_with_bar(args.output, params, |p| {
         client.server_key_with_progress(p)
     })?);
-    let layout = RadixLayout::new(params)?;
     let encrypted: Vec<Vec<RadixCiphertext>> = quantized
         .par_iter()
         .map(|x| {
@@ -154,7 +271,7 @@ pub fn run(args: Args) -> CliResult<()> {
                 .map(|&v| encrypt_radix(&client, v, layout.blocks(FEATURE_BITS)))
                 .collect()
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<_, Error>>()?;
 
     // Server: the server key only; patients in chunks, each chunk one batch of bootstraps.
     let driver = Driver::new(backend, server_key.clone(), DriverConfig::default())?;
@@ -168,7 +285,7 @@ pub fn run(args: Args) -> CliResult<()> {
     let t = Instant::now();
     let mut predictions = Vec::with_capacity(test.len());
     for chunk in encrypted.chunks(16) {
-        predictions.extend(predict_encrypted(&ints, &model, chunk)?);
+        predictions.extend(model.predict_encrypted(&ints, chunk)?);
         bar.inc(chunk.len() as u64);
     }
     let server_s = t.elapsed().as_secs_f64();
@@ -180,25 +297,22 @@ pub fn run(args: Args) -> CliResult<()> {
     let mut confusion = [[0usize; 2]; 2];
     let mut decrypted = Vec::with_capacity(test.len());
     for (p, want) in predictions.iter().zip(&clear) {
-        let malignant = decrypt_bool(&client, &p.malignant)?;
-        let risk =
-            decrypt_bool(&client, &p.risk[0])? as u8 + decrypt_bool(&client, &p.risk[1])? as u8;
-        agreement += ((malignant, risk) == *want) as usize;
+        let (malignant, detail) = p.decrypt(&client)?;
+        agreement += ((malignant, detail) == *want) as usize;
         decrypted.push(malignant);
     }
     for (i, &m) in decrypted.iter().enumerate() {
         confusion[test.malignant[i] as usize][m as usize] += 1;
     }
     let report = PredictReport {
-        model: "logistic regression",
+        model: model.name(),
         params: params.name,
         security: security_level(params),
         backend: backend_name,
         threads: threads(),
         train_patients: train.len(),
         test_patients: test.len(),
-        weights: model.weights.clone(),
-        bias: model.bias,
+        model_detail: model.describe(),
         float_accuracy,
         quantized_accuracy,
         encrypted_accuracy: accuracy(&|i| decrypted[i]),
