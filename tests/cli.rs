@@ -204,33 +204,47 @@ fn demo_runs_on_the_simulated_accelerator() {
 
 #[test]
 fn predict_json_reports_accuracies_agreement_and_costs() {
-    let out = glovebox(&["predict", "--params", "test", "--patients", "16", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
-    assert_eq!(v["test_patients"], 16);
-    assert_eq!(
-        v["agreement"], 16,
-        "encrypted = quantized clear on every patient"
-    );
-    for field in [
-        "float_accuracy",
-        "quantized_accuracy",
-        "encrypted_accuracy",
-        "pbs_per_prediction",
-        "predictions_per_s",
-    ] {
-        assert!(v[field].as_f64().unwrap() > 0.0, "{field}: {v}");
+    for (model, pbs) in [("logreg", None), ("trees", Some(50.0))] {
+        let out = glovebox(&[
+            "predict",
+            "--model",
+            model,
+            "--params",
+            "test",
+            "--patients",
+            "16",
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{model}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let v: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(v["test_patients"], 16);
+        assert_eq!(
+            v["agreement"], 16,
+            "{model}: encrypted = quantized clear on every patient"
+        );
+        for field in [
+            "float_accuracy",
+            "quantized_accuracy",
+            "encrypted_accuracy",
+            "pbs_per_prediction",
+            "predictions_per_s",
+        ] {
+            assert!(v[field].as_f64().unwrap() > 0.0, "{model} {field}: {v}");
+        }
+        if let Some(pbs) = pbs {
+            assert_eq!(v["pbs_per_prediction"].as_f64().unwrap(), pbs, "{model}");
+        }
+        let confusion: u64 = v["confusion"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap().iter().map(|c| c.as_u64().unwrap()))
+            .sum();
+        assert_eq!(confusion, 16);
     }
-    let confusion: u64 = v["confusion"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|r| r.as_array().unwrap().iter().map(|c| c.as_u64().unwrap()))
-        .sum();
-    assert_eq!(confusion, 16);
 }

@@ -149,7 +149,8 @@ impl<'a> IntegerServer<'a> {
 
     /// Programmable bootstraps of blocks, one function each, in one round through the
     /// driver: output `i` encrypts `f_i(x_i)` (its degree the largest value of `f_i` over
-    /// `0..=degree(x_i)`). A function's values must stay in the plaintext space.
+    /// `0..=degree(x_i)`). A function's values there must stay in the plaintext space
+    /// ([`Error::MessageOutOfRange`] otherwise); it is not called past the input's degree.
     ///
     /// ```
     /// use glovebox_driver::{Driver, DriverConfig};
@@ -185,7 +186,9 @@ impl<'a> IntegerServer<'a> {
                     modulus: self.layout.space,
                 });
             }
-            prepared.push((b, self.table(f)?));
+            // Values past the input's degree never occur: 0 there, so f need not be defined.
+            let degree = b.degree;
+            prepared.push((b, self.table(move |v| if v <= degree { f(v) } else { 0 })?));
         }
         self.round(prepared)
     }
