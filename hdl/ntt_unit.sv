@@ -58,7 +58,9 @@ module ntt_unit #(
   logic [2*LOG_N:0]          conflict;
 
   for (genvar s = 0; s <= LOG_N; s++) begin : g_buf
-    ntt_buffer #(.N(N), .C(C)) buffer (
+    // Written by stage s - 1 (the input writer for s = 0), read by stage s (the output reader
+    // for s = log2 N): the patterns the buffer's networks are built for.
+    ntt_buffer #(.N(N), .C(C), .W_STAGE(s - 1), .R_STAGE(s == LOG_N ? -1 : s)) buffer (
         .clk(clk),
         .we(we[s*C+:C]),
         .waddr(waddr[s*C*AW+:C*AW]),
