@@ -308,12 +308,20 @@ module br_unit #(
     s1_t      <= rd_t;
     s1_rot_lo <= rot_lo;
   end
+  // Lane l takes bank (l - a) mod C: the banks rotated by -a (a barrel network, C log2 C word
+  // multiplexers instead of a C-to-1 multiplexer per lane).
+  logic [LW-1:0]   s1_back;
+  logic [C*64-1:0] routed;
+  assign s1_back = LW'(0) - s1_rot_lo;
+  lane_rotator #(.LANES(C), .W(64)) route (
+      .in(acc_rdata[C*64-1:0]),
+      .amount(s1_back),
+      .out(routed)
+  );
   for (genvar l = 0; l < C; l++) begin : g_route
-    logic [LW-1:0] bank;
-    logic [63:0]   w, v;
-    assign bank = LW'(l) - s1_rot_lo;
-    assign w    = acc_rdata[bank*64+:64];
-    assign v    = s1_neg[l] ? -w : w;
+    logic [63:0] w, v;
+    assign w = routed[l*64+:64];
+    assign v = s1_neg[l] ? -w : w;
     always_ff @(posedge clk) s2_data[l*64+:64] <= s1_out ? v : v - acc_rdata[(C+l)*64+:64];
   end
   always_ff @(posedge clk) begin

@@ -19,8 +19,10 @@
 // TB = min(C/2, 2^(S+1)) one-port ROM banks (rom_bank.sv), entry e in bank e mod TB at row
 // e / TB, from TW_PREFIX_s<S>_c<C>_b<bank>.hex (S in hex, C and bank in 4 hex digits). The
 // lanes of a cycle read one row of all banks (ntt_pkg.sv says why) and each lane takes its
-// entry's bank: no entry is stored twice. `conflict` is high in a read cycle in which a lane's
-// row differs from lane 0's (a pattern the banks cannot serve; the unit counts it).
+// entry's bank, lane 0's plus a fixed offset: the banks rotated by lane 0's bank, then wiring
+// (no crossbar). No entry is stored twice. `conflict` is high in a read cycle in which a
+// lane's row differs from lane 0's or its bank from lane 0's plus its offset (a pattern the
+// banks cannot serve; the unit counts it).
 //
 // Timing: `start` (the cycle the source buffer's last word is written) -> reads in the next
 // N/C cycles -> each pair written to the destination buffer 1 + the butterfly's latency cycles
@@ -66,6 +68,21 @@ module ntt_stage #(
   localparam int LOG_TB = $clog2(TB);
   localparam int TROWS = TWN / TB;
   localparam int TRW = (TROWS > 1) ? $clog2(TROWS) : 1;
+
+  // Lane l's twiddle bank minus lane 0's (mod TB), the same in every read cycle of a direction
+  // (0 forward, 1 inverse; ntt_pkg.sv): computed at read cycle 0, where b = l.
+  function automatic int tw_offset(input int inverse, input int l);
+    int log_t, e, e0;
+    log_t = (inverse != 0) ? S : LOG_N - 1 - S;
+    if (inverse != 0) begin
+      e  = TWN / 2 + (l & ((1 << log_t) - 1));
+      e0 = TWN / 2;
+    end else begin
+      e  = l >> log_t;
+      e0 = 0;
+    end
+    tw_offset = (e - e0) % TB;
+  endfunction
 
   // Read side.
   logic          busy, inverse, rbank;
@@ -116,10 +133,13 @@ module ntt_stage #(
   logic [TW_W*TB-1:0] tw_bank;
   logic [TW_W*HALF-1:0] tw;
   assign tw_row = TRW'(tw_addr[TA-1:0] >> LOG_TB);
+  // A lane whose twiddle row differs from lane 0's, or whose bank is not lane 0's plus its
+  // offset: an access the ROM banks cannot serve.
+  logic bank_conflict, row_conflict;
   always_comb begin
-    conflict = 1'b0;
+    row_conflict = 1'b0;
     for (int l = 1; l < HALF; l++) begin
-      if (busy && TRW'(tw_addr[l*TA+:TA] >> LOG_TB) != tw_row) conflict = 1'b1;
+      if (busy && TRW'(tw_addr[l*TA+:TA] >> LOG_TB) != tw_row) row_conflict = 1'b1;
     end
   end
   for (genvar b = 0; b < TB; b++) begin : g_tw
@@ -131,18 +151,39 @@ module ntt_stage #(
         .rdata(tw_bank[b*TW_W+:TW_W])
     );
   end
+  assign conflict = row_conflict || bank_conflict;
   if (TB == 1) begin : g_tw_one
     assign tw = {HALF{tw_bank}};
+    assign bank_conflict = 1'b0;
   end else begin : g_tw_sel
-    logic [HALF*LOG_TB-1:0] tw_sel;
+    // Lane l's bank is lane 0's plus an offset that is fixed in each direction (ntt_pkg.sv):
+    // the banks rotated by lane 0's bank (a barrel network, TB log2 TB word multiplexers),
+    // then wiring, and the direction's choice.
+    logic [LOG_TB-1:0]  base_q;
+    logic               inv_q;
+    // In the first stages some banks are no lane's (every lane reads one entry there).
+    /* verilator lint_off UNUSEDSIGNAL */
+    logic [TW_W*TB-1:0] rotated;
+    /* verilator lint_on UNUSEDSIGNAL */
+    logic [HALF-1:0]    off_bank;
     always_ff @(posedge clk) begin
-      for (int l = 0; l < HALF; l++) tw_sel[l*LOG_TB+:LOG_TB] <= tw_addr[l*TA+:LOG_TB];
+      base_q <= tw_addr[LOG_TB-1:0];
+      inv_q  <= inverse;
     end
-    always_comb begin
-      for (int l = 0; l < HALF; l++) begin
-        tw[l*TW_W+:TW_W] = tw_bank[32'(tw_sel[l*LOG_TB+:LOG_TB])*TW_W+:TW_W];
-      end
+    lane_rotator #(.LANES(TB), .W(TW_W)) rotate (
+        .in(tw_bank),
+        .amount(base_q),
+        .out(rotated)
+    );
+    for (genvar l = 0; l < HALF; l++) begin : g_lane
+      localparam int OFF_FWD = tw_offset(0, l);
+      localparam int OFF_INV = tw_offset(1, l);
+      assign tw[l*TW_W+:TW_W] = inv_q ? rotated[OFF_INV*TW_W+:TW_W]
+                                      : rotated[OFF_FWD*TW_W+:TW_W];
+      assign off_bank[l] = busy && tw_addr[l*TA+:LOG_TB]
+          != LOG_TB'(tw_addr[LOG_TB-1:0] + LOG_TB'(inverse ? OFF_INV : OFF_FWD));
     end
+    assign bank_conflict = |off_bank;
   end
 
   // The read data's valid bit (the data comes the cycle after its address), through the

@@ -12,6 +12,7 @@ butterfly.sv
 butterfly_shift.sv
 sdp_ram.sv
 rom_bank.sv
+lane_rotator.sv
 ntt_buffer.sv
 ntt_stage.sv
 ntt_unit.sv
