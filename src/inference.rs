@@ -1154,6 +1154,40 @@ fn emit(plan: &Plan, planner: &TreePlanner, pieces: &mut Vec<Piece>) -> Vec<Term
 mod tests {
     use super::*;
 
+    /// The fraction of `test`'s patients whose diagnosis `predict` gets right.
+    fn accuracy(test: &Dataset, predict: &dyn Fn(&[f64]) -> bool) -> f64 {
+        test.features
+            .iter()
+            .zip(&test.malignant)
+            .filter(|(x, &m)| predict(x) == m)
+            .count() as f64
+            / test.len() as f64
+    }
+
+    /// Every split of `tree` below `i` is open within the feature ranges of its path.
+    fn splits_are_open(tree: &[TreeNode<u64>], i: usize, ranges: &mut [(u64, u64)]) -> bool {
+        match &tree[i] {
+            TreeNode::Leaf { .. } => true,
+            TreeNode::Split {
+                feature,
+                threshold,
+                at_most,
+                above,
+            } => {
+                let (lo, hi) = ranges[*feature];
+                if !(lo <= *threshold && *threshold < hi) {
+                    return false;
+                }
+                ranges[*feature] = (lo, *threshold);
+                let left = splits_are_open(tree, *at_most, ranges);
+                ranges[*feature] = (*threshold + 1, hi);
+                let right = splits_are_open(tree, *above, ranges);
+                ranges[*feature] = (lo, hi);
+                left && right
+            }
+        }
+    }
+
     #[test]
     fn the_dataset_and_its_split() {
         let d = breast_cancer();
@@ -1172,14 +1206,7 @@ mod tests {
         let q = Quantizer::fit(&train, FEATURE_BITS);
         let float = FloatLogReg::train(&train, &q, ALPHA).unwrap();
         let quant = QuantizedLogReg::quantize(&float, FEATURE_BITS, MAX_WEIGHT);
-        let hits = |f: &dyn Fn(&[f64]) -> bool| {
-            test.features
-                .iter()
-                .zip(&test.malignant)
-                .filter(|(x, &m)| f(x) == m)
-                .count() as f64
-                / test.len() as f64
-        };
+        let hits = |f: &dyn Fn(&[f64]) -> bool| accuracy(&test, f);
         let float_acc = hits(&|x| float.predict(&q.scale(x)));
         let quant_acc = hits(&|x| quant.predict_clear(&q.quantize(x)).0);
         assert!(float_acc > 0.9, "{float_acc}");
@@ -1221,21 +1248,16 @@ mod tests {
         }
 
         let quant = forest.quantize(FEATURE_BITS);
-        let hits = |f: &dyn Fn(&[f64]) -> bool| {
-            test.features
-                .iter()
-                .zip(&test.malignant)
-                .filter(|(x, &m)| f(x) == m)
-                .count() as f64
-                / test.len() as f64
-        };
+        let hits = |f: &dyn Fn(&[f64]) -> bool| accuracy(&test, f);
         let float_acc = hits(&|x| forest.predict_votes(&q.scale(x)).0);
         let quant_acc = hits(&|x| quant.predict_votes(&q.quantize(x)).0);
         assert!(float_acc > 0.9, "{float_acc}");
         assert!(quant_acc >= float_acc - 0.02, "{quant_acc} vs {float_acc}");
         // Pruning: no split left whose outcome its path decides.
+        let top = (1u64 << FEATURE_BITS) - 1;
         for (qt, ft) in quant.trees.iter().zip(&forest.trees) {
             assert!(qt.len() <= ft.len());
+            assert!(splits_are_open(qt, 0, &mut vec![(0, top); 30]));
         }
 
         let layout = RadixLayout::new(&crate::prelude::TEST_PARAMS_INSECURE).unwrap();
