@@ -404,8 +404,17 @@ module br_unit #(
   logic [K1*64*C-1:0]    mac_y;  // group j at [j 64 C +: 64 C]
   for (genvar j = 0; j < K1; j++) begin : g_mac
     logic [64*C-1:0] acc_in;
+    // Slot m1_slot's word: a 4-to-1 multiplexer per lane, every index a constant (indexing the
+    // flat bus by the slot would be a shifter across all 4 K1 C words, which Yosys expands
+    // before it simplifies: gigabytes at C = 256).
     for (genvar l = 0; l < C; l++) begin : g_lane
-      assign acc_in[l*64+:64] = m1_first ? 64'd0 : na_rdata[((m1_slot*K1+j)*C+l)*64+:64];
+      logic [63:0] prev;
+      always_comb begin
+        prev = na_rdata[(j*C+l)*64+:64];
+        for (int s = 1; s < 4; s++)
+          if (m1_slot == 2'(s)) prev = na_rdata[((s*K1+j)*C+l)*64+:64];
+      end
+      assign acc_in[l*64+:64] = m1_first ? 64'd0 : prev;
     end
     mac_unit #(.C(C)) mac (
         .clk(clk),
@@ -453,9 +462,16 @@ module br_unit #(
     assign na_raddr[s*QW+:QW]   = ir_here ? ir_q : m_q;
   end
   logic [64*C-1:0] inv_in_data;
+  // Slot ir1_slot, group ir1_j: a 4 K1-to-1 multiplexer per lane on constant indices (as the
+  // accumulation's read above).
   always_comb begin
-    for (int l = 0; l < C; l++)
-      inv_in_data[l*64+:64] = na_rdata[((ir1_slot*K1+32'(ir1_j))*C+l)*64+:64];
+    for (int l = 0; l < C; l++) begin
+      inv_in_data[l*64+:64] = na_rdata[l*64+:64];
+      for (int s = 0; s < 4; s++)
+        for (int j = 0; j < K1; j++)
+          if (ir1_slot == 2'(s) && ir1_j == UW'(j))
+            inv_in_data[l*64+:64] = na_rdata[((s*K1+j)*C+l)*64+:64];
+    end
   end
   logic            inv_out_valid;
   logic [64*C-1:0] inv_out_data;
