@@ -204,8 +204,7 @@ impl Backend for GpuBackend {
         msed: &[u64],
         accumulators: &mut [u64],
     ) -> Result<()> {
-        let batch = handle.check_batch(msed, accumulators)?;
-        if batch == 0 {
+        if handle.nonempty_batch(msed, accumulators)?.is_none() {
             return Ok(());
         }
         self.bsk(handle)?
@@ -218,8 +217,7 @@ impl Backend for GpuBackend {
         inputs: &[u64],
         outputs: &mut [u64],
     ) -> Result<()> {
-        let batch = handle.check_batch(inputs, outputs)?;
-        if batch == 0 {
+        if handle.nonempty_batch(inputs, outputs)?.is_none() {
             return Ok(());
         }
         self.ksk(handle)?

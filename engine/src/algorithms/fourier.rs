@@ -12,7 +12,7 @@ use super::external_product::{init_states, next_digits, rotate_minus_self};
 use super::polynomial::monomial_div_assign;
 use crate::commons::decomposition::SignedDecomposer;
 use crate::entities::FourierLweBootstrapKey;
-use crate::fft::{c64, fourier_dot, prefetch, FftPlan, FftScratch};
+use crate::fft::{c64, prefetch, FftPlan, FftScratch};
 
 /// Scratch space for one Fourier external product, allocated once per thread.
 pub struct FourierScratch {
@@ -90,7 +90,7 @@ fn external_product_prefetching(
     }
     // Output polynomial j: Σ over (level, row) t of key polynomial (t, j) times digits t.
     for (j, o) in out.chunks_exact_mut(n).enumerate() {
-        fourier_dot(acc, &ggsw[j * half..], k1 * half, digits, terms);
+        plan.dot(acc, &ggsw[j * half..], k1 * half, digits, terms);
         prefetch(next.next().unwrap_or_default());
         plan.add_backward_torus(o, acc, fft);
     }

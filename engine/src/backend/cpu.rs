@@ -1,9 +1,9 @@
 //! The reference backend: the engine's own algorithms, batched, on all cores with rayon.
 
+use super::cpu_keyswitch::CpuKeyswitch;
 use super::*;
 use crate::algorithms::external_product::{cmux_rotate_assign, ExternalProductScratch};
 use crate::algorithms::key_generation::convert_standard_lwe_bootstrap_key_to_ntt;
-use crate::algorithms::keyswitch::{initial_body, sub_scaled_assign};
 use crate::algorithms::polynomial::monomial_div_assign;
 use crate::commons::decomposition::SignedDecomposer;
 use crate::entities::NttLweBootstrapKey;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub struct CpuBackend {
     instance: u64,
     bsks: ResidentKeys<NttLweBootstrapKey>,
-    ksks: ResidentKeys<LweKeyswitchKey>,
+    keyswitch: CpuKeyswitch,
 }
 
 impl Default for CpuBackend {
@@ -32,16 +32,12 @@ impl CpuBackend {
         Self {
             instance,
             bsks: ResidentKeys::new(instance, "bootstrap key"),
-            ksks: ResidentKeys::new(instance, "keyswitch key"),
+            keyswitch: CpuKeyswitch::new(instance),
         }
     }
 
     fn bsk(&self, h: &BootstrapKeyHandle) -> Result<Arc<NttLweBootstrapKey>> {
         self.bsks.get(h.backend_instance, h.slot)
-    }
-
-    fn ksk(&self, h: &KeyswitchKeyHandle) -> Result<Arc<LweKeyswitchKey>> {
-        self.ksks.get(h.backend_instance, h.slot)
     }
 }
 
@@ -57,8 +53,7 @@ impl Backend for CpuBackend {
     }
 
     fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle> {
-        let slot = self.ksks.insert(ksk.clone());
-        Ok(KeyswitchKeyHandle::new(self.instance, slot, ksk))
+        Ok(self.keyswitch.upload(ksk))
     }
 
     fn blind_rotate_batch(
@@ -67,8 +62,7 @@ impl Backend for CpuBackend {
         msed: &[u64],
         accumulators: &mut [u64],
     ) -> Result<()> {
-        let batch = handle.check_batch(msed, accumulators)?;
-        if batch == 0 {
+        if handle.nonempty_batch(msed, accumulators)?.is_none() {
             return Ok(());
         }
         let bsk = self.bsk(handle)?;
@@ -98,12 +92,7 @@ impl Backend for CpuBackend {
         inputs: &[u64],
         outputs: &mut [u64],
     ) -> Result<()> {
-        let batch = handle.check_batch(inputs, outputs)?;
-        if batch == 0 {
-            return Ok(());
-        }
-        let ksk = self.ksk(handle)?;
-        keyswitch_batch_on_cpu(&ksk, inputs, outputs, batch)
+        self.keyswitch.keyswitch_batch(handle, inputs, outputs)
     }
 }
 
@@ -158,78 +147,6 @@ pub(crate) fn blind_rotate_tiled<S>(
                 }
             }
         });
-}
-
-/// The batched keyswitch both CPU backends run (exact: the same words on either): the digits
-/// of every input first, then each thread owns a range of output columns for the whole batch
-/// and streams the key's matching columns once, so the key is read once per batch, not once
-/// per ciphertext.
-pub(crate) fn keyswitch_batch_on_cpu(
-    ksk: &LweKeyswitchKey,
-    inputs: &[u64],
-    outputs: &mut [u64],
-    batch: usize,
-) -> Result<()> {
-    let n_in = ksk.input_lwe_dimension().0;
-    let out_size = ksk.output_lwe_dimension().0 + 1;
-    let levels = ksk.decomposition_level_count().0;
-    let decomposer = SignedDecomposer::new(
-        ksk.decomposition_base_log(),
-        ksk.decomposition_level_count(),
-    );
-    // Digits of every input: batch × n_in × ℓ, level ℓ first (the key's row order).
-    let mut digits = vec![0u64; batch * n_in * levels];
-    digits
-        .par_chunks_exact_mut(n_in * levels)
-        .zip(inputs.par_chunks_exact(n_in + 1))
-        .for_each(|(d, input)| {
-            for (i, &a) in input[..n_in].iter().enumerate() {
-                let mut state = decomposer.init_state(a);
-                for l in 0..levels {
-                    d[i * levels + l] = decomposer.next_digit(&mut state);
-                }
-            }
-        });
-    // Each thread owns a range of output columns for the whole batch and streams the
-    // key's matching columns once (two ranges per thread, for balance; on one thread, whole
-    // rows, the one sequential stream the hardware prefetcher follows best).
-    let threads = rayon::current_num_threads().max(1);
-    let tasks = if threads == 1 { 1 } else { threads * 2 };
-    let cols_per_task = out_size.div_ceil(tasks).max(16);
-    let column_ranges: Vec<(usize, usize)> = (0..out_size)
-        .step_by(cols_per_task)
-        .map(|c0| (c0, (c0 + cols_per_task).min(out_size)))
-        .collect();
-    let key = ksk.as_slice();
-    let partials: Vec<Vec<u64>> = column_ranges
-        .par_iter()
-        .map(|&(c0, c1)| {
-            let w = c1 - c0;
-            let mut acc = vec![0u64; batch * w];
-            for i in 0..n_in {
-                for l in 0..levels {
-                    let row =
-                        &key[(i * levels + l) * out_size + c0..(i * levels + l) * out_size + c1];
-                    for (j, acc_j) in acc.chunks_exact_mut(w).enumerate() {
-                        let d = digits[(j * n_in + i) * levels + l];
-                        if d != 0 {
-                            sub_scaled_assign(acc_j, row, d);
-                        }
-                    }
-                }
-            }
-            acc
-        })
-        .collect();
-    for (j, out) in outputs.chunks_exact_mut(out_size).enumerate() {
-        for (&(c0, c1), part) in column_ranges.iter().zip(&partials) {
-            let w = c1 - c0;
-            out[c0..c1].copy_from_slice(&part[j * w..(j + 1) * w]);
-        }
-        let body = &mut out[out_size - 1];
-        *body = body.wrapping_add(initial_body(ksk, inputs[j * (n_in + 1) + n_in]));
-    }
-    Ok(())
 }
 
 impl NttBackend for CpuBackend {

@@ -20,7 +20,8 @@
 //! # Ok::<(), glovebox_engine::Error>(())
 //! ```
 
-use super::cpu::{blind_rotate_tiled, keyswitch_batch_on_cpu};
+use super::cpu::blind_rotate_tiled;
+use super::cpu_keyswitch::CpuKeyswitch;
 use super::*;
 use crate::algorithms::fourier::{fourier_cmux_rotate_assign, FourierScratch};
 use crate::algorithms::key_generation::convert_standard_lwe_bootstrap_key_to_fourier;
@@ -34,7 +35,7 @@ use crate::fft;
 pub struct CpuFftBackend {
     instance: u64,
     bsks: ResidentKeys<FourierLweBootstrapKey>,
-    ksks: ResidentKeys<LweKeyswitchKey>,
+    keyswitch: CpuKeyswitch,
 }
 
 impl Default for CpuFftBackend {
@@ -49,7 +50,7 @@ impl CpuFftBackend {
         Self {
             instance,
             bsks: ResidentKeys::new(instance, "bootstrap key"),
-            ksks: ResidentKeys::new(instance, "keyswitch key"),
+            keyswitch: CpuKeyswitch::new(instance),
         }
     }
 }
@@ -66,8 +67,7 @@ impl Backend for CpuFftBackend {
     }
 
     fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle> {
-        let slot = self.ksks.insert(ksk.clone());
-        Ok(KeyswitchKeyHandle::new(self.instance, slot, ksk))
+        Ok(self.keyswitch.upload(ksk))
     }
 
     fn blind_rotate_batch(
@@ -76,8 +76,7 @@ impl Backend for CpuFftBackend {
         msed: &[u64],
         accumulators: &mut [u64],
     ) -> Result<()> {
-        let batch = handle.check_batch(msed, accumulators)?;
-        if batch == 0 {
+        if handle.nonempty_batch(msed, accumulators)?.is_none() {
             return Ok(());
         }
         let bsk = self.bsks.get(handle.backend_instance, handle.slot)?;
@@ -120,11 +119,6 @@ impl Backend for CpuFftBackend {
         inputs: &[u64],
         outputs: &mut [u64],
     ) -> Result<()> {
-        let batch = handle.check_batch(inputs, outputs)?;
-        if batch == 0 {
-            return Ok(());
-        }
-        let ksk = self.ksks.get(handle.backend_instance, handle.slot)?;
-        keyswitch_batch_on_cpu(&ksk, inputs, outputs, batch)
+        self.keyswitch.keyswitch_batch(handle, inputs, outputs)
     }
 }

@@ -15,6 +15,7 @@
 
 mod cpu;
 mod cpu_fft;
+mod cpu_keyswitch;
 
 pub use cpu::CpuBackend;
 pub use cpu_fft::CpuFftBackend;
@@ -175,6 +176,12 @@ impl BootstrapKeyHandle {
         }
         Ok(batch)
     }
+
+    /// What every backend's blind rotation does first: [`Self::check_batch`], and `None` for
+    /// an empty batch (nothing to run).
+    pub fn nonempty_batch(&self, msed: &[u64], accumulators: &[u64]) -> Result<Option<usize>> {
+        Ok(Some(self.check_batch(msed, accumulators)?).filter(|&b| b > 0))
+    }
 }
 
 impl KeyswitchKeyHandle {
@@ -230,6 +237,12 @@ impl KeyswitchKeyHandle {
             outputs.len(),
         )?;
         Ok(batch)
+    }
+
+    /// What every backend's keyswitch does first: [`Self::check_batch`], and `None` for an
+    /// empty batch (nothing to run).
+    pub fn nonempty_batch(&self, inputs: &[u64], outputs: &[u64]) -> Result<Option<usize>> {
+        Ok(Some(self.check_batch(inputs, outputs)?).filter(|&b| b > 0))
     }
 }
 
