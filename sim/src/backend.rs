@@ -25,8 +25,10 @@
 //! ```
 
 use crate::br::{br_configs, BlindRotationUnit};
-use crate::device::{CommandInterface, Descriptor, Event, ExecRequest, Operation, Status};
-use crate::ks::{ks_configs, KeyMemory, KeyswitchUnit};
+pub use crate::device::Fault;
+use crate::device::{ExecRequest, Operation, RingDriver, RingOp};
+use crate::ks::{ks_configs, KeyswitchUnit};
+use crate::unit::KeyMemory;
 use glovebox_engine::algorithms::key_generation::convert_standard_lwe_bootstrap_key_to_ntt;
 use glovebox_engine::algorithms::modulus_switch::lwe_modulus_switch_batch_into;
 use glovebox_engine::backend::{
@@ -75,51 +77,6 @@ impl Default for SimConfig {
     }
 }
 
-/// A fault [`SimBackend::inject_fault`] provokes in the next operation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// The units never answer the command interface's request.
-    Hang,
-    /// The completion comes back with a tag no descriptor in flight carries.
-    UnknownTag,
-    /// The units finish with this fault code (1 ..= 127).
-    ErrorStatus(u8),
-}
-
-/// The device: its command interface, its memory for the buffers of the call in progress, and
-/// the key slots it holds.
-struct Device {
-    cmd: CommandInterface,
-    memory: Vec<u64>,
-    next_tag: u16,
-    fault: Option<Fault>,
-    loaded: Vec<(u32, Operation)>,
-    resets: u64,
-}
-
-impl Device {
-    fn reset(&mut self) {
-        self.cmd.reset();
-        self.resets += 1;
-        for &(slot, op) in &self.loaded {
-            // Slots were checked at upload.
-            let _ = self.cmd.load_slot(slot, Some(op));
-        }
-    }
-}
-
-/// One operation for the device: a descriptor's fields but its tag, and the index of its first
-/// ciphertext in the call.
-#[derive(Clone, Copy, Debug)]
-struct DeviceOp {
-    op: Operation,
-    slot: u32,
-    batch: usize,
-    in_addr: usize,
-    out_addr: usize,
-    first: usize,
-}
-
 /// What the simulated units have done since the backend was made.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SimCounters {
@@ -158,7 +115,7 @@ pub struct SimBackend {
     config: SimConfig,
     bsks: ResidentKeys<SimBootstrapKey>,
     ksks: ResidentKeys<SimKeyswitchKey>,
-    device: Mutex<Device>,
+    device: Mutex<RingDriver>,
     counters: Mutex<SimCounters>,
 }
 
@@ -181,14 +138,7 @@ impl SimBackend {
             config,
             bsks: ResidentKeys::new(instance, "bootstrap key"),
             ksks: ResidentKeys::new(instance, "keyswitch key"),
-            device: Mutex::new(Device {
-                cmd: CommandInterface::new(),
-                memory: Vec::new(),
-                next_tag: 0,
-                fault: None,
-                loaded: Vec::new(),
-                resets: 0,
-            }),
+            device: Mutex::new(RingDriver::new()),
             counters: Mutex::new(SimCounters::default()),
         }
     }
@@ -196,15 +146,31 @@ impl SimBackend {
     /// Provokes `fault` in the next operation the device runs (for tests of the driver's
     /// fault handling).
     pub fn inject_fault(&self, fault: Fault) {
-        self.device.lock().unwrap_or_else(|e| e.into_inner()).fault = Some(fault);
+        self.device().inject(fault);
+    }
+
+    fn device(&self) -> std::sync::MutexGuard<'_, RingDriver> {
+        self.device.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Marks `slot` loaded with a key of `op` in the command interface.
     fn load_slot(&self, slot: u32, op: Operation) -> Result<()> {
-        let mut dev = self.device.lock().unwrap_or_else(|e| e.into_inner());
-        dev.cmd.load_slot(slot, Some(op))?;
-        dev.loaded.push((slot, op));
-        Ok(())
+        self.device().load_slot(slot, op)
+    }
+
+    /// The command interface's slot of a key: bootstrapping keys in even slots, keyswitch keys
+    /// in odd ones, as many as the built command interface has.
+    fn device_slot(&self, slot: usize, op: Operation) -> Result<u32> {
+        let slots = self.device().slots() as usize;
+        let s = 2 * slot + (op == Operation::Keyswitch) as usize;
+        if s >= slots {
+            return Err(Error::InvalidParameters(format!(
+                "sim backend: the device holds {} keys of each kind; key {} does not fit",
+                slots / 2,
+                slot + 1
+            )));
+        }
+        Ok(s as u32)
     }
 
     /// Runs `first` (and whatever `then` submits as operations complete) on the device, whose
@@ -214,121 +180,28 @@ impl SimBackend {
     fn execute(
         &self,
         memory: Vec<u64>,
-        first: Vec<DeviceOp>,
+        first: Vec<RingOp>,
         exec: &mut dyn FnMut(&mut [u64], &ExecRequest) -> Result<(u64, u64)>,
-        then: &mut dyn FnMut(&mut [u64], &DeviceOp) -> Result<Vec<DeviceOp>>,
+        then: &mut dyn FnMut(&mut [u64], &RingOp) -> Result<Vec<RingOp>>,
     ) -> Result<Vec<u64>> {
-        let mut dev = self.device.lock().unwrap_or_else(|e| e.into_inner());
-        dev.memory = memory;
-        let start = dev.cmd.cycles();
-        let result = self.drive(&mut dev, first, exec, then);
-        let cycles = dev.cmd.cycles() - start;
-        self.count(|c| c.device_cycles += cycles);
-        match result {
-            Ok(()) => Ok(std::mem::take(&mut dev.memory)),
-            Err(e) => {
-                dev.reset();
-                self.count(|c| c.resets += 1);
-                Err(e)
-            }
-        }
-    }
-
-    fn drive(
-        &self,
-        dev: &mut Device,
-        first: Vec<DeviceOp>,
-        exec: &mut dyn FnMut(&mut [u64], &ExecRequest) -> Result<(u64, u64)>,
-        then: &mut dyn FnMut(&mut [u64], &DeviceOp) -> Result<Vec<DeviceOp>>,
-    ) -> Result<()> {
-        let fault = crate::sim_error;
-        let budget = self.config.answer_budget;
-        let mut waiting: std::collections::VecDeque<DeviceOp> = first.into();
-        let mut pending: Vec<(u16, DeviceOp)> = Vec::new();
-        // The units' own error for a request they refused (reported with its completion).
-        let mut unit_error: Option<Error> = None;
-        while !waiting.is_empty() || !pending.is_empty() {
-            while dev.cmd.in_flight() < dev.cmd.queue_depth() {
-                let Some(op) = waiting.pop_front() else { break };
-                let tag = dev.next_tag;
-                dev.next_tag = dev.next_tag.wrapping_add(1);
-                let mut written = tag;
-                if dev.fault == Some(Fault::UnknownTag) {
-                    dev.fault = None;
-                    written ^= 0x8000;
-                }
-                let addr = |a: usize| {
-                    u32::try_from(a).map_err(|_| fault(format!("buffer address {a} beyond 2^32")))
-                };
-                dev.cmd.submit(&Descriptor {
-                    operation: op.op.code(),
-                    slot: op.slot as u8,
-                    batch: op.batch as u16,
-                    tag: written,
-                    in_addr: addr(op.in_addr)?,
-                    out_addr: addr(op.out_addr)?,
-                })?;
-                pending.push((tag, op));
-            }
-            let idle = match dev.cmd.run(budget) {
-                Event::Execute(req) => {
-                    match dev.fault.take() {
-                        Some(Fault::Hang) => {}
-                        other => {
-                            let (cycles, stalls, mut status) = match exec(&mut dev.memory, &req) {
-                                Ok((c, s)) => (c, s, 0),
-                                // The unit refused the request: a unit fault, reported as one.
-                                Err(e) => {
-                                    unit_error = Some(e);
-                                    (1, 0, 1)
-                                }
-                            };
-                            if let Some(Fault::ErrorStatus(s)) = other {
-                                status = (s & 0x7f).max(1);
-                            }
-                            let stalls = stalls.min(u64::from(u32::MAX)) as u32;
-                            dev.cmd.finish(&req, cycles, status, stalls);
-                        }
-                    }
-                    false
-                }
-                Event::Idle => true,
-                Event::Timeout => {
-                    return Err(fault(format!(
-                        "device did not answer within {budget} cycles ({} descriptors in flight)",
-                        dev.cmd.in_flight()
-                    )))
-                }
-            };
-            let completions = dev.cmd.completions();
-            if idle && completions.is_empty() && waiting.is_empty() {
-                return Err(fault(format!(
-                    "device idle with {} descriptors unanswered",
-                    pending.len()
-                )));
-            }
-            for c in completions {
-                let Some(at) = pending.iter().position(|&(t, _)| t == c.tag) else {
-                    return Err(fault(format!(
-                        "completion with tag {} that no descriptor in flight carries",
-                        c.tag
-                    )));
-                };
-                let (_, op) = pending.swap_remove(at);
-                if c.status != Status::Done {
-                    if let Some(e) = unit_error.take() {
-                        return Err(e);
-                    }
-                    return Err(fault(format!(
-                        "descriptor with tag {} completed with status: {}",
-                        c.tag, c.status
-                    )));
-                }
+        let mut dev = self.device();
+        let start = dev.cycles();
+        let result = dev.run(
+            memory,
+            self.config.answer_budget,
+            first,
+            exec,
+            &mut |m, op| {
                 self.count(|k| k.descriptors += 1);
-                waiting.extend(then(&mut dev.memory, &op)?);
-            }
+                then(m, op)
+            },
+        );
+        let cycles = dev.cycles() - start;
+        self.count(|c| c.device_cycles += cycles);
+        if result.is_err() {
+            self.count(|c| c.resets += 1);
         }
-        Ok(())
+        result
     }
 
     /// Runs `batch` ciphertexts of one operation in descriptors of at most `per`: device
@@ -347,9 +220,9 @@ impl SimBackend {
         mut exec: impl FnMut(&[u64], &mut [u64]) -> Result<(u64, u64)>,
     ) -> Result<()> {
         let (in_size, out_size) = (inputs.len() / batch, outputs.len() / batch);
-        let ops: Vec<DeviceOp> = (0..batch)
+        let ops: Vec<RingOp> = (0..batch)
             .step_by(per)
-            .map(|j| DeviceOp {
+            .map(|j| RingOp {
                 op,
                 slot,
                 batch: per.min(batch - j),
@@ -486,7 +359,7 @@ impl Backend for SimBackend {
             unit: Mutex::new(unit),
         });
         self.load_slot(
-            device_slot(slot, Operation::BlindRotation)?,
+            self.device_slot(slot, Operation::BlindRotation)?,
             Operation::BlindRotation,
         )?;
         Ok(BootstrapKeyHandle::new(self.instance, slot, bsk))
@@ -515,7 +388,7 @@ impl Backend for SimBackend {
             unit: Mutex::new(unit),
         });
         self.load_slot(
-            device_slot(slot, Operation::Keyswitch)?,
+            self.device_slot(slot, Operation::Keyswitch)?,
             Operation::Keyswitch,
         )?;
         Ok(KeyswitchKeyHandle::new(self.instance, slot, ksk))
@@ -527,16 +400,15 @@ impl Backend for SimBackend {
         msed: &[u64],
         accumulators: &mut [u64],
     ) -> Result<()> {
-        let batch = handle.check_batch(msed, accumulators)?;
-        if batch == 0 {
+        let Some(batch) = handle.nonempty_batch(msed, accumulators)? else {
             return Ok(());
-        }
+        };
         let resident = self.bsks.get(handle.backend_instance(), handle.slot())?;
         let mut unit = resident.unit.lock().unwrap_or_else(|e| e.into_inner());
         let per = unit.batch();
         self.execute_one(
             Operation::BlindRotation,
-            device_slot(handle.slot(), Operation::BlindRotation)?,
+            self.device_slot(handle.slot(), Operation::BlindRotation)?,
             msed,
             accumulators,
             batch,
@@ -551,16 +423,15 @@ impl Backend for SimBackend {
         inputs: &[u64],
         outputs: &mut [u64],
     ) -> Result<()> {
-        let batch = handle.check_batch(inputs, outputs)?;
-        if batch == 0 {
+        let Some(batch) = handle.nonempty_batch(inputs, outputs)? else {
             return Ok(());
-        }
+        };
         let resident = self.ksks.get(handle.backend_instance(), handle.slot())?;
         let mut unit = resident.unit.lock().unwrap_or_else(|e| e.into_inner());
         let per = unit.batch();
         self.execute_one(
             Operation::Keyswitch,
-            device_slot(handle.slot(), Operation::Keyswitch)?,
+            self.device_slot(handle.slot(), Operation::Keyswitch)?,
             inputs,
             outputs,
             batch,
@@ -599,13 +470,13 @@ impl Backend for SimBackend {
         let mut br_unit = br_key.unit.lock().unwrap_or_else(|e| e.into_inner());
         let per = ks_unit.batch().min(br_unit.batch());
         let (ks_slot, br_slot) = (
-            device_slot(ksk.slot(), Operation::Keyswitch)?,
-            device_slot(bsk.slot(), Operation::BlindRotation)?,
+            self.device_slot(ksk.slot(), Operation::Keyswitch)?,
+            self.device_slot(bsk.slot(), Operation::BlindRotation)?,
         );
         // Regions: inputs, keyswitch outputs, switched words, accumulators.
         let (out_at, msed_at) = (inputs.len(), inputs.len() + switched_len);
         let acc_at = msed_at + switched_len;
-        let keyswitch = |first: usize| DeviceOp {
+        let keyswitch = |first: usize| RingOp {
             op: Operation::Keyswitch,
             slot: ks_slot,
             batch: per.min(batch - first),
@@ -646,7 +517,7 @@ impl Backend for SimBackend {
                 if first + b < batch {
                     next.push(keyswitch(first + b));
                 }
-                next.push(DeviceOp {
+                next.push(RingOp {
                     op: Operation::BlindRotation,
                     slot: br_slot,
                     batch: b,
@@ -660,19 +531,4 @@ impl Backend for SimBackend {
         accumulators.copy_from_slice(&memory[acc_at..]);
         Ok(())
     }
-}
-
-/// The command interface's slot of a key: bootstrapping keys in even slots, keyswitch keys in
-/// odd ones.
-fn device_slot(slot: usize, op: Operation) -> Result<u32> {
-    let s = 2 * slot + (op == Operation::Keyswitch) as usize;
-    // The command interface's slots (sim/build.rs: CMD_SLOTS); CommandInterface::load_slot
-    // refuses any beyond them as well.
-    if s >= 16 {
-        return Err(Error::InvalidParameters(format!(
-            "sim backend: the device holds 8 keys of each kind; key {} does not fit",
-            slot + 1
-        )));
-    }
-    Ok(s as u32)
 }

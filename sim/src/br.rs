@@ -14,7 +14,7 @@
 //! ```no_run
 //! use glovebox_engine::prelude::*;
 //! use glovebox_sim::br::BlindRotationUnit;
-//! use glovebox_sim::ks::KeyMemory;
+//! use glovebox_sim::KeyMemory;
 //! # fn keys() -> (NttLweBootstrapKey, Vec<u64>, Vec<u64>) { unimplemented!() }
 //! let (bsk, msed, mut accumulators) = keys();
 //! let memory = KeyMemory { words_per_cycle: 4, latency: 100 };
@@ -24,7 +24,7 @@
 //! # Ok::<(), glovebox_engine::Error>(())
 //! ```
 
-use crate::ks::KeyMemory;
+use crate::unit::{check_memory, checked_batch, not_built, KeyMemory};
 use crate::{on_model_stack, sim_error};
 use glovebox_engine::commons::modp;
 use glovebox_engine::entities::NttLweBootstrapKey;
@@ -92,10 +92,7 @@ mod ffi {
 
 pub use ffi::BrLatencies;
 
-// SAFETY: a Verilated model (built without --threads) keeps all its state in its own objects,
-// and the Rust side only reaches it through `&mut` (one caller at a time), so moving it to
-// another thread is sound; it is not `Sync`.
-unsafe impl Send for ffi::BrSim {}
+crate::unit::send_model!(ffi::BrSim);
 
 /// A blind-rotation unit configuration built into this library.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -355,12 +352,7 @@ pub struct BrRun {
     pub wall_seconds: f64,
 }
 
-impl BrRun {
-    /// Simulated cycles per wall-clock second.
-    pub fn cycles_per_second(&self) -> f64 {
-        self.cycles as f64 / self.wall_seconds.max(1e-9)
-    }
-}
+crate::unit::simulated_run!(BrRun);
 
 /// A simulated blind-rotation unit of one built configuration, with its key memory.
 pub struct BlindRotationUnit {
@@ -374,25 +366,20 @@ impl BlindRotationUnit {
     /// The unit for polynomials of `polynomial_size` with `lanes` lanes, fed by `memory`;
     /// [`Error::InvalidParameters`] names the built configurations if it is not among them.
     pub fn new(polynomial_size: usize, lanes: usize, memory: KeyMemory) -> Result<Self> {
-        if memory.words_per_cycle == 0 {
-            return Err(Error::InvalidParameters(
-                "key memory bandwidth must be at least 1 word per cycle".into(),
-            ));
-        }
+        check_memory(&memory)?;
         let sim = match (u32::try_from(polynomial_size), u32::try_from(lanes)) {
             (Ok(n), Ok(c)) => on_model_stack(|| ffi::new_br_sim(n, c))?,
             _ => cxx::UniquePtr::null(),
         };
         let Some(config) = sim.as_ref().map(|s| BrUnitConfig::from(s.limits())) else {
-            let built: Vec<String> = br_configs()
-                .iter()
-                .map(|k| format!("N = {} with {} lanes", k.polynomial_size, k.lanes))
-                .collect();
-            return Err(Error::InvalidParameters(format!(
-                "no simulated blind-rotation unit for N = {polynomial_size} with {lanes} lanes; \
-                 built: {}",
-                built.join(", ")
-            )));
+            return Err(not_built(
+                format!(
+                    "no simulated blind-rotation unit for N = {polynomial_size} with {lanes} lanes"
+                ),
+                br_configs()
+                    .iter()
+                    .map(|k| format!("N = {} with {} lanes", k.polynomial_size, k.lanes)),
+            ));
         };
         Ok(Self {
             sim,
@@ -410,13 +397,7 @@ impl BlindRotationUnit {
     /// Ciphertexts per pass over the key (1 ..= [`BrUnitConfig::max_batch`]; the default is
     /// the most); longer inputs are split into batches of it.
     pub fn with_batch(mut self, batch: usize) -> Result<Self> {
-        if batch == 0 || batch > self.config.max_batch {
-            return Err(Error::InvalidParameters(format!(
-                "blind-rotation batch {batch}: this unit holds 1 to {} accumulators",
-                self.config.max_batch
-            )));
-        }
-        self.batch = batch;
+        self.batch = checked_batch("blind-rotation", batch, self.config.max_batch)?;
         Ok(self)
     }
 

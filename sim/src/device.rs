@@ -56,9 +56,7 @@ mod ffi {
 
 pub use ffi::ExecRequest;
 
-// SAFETY: as for the other models: all state in the model's own objects, reached through
-// `&mut` only.
-unsafe impl Send for ffi::CmdSim {}
+crate::unit::send_model!(ffi::CmdSim);
 
 /// The operations a descriptor can ask for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -322,5 +320,208 @@ impl CommandInterface {
         }
         self.sim.pin_mut().set_completion_head(self.head);
         out
+    }
+}
+
+/// A fault [`RingDriver::inject`] provokes in the next operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The units never answer the command interface's request.
+    Hang,
+    /// The completion comes back with a tag no descriptor in flight carries.
+    UnknownTag,
+    /// The units finish with this fault code (1 ..= 127).
+    ErrorStatus(u8),
+}
+
+/// One operation for the device: a descriptor's fields but its tag, and the index of its first
+/// ciphertext in the call.
+#[derive(Clone, Copy, Debug)]
+pub struct RingOp {
+    pub op: Operation,
+    pub slot: u32,
+    pub batch: usize,
+    pub in_addr: usize,
+    pub out_addr: usize,
+    pub first: usize,
+}
+
+/// The host's side of the command ring: the command interface, the device memory of the call
+/// in progress, the key slots loaded (restored after a reset) and the next tag. It keeps the
+/// ring full, runs each request the interface hands out on its unit, matches completions to
+/// descriptors by tag, and turns a hang, an unknown tag or an error status into a typed error.
+pub struct RingDriver {
+    cmd: CommandInterface,
+    memory: Vec<u64>,
+    next_tag: u16,
+    fault: Option<Fault>,
+    loaded: Vec<(u32, Operation)>,
+}
+
+impl Default for RingDriver {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RingDriver {
+    pub fn new() -> Self {
+        Self {
+            cmd: CommandInterface::new(),
+            memory: Vec::new(),
+            next_tag: 0,
+            fault: None,
+            loaded: Vec::new(),
+        }
+    }
+
+    /// Provokes `fault` in the next operation (tests of the fault handling).
+    pub fn inject(&mut self, fault: Fault) {
+        self.fault = Some(fault);
+    }
+
+    /// The command interface's key slots.
+    pub fn slots(&self) -> u32 {
+        self.cmd.slots()
+    }
+
+    /// The command interface's cycles so far.
+    pub fn cycles(&self) -> u64 {
+        self.cmd.cycles()
+    }
+
+    /// Marks `slot` loaded with a key of `op` (kept across resets).
+    pub fn load_slot(&mut self, slot: u32, op: Operation) -> Result<()> {
+        self.cmd.load_slot(slot, Some(op))?;
+        self.loaded.push((slot, op));
+        Ok(())
+    }
+
+    /// Resets the command interface and loads its key slots again.
+    pub fn reset(&mut self) {
+        self.cmd.reset();
+        for &(slot, op) in &self.loaded {
+            // Slots were checked when they were first loaded.
+            let _ = self.cmd.load_slot(slot, Some(op));
+        }
+    }
+
+    /// Runs `first` (and whatever `then` submits as operations complete) on the device, whose
+    /// memory holds `memory` for the call; `exec` runs one request on its unit, in device
+    /// memory, and returns its cycles and stall cycles; the device answers each request
+    /// within `budget` cycles or the call fails. Returns the device memory. On any fault the
+    /// device is reset and the call fails.
+    pub fn run(
+        &mut self,
+        memory: Vec<u64>,
+        budget: u64,
+        first: Vec<RingOp>,
+        exec: &mut dyn FnMut(&mut [u64], &ExecRequest) -> Result<(u64, u64)>,
+        then: &mut dyn FnMut(&mut [u64], &RingOp) -> Result<Vec<RingOp>>,
+    ) -> Result<Vec<u64>> {
+        self.memory = memory;
+        match self.drive(budget, first, exec, then) {
+            Ok(()) => Ok(std::mem::take(&mut self.memory)),
+            Err(e) => {
+                self.reset();
+                Err(e)
+            }
+        }
+    }
+
+    fn drive(
+        &mut self,
+        budget: u64,
+        first: Vec<RingOp>,
+        exec: &mut dyn FnMut(&mut [u64], &ExecRequest) -> Result<(u64, u64)>,
+        then: &mut dyn FnMut(&mut [u64], &RingOp) -> Result<Vec<RingOp>>,
+    ) -> Result<()> {
+        let fault = crate::sim_error;
+        let dev = self;
+        let mut waiting: std::collections::VecDeque<RingOp> = first.into();
+        let mut pending: Vec<(u16, RingOp)> = Vec::new();
+        // The units' own error for a request they refused (reported with its completion).
+        let mut unit_error: Option<Error> = None;
+        while !waiting.is_empty() || !pending.is_empty() {
+            while dev.cmd.in_flight() < dev.cmd.queue_depth() {
+                let Some(op) = waiting.pop_front() else { break };
+                let tag = dev.next_tag;
+                dev.next_tag = dev.next_tag.wrapping_add(1);
+                let mut written = tag;
+                if dev.fault == Some(Fault::UnknownTag) {
+                    dev.fault = None;
+                    written ^= 0x8000;
+                }
+                let addr = |a: usize| {
+                    u32::try_from(a).map_err(|_| fault(format!("buffer address {a} beyond 2^32")))
+                };
+                dev.cmd.submit(&Descriptor {
+                    operation: op.op.code(),
+                    slot: op.slot as u8,
+                    batch: op.batch as u16,
+                    tag: written,
+                    in_addr: addr(op.in_addr)?,
+                    out_addr: addr(op.out_addr)?,
+                })?;
+                pending.push((tag, op));
+            }
+            let idle = match dev.cmd.run(budget) {
+                Event::Execute(req) => {
+                    match dev.fault.take() {
+                        Some(Fault::Hang) => {}
+                        other => {
+                            let (cycles, stalls, mut status) = match exec(&mut dev.memory, &req) {
+                                Ok((c, s)) => (c, s, 0),
+                                // The unit refused the request: a unit fault, reported as one.
+                                Err(e) => {
+                                    unit_error = Some(e);
+                                    (1, 0, 1)
+                                }
+                            };
+                            if let Some(Fault::ErrorStatus(s)) = other {
+                                status = (s & 0x7f).max(1);
+                            }
+                            let stalls = stalls.min(u64::from(u32::MAX)) as u32;
+                            dev.cmd.finish(&req, cycles, status, stalls);
+                        }
+                    }
+                    false
+                }
+                Event::Idle => true,
+                Event::Timeout => {
+                    return Err(fault(format!(
+                        "device did not answer within {budget} cycles ({} descriptors in flight)",
+                        dev.cmd.in_flight()
+                    )))
+                }
+            };
+            let completions = dev.cmd.completions();
+            if idle && completions.is_empty() && waiting.is_empty() {
+                return Err(fault(format!(
+                    "device idle with {} descriptors unanswered",
+                    pending.len()
+                )));
+            }
+            for c in completions {
+                let Some(at) = pending.iter().position(|&(t, _)| t == c.tag) else {
+                    return Err(fault(format!(
+                        "completion with tag {} that no descriptor in flight carries",
+                        c.tag
+                    )));
+                };
+                let (_, op) = pending.swap_remove(at);
+                if c.status != Status::Done {
+                    if let Some(e) = unit_error.take() {
+                        return Err(e);
+                    }
+                    return Err(fault(format!(
+                        "descriptor with tag {} completed with status: {}",
+                        c.tag, c.status
+                    )));
+                }
+                waiting.extend(then(&mut dev.memory, &op)?);
+            }
+        }
+        Ok(())
     }
 }

@@ -15,7 +15,7 @@
 //!
 //! ```
 //! use glovebox_engine::prelude::*;
-//! use glovebox_sim::ks::{KeyMemory, KeyswitchUnit};
+//! use glovebox_sim::{ks::KeyswitchUnit, KeyMemory};
 //! let mut g = CsprngGenerator::from_seed([3; 32]);
 //! let big = LweSecretKey::generate(LweDimension(64), &mut g);
 //! let small = LweSecretKey::generate(LweDimension(20), &mut g);
@@ -37,6 +37,7 @@
 //! ```
 
 use crate::sim_error;
+use crate::unit::{check_memory, checked_batch, not_built, KeyMemory};
 use glovebox_engine::entities::{LweCiphertext, LweKeyswitchKey};
 use glovebox_engine::{Error, Result};
 use std::time::Instant;
@@ -94,10 +95,7 @@ mod ffi {
     }
 }
 
-// SAFETY: a Verilated model (built without --threads) keeps all its state in its own objects,
-// and the Rust side only reaches it through `&mut` (one caller at a time), so moving it to
-// another thread is sound; it is not `Sync`.
-unsafe impl Send for ffi::KsSim {}
+crate::unit::send_model!(ffi::KsSim);
 
 /// A keyswitch unit configuration built into this library.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,16 +130,6 @@ impl From<ffi::KsLimits> for KsUnitConfig {
 /// The keyswitch unit configurations built into this library.
 pub fn ks_configs() -> Vec<KsUnitConfig> {
     ffi::ks_configs().into_iter().map(Into::into).collect()
-}
-
-/// The key memory as the simulation models it: the key is read once per batch, in its stored
-/// order, one chunk (the unit's lanes' worth of words) at a time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KeyMemory {
-    /// Key words delivered per cycle (at least 1); a chunk of s words takes ⌈s / this⌉ cycles.
-    pub words_per_cycle: u32,
-    /// Cycles from a chunk's transfer to its words in the read buffer.
-    pub latency: u32,
 }
 
 /// The shape of one batch as the unit sees it.
@@ -337,12 +325,7 @@ pub struct KsRun {
     pub wall_seconds: f64,
 }
 
-impl KsRun {
-    /// Simulated cycles per wall-clock second.
-    pub fn cycles_per_second(&self) -> f64 {
-        self.cycles as f64 / self.wall_seconds.max(1e-9)
-    }
-}
+crate::unit::simulated_run!(KsRun);
 
 /// A simulated keyswitch unit of one built configuration, with its key memory.
 pub struct KeyswitchUnit {
@@ -356,25 +339,21 @@ impl KeyswitchUnit {
     /// The unit with `lanes` lanes and output modulus 2^`output_modulus_log`, fed by `memory`;
     /// [`Error::InvalidParameters`] names the built configurations if it is not among them.
     pub fn new(lanes: usize, output_modulus_log: u32, memory: KeyMemory) -> Result<Self> {
-        if memory.words_per_cycle == 0 {
-            return Err(Error::InvalidParameters(
-                "key memory bandwidth must be at least 1 word per cycle".into(),
-            ));
-        }
+        check_memory(&memory)?;
         let sim = match u32::try_from(lanes) {
             Ok(l) => ffi::new_ks_sim(l, output_modulus_log),
             Err(_) => cxx::UniquePtr::null(),
         };
         let Some(config) = sim.as_ref().map(|s| KsUnitConfig::from(s.limits())) else {
-            let built: Vec<String> = ks_configs()
-                .iter()
-                .map(|k| format!("{} lanes mod 2^{}", k.lanes, k.output_modulus_log))
-                .collect();
-            return Err(Error::InvalidParameters(format!(
-                "no simulated keyswitch unit with {lanes} lanes and output modulus \
-                 2^{output_modulus_log}; built: {}",
-                built.join(", ")
-            )));
+            return Err(not_built(
+                format!(
+                    "no simulated keyswitch unit with {lanes} lanes and output modulus \
+                     2^{output_modulus_log}"
+                ),
+                ks_configs()
+                    .iter()
+                    .map(|k| format!("{} lanes mod 2^{}", k.lanes, k.output_modulus_log)),
+            ));
         };
         Ok(Self {
             sim,
@@ -392,13 +371,7 @@ impl KeyswitchUnit {
     /// Ciphertexts per pass over the key (1 ..= [`KsUnitConfig::max_batch`]; the default is
     /// the most); [`KeyswitchUnit::keyswitch_batch`] splits longer inputs into batches of it.
     pub fn with_batch(mut self, batch: usize) -> Result<Self> {
-        if batch == 0 || batch > self.config.max_batch {
-            return Err(Error::InvalidParameters(format!(
-                "keyswitch batch {batch}: this unit takes 1 to {}",
-                self.config.max_batch
-            )));
-        }
-        self.batch = batch;
+        self.batch = checked_batch("keyswitch", batch, self.config.max_batch)?;
         Ok(self)
     }
 

@@ -31,6 +31,9 @@ pub mod backend;
 pub mod br;
 pub mod device;
 pub mod ks;
+pub mod unit;
+
+pub use unit::KeyMemory;
 
 use glovebox_engine::commons::modp;
 use glovebox_engine::{Error, Result};
@@ -183,12 +186,7 @@ pub struct NttRun {
     pub wall_seconds: f64,
 }
 
-impl NttRun {
-    /// Simulated cycles per wall-clock second.
-    pub fn cycles_per_second(&self) -> f64 {
-        self.cycles as f64 / self.wall_seconds.max(1e-9)
-    }
-}
+unit::simulated_run!(NttRun);
 
 /// The streaming NTT unit of one (N, C) configuration, simulated cycle by cycle.
 pub struct NttUnit {

@@ -7,7 +7,7 @@ use glovebox_engine::algorithms::key_generation::convert_standard_lwe_bootstrap_
 use glovebox_engine::ntt::Plan;
 use glovebox_engine::prelude::*;
 use glovebox_sim::br::{br_configs, projected_latencies, BlindRotationUnit, BrBinding};
-use glovebox_sim::ks::KeyMemory;
+use glovebox_sim::KeyMemory;
 use rand::{Rng, SeedableRng};
 
 /// A bootstrapping key of random words (the unit does not care what they encrypt) with `n`

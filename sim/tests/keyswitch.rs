@@ -3,7 +3,8 @@
 //! as typed errors.
 
 use glovebox_engine::prelude::*;
-use glovebox_sim::ks::{ks_configs, KeyMemory, KeyswitchUnit, KsBinding, KsCycleModel, KsShape};
+use glovebox_sim::ks::{ks_configs, KeyswitchUnit, KsBinding, KsCycleModel, KsShape};
+use glovebox_sim::KeyMemory;
 use rand::{Rng, SeedableRng};
 
 /// A key from the engine's key generation: `n_in` → `n_out`, base 2^`b`, `l` levels, output
