@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # The test command (README): installs what the tests need, builds every target (benchmarks
-# included), then runs the whole workspace's tests in release mode.
+# included) with the simulated accelerator (feature `sim`), then runs the whole workspace's
+# tests in release mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null; then
     echo "cargo not found: install Rust from https://rustup.rs" >&2
     exit 1
 fi
-bash scripts/setup.sh
+bash scripts/setup.sh --test
 export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 # Mesa warns on every device open without it.
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/glovebox-xdg-$(id -u)}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
-cargo build --release --workspace --all-targets
-cargo test --release --workspace
+cargo build --release --workspace --all-targets --features glovebox/sim
+cargo test --release --workspace --features glovebox/sim
 # The RTL: lint clean under Verilator -Wall (waivers, with reasons, in hdl/waivers.vlt), and
 # synthesizable by Yosys (cell counts of the multiplier, the butterfly and a small NTT unit,
 # unit by unit; then the whole processor, blind rotation, keyswitch and command interface, in

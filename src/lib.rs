@@ -1,9 +1,10 @@
 //! Glovebox: hardware-accelerated TFHE for computing on medical data that the server never sees.
 //!
 //! This facade re-exports the engine ([`engine`]), the GPU backend ([`kernels`]), the
-//! cycle-accurate simulation of the accelerator RTL ([`sim`]), the host driver ([`driver`]) and
-//! the encrypted integers over it ([`integer`]), and holds
-//! the healthcare application ([`vitals`]); the `glovebox` command is built on it.
+//! cycle-accurate simulation of the accelerator RTL (`sim`, with the feature `sim`), the host
+//! driver ([`driver`]), the encrypted integers over it ([`integer`]) and the healthcare
+//! application (`glovebox-health`: [`vitals`], [`records`], [`inference`], [`service`]); the
+//! `glovebox` command is built on it.
 //!
 //! ```
 //! use glovebox::prelude::*;
@@ -19,9 +20,8 @@ pub use glovebox_engine as engine;
 pub use glovebox_engine::prelude;
 pub use glovebox_integer as integer;
 pub use glovebox_kernels as kernels;
+#[cfg(feature = "sim")]
 pub use glovebox_sim as sim;
 
-pub mod inference;
-pub mod records;
-pub mod service;
-pub mod vitals;
+pub use glovebox_health as health;
+pub use glovebox_health::{inference, records, service, vitals};

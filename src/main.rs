@@ -36,6 +36,13 @@ enum Command {
 }
 
 fn main() {
+    // A closed standard output (`glovebox params | head`) ends the command quietly, as it
+    // does any Unix filter, instead of a panic in `println!`.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let result = match Cli::parse().command {
         Command::Vitals(args) => cli::vitals::run(args),
         Command::Bench(args) => cli::bench::run(args),

@@ -39,9 +39,51 @@ fn unknown_backends_and_parameter_sets_are_refused() {
         err.contains("unknown backend `quantum` (available: cpu, cpu-fft, gpu, sim)"),
         "{err}"
     );
+    // An unknown parameter set is a usage error too (it was the engine's error, exit 1).
     let out = glovebox(&["demo", "--params", "NO_SUCH_SET"]);
-    assert_eq!(out.status.code(), Some(1), "an engine error");
-    assert!(String::from_utf8_lossy(&out.stderr).starts_with("glovebox: "));
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("glovebox: "), "{err}");
+    assert!(
+        err.contains("PARAM_MESSAGE_2_CARRY_2_KS_PBS"),
+        "lists the sets: {err}"
+    );
+}
+
+/// Input that the command's flags asked for and that cannot be run is a usage error (exit 2),
+/// from the command itself and from the application under it.
+#[test]
+fn usage_errors_exit_with_2() {
+    for args in [
+        &["vitals", "--patients", "0"][..],
+        // Rules the application refuses (its own typed error, mapped to a usage error).
+        &["vitals", "--params", "test", "--sustained", "16"],
+        &["bench", "--batches", "0"],
+        &["predict", "--patients", "0"],
+    ] {
+        let out = glovebox(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.starts_with("glovebox: "), "{args:?}: {err}");
+    }
+}
+
+/// `glovebox params | head`: a reader that goes away ends the command quietly, as it does any
+/// Unix filter (no panic message, no error).
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_glovebox"))
+        .arg("params")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.is_empty(), "{err}");
 }
 
 #[test]

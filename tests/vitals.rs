@@ -117,21 +117,23 @@ fn bad_input_is_a_typed_error() {
     let mut enc = encrypt_ward(&clinic, &ward);
     assert!(matches!(
         server.monitor(&[], &|_| {}),
-        Err(Error::InvalidParameters(_))
+        Err(glovebox::health::Error::InvalidInput(_))
     ));
     // Streams of different lengths.
     let mut short = enc.clone();
     short[1].pop();
     assert!(matches!(
         server.monitor(&short, &|_| {}),
-        Err(Error::DimensionMismatch { .. })
+        Err(glovebox::health::Error::Engine(
+            Error::DimensionMismatch { .. }
+        ))
     ));
     // A reading encrypted under another clinic's key.
     let other = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
     enc[1][2] = other.provision_device().encrypt(ward[1][2]).unwrap();
     assert!(matches!(
         server.monitor(&enc, &|_| {}),
-        Err(Error::KeyMismatch { .. })
+        Err(glovebox::health::Error::Engine(Error::KeyMismatch { .. }))
     ));
     // Rules that cannot be evaluated.
     let bad = AlertRules {

@@ -24,10 +24,12 @@
 //! Run: `cargo bench -p glovebox-benches --bench inference`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use glovebox::driver::{Driver, DriverConfig};
-use glovebox::inference::*;
-use glovebox::integer::{decrypt_bool, encrypt_radix, IntegerServer, RadixCiphertext, RadixLayout};
-use glovebox::prelude::*;
+use glovebox_health::driver::{Driver, DriverConfig};
+use glovebox_health::inference::*;
+use glovebox_health::integer::{
+    decrypt_bool, encrypt_radix, IntegerServer, RadixCiphertext, RadixLayout,
+};
+use glovebox_health::prelude::*;
 use rayon::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;

@@ -196,7 +196,7 @@ fn ks_pbs_batch(c: &mut Criterion) {
     let lut = server.generate_lookup_table(|x| x * x % 4);
     let cpu = gb::CpuBackend::new();
     let mut backends: Vec<(&str, Box<dyn gb::Backend>)> = vec![("glovebox-cpu", Box::new(cpu))];
-    match glovebox::kernels::GpuBackend::new() {
+    match glovebox_kernels::GpuBackend::new() {
         Ok(gpu) => {
             eprintln!("ks_pbs_batch: glovebox-gpu is {}", gb::Backend::name(&gpu));
             backends.push(("glovebox-gpu", Box::new(gpu)));

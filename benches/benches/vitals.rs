@@ -14,8 +14,8 @@
 //! Run: `cargo bench -p glovebox-benches --bench vitals`.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use glovebox::prelude::*;
-use glovebox::vitals::*;
+use glovebox_health::prelude::*;
+use glovebox_health::vitals::*;
 use rayon::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;

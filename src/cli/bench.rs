@@ -3,8 +3,8 @@
 //! throughput.
 
 use super::{
-    check_passed, progress_bar, server_key_with_bar, threads, BackendArg, BackendKind, CliResult,
-    OutputArgs, ParamsArg, Report,
+    check_passed, progress_bar, server_key_with_bar, threads, BackendArg, BackendKind, CliError,
+    CliResult, OutputArgs, ParamsArg, Report,
 };
 use glovebox::driver::{Driver, DriverConfig};
 use glovebox::prelude::*;
@@ -103,7 +103,7 @@ impl Report for SoakReport {
 fn soak(args: &Args, count: usize) -> CliResult<()> {
     use rand::{Rng, SeedableRng};
     if count == 0 {
-        return Err(Error::InvalidParameters("--soak needs a positive count".into()).into());
+        return Err(CliError::Usage("--soak needs a positive count".into()).into());
     }
     let params = args.params.resolve()?;
     let backend = args.backend.open()?;
@@ -297,7 +297,7 @@ impl PbsBench {
 fn bench_pbs(args: &Args) -> CliResult<()> {
     let batches = &args.batches;
     if batches.is_empty() || batches.contains(&0) {
-        return Err(Error::InvalidParameters("batch sizes must be positive".into()).into());
+        return Err(CliError::Usage("batch sizes must be positive".into()).into());
     }
     let params = args.params.resolve()?;
     let backend = args.backend.open()?;
@@ -432,7 +432,7 @@ fn bench_ntt(args: &Args, n: usize) -> CliResult<()> {
     glovebox::engine::ntt::Plan::check_size(n)?;
     let polys = args.ntt_batch;
     if polys == 0 {
-        return Err(Error::InvalidParameters("--ntt-batch must be positive".into()).into());
+        return Err(CliError::Usage("--ntt-batch must be positive".into()).into());
     }
     let gpu = args.backend.kind == BackendKind::Gpu;
     let (backend, seconds, count) = if gpu {

@@ -126,7 +126,7 @@ pub struct ClinicFiles {
 }
 
 fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> ServiceError {
-    ServiceError::Store(format!("{what} {}: {e}", path.display()))
+    ServiceError::Io(format!("{what} {}: {e}", path.display()))
 }
 
 /// Writes `bytes` readable by the owner only (the secret key, the tokens), atomically.

@@ -163,9 +163,9 @@ fn drive(
                     bar.inc(1);
                     sensor.encrypt(r)
                 })
-                .collect::<glovebox::prelude::Result<Vec<_>>>()
+                .collect::<glovebox::health::Result<Vec<_>>>()
         })
-        .collect::<glovebox::prelude::Result<_>>()?;
+        .collect::<glovebox::health::Result<_>>()?;
     bar.finish_and_clear();
     let total = args.devices * args.readings;
     let bar = progress_bar(

@@ -10,6 +10,10 @@ pub mod load;
 pub mod params;
 pub mod predict;
 pub mod serve;
+#[cfg(feature = "sim")]
+pub mod sim;
+#[cfg(not(feature = "sim"))]
+#[path = "sim_absent.rs"]
 pub mod sim;
 pub mod vitals;
 
@@ -26,6 +30,11 @@ pub enum CliError {
     /// The service or its clients failed (HTTP, the store, the server's answer).
     #[error(transparent)]
     Service(#[from] glovebox::service::ServiceError),
+    /// The command line asks for something this command cannot do: an option out of range, a
+    /// combination that does not fit, a backend this build does not have (exit code 2, as
+    /// clap's own usage errors).
+    #[error("{0}")]
+    Usage(String),
     /// The computation ran, but its results failed the check against the plaintext or the
     /// reference ("3 of 64 results decrypted wrongly").
     #[error("check failed: {failed} of {total} {what}")]
@@ -37,12 +46,24 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// The process exit code: 3 for a failed check, 1 for any other error (clap's usage
-    /// errors exit with 2).
+    /// The process exit code: 2 for a usage error (as clap's own), 3 for a failed check, 1
+    /// for any other error.
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Engine(_) | CliError::Service(_) => 1,
+            CliError::Usage(_) => 2,
             CliError::CheckFailed { .. } => 3,
+        }
+    }
+}
+
+/// The application's errors: the engine's pass through, input it cannot take is a usage
+/// error (the command's flags asked for it: an empty ward, a set too small for the job).
+impl From<glovebox::health::Error> for CliError {
+    fn from(e: glovebox::health::Error) -> Self {
+        match e {
+            glovebox::health::Error::Engine(e) => CliError::Engine(e),
+            glovebox::health::Error::InvalidInput(m) => CliError::Usage(m),
         }
     }
 }
@@ -75,14 +96,25 @@ pub struct ParamsArg {
 }
 
 impl ParamsArg {
-    pub fn resolve(&self) -> Result<&'static Parameters> {
+    /// The named set; an unknown name is a usage error (exit code 2) that lists the sets.
+    pub fn resolve(&self) -> CliResult<&'static Parameters> {
         let name = match self.name.to_ascii_lowercase().as_str() {
             "default" => PARAM_MESSAGE_2_CARRY_2_KS_PBS.name,
             "hpu" => V1_8_HPU_PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128.name,
             "test" => TEST_PARAMS_INSECURE.name,
             _ => self.name.as_str(),
         };
-        Parameters::by_name(name)
+        Parameters::by_name(name).map_err(|_| {
+            let names: Vec<&str> = glovebox::engine::parameters::ALL
+                .iter()
+                .map(|p| p.name)
+                .collect();
+            CliError::Usage(format!(
+                "no parameter set named `{}` (available: default, hpu, test, {})",
+                self.name,
+                names.join(", ")
+            ))
+        })
     }
 }
 
@@ -132,13 +164,17 @@ pub struct BackendArg {
 }
 
 impl BackendArg {
-    /// Opens the backend (the GPU one fails with a typed error when no adapter exists).
-    pub fn open(&self) -> Result<Arc<dyn Backend>> {
+    /// Opens the backend (the GPU one fails with a typed error when no adapter exists; the
+    /// simulated accelerator is a usage error in a build without the feature `sim`).
+    pub fn open(&self) -> CliResult<Arc<dyn Backend>> {
         Ok(match self.kind {
             BackendKind::Cpu => Arc::new(CpuBackend::new()),
             BackendKind::CpuFft => Arc::new(glovebox::engine::backend::CpuFftBackend::new()),
             BackendKind::Gpu => Arc::new(glovebox::kernels::GpuBackend::new()?),
+            #[cfg(feature = "sim")]
             BackendKind::Sim => Arc::new(glovebox::sim::backend::SimBackend::new()),
+            #[cfg(not(feature = "sim"))]
+            BackendKind::Sim => return Err(sim::absent("--backend sim")),
         })
     }
 }
@@ -182,11 +218,11 @@ pub fn progress_bar(output: OutputArgs, len: u64, template: &str) -> ProgressBar
 }
 
 /// Server-key generation with a progress bar over the GGSWs.
-pub fn server_key_with_bar(
+pub fn server_key_with_bar<E>(
     output: OutputArgs,
     params: &Parameters,
-    make: impl FnOnce(&(dyn Fn(usize, usize) + Sync)) -> Result<ServerKey>,
-) -> Result<ServerKey> {
+    make: impl FnOnce(&(dyn Fn(usize, usize) + Sync)) -> std::result::Result<ServerKey, E>,
+) -> std::result::Result<ServerKey, E> {
     let bar = progress_bar(
         output,
         params.lwe_dimension.0 as u64,

@@ -1,7 +1,7 @@
 //! `glovebox predict`: encrypted inference on the Breast Cancer Wisconsin test split.
 
 use super::{
-    check_passed, progress_bar, security_level, server_key_with_bar, threads, BackendArg,
+    check_passed, progress_bar, security_level, server_key_with_bar, threads, BackendArg, CliError,
     CliResult, OutputArgs, ParamsArg, Report,
 };
 use glovebox::driver::{Driver, DriverConfig};
@@ -48,7 +48,7 @@ impl Model {
         train: &Dataset,
         q: &Quantizer,
         layout: &RadixLayout,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, glovebox::health::Error> {
         Ok(match kind {
             ModelKind::Logreg => {
                 let float = FloatLogReg::train(train, q, ALPHA)?;
@@ -109,7 +109,7 @@ impl Model {
         &self,
         ints: &IntegerServer<'_>,
         patients: &[Vec<RadixCiphertext>],
-    ) -> Result<Vec<Encrypted>, Error> {
+    ) -> Result<Vec<Encrypted>, glovebox::health::Error> {
         Ok(match self {
             Model::Logreg { quantized, .. } => predict_encrypted(ints, quantized, patients)?
                 .into_iter()
@@ -236,7 +236,7 @@ pub fn run(args: Args) -> CliResult<()> {
     let (train, mut test) = breast_cancer().split(TEST_FRACTION, SPLIT_SEED);
     if let Some(n) = args.patients {
         if n == 0 {
-            return Err(Error::InvalidParameters("at least one patient".into()).into());
+            return Err(CliError::Usage("at least one patient".into()).into());
         }
         test.features.truncate(n);
         test.malignant.truncate(n);

@@ -2,15 +2,16 @@
 //! the engine, with cycle counts and a throughput projected at a clock.
 
 use super::{
-    check_passed, progress_bar, security_level, server_key_with_bar, CliResult, OutputArgs,
-    ParamsArg, Report,
+    check_passed, progress_bar, security_level, server_key_with_bar, CliError, CliResult,
+    OutputArgs, ParamsArg, Report,
 };
 use glovebox::prelude::*;
 use glovebox::sim::backend::{SimBackend, SimConfig};
 use glovebox::sim::br::{
     br_configs, projected_latencies, BlindRotationUnit, BrCycleModel, BrShape,
 };
-use glovebox::sim::ks::{KeyMemory, KeyswitchUnit, KsCycleModel, KsShape};
+use glovebox::sim::ks::{KeyswitchUnit, KsCycleModel, KsShape};
+use glovebox::sim::KeyMemory;
 use glovebox::sim::NttUnit;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -381,7 +382,7 @@ fn pbs_model(a: &PbsArgs, params: &'static Parameters) -> CliResult<()> {
     let poly = params.polynomial_size.0;
     let c = a.c.unwrap_or(32);
     if c == 0 || !c.is_power_of_two() || c > poly / 8 || a.ks_lanes == 0 {
-        return Err(Error::InvalidParameters(format!(
+        return Err(CliError::Usage(format!(
             "--c {c}: a power of two up to N / 8 = {}, and --ks-lanes positive",
             poly / 8
         ))
@@ -450,10 +451,9 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
     let params = a.params.resolve()?;
     let (n, poly) = (params.lwe_dimension.0, params.polynomial_size.0);
     if a.batch == 0 || !(a.clock_mhz > 0.0) || !(a.key_gbps > 0.0) {
-        return Err(Error::InvalidParameters(
-            "--batch, --clock-mhz and --key-gbps must be positive".into(),
-        )
-        .into());
+        return Err(
+            CliError::Usage("--batch, --clock-mhz and --key-gbps must be positive".into()).into(),
+        );
     }
     if a.model_only {
         return pbs_model(&a, params);
@@ -467,7 +467,7 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
             .iter()
             .map(|c| format!("N = {} with C = {}", c.polynomial_size, c.lanes))
             .collect();
-        return Err(Error::InvalidParameters(format!(
+        return Err(CliError::Usage(format!(
             "no simulated blind-rotation unit for N = {poly}{}; built: {}",
             a.c.map(|c| format!(" with C = {c}")).unwrap_or_default(),
             list.join(", ")
@@ -475,7 +475,7 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
         .into());
     };
     if a.batch > config.max_batch {
-        return Err(Error::InvalidParameters(format!(
+        return Err(CliError::Usage(format!(
             "--batch {}: the unit for N = {poly} holds at most {} accumulators",
             a.batch, config.max_batch
         ))
@@ -589,9 +589,7 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
 fn ntt(a: NttArgs) -> CliResult<()> {
     let (n, c, polys) = (a.n, a.c, a.polys);
     if polys == 0 || !(a.clock_mhz > 0.0) {
-        return Err(
-            Error::InvalidParameters("--polys and --clock-mhz must be positive".into()).into(),
-        );
+        return Err(CliError::Usage("--polys and --clock-mhz must be positive".into()).into());
     }
     let mut unit = NttUnit::new(n, c)?;
     let plan = glovebox::engine::ntt::Plan::try_new(n)?;

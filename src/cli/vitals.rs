@@ -2,11 +2,10 @@
 //! the server computes the alerts blind; the clinic decrypts and checks every alert.
 
 use super::{
-    check_passed, progress_bar, security_level, server_key_with_bar, threads, BackendArg,
+    check_passed, progress_bar, security_level, server_key_with_bar, threads, BackendArg, CliError,
     CliResult, OutputArgs, ParamsArg, Report,
 };
 use glovebox::driver::DriverConfig;
-use glovebox::prelude::*;
 use glovebox::vitals::*;
 use serde::Serialize;
 use std::sync::Arc;
@@ -147,10 +146,9 @@ impl Report for VitalsReport {
 
 pub fn run(args: Args) -> CliResult<()> {
     if args.patients == 0 || args.seconds == 0 {
-        return Err(Error::InvalidParameters(
-            "need at least one patient and one second of readings".into(),
-        )
-        .into());
+        return Err(
+            CliError::Usage("need at least one patient and one second of readings".into()).into(),
+        );
     }
     let rules = AlertRules {
         heart_rate_low: args.hr_low,
@@ -178,7 +176,7 @@ pub fn run(args: Args) -> CliResult<()> {
             let device = clinic.provision_device();
             stream.iter().map(|&r| device.encrypt(r)).collect()
         })
-        .collect::<Result<_>>()?;
+        .collect::<glovebox::health::Result<_>>()?;
     let encrypt_s = t1.elapsed().as_secs_f64();
 
     // Server side: only the server key crosses over.
@@ -206,7 +204,7 @@ pub fn run(args: Args) -> CliResult<()> {
     let decrypted: Vec<PatientAlerts> = alerts
         .iter()
         .map(|a| clinic.decrypt(a))
-        .collect::<Result<_>>()?;
+        .collect::<glovebox::health::Result<_>>()?;
     let expected: Vec<PatientAlerts> = ward.iter().map(|s| rules.evaluate(s)).collect();
     let total: usize = expected.iter().map(|e| e.values()).sum();
     let matching: usize = decrypted

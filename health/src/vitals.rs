@@ -25,8 +25,8 @@
 //! reading on the same rules.
 //!
 //! ```
-//! use glovebox::vitals::*;
-//! use glovebox::prelude::*;
+//! use glovebox_health::vitals::*;
+//! use glovebox_health::prelude::*;
 //! use std::sync::Arc;
 //! let clinic = Clinic::new(&TEST_PARAMS_INSECURE)?;
 //! let server = MonitoringServer::new(
@@ -37,18 +37,20 @@
 //! )?;
 //! let device = clinic.provision_device();
 //! let stream = [Reading::new(72, 97), Reading::new(131, 96), Reading::new(64, 89)];
-//! let encrypted = stream.iter().map(|&r| device.encrypt(r)).collect::<Result<Vec<_>>>()?;
+//! let encrypted = stream.iter().map(|&r| device.encrypt(r)).collect::<glovebox_health::Result<Vec<_>>>()?;
 //! let alerts = server.monitor(&[encrypted], &|_| {})?;
 //! let plain = clinic.decrypt(&alerts[0])?;
 //! assert_eq!(plain.heart_rate, [false, true, false]);
 //! assert_eq!(plain.spo2, [false, false, true]);
 //! assert_eq!(plain.count, 2);
 //! assert_eq!(plain, AlertRules::default().evaluate(&stream));
-//! # Ok::<(), glovebox::engine::Error>(())
+//! # Ok::<(), glovebox_health::Error>(())
 //! ```
 
 use crate::prelude::*;
+use crate::{Error, Result};
 use glovebox_driver::{Driver, DriverConfig, DriverStats};
+use glovebox_engine::Error as EngineError;
 use glovebox_integer::{
     count_flags_bootstraps, decrypt_bool, decrypt_radix, encrypt_radix, BoolCiphertext,
     IntegerServer, RadixCiphertext, RadixLayout, U8Predicate,
@@ -151,13 +153,13 @@ impl AlertRules {
     /// Checks the rules: limits in order, `sustained_readings` in 1 ..= 15.
     pub fn validate(&self) -> Result<()> {
         if self.heart_rate_low > self.heart_rate_high {
-            return Err(Error::InvalidParameters(format!(
+            return Err(Error::InvalidInput(format!(
                 "heart-rate limits out of order: low {} > high {}",
                 self.heart_rate_low, self.heart_rate_high
             )));
         }
         if !(1..=15).contains(&self.sustained_readings) {
-            return Err(Error::InvalidParameters(format!(
+            return Err(Error::InvalidInput(format!(
                 "sustained_readings must be in 1..=15 (one bootstrap sums them), got {}",
                 self.sustained_readings
             )));
@@ -217,13 +219,13 @@ impl AlertRules {
 /// ([`count_flags_bootstraps`]).
 ///
 /// ```
-/// use glovebox::vitals::*;
-/// use glovebox::integer::RadixLayout;
-/// use glovebox::prelude::*;
+/// use glovebox_health::vitals::*;
+/// use glovebox_health::integer::RadixLayout;
+/// use glovebox_health::prelude::*;
 /// let layout = RadixLayout::new(&PARAM_MESSAGE_2_CARRY_2_KS_PBS)?;
 /// // 30 s, sustained over 3: 6·30 + 28 + 11 (the counter) per patient.
 /// assert_eq!(expected_bootstraps(&AlertRules::default(), 1, 30, &layout), 219);
-/// # Ok::<(), glovebox::engine::Error>(())
+/// # Ok::<(), glovebox_health::Error>(())
 /// ```
 pub fn expected_bootstraps(
     rules: &AlertRules,
@@ -303,7 +305,7 @@ impl Clinic {
 
     /// The evaluation keys for the server (no secret key inside).
     pub fn server_key(&self) -> Result<ServerKey> {
-        self.key.server_key()
+        Ok(self.key.server_key()?)
     }
 
     /// The same, reporting `(GGSWs done, total)` as key generation goes.
@@ -311,12 +313,12 @@ impl Clinic {
         &self,
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<ServerKey> {
-        self.key.server_key_with_progress(progress)
+        Ok(self.key.server_key_with_progress(progress)?)
     }
 
     /// The evaluation keys compressed (masks from public seeds), to upload to a service.
     pub fn compressed_server_key(&self) -> Result<CompressedServerKey> {
-        self.key.compressed_server_key()
+        Ok(self.key.compressed_server_key()?)
     }
 
     /// The id of the clinic's key (what its ciphertexts and keys carry).
@@ -326,7 +328,7 @@ impl Clinic {
 
     /// Decrypts one flag.
     pub fn decrypt_flag(&self, flag: &BoolCiphertext) -> Result<bool> {
-        decrypt_bool(&self.key, flag)
+        Ok(decrypt_bool(&self.key, flag)?)
     }
 
     /// A clinic from its stored secret key (the clinic's own file, [`Self::client_key`]).
@@ -342,17 +344,18 @@ impl Clinic {
     /// Encrypts a lab value (`0..=`[`crate::records::MAX_VALUE`]) as a `u16`.
     pub fn encrypt_lab_value(&self, value: u16) -> Result<RadixCiphertext> {
         if value > crate::records::MAX_VALUE {
-            return Err(Error::MessageOutOfRange {
+            return Err(EngineError::MessageOutOfRange {
                 message: value as u64,
                 modulus: crate::records::MAX_VALUE as u64 + 1,
-            });
+            }
+            .into());
         }
         let layout = RadixLayout::new(self.key.parameters())?;
-        encrypt_radix(
+        Ok(encrypt_radix(
             &self.key,
             value as u64,
             crate::records::value_blocks(&layout),
-        )
+        )?)
     }
 
     /// Decrypts a record's comparison with the patient's past.
@@ -391,7 +394,9 @@ impl Clinic {
     /// Decrypts one patient's alerts.
     pub fn decrypt(&self, alerts: &EncryptedAlerts) -> Result<PatientAlerts> {
         let flags = |v: &[BoolCiphertext]| -> Result<Vec<bool>> {
-            v.iter().map(|b| decrypt_bool(&self.key, b)).collect()
+            Ok(v.iter()
+                .map(|b| decrypt_bool(&self.key, b))
+                .collect::<glovebox_engine::Result<_>>()?)
         };
         Ok(PatientAlerts {
             heart_rate: flags(&alerts.heart_rate)?,
@@ -447,6 +452,38 @@ pub struct ReadingAlerts {
     pub sustained: BoolCiphertext,
 }
 
+impl ReadingAlerts {
+    /// The flags of one reading.
+    pub const FLAGS: usize = 4;
+
+    /// The layout the alerts are stored and travel in: one ciphertext per flag, heart rate,
+    /// SpO2, any, sustained.
+    pub fn to_ciphertexts(&self) -> Vec<Ciphertext> {
+        [&self.heart_rate, &self.spo2, &self.any, &self.sustained]
+            .iter()
+            .map(|b| b.block().ciphertext().clone())
+            .collect()
+    }
+
+    /// The alerts from the ciphertexts of [`Self::to_ciphertexts`].
+    pub fn from_ciphertexts(cts: Vec<Ciphertext>) -> Result<Self> {
+        let got = cts.len();
+        let [h, s, a, u]: [Ciphertext; 4] = cts.try_into().map_err(|_| {
+            Error::from(EngineError::DimensionMismatch {
+                what: "flags of a reading's alerts",
+                expected: Self::FLAGS,
+                got,
+            })
+        })?;
+        Ok(Self {
+            heart_rate: BoolCiphertext::from_ciphertext(h),
+            spo2: BoolCiphertext::from_ciphertext(s),
+            any: BoolCiphertext::from_ciphertext(a),
+            sustained: BoolCiphertext::from_ciphertext(u),
+        })
+    }
+}
+
 impl EncryptedReading {
     /// The reading's blocks, heart rate then SpO2 (what travels).
     pub fn to_ciphertexts(&self) -> Vec<Ciphertext> {
@@ -463,11 +500,12 @@ impl EncryptedReading {
         let layout = RadixLayout::new(params)?;
         let blocks = layout.blocks(8);
         if cts.len() != 2 * blocks {
-            return Err(Error::DimensionMismatch {
+            return Err(EngineError::DimensionMismatch {
                 what: "blocks of an encrypted reading",
                 expected: 2 * blocks,
                 got: cts.len(),
-            });
+            }
+            .into());
         }
         let mut cts = cts;
         let spo2 = cts.split_off(blocks);
@@ -506,7 +544,7 @@ impl MonitoringServer {
         rules.validate()?;
         let p = server_key.parameters();
         if p.message_modulus * p.carry_modulus < 16 {
-            return Err(Error::InvalidParameters(format!(
+            return Err(Error::InvalidInput(format!(
                 "vitals monitoring needs 4 bits of message and carry; {} has {}x{}",
                 p.name, p.message_modulus, p.carry_modulus
             )));
@@ -536,7 +574,7 @@ impl MonitoringServer {
     /// The integer evaluator over this server's driver and key (records, cohorts:
     /// [`crate::records`]).
     pub fn integers(&self) -> Result<IntegerServer<'_>> {
-        IntegerServer::new(&self.driver, &self.server_key)
+        Ok(IntegerServer::new(&self.driver, &self.server_key)?)
     }
 
     /// The parameters of the server key.
@@ -602,47 +640,83 @@ impl MonitoringServer {
             return Ok(Vec::new());
         }
         let ints = IntegerServer::new(&self.driver, &self.server_key)?;
-        let inputs: Vec<_> = items
+        let readings: Vec<&EncryptedReading> = items.iter().map(|(r, _)| *r).collect();
+        let flags = self.rule_flags(&ints, &readings)?;
+        let windows: Vec<(&[&BoolCiphertext], &BoolCiphertext)> = items
             .iter()
-            .map(|(r, _)| (&r.heart_rate, &self.heart_rate, &r.spo2, &self.spo2))
+            .zip(&flags)
+            .map(|((_, previous), [_, _, any])| (previous.as_slice(), any))
             .collect();
-        let flags = ints.predicates_with_or(&inputs)?;
+        let sustained = self.sustained(&ints, &windows)?;
+        Ok(flags
+            .into_iter()
+            .zip(sustained)
+            .map(|([heart_rate, spo2, any], sustained)| ReadingAlerts {
+                heart_rate,
+                spo2,
+                any,
+                sustained,
+            })
+            .collect())
+    }
+
+    /// The rules on each reading, all bootstrapped together: heart rate outside its limits,
+    /// SpO2 below its limit and their OR (6 blind rotations a reading).
+    fn rule_flags(
+        &self,
+        ints: &IntegerServer,
+        readings: &[&EncryptedReading],
+    ) -> Result<Vec<[BoolCiphertext; 3]>> {
+        let inputs: Vec<_> = readings
+            .iter()
+            .map(|r| (&r.heart_rate, &self.heart_rate, &r.spo2, &self.spo2))
+            .collect();
+        Ok(ints.predicates_with_or(&inputs)?)
+    }
+
+    /// "Sustained" for each reading, from its "any" flag and those of its stream's earlier
+    /// readings (oldest first; only the last k − 1 are read), all bootstrapped together (one
+    /// blind rotation a reading). Where fewer than k − 1 earlier flags exist (the start of a
+    /// stream) it is a public false, no bootstrap; for k = 1 it is the "any" flag itself.
+    fn sustained(
+        &self,
+        ints: &IntegerServer,
+        windows: &[(&[&BoolCiphertext], &BoolCiphertext)],
+    ) -> Result<Vec<BoolCiphertext>> {
         let k = self.rules.sustained_readings;
-        let mut groups = Vec::new();
-        for ((_, previous), [_, _, any]) in items.iter().zip(&flags) {
-            if k > 1 && previous.len() >= k - 1 {
-                let mut g: Vec<&BoolCiphertext> = previous[previous.len() + 1 - k..].to_vec();
-                g.push(any);
-                groups.push(g);
-            }
-        }
-        let anded = if groups.is_empty() {
+        let full = |previous: &[&BoolCiphertext]| k > 1 && previous.len() + 1 >= k;
+        let groups: Vec<Vec<&BoolCiphertext>> = windows
+            .iter()
+            .filter(|(previous, _)| full(previous))
+            .map(|(previous, any)| {
+                let mut g = previous[previous.len() + 1 - k..].to_vec();
+                g.push(*any);
+                g
+            })
+            .collect();
+        let mut anded = if groups.is_empty() {
             Vec::new()
         } else {
             ints.and_many(&groups)?
-        };
-        let mut anded = anded.into_iter();
-        let mut out = Vec::with_capacity(items.len());
-        for ((_, previous), [h, s, a]) in items.iter().zip(flags) {
-            let sustained = if k == 1 {
-                a.clone()
-            } else if previous.len() >= k - 1 {
-                anded.next().expect("one AND per full window")
-            } else {
-                ints.trivial_bool(false)
-            };
-            out.push(ReadingAlerts {
-                heart_rate: h,
-                spo2: s,
-                any: a,
-                sustained,
-            });
         }
-        Ok(out)
+        .into_iter();
+        Ok(windows
+            .iter()
+            .map(|(previous, any)| {
+                if k == 1 {
+                    (*any).clone()
+                } else if full(previous) {
+                    anded.next().expect("one AND per full window")
+                } else {
+                    ints.trivial_bool(false)
+                }
+            })
+            .collect())
     }
 
-    /// Time step `t` for every patient: both rules and their OR (6 blind rotations), then
-    /// "sustained" once the k − 1 earlier steps have their "any" flags.
+    /// Time step `t` for every patient: the rules ([`Self::rule_flags`]), then "sustained"
+    /// ([`Self::sustained`]) once the k − 1 earlier steps have their "any" flags. The same two
+    /// functions serve [`Self::evaluate_readings`]: one path evaluates the rules.
     fn run_step(
         &self,
         ints: &IntegerServer,
@@ -651,39 +725,35 @@ impl MonitoringServer {
         progress: &Progress,
         on_step: &(dyn Fn(usize) + Sync),
     ) -> Result<()> {
-        let items: Vec<_> = ward
-            .iter()
-            .map(|s| (&s[t].heart_rate, &self.heart_rate, &s[t].spo2, &self.spo2))
-            .collect();
+        let readings: Vec<&EncryptedReading> = ward.iter().map(|s| &s[t]).collect();
         let mut step = StepAlerts {
             heart_rate: Vec::with_capacity(ward.len()),
             spo2: Vec::with_capacity(ward.len()),
             any: Vec::with_capacity(ward.len()),
         };
-        for [h, s, a] in ints.predicates_with_or(&items)? {
+        for [h, s, a] in self.rule_flags(ints, &readings)? {
             step.heart_rate.push(h);
             step.spo2.push(s);
             step.any.push(a);
         }
         let any = step.any.clone();
         progress.record_step(t, step);
+        // The k − 1 earlier steps' "any" flags (waited for: they may still be in flight).
         let k = self.rules.sustained_readings;
-        let sustained = if t + 1 < k {
-            // The first k − 1 readings cannot be sustained: public zeros, no PBS.
-            vec![ints.trivial_bool(false); ward.len()]
-        } else if k == 1 {
-            any
+        let window = if k > 1 && t + 1 >= k {
+            progress.wait_for_any(t + 1 - k..t)?
         } else {
-            let window = progress.wait_for_any(t + 1 - k..t)?;
-            let groups: Vec<Vec<&BoolCiphertext>> = (0..ward.len())
-                .map(|p| {
-                    let mut g: Vec<&BoolCiphertext> = window.iter().map(|w| &w[p]).collect();
-                    g.push(&any[p]);
-                    g
-                })
-                .collect();
-            ints.and_many(&groups)?
+            Vec::new()
         };
+        let previous: Vec<Vec<&BoolCiphertext>> = (0..ward.len())
+            .map(|p| window.iter().map(|w| &w[p]).collect())
+            .collect();
+        let windows: Vec<(&[&BoolCiphertext], &BoolCiphertext)> = previous
+            .iter()
+            .zip(&any)
+            .map(|(previous, any)| (previous.as_slice(), any))
+            .collect();
+        let sustained = self.sustained(ints, &windows)?;
         on_step(progress.record_sustained(t, sustained));
         Ok(())
     }
@@ -719,17 +789,18 @@ impl MonitoringServer {
 fn check_ward_shape(ward: &[Vec<EncryptedReading>]) -> Result<usize> {
     let seconds = ward.first().map(|s| s.len()).unwrap_or(0);
     if seconds == 0 {
-        return Err(Error::InvalidParameters(
+        return Err(Error::InvalidInput(
             "no readings to monitor (empty ward or empty stream)".into(),
         ));
     }
     for s in ward {
         if s.len() != seconds {
-            return Err(Error::DimensionMismatch {
+            return Err(EngineError::DimensionMismatch {
                 what: "readings per patient stream",
                 expected: seconds,
                 got: s.len(),
-            });
+            }
+            .into());
         }
     }
     Ok(seconds)
@@ -883,7 +954,7 @@ mod tests {
     fn invalid_rules_are_typed_errors() {
         let mut r = AlertRules::default();
         r.sustained_readings = 0;
-        assert!(matches!(r.validate(), Err(Error::InvalidParameters(_))));
+        assert!(matches!(r.validate(), Err(Error::InvalidInput(_))));
         r.sustained_readings = 16;
         assert!(r.validate().is_err());
         let r = AlertRules {

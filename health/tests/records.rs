@@ -2,9 +2,9 @@
 //! on the test set (logic, edge values), and a series and a cohort on the default 128-bit set
 //! (the product's correctness), every decrypted value against the plaintext computation.
 
-use glovebox::prelude::*;
-use glovebox::records::*;
-use glovebox::vitals::{AlertRules, Clinic, MonitoringServer};
+use glovebox_health::prelude::*;
+use glovebox_health::records::*;
+use glovebox_health::vitals::{AlertRules, Clinic, MonitoringServer};
 use glovebox_integer::RadixCiphertext;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;

@@ -2,9 +2,9 @@
 //! the test set (logic), a subset on the default 128-bit set (the product's correctness), for
 //! the logistic regression and the random forest.
 
-use glovebox::inference::*;
-use glovebox::prelude::*;
-use glovebox::vitals::{AlertRules, Clinic, MonitoringServer};
+use glovebox_health::inference::*;
+use glovebox_health::prelude::*;
+use glovebox_health::vitals::{AlertRules, Clinic, MonitoringServer};
 use glovebox_integer::{decrypt_bool, encrypt_radix, RadixCiphertext, RadixLayout};
 use std::sync::Arc;
 

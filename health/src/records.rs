@@ -21,9 +21,9 @@
 //! compare every decrypted value with.
 //!
 //! ```
-//! use glovebox::records::*;
-//! use glovebox::vitals::{AlertRules, Clinic, MonitoringServer};
-//! use glovebox::prelude::*;
+//! use glovebox_health::records::*;
+//! use glovebox_health::vitals::{AlertRules, Clinic, MonitoringServer};
+//! use glovebox_health::prelude::*;
 //! use std::sync::Arc;
 //! let clinic = Clinic::new(&TEST_PARAMS_INSECURE)?;
 //! let server = MonitoringServer::new(
@@ -46,10 +46,12 @@
 //! let got = clinic.decrypt_analysis(out[0].analysis.as_ref().unwrap())?;
 //! assert_eq!(got, reference_analysis(131, &history, 20, 2).unwrap());
 //! assert_eq!((got.above_max, got.changed, got.gap_times_k), (true, true, 2 * 131 - 98 - 104));
-//! # Ok::<(), glovebox::engine::Error>(())
+//! # Ok::<(), glovebox_health::Error>(())
 //! ```
 
 use crate::prelude::*;
+use crate::{Error, Result};
+use glovebox_engine::Error as EngineError;
 use glovebox_integer::{BoolCiphertext, Comparison, IntegerServer, RadixCiphertext, RadixLayout};
 use serde::Serialize;
 
@@ -99,6 +101,67 @@ pub struct RecordAnalysis {
     pub window: usize,
 }
 
+impl RecordAnalysis {
+    /// The layout an analysis is stored and travels in: "above the maximum", "changed", then
+    /// the [`value_blocks`] blocks of `k·value − Σ window`. `window` (k) travels beside it, in
+    /// the clear.
+    pub fn to_ciphertexts(&self) -> Vec<Ciphertext> {
+        let mut cts = vec![
+            self.above_max.block().ciphertext().clone(),
+            self.changed.block().ciphertext().clone(),
+        ];
+        cts.extend(blocks_of(&self.gap_times_k));
+        cts
+    }
+
+    /// An analysis from the blocks of [`Self::to_ciphertexts`] and its window.
+    pub fn from_ciphertexts(
+        mut cts: Vec<Ciphertext>,
+        window: usize,
+        layout: &RadixLayout,
+    ) -> Result<Self> {
+        let blocks = value_blocks(layout);
+        if cts.len() != 2 + blocks {
+            return Err(EngineError::DimensionMismatch {
+                what: "blocks of a record analysis",
+                expected: 2 + blocks,
+                got: cts.len(),
+            }
+            .into());
+        }
+        let gap = cts.split_off(2);
+        let changed = cts.pop().expect("two flags");
+        let above = cts.pop().expect("two flags");
+        Ok(Self {
+            above_max: BoolCiphertext::from_ciphertext(above),
+            changed: BoolCiphertext::from_ciphertext(changed),
+            gap_times_k: RadixCiphertext::from_fresh_blocks(gap, layout),
+            window,
+        })
+    }
+}
+
+/// A radix integer's blocks, least significant first (how values are stored and travel).
+pub fn blocks_of(x: &RadixCiphertext) -> Vec<Ciphertext> {
+    x.blocks().iter().map(|b| b.ciphertext().clone()).collect()
+}
+
+/// A lab value (or a running maximum) from its [`value_blocks`] blocks.
+pub fn value_from_ciphertexts(
+    cts: Vec<Ciphertext>,
+    layout: &RadixLayout,
+) -> Result<RadixCiphertext> {
+    if cts.len() != value_blocks(layout) {
+        return Err(EngineError::DimensionMismatch {
+            what: "blocks of a lab value",
+            expected: value_blocks(layout),
+            got: cts.len(),
+        }
+        .into());
+    }
+    Ok(RadixCiphertext::from_fresh_blocks(cts, layout))
+}
+
 /// What the server keeps and returns for a record.
 #[derive(Clone, Debug)]
 pub struct RecordOutcome {
@@ -144,21 +207,22 @@ pub fn reference_analysis(
 }
 
 fn check_inputs(inputs: &[RecordInput<'_>], blocks: usize) -> Result<()> {
-    let width = |x: &RadixCiphertext, what: &'static str| {
+    let width = |x: &RadixCiphertext, what: &'static str| -> Result<()> {
         if x.num_blocks() == blocks {
             Ok(())
         } else {
-            Err(Error::DimensionMismatch {
+            Err(EngineError::DimensionMismatch {
                 what,
                 expected: blocks,
                 got: x.num_blocks(),
-            })
+            }
+            .into())
         }
     };
     for input in inputs {
         width(input.value, "blocks of a lab value")?;
         if input.change_threshold > MAX_VALUE {
-            return Err(Error::InvalidParameters(format!(
+            return Err(Error::InvalidInput(format!(
                 "a change threshold of {} is above the largest lab value {MAX_VALUE}",
                 input.change_threshold
             )));
@@ -167,7 +231,7 @@ fn check_inputs(inputs: &[RecordInput<'_>], blocks: usize) -> Result<()> {
             width(h.previous_max, "blocks of a running maximum")?;
             width(h.last, "blocks of a lab value")?;
             if h.window.is_empty() || h.window.len() > MAX_WINDOW {
-                return Err(Error::InvalidParameters(format!(
+                return Err(Error::InvalidInput(format!(
                     "a mean window of {} records (1 to {MAX_WINDOW})",
                     h.window.len()
                 )));
@@ -281,6 +345,43 @@ pub struct CohortStatistics {
     pub patients: usize,
 }
 
+impl CohortStatistics {
+    /// The layout a cohort's result is stored and travels in: the blocks of the count
+    /// ([`COUNT_BITS`]), of the sum above the threshold and of the sum of all ([`SUM_BITS`]
+    /// each). `patients` travels beside it, in the clear.
+    pub fn to_ciphertexts(&self) -> Vec<Ciphertext> {
+        [&self.count_above, &self.sum_above, &self.sum_all]
+            .into_iter()
+            .flat_map(blocks_of)
+            .collect()
+    }
+
+    /// Statistics from the blocks of [`Self::to_ciphertexts`] and the cohort's size.
+    pub fn from_ciphertexts(
+        mut cts: Vec<Ciphertext>,
+        patients: usize,
+        layout: &RadixLayout,
+    ) -> Result<Self> {
+        let (count, sum) = (layout.blocks(COUNT_BITS), layout.blocks(SUM_BITS));
+        if cts.len() != count + 2 * sum {
+            return Err(EngineError::DimensionMismatch {
+                what: "blocks of cohort statistics",
+                expected: count + 2 * sum,
+                got: cts.len(),
+            }
+            .into());
+        }
+        let sum_all = cts.split_off(count + sum);
+        let sum_above = cts.split_off(count);
+        Ok(Self {
+            count_above: RadixCiphertext::from_fresh_blocks(cts, layout),
+            sum_above: RadixCiphertext::from_fresh_blocks(sum_above, layout),
+            sum_all: RadixCiphertext::from_fresh_blocks(sum_all, layout),
+            patients,
+        })
+    }
+}
+
 /// Cohort statistics, decrypted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct PlainCohort {
@@ -314,21 +415,22 @@ pub fn cohort_statistics(
     let layout = ints.layout();
     let blocks = value_blocks(layout);
     if latest.is_empty() {
-        return Err(Error::InvalidParameters("a cohort of no patients".into()));
+        return Err(Error::InvalidInput("a cohort of no patients".into()));
     }
     if latest.len() >= 1 << COUNT_BITS {
-        return Err(Error::InvalidParameters(format!(
+        return Err(Error::InvalidInput(format!(
             "a cohort of {} patients (at most 2^{COUNT_BITS} − 1)",
             latest.len()
         )));
     }
     for x in latest {
         if x.num_blocks() != blocks {
-            return Err(Error::DimensionMismatch {
+            return Err(EngineError::DimensionMismatch {
                 what: "blocks of a lab value",
                 expected: blocks,
                 got: x.num_blocks(),
-            });
+            }
+            .into());
         }
     }
     let above = ints.compare_scalar(latest, threshold as u64, Comparison::Gt)?;
@@ -339,11 +441,11 @@ pub fn cohort_statistics(
     let kept: Vec<RadixCiphertext> = kept
         .iter()
         .map(|x| ints.zero_extend(x, wide))
-        .collect::<Result<_>>()?;
+        .collect::<glovebox_engine::Result<_>>()?;
     let all: Vec<RadixCiphertext> = latest
         .iter()
         .map(|x| ints.zero_extend(x, wide))
-        .collect::<Result<_>>()?;
+        .collect::<glovebox_engine::Result<_>>()?;
     let mut sums = ints.sum(&[kept.iter().collect(), all.iter().collect()])?;
     let sum_all = sums.pop().expect("two sums");
     let sum_above = sums.pop().expect("two sums");

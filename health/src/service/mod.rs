@@ -30,6 +30,7 @@
 pub mod client;
 pub mod server;
 pub mod store;
+pub mod wire;
 
 pub use client::{
     AlertRecord, AnalysisRecord, ClinicClient, CohortResult, DeviceClient, RecordPosted,
@@ -64,7 +65,14 @@ pub enum ServiceError {
     Failed(String),
     /// The store failed (500).
     #[error("store: {0}")]
-    Store(String),
+    Store(#[from] store::StoreError),
+    /// The server failed in itself: a task that panicked, a thread that could not start
+    /// (500).
+    #[error("internal: {0}")]
+    Internal(String),
+    /// A client could not read or write the clinic's own files.
+    #[error("{0}")]
+    Io(String),
     /// A client could not reach the server, or read its answer.
     #[error("http: {0}")]
     Http(String),
@@ -75,6 +83,17 @@ pub enum ServiceError {
         kind: String,
         message: String,
     },
+}
+
+/// The application's errors: the engine's are the content's fault (422), input the
+/// application cannot take is a bad request (400).
+impl From<crate::Error> for ServiceError {
+    fn from(e: crate::Error) -> Self {
+        match e {
+            crate::Error::Engine(e) => ServiceError::Engine(e),
+            crate::Error::InvalidInput(m) => ServiceError::BadRequest(m),
+        }
+    }
 }
 
 impl ServiceError {
@@ -89,79 +108,10 @@ impl ServiceError {
             ServiceError::TooLarge { .. } => (413, "too_large"),
             ServiceError::Failed(_) => (500, "failed"),
             ServiceError::Store(_) => (500, "store"),
+            ServiceError::Internal(_) => (500, "internal"),
+            ServiceError::Io(_) => (500, "io"),
             ServiceError::Http(_) => (502, "http"),
             ServiceError::Status { .. } => (502, "upstream"),
         }
     }
-}
-
-/// Appends `[u64][u32 length][bytes]`.
-pub(crate) fn put_record(out: &mut Vec<u8>, head: &[u64], body: &[u8]) {
-    for h in head {
-        out.extend_from_slice(&h.to_le_bytes());
-    }
-    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
-    out.extend_from_slice(body);
-}
-
-/// Appends `[u32 length][json][u32 length][envelope]`.
-pub(crate) fn put_item(out: &mut Vec<u8>, json: &serde_json::Value, envelope: &[u8]) {
-    let meta = json.to_string().into_bytes();
-    out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
-    out.extend_from_slice(&meta);
-    out.extend_from_slice(&(envelope.len() as u32).to_le_bytes());
-    out.extend_from_slice(envelope);
-}
-
-/// Reads items of [`put_item`] to the end of `bytes`.
-pub(crate) fn items(bytes: &[u8]) -> Result<Vec<(serde_json::Value, &[u8])>, String> {
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    fn take<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], String> {
-        if rest.len() < 4 {
-            return Err(format!("an item cut short: {} bytes left", rest.len()));
-        }
-        let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
-        if rest.len() - 4 < len {
-            return Err(format!(
-                "an item declares {len} bytes, {} are left",
-                rest.len() - 4
-            ));
-        }
-        let (part, tail) = rest[4..].split_at(len);
-        *rest = tail;
-        Ok(part)
-    }
-    while !rest.is_empty() {
-        let meta = take(&mut rest)?;
-        let json = serde_json::from_slice(meta).map_err(|e| format!("item metadata: {e}"))?;
-        let envelope = take(&mut rest)?;
-        out.push((json, envelope));
-    }
-    Ok(out)
-}
-
-/// Reads records of `heads` u64 words and a length-prefixed body, to the end of `bytes`.
-pub(crate) fn records(bytes: &[u8], heads: usize) -> Result<Vec<(Vec<u64>, &[u8])>, String> {
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let need = 8 * heads + 4;
-        if rest.len() < need {
-            return Err(format!("a record cut short: {} bytes left", rest.len()));
-        }
-        let head: Vec<u64> = (0..heads)
-            .map(|i| u64::from_le_bytes(rest[8 * i..8 * i + 8].try_into().expect("8 bytes")))
-            .collect();
-        let len = u32::from_le_bytes(rest[8 * heads..need].try_into().expect("4 bytes")) as usize;
-        if rest.len() - need < len {
-            return Err(format!(
-                "a record declares {len} bytes, {} are left",
-                rest.len() - need
-            ));
-        }
-        out.push((head, &rest[need..need + len]));
-        rest = &rest[need + len..];
-    }
-    Ok(out)
 }

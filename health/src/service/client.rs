@@ -2,10 +2,10 @@
 //! fetches alerts, decrypts them locally) and the device (posts encrypted readings). Blocking
 //! HTTP (`ureq`); the secret key never leaves the caller.
 
-use super::{items, put_record, records, ServiceError};
+use super::{wire, ServiceError};
 use crate::prelude::*;
-use crate::records::{value_blocks, CohortStatistics, RecordAnalysis, COUNT_BITS, SUM_BITS};
-use crate::vitals::EncryptedReading;
+use crate::records::{blocks_of, CohortStatistics, RecordAnalysis};
+use crate::vitals::{EncryptedReading, ReadingAlerts};
 use glovebox_engine::serialization::{from_bytes, to_bytes};
 use glovebox_integer::{BoolCiphertext, RadixCiphertext, RadixLayout};
 use std::io::Read;
@@ -94,17 +94,6 @@ pub struct RecordPosted {
     pub replay: bool,
 }
 
-/// An answer holds as many items as it declares.
-fn check_count(got: usize, declared: usize) -> Result<(), ServiceError> {
-    if got == declared {
-        Ok(())
-    } else {
-        Err(ServiceError::Http(format!(
-            "an answer declaring {declared} items holds {got}"
-        )))
-    }
-}
-
 /// Reads the whole answer (at most 256 MiB).
 fn read_body(response: ureq::Response) -> Result<Vec<u8>, ServiceError> {
     let mut body = Vec::new();
@@ -184,40 +173,8 @@ impl ClinicClient {
         format!("Bearer {}", self.token)
     }
 
-    /// Splits decoded blocks into integers of the given widths.
-    fn integers(
-        &self,
-        envelope: &[u8],
-        widths: &[usize],
-    ) -> Result<Vec<RadixCiphertext>, ServiceError> {
-        let layout = RadixLayout::new(self.params)?;
-        let mut cts: Vec<Ciphertext> =
-            from_bytes(envelope, self.params, Some(self.key_id), 1 << 24)?;
-        if cts.len() != widths.iter().sum::<usize>() {
-            return Err(ServiceError::Http(format!(
-                "{} blocks where {} were due",
-                cts.len(),
-                widths.iter().sum::<usize>()
-            )));
-        }
-        let mut out = Vec::new();
-        for &w in widths {
-            let rest = cts.split_off(w);
-            out.push(RadixCiphertext::from_fresh_blocks(
-                std::mem::replace(&mut cts, rest),
-                &layout,
-            ));
-        }
-        Ok(out)
-    }
-
-    /// `GET /v1/<what>?since=&wait_ms=`: the items after their count, and the count.
-    fn poll(
-        &self,
-        what: &str,
-        since: i64,
-        wait: Duration,
-    ) -> Result<(usize, Vec<u8>), ServiceError> {
+    /// `GET /v1/<what>?since=&wait_ms=`: the answer's bytes.
+    fn poll(&self, what: &str, since: i64, wait: Duration) -> Result<Vec<u8>, ServiceError> {
         let response = agent()
             .get(&format!("{}/v1/{what}", self.url))
             .query("since", &since.to_string())
@@ -225,13 +182,17 @@ impl ClinicClient {
             .set("Authorization", &self.bearer())
             .call()
             .map_err(http_error)?;
-        let mut body = read_body(response)?;
-        if body.len() < 4 {
-            return Err(ServiceError::Http(format!("an answer of {what} cut short")));
-        }
-        let rest = body.split_off(4);
-        let count = u32::from_le_bytes(body.try_into().expect("4 bytes")) as usize;
-        Ok((count, rest))
+        read_body(response)
+    }
+
+    /// The ciphertexts of an envelope under this clinic's parameters and key.
+    fn ciphertexts(&self, envelope: &[u8]) -> Result<Vec<Ciphertext>, ServiceError> {
+        Ok(from_bytes(
+            envelope,
+            self.params,
+            Some(self.key_id),
+            1 << 24,
+        )?)
     }
 
     /// Posts an encrypted lab value ([`crate::vitals::Clinic::encrypt_lab_value`]) of
@@ -246,12 +207,8 @@ impl ClinicClient {
         change: u16,
         window: usize,
     ) -> Result<RecordPosted, ServiceError> {
-        let cts: Vec<Ciphertext> = value
-            .blocks()
-            .iter()
-            .map(|b| b.ciphertext().clone())
-            .collect();
-        self.post_record_raw(patient, test, date, &to_bytes(&cts), change, window)
+        let body = to_bytes(&blocks_of(value));
+        self.post_record_raw(patient, test, date, &body, change, window)
     }
 
     /// Posts an already encoded record body (tests use it to send malformed ones).
@@ -289,37 +246,24 @@ impl ClinicClient {
         since: i64,
         wait: Duration,
     ) -> Result<Vec<AnalysisRecord>, ServiceError> {
-        let (count, body) = self.poll("analyses", since, wait)?;
-        let blocks = value_blocks(&RadixLayout::new(self.params)?);
-        let parsed = items(&body).map_err(ServiceError::Http)?;
-        check_count(parsed.len(), count)?;
-        parsed
+        let body = self.poll("analyses", since, wait)?;
+        let layout = RadixLayout::new(self.params)?;
+        wire::decode_analyses(&body)
+            .map_err(ServiceError::Http)?
             .into_iter()
             .map(|(meta, envelope)| {
-                let window: usize = json_field(&meta, "window")?;
                 let analysis = if envelope.is_empty() {
                     None
                 } else {
-                    let mut parts = self.integers(envelope, &[1, 1, blocks])?;
-                    let gap = parts.pop().expect("three parts");
-                    let flag = |x: RadixCiphertext| {
-                        BoolCiphertext::from_ciphertext(x.blocks()[0].ciphertext().clone())
-                    };
-                    let changed = flag(parts.pop().expect("three parts"));
-                    let above = flag(parts.pop().expect("three parts"));
-                    Some(RecordAnalysis {
-                        above_max: above,
-                        changed,
-                        gap_times_k: gap,
-                        window,
-                    })
+                    let cts = self.ciphertexts(envelope)?;
+                    Some(RecordAnalysis::from_ciphertexts(cts, meta.window, &layout)?)
                 };
                 Ok(AnalysisRecord {
-                    id: json_field(&meta, "id")?,
-                    record_id: json_field(&meta, "record_id")?,
-                    patient: json_field(&meta, "patient")?,
-                    test: json_field(&meta, "test")?,
-                    date: json_field(&meta, "date")?,
+                    id: meta.id,
+                    record_id: meta.record_id,
+                    patient: meta.patient,
+                    test: meta.test,
+                    date: meta.date,
                     analysis,
                 })
             })
@@ -354,35 +298,18 @@ impl ClinicClient {
             return Ok(None);
         }
         let body = read_body(response)?;
-        let mut parsed = items(&body).map_err(ServiceError::Http)?;
-        if parsed.len() != 1 {
-            return Err(ServiceError::Http(
-                "a cohort answer of other than one item".into(),
-            ));
-        }
-        let (meta, envelope) = parsed.pop().expect("one item");
+        let (meta, envelope) = wire::decode_cohort(&body).map_err(ServiceError::Http)?;
         let layout = RadixLayout::new(self.params)?;
-        let mut parts = self.integers(
-            envelope,
-            &[
-                layout.blocks(COUNT_BITS),
-                layout.blocks(SUM_BITS),
-                layout.blocks(SUM_BITS),
-            ],
+        let statistics = CohortStatistics::from_ciphertexts(
+            self.ciphertexts(envelope)?,
+            meta.patients,
+            &layout,
         )?;
-        let sum_all = parts.pop().expect("three parts");
-        let sum_above = parts.pop().expect("three parts");
-        let count_above = parts.pop().expect("three parts");
         Ok(Some(CohortResult {
-            cohort_id: json_field(&meta, "cohort_id")?,
-            test: json_field(&meta, "test")?,
-            threshold: json_field(&meta, "threshold")?,
-            statistics: CohortStatistics {
-                count_above,
-                sum_above,
-                sum_all,
-                patients: json_field(&meta, "patients")?,
-            },
+            cohort_id: meta.cohort_id,
+            test: meta.test,
+            threshold: meta.threshold,
+            statistics,
         }))
     }
 
@@ -392,25 +319,20 @@ impl ClinicClient {
         since: i64,
         wait: Duration,
     ) -> Result<Vec<AlertRecord>, ServiceError> {
-        let (count, body) = self.poll("alerts", since, wait)?;
-        let parsed = records(&body, 3).map_err(ServiceError::Http)?;
-        check_count(parsed.len(), count)?;
-        parsed
+        let body = self.poll("alerts", since, wait)?;
+        wire::decode_alerts(&body)
+            .map_err(ServiceError::Http)?
             .into_iter()
-            .map(|(head, envelope)| {
-                let flags: Vec<Ciphertext> =
-                    from_bytes(envelope, self.params, Some(self.key_id), 1 << 20)?;
-                let [h, s, a, u]: [Ciphertext; 4] = flags
-                    .try_into()
-                    .map_err(|_| ServiceError::Http("an alert record of the wrong size".into()))?;
+            .map(|frame| {
+                let alerts = ReadingAlerts::from_ciphertexts(self.ciphertexts(frame.envelope)?)?;
                 Ok(AlertRecord {
-                    id: head[0] as i64,
-                    device_id: head[1] as i64,
-                    seq: head[2],
-                    heart_rate: BoolCiphertext::from_ciphertext(h),
-                    spo2: BoolCiphertext::from_ciphertext(s),
-                    any: BoolCiphertext::from_ciphertext(a),
-                    sustained: BoolCiphertext::from_ciphertext(u),
+                    id: frame.id,
+                    device_id: frame.device_id,
+                    seq: frame.seq,
+                    heart_rate: alerts.heart_rate,
+                    spo2: alerts.spo2,
+                    any: alerts.any,
+                    sustained: alerts.sustained,
                 })
             })
             .collect()
@@ -463,7 +385,7 @@ impl DeviceClient {
     ) -> Result<PostOutcome, ServiceError> {
         let mut body = Vec::new();
         for (seq, r) in readings {
-            put_record(&mut body, &[*seq], &to_bytes(&r.to_ciphertexts()));
+            wire::put_record(&mut body, &[*seq], &to_bytes(&r.to_ciphertexts()));
         }
         self.post_raw(&body)
     }

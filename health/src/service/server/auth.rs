@@ -1,0 +1,76 @@
+//! Tokens as extractors: a handler that names [`ClinicAuth`] or [`DeviceAuth`] in its
+//! signature runs only for a request whose bearer token the store recognizes, and never
+//! parses headers itself. Extractors of the request's parts run before its body is read, so
+//! an unauthenticated request is refused before its body is taken.
+//!
+//! Tokens are `c<id>.<secret>` (clinic) and `d<id>.<secret>` (device); the store keeps the
+//! SHA-256 of the secret and compares in constant time.
+
+use super::{with_store, Shared};
+use crate::service::ServiceError;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::HeaderMap;
+use rand::RngCore;
+
+/// A request made with a clinic's token: the clinic's id.
+pub(super) struct ClinicAuth(pub i64);
+
+/// A request made with a device's token: the device's id and its clinic's.
+pub(super) struct DeviceAuth {
+    pub device: i64,
+    pub clinic: i64,
+}
+
+impl FromRequestParts<Shared> for ClinicAuth {
+    type Rejection = ServiceError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ServiceError> {
+        let (id, secret) = bearer(&parts.headers, 'c')?;
+        if with_store(state, move |s| s.authenticate_clinic(id, &secret)).await? {
+            Ok(ClinicAuth(id))
+        } else {
+            Err(ServiceError::Unauthorized("unknown clinic token".into()))
+        }
+    }
+}
+
+impl FromRequestParts<Shared> for DeviceAuth {
+    type Rejection = ServiceError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ServiceError> {
+        let (device, secret) = bearer(&parts.headers, 'd')?;
+        let clinic = with_store(state, move |s| s.authenticate_device(device, &secret))
+            .await?
+            .ok_or_else(|| ServiceError::Unauthorized("unknown device token".into()))?;
+        Ok(DeviceAuth { device, clinic })
+    }
+}
+
+/// A new token secret: 32 bytes from the OS's cryptographic generator, in hex.
+pub(super) fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// `Authorization: Bearer <prefix><id>.<secret>` → (id, secret).
+fn bearer(headers: &HeaderMap, prefix: char) -> Result<(i64, String), ServiceError> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ServiceError::Unauthorized("no bearer token".into()))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| ServiceError::Unauthorized("not a bearer token".into()))?;
+    let rest = token
+        .strip_prefix(prefix)
+        .ok_or_else(|| ServiceError::Unauthorized("a token of the wrong kind".into()))?;
+    let (id, secret) = rest
+        .split_once('.')
+        .ok_or_else(|| ServiceError::Unauthorized("a malformed token".into()))?;
+    let id = id
+        .parse()
+        .map_err(|_| ServiceError::Unauthorized("a malformed token".into()))?;
+    Ok((id, secret.to_string()))
+}

@@ -1,0 +1,150 @@
+//! `glovebox serve`: the HTTP service (axum on tokio) and its alert worker, by concern:
+//!
+//! - [`routes`]: the router and one handler group per resource (clinics and devices,
+//!   readings and alerts, records, analyses and cohorts);
+//! - [`auth`]: the clinic and device tokens as extractors that every handler names;
+//! - [`keys`]: the cache of each clinic's expanded key and compiled rules;
+//! - [`worker`]: the thread that computes pending jobs and commits their results;
+//! - the store ([`super::store`]) is reached from async code only through [`with_store`],
+//!   off the runtime's threads: a long fsync never stalls an acknowledgement or a long poll.
+
+mod auth;
+mod keys;
+mod routes;
+mod worker;
+
+use super::store::{Store, StoreError};
+use super::ServiceError;
+use crate::prelude::*;
+use crate::vitals::AlertRules;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use keys::KeyCache;
+use std::path::PathBuf;
+use std::result::Result;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What a service runs with.
+pub struct ServiceConfig {
+    /// The SQLite database (created if missing).
+    pub database: PathBuf,
+    /// The backend every clinic's bootstraps run on.
+    pub backend: Arc<dyn Backend>,
+    /// The alert rules.
+    pub rules: AlertRules,
+    /// Largest request body (a compressed server key on the default set is about 30 MB).
+    pub max_body_bytes: usize,
+    /// Readings per step of the worker (one per device).
+    pub max_readings_per_step: usize,
+    /// How long a reading waits for a missing predecessor before it is evaluated without it.
+    pub reorder_grace: Duration,
+}
+
+impl ServiceConfig {
+    /// A configuration with the default rules and limits.
+    pub fn new(database: PathBuf, backend: Arc<dyn Backend>) -> Self {
+        Self {
+            database,
+            backend,
+            rules: AlertRules::default(),
+            max_body_bytes: 64 << 20,
+            max_readings_per_step: 64,
+            reorder_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The state every handler and the worker share.
+struct AppState {
+    store: Store,
+    config: ServiceConfig,
+    /// Each clinic's expanded key and compiled rules.
+    keys: KeyCache,
+    /// Set and signalled when jobs are committed (wakes the worker).
+    work: (Mutex<bool>, std::sync::Condvar),
+    /// Signalled when alerts are stored (wakes long polls).
+    alerts: tokio::sync::Notify,
+    /// Signalled when analyses or cohort results are stored.
+    analyses: tokio::sync::Notify,
+}
+
+impl AppState {
+    /// Wakes the worker: jobs were committed.
+    fn wake_worker(&self) {
+        let (flag, cv) = &self.work;
+        *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+    }
+}
+
+type Shared = Arc<AppState>;
+
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        let (status, kind) = self.status();
+        let body = serde_json::json!({ "error": self.to_string(), "kind": kind });
+        (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            Json(body),
+        )
+            .into_response()
+    }
+}
+
+/// Runs `f` on the store on tokio's blocking pool, off the runtime's worker threads (SQLite
+/// with `synchronous = FULL` waits for the disk, and the worker holds the store's connection
+/// for whole transactions).
+async fn with_store<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    let state = state.clone();
+    blocking(move || f(&state.store).map_err(ServiceError::from)).await
+}
+
+/// Runs blocking work (the store, key expansion) on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ServiceError::Internal(format!("a blocking task: {e}")))?
+}
+
+/// Runs the service on `listener` until `shutdown` resolves. The worker thread starts first
+/// and resumes any jobs a previous run left pending.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: ServiceConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServiceError> {
+    let store = Store::open(&config.database)?;
+    let limit = config.max_body_bytes;
+    let state = Arc::new(AppState {
+        store,
+        config,
+        keys: KeyCache::default(),
+        work: (Mutex::new(true), std::sync::Condvar::new()),
+        alerts: tokio::sync::Notify::new(),
+        analyses: tokio::sync::Notify::new(),
+    });
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let worker = {
+        let (state, stop) = (state.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("glovebox-alerts".into())
+            .spawn(move || worker::run(state, stop))
+            .map_err(|e| ServiceError::Internal(format!("starting the worker: {e}")))?
+    };
+    let app = routes::router(limit).with_state(state.clone());
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| ServiceError::Http(e.to_string()));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    state.wake_worker();
+    let _ = worker.join();
+    result
+}

@@ -1,0 +1,114 @@
+//! The router and what its handlers share: bodies under a limit, long polls, the clinic's
+//! monitor. One module per resource: [`clinics`] (clinics and devices), [`readings`]
+//! (readings and their alerts), [`records`] (lab records, their analyses, cohorts).
+
+mod clinics;
+mod readings;
+mod records;
+
+use super::keys::ClinicMonitor;
+use super::{blocking, Shared};
+use crate::service::ServiceError;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The service's routes, bodies limited to `max_body_bytes`.
+pub(super) fn router(max_body_bytes: usize) -> Router<Shared> {
+    Router::new()
+        .route("/v1/clinics", post(clinics::register_clinic))
+        .route("/v1/devices", post(clinics::add_device))
+        .route("/v1/readings", post(readings::post_readings))
+        .route("/v1/alerts", get(readings::get_alerts))
+        .route("/v1/records", post(records::post_record))
+        .route("/v1/analyses", get(records::get_analyses))
+        .route("/v1/cohorts", post(records::post_cohort))
+        .route("/v1/cohorts/{id}", get(records::get_cohort))
+        .route("/v1/health", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+}
+
+/// The body, or the typed error for a body that could not be read (over the limit: 413).
+fn body_or_error(
+    state: &Shared,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, ServiceError> {
+    body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ServiceError::TooLarge {
+                limit: state.config.max_body_bytes,
+            }
+        } else {
+            ServiceError::BadRequest(e.body_text())
+        }
+    })
+}
+
+/// The clinic's monitor: its key expanded and uploaded, its rules compiled (once; expanded
+/// on the blocking pool when it is not cached).
+async fn monitor(state: &Shared, clinic: i64) -> Result<Arc<ClinicMonitor>, ServiceError> {
+    if let Some(m) = state.keys.cached(clinic) {
+        return Ok(m);
+    }
+    let state = state.clone();
+    blocking(move || state.keys.load(&state.store, &state.config, clinic)).await
+}
+
+/// `since`, `wait_ms` and `limit` of a long poll.
+#[derive(serde::Deserialize)]
+pub(super) struct PollQuery {
+    #[serde(default)]
+    since: i64,
+    #[serde(default)]
+    wait_ms: u64,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+impl PollQuery {
+    /// Items per answer: 1 to 10,000 (1,000 unless asked).
+    fn limit(&self) -> usize {
+        self.limit.unwrap_or(1000).clamp(1, 10_000)
+    }
+}
+
+/// Waits until `ready` has something (re-checked whenever `notify` fires) or `wait_ms` (at
+/// most 30 s) passed; `None` at the deadline.
+async fn long_poll<T, F>(
+    notify: &tokio::sync::Notify,
+    wait_ms: u64,
+    mut ready: impl FnMut() -> F,
+) -> Result<Option<T>, ServiceError>
+where
+    F: std::future::Future<Output = Result<Option<T>, ServiceError>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms.min(30_000));
+    loop {
+        // Registered before the check, so a result stored in between still wakes this poll.
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(x) = ready().await? {
+            return Ok(Some(x));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        let _ = tokio::time::timeout_at(deadline, notified).await;
+    }
+}
+
+/// A name (patient, test type) of 1 to 200 bytes.
+fn check_name(what: &str, v: &str) -> Result<(), ServiceError> {
+    if v.is_empty() || v.len() > 200 {
+        return Err(ServiceError::BadRequest(format!(
+            "a {what} of 1 to 200 bytes"
+        )));
+    }
+    Ok(())
+}

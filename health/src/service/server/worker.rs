@@ -1,0 +1,302 @@
+//! The worker: a thread that takes pending jobs from the store (readings, lab records, cohort
+//! requests), computes them through the clinic's monitor, and commits each step's results with
+//! the jobs marked done in one transaction. A job that fails on its own counts an attempt and
+//! fails for good after [`MAX_ATTEMPTS`]; its stream or series goes on without it.
+
+use super::keys::ClinicMonitor;
+use super::{AppState, Shared};
+use crate::prelude::*;
+use crate::records::{
+    analyze_records, blocks_of, cohort_statistics, value_from_ciphertexts, RecordHistory,
+    RecordInput,
+};
+use crate::service::store::{
+    CohortRow, CompletedReading, CompletedRecord, PendingReading, PendingRecord,
+};
+use crate::service::ServiceError;
+use crate::vitals::{EncryptedReading, ReadingAlerts};
+use glovebox_engine::serialization::{from_bytes, to_bytes};
+use glovebox_integer::{BoolCiphertext, RadixCiphertext, RadixLayout};
+use std::collections::HashMap;
+use std::result::Result;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Attempts of a job that fails on its own before it is marked failed.
+const MAX_ATTEMPTS: u32 = 5;
+
+/// The worker's loop: steps of pending readings (one per device), of pending records (one per
+/// series), and pending cohort jobs (one at a time), until `stop`; it sleeps while there is
+/// nothing to do, until woken ([`AppState::wake_worker`]) or half a second passed.
+pub(super) fn run(state: Shared, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        let steps = [
+            readings_step(&state),
+            records_step(&state),
+            cohort_step(&state),
+        ];
+        let mut busy = false;
+        for step in steps {
+            match step {
+                Ok(did) => busy |= did,
+                Err(e) => {
+                    eprintln!("glovebox serve: {e}");
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+        if !busy {
+            let (flag, cv) = &state.work;
+            let mut woken = flag.lock().unwrap_or_else(|e| e.into_inner());
+            if !*woken {
+                woken = cv
+                    .wait_timeout(woken, Duration::from_millis(500))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            *woken = false;
+        }
+    }
+}
+
+/// The clinic's monitor (expanded on first use).
+fn monitor(state: &AppState, clinic: i64) -> Result<Arc<ClinicMonitor>, ServiceError> {
+    state.keys.load(&state.store, &state.config, clinic)
+}
+
+/// One step of jobs (readings or records): per clinic, all its jobs in one batch; when the
+/// batch fails, one job at a time, to find the jobs that fail alone: each of those counts an
+/// attempt (`fail`) and fails for good after [`MAX_ATTEMPTS`] (its stream or series goes on
+/// without it). Whether there was any job.
+fn run_step<J>(
+    state: &AppState,
+    pending: Vec<J>,
+    clinic_of: impl Fn(&J) -> i64,
+    run: impl Fn(&AppState, i64, &[J]) -> Result<(), ServiceError>,
+    fail: impl Fn(&J, &str) -> Result<String, ServiceError>,
+) -> Result<bool, ServiceError> {
+    if pending.is_empty() {
+        return Ok(false);
+    }
+    let mut by_clinic: HashMap<i64, Vec<J>> = HashMap::new();
+    for p in pending {
+        by_clinic.entry(clinic_of(&p)).or_default().push(p);
+    }
+    let mut result = Ok(true);
+    for (clinic, jobs) in by_clinic {
+        if run(state, clinic, &jobs).is_err() {
+            for job in &jobs {
+                if let Err(e) = run(state, clinic, std::slice::from_ref(job)) {
+                    let what = fail(job, &e.to_string())?;
+                    result = Err(ServiceError::Failed(format!(
+                        "clinic {clinic}, {what}: {e}"
+                    )));
+                }
+            }
+        }
+    }
+    result
+}
+
+/// One step of readings (one per device).
+fn readings_step(state: &AppState) -> Result<bool, ServiceError> {
+    let pending = state.store.next_pending(
+        state.config.max_readings_per_step,
+        state.config.reorder_grace,
+    )?;
+    let result = run_step(
+        state,
+        pending,
+        |r: &PendingReading| r.clinic_id,
+        evaluate,
+        |r, error| {
+            state
+                .store
+                .fail_reading(r.device_id, r.seq, error, MAX_ATTEMPTS)?;
+            Ok(format!("device {}, reading {}", r.device_id, r.seq))
+        },
+    );
+    state.alerts.notify_waiters();
+    result
+}
+
+/// One step of records (one per series).
+fn records_step(state: &AppState) -> Result<bool, ServiceError> {
+    let pending = state
+        .store
+        .next_pending_records(state.config.max_readings_per_step)?;
+    let result = run_step(
+        state,
+        pending,
+        |r: &PendingRecord| r.clinic_id,
+        analyze,
+        |r, error| {
+            state.store.fail_record(r.id, error, MAX_ATTEMPTS)?;
+            Ok(format!("record {}", r.id))
+        },
+    );
+    state.analyses.notify_waiters();
+    result
+}
+
+/// The oldest pending cohort job; whether there was one.
+fn cohort_step(state: &AppState) -> Result<bool, ServiceError> {
+    let Some(job) = state.store.next_pending_cohort()? else {
+        return Ok(false);
+    };
+    if let Err(e) = compute_cohort(state, &job) {
+        state
+            .store
+            .fail_cohort(job.id, &e.to_string(), MAX_ATTEMPTS)?;
+        return Err(ServiceError::Failed(format!("cohort {}: {e}", job.id)));
+    }
+    state.analyses.notify_waiters();
+    Ok(true)
+}
+
+/// A stored lab value (or running maximum): a batch of a `u16`'s blocks.
+fn decode_value(monitor: &ClinicMonitor, bytes: &[u8]) -> Result<RadixCiphertext, ServiceError> {
+    let cts: Vec<Ciphertext> = from_bytes(bytes, monitor.params, Some(monitor.key_id), 1 << 20)?;
+    Ok(value_from_ciphertexts(
+        cts,
+        &RadixLayout::new(monitor.params)?,
+    )?)
+}
+
+fn compute_cohort(state: &AppState, job: &CohortRow) -> Result<(), ServiceError> {
+    let monitor = monitor(state, job.clinic_id)?;
+    let values = state.store.cohort_values(job)?;
+    let decoded = values
+        .iter()
+        .map(|v| decode_value(&monitor, v))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ints = monitor.server.integers()?;
+    let stats = cohort_statistics(&ints, &decoded.iter().collect::<Vec<_>>(), job.threshold)?;
+    commit_delay();
+    Ok(state
+        .store
+        .complete_cohort(job.id, stats.patients, &to_bytes(&stats.to_ciphertexts()))?)
+}
+
+/// One step of a clinic's records: decode each with its series' running maximum and window,
+/// analyze them together, store analyses and running maxima (one transaction).
+fn analyze(state: &AppState, clinic: i64, records: &[PendingRecord]) -> Result<(), ServiceError> {
+    let monitor = monitor(state, clinic)?;
+    struct Decoded {
+        value: RadixCiphertext,
+        previous_max: Option<RadixCiphertext>,
+        window: Vec<RadixCiphertext>,
+    }
+    let decoded = records
+        .iter()
+        .map(|r| {
+            Ok(Decoded {
+                value: decode_value(&monitor, &r.value)?,
+                previous_max: r
+                    .previous_max
+                    .as_ref()
+                    .map(|m| decode_value(&monitor, m))
+                    .transpose()?,
+                window: r
+                    .window
+                    .iter()
+                    .map(|v| decode_value(&monitor, v))
+                    .collect::<Result<_, ServiceError>>()?,
+            })
+        })
+        .collect::<Result<Vec<_>, ServiceError>>()?;
+    let inputs: Vec<RecordInput<'_>> = decoded
+        .iter()
+        .zip(records)
+        .map(|(d, r)| RecordInput {
+            value: &d.value,
+            history: d.previous_max.as_ref().map(|m| RecordHistory {
+                previous_max: m,
+                last: d.window.last().expect("a previous record is in the window"),
+                window: d.window.iter().collect(),
+            }),
+            change_threshold: r.change_threshold,
+        })
+        .collect();
+    let ints = monitor.server.integers()?;
+    let outcomes = analyze_records(&ints, &inputs)?;
+    let done: Vec<CompletedRecord> = records
+        .iter()
+        .zip(outcomes)
+        .map(|(r, o)| CompletedRecord {
+            clinic_id: clinic,
+            record_id: r.id,
+            window: o.analysis.as_ref().map_or(0, |a| a.window),
+            running_max: to_bytes(&blocks_of(&o.running_max)),
+            analysis: o.analysis.map(|a| to_bytes(&a.to_ciphertexts())),
+        })
+        .collect();
+    commit_delay();
+    Ok(state.store.complete_records(&done)?)
+}
+
+/// A fault-injection hook for the crash test: `GLOVEBOX_FAULT_COMMIT_DELAY_MS` makes the
+/// worker wait that long between computing a step's results and committing them, so a test
+/// can kill the server while results are computed but not stored.
+fn commit_delay() {
+    static DELAY: std::sync::OnceLock<Option<Duration>> = std::sync::OnceLock::new();
+    let delay = DELAY.get_or_init(|| {
+        std::env::var("GLOVEBOX_FAULT_COMMIT_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis)
+    });
+    if let Some(d) = delay {
+        std::thread::sleep(*d);
+    }
+}
+
+/// One step of a clinic's readings: decode, gather each device's earlier "any" flags,
+/// evaluate, and store the alerts with the readings marked done (one transaction).
+fn evaluate(
+    state: &AppState,
+    clinic: i64,
+    readings: &[PendingReading],
+) -> Result<(), ServiceError> {
+    let monitor = monitor(state, clinic)?;
+    let (params, key_id) = (monitor.params, monitor.key_id);
+    let k = monitor.server.rules().sustained_readings as u64;
+    let mut decoded = Vec::with_capacity(readings.len());
+    let mut previous: Vec<Vec<BoolCiphertext>> = Vec::with_capacity(readings.len());
+    for r in readings {
+        let cts: Vec<Ciphertext> = from_bytes(&r.body, params, Some(key_id), 1 << 20)?;
+        decoded.push(EncryptedReading::from_ciphertexts(cts, params)?);
+        // The window: the k − 1 readings just before, all present (a gap in the stream
+        // restarts it).
+        let from = r.seq.saturating_sub(k - 1);
+        let earlier = state.store.device_alerts(r.device_id, from, r.seq)?;
+        let full = earlier.len() as u64 == r.seq - from && r.seq >= k - 1;
+        let mut flags = Vec::new();
+        if full {
+            for alert in earlier {
+                let cts: Vec<Ciphertext> = from_bytes(&alert.flags, params, Some(key_id), 1 << 20)?;
+                flags.push(ReadingAlerts::from_ciphertexts(cts)?.any);
+            }
+        }
+        previous.push(flags);
+    }
+    let items: Vec<(&EncryptedReading, Vec<&BoolCiphertext>)> = decoded
+        .iter()
+        .zip(&previous)
+        .map(|(r, p)| (r, p.iter().collect()))
+        .collect();
+    let alerts = monitor.server.evaluate_readings(&items)?;
+    let done: Vec<CompletedReading> = readings
+        .iter()
+        .zip(alerts)
+        .map(|(r, a)| CompletedReading {
+            clinic_id: clinic,
+            device_id: r.device_id,
+            seq: r.seq,
+            flags: to_bytes(&a.to_ciphertexts()),
+        })
+        .collect();
+    commit_delay();
+    Ok(state.store.complete(&done)?)
+}

@@ -1,0 +1,261 @@
+//! The service's wire layouts, each written once and used by the server, the worker and the
+//! clients: the framing of readings, alert records and items (metadata and an envelope), and
+//! the metadata of analyses and cohort results. What an envelope holds is the domain type's own
+//! layout ([`crate::vitals::EncryptedReading::to_ciphertexts`],
+//! [`crate::vitals::ReadingAlerts::to_ciphertexts`],
+//! [`crate::records::RecordAnalysis::to_ciphertexts`],
+//! [`crate::records::CohortStatistics::to_ciphertexts`]).
+
+use serde::{Deserialize, Serialize};
+
+/// One alert record on the wire: `[alert id: i64][device id: i64][seq: u64][length: u32]
+/// [envelope]`, the envelope a batch of the reading's flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlertFrame<'a> {
+    pub id: i64,
+    pub device_id: i64,
+    pub seq: u64,
+    pub envelope: &'a [u8],
+}
+
+/// An answer of alert records: `[count: u32]` then the records.
+pub fn encode_alerts(alerts: &[AlertFrame<'_>]) -> Vec<u8> {
+    let mut out = (alerts.len() as u32).to_le_bytes().to_vec();
+    for a in alerts {
+        put_record(
+            &mut out,
+            &[a.id as u64, a.device_id as u64, a.seq],
+            a.envelope,
+        );
+    }
+    out
+}
+
+/// The records of an answer of [`encode_alerts`], checked against its declared count.
+pub fn decode_alerts(bytes: &[u8]) -> Result<Vec<AlertFrame<'_>>, String> {
+    let (count, body) = counted(bytes)?;
+    let frames: Vec<AlertFrame<'_>> = records(body, 3)?
+        .into_iter()
+        .map(|(head, envelope)| AlertFrame {
+            id: head[0] as i64,
+            device_id: head[1] as i64,
+            seq: head[2],
+            envelope,
+        })
+        .collect();
+    check_count(frames.len(), count)?;
+    Ok(frames)
+}
+
+/// The clear metadata of an analysis on the wire (the JSON of its item).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnalysisMeta {
+    /// The cursor: fetch `since` the largest one seen.
+    pub id: i64,
+    pub record_id: i64,
+    pub patient: String,
+    pub test: String,
+    pub date: String,
+    /// k, the mean window (0 for a first record: no analysis).
+    pub window: usize,
+}
+
+/// An answer of analyses: `[count: u32]` then per analysis an item of its metadata and its
+/// envelope (empty for a first record).
+pub fn encode_analyses(analyses: &[(AnalysisMeta, &[u8])]) -> Vec<u8> {
+    let mut out = (analyses.len() as u32).to_le_bytes().to_vec();
+    for (meta, envelope) in analyses {
+        put_item(
+            &mut out,
+            &serde_json::to_value(meta).expect("plain JSON"),
+            envelope,
+        );
+    }
+    out
+}
+
+/// The analyses of an answer of [`encode_analyses`], checked against its declared count.
+pub fn decode_analyses(bytes: &[u8]) -> Result<Vec<(AnalysisMeta, &[u8])>, String> {
+    let (count, body) = counted(bytes)?;
+    let out = items(body)?
+        .into_iter()
+        .map(|(json, envelope)| {
+            serde_json::from_value(json)
+                .map(|meta| (meta, envelope))
+                .map_err(|e| format!("analysis metadata: {e}"))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    check_count(out.len(), count)?;
+    Ok(out)
+}
+
+/// The clear metadata of a cohort's result on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CohortMeta {
+    pub cohort_id: i64,
+    pub test: String,
+    pub threshold: u16,
+    pub patients: usize,
+}
+
+/// A cohort's result: one item of its metadata and its envelope.
+pub fn encode_cohort(meta: &CohortMeta, envelope: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_item(
+        &mut out,
+        &serde_json::to_value(meta).expect("plain JSON"),
+        envelope,
+    );
+    out
+}
+
+/// The result of [`encode_cohort`].
+pub fn decode_cohort(bytes: &[u8]) -> Result<(CohortMeta, &[u8]), String> {
+    let mut parsed = items(bytes)?;
+    if parsed.len() != 1 {
+        return Err(format!("a cohort answer of {} items", parsed.len()));
+    }
+    let (json, envelope) = parsed.pop().expect("one item");
+    let meta = serde_json::from_value(json).map_err(|e| format!("cohort metadata: {e}"))?;
+    Ok((meta, envelope))
+}
+
+/// `[count: u32]` and what follows it.
+fn counted(bytes: &[u8]) -> Result<(usize, &[u8]), String> {
+    if bytes.len() < 4 {
+        return Err("an answer without its count".into());
+    }
+    let count = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
+    Ok((count, &bytes[4..]))
+}
+
+/// An answer holds as many items as it declares.
+fn check_count(got: usize, declared: usize) -> Result<(), String> {
+    if got == declared {
+        Ok(())
+    } else {
+        Err(format!("an answer declaring {declared} items holds {got}"))
+    }
+}
+
+/// Appends `[u64][u32 length][bytes]`.
+pub fn put_record(out: &mut Vec<u8>, head: &[u64], body: &[u8]) {
+    for h in head {
+        out.extend_from_slice(&h.to_le_bytes());
+    }
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(body);
+}
+
+/// Appends `[u32 length][json][u32 length][envelope]`.
+pub fn put_item(out: &mut Vec<u8>, json: &serde_json::Value, envelope: &[u8]) {
+    let meta = json.to_string().into_bytes();
+    out.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+    out.extend_from_slice(&meta);
+    out.extend_from_slice(&(envelope.len() as u32).to_le_bytes());
+    out.extend_from_slice(envelope);
+}
+
+/// Reads items of [`put_item`] to the end of `bytes`.
+pub fn items(bytes: &[u8]) -> Result<Vec<(serde_json::Value, &[u8])>, String> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    fn take<'a>(rest: &mut &'a [u8]) -> Result<&'a [u8], String> {
+        if rest.len() < 4 {
+            return Err(format!("an item cut short: {} bytes left", rest.len()));
+        }
+        let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+        if rest.len() - 4 < len {
+            return Err(format!(
+                "an item declares {len} bytes, {} are left",
+                rest.len() - 4
+            ));
+        }
+        let (part, tail) = rest[4..].split_at(len);
+        *rest = tail;
+        Ok(part)
+    }
+    while !rest.is_empty() {
+        let meta = take(&mut rest)?;
+        let json = serde_json::from_slice(meta).map_err(|e| format!("item metadata: {e}"))?;
+        let envelope = take(&mut rest)?;
+        out.push((json, envelope));
+    }
+    Ok(out)
+}
+
+/// Reads records of `heads` u64 words and a length-prefixed body, to the end of `bytes`.
+pub fn records(bytes: &[u8], heads: usize) -> Result<Vec<(Vec<u64>, &[u8])>, String> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let need = 8 * heads + 4;
+        if rest.len() < need {
+            return Err(format!("a record cut short: {} bytes left", rest.len()));
+        }
+        let head: Vec<u64> = (0..heads)
+            .map(|i| u64::from_le_bytes(rest[8 * i..8 * i + 8].try_into().expect("8 bytes")))
+            .collect();
+        let len = u32::from_le_bytes(rest[8 * heads..need].try_into().expect("4 bytes")) as usize;
+        if rest.len() - need < len {
+            return Err(format!(
+                "a record declares {len} bytes, {} are left",
+                rest.len() - need
+            ));
+        }
+        out.push((head, &rest[need..need + len]));
+        rest = &rest[need + len..];
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alerts_and_analyses_round_trip() {
+        let alerts = [
+            AlertFrame {
+                id: 7,
+                device_id: 2,
+                seq: 40,
+                envelope: b"abc",
+            },
+            AlertFrame {
+                id: 8,
+                device_id: 3,
+                seq: 0,
+                envelope: b"",
+            },
+        ];
+        let bytes = encode_alerts(&alerts);
+        assert_eq!(decode_alerts(&bytes).unwrap(), alerts);
+        assert!(decode_alerts(&bytes[..bytes.len() - 1]).is_err());
+        let mut wrong_count = bytes.clone();
+        wrong_count[0] = 3;
+        assert!(decode_alerts(&wrong_count).is_err());
+
+        let meta = AnalysisMeta {
+            id: 1,
+            record_id: 5,
+            patient: "p".into(),
+            test: "t".into(),
+            date: "2026-01-02".into(),
+            window: 3,
+        };
+        let bytes = encode_analyses(&[(meta.clone(), b"xyz".as_slice())]);
+        assert_eq!(
+            decode_analyses(&bytes).unwrap(),
+            vec![(meta, b"xyz".as_slice())]
+        );
+        let cohort = CohortMeta {
+            cohort_id: 4,
+            test: "t".into(),
+            threshold: 9,
+            patients: 2,
+        };
+        let bytes = encode_cohort(&cohort, b"e");
+        assert_eq!(decode_cohort(&bytes).unwrap(), (cohort, b"e".as_slice()));
+    }
+}
