@@ -1,14 +1,18 @@
 //! Tokens as extractors: a handler that names [`ClinicAuth`] or [`DeviceAuth`] in its
 //! signature runs only for a request whose bearer token the store recognizes, and never
-//! parses headers itself. Extractors of the request's parts run before its body is read, so
-//! an unauthenticated request is refused before its body is taken.
+//! parses headers itself. A route with a body names [`Authed`], which takes the body off the
+//! connection before it answers (a plain HTTP/1.1 client writes its whole request before it
+//! reads the answer, and one refused halfway would see a broken pipe, not the 401), then
+//! checks the token first: a wrong token is a 401 whatever the body.
 //!
 //! Tokens are `c<id>.<secret>` (clinic) and `d<id>.<secret>` (device); the store keeps the
 //! SHA-256 of the secret and compares in constant time.
 
 use super::{with_store, Shared};
 use crate::service::ServiceError;
-use axum::extract::FromRequestParts;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use rand::RngCore;
@@ -44,6 +48,31 @@ impl FromRequestParts<Shared> for DeviceAuth {
             .await?
             .ok_or_else(|| ServiceError::Unauthorized("unknown device token".into()))?;
         Ok(DeviceAuth { device, clinic })
+    }
+}
+
+/// A request's authentication `A` ([`ClinicAuth`], [`DeviceAuth`]) and its body (or why the
+/// body could not be read: over the limit, cut short), for the handler to check in that order.
+pub(super) struct Authed<A> {
+    pub auth: A,
+    pub body: Result<Bytes, BytesRejection>,
+}
+
+impl<A> FromRequest<Shared> for Authed<A>
+where
+    A: FromRequestParts<Shared, Rejection = ServiceError> + Send,
+{
+    type Rejection = ServiceError;
+
+    async fn from_request(req: Request, state: &Shared) -> Result<Self, ServiceError> {
+        let (mut parts, body) = req.into_parts();
+        // The body under the route's limit (kept in the extensions) and with its headers.
+        let mut for_body = Request::new(body);
+        *for_body.headers_mut() = parts.headers.clone();
+        *for_body.extensions_mut() = parts.extensions.clone();
+        let body = Bytes::from_request(for_body, state).await;
+        let auth = A::from_request_parts(&mut parts, state).await?;
+        Ok(Authed { auth, body })
     }
 }
 

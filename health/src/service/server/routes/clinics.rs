@@ -1,6 +1,6 @@
 //! Clinics and their devices: `POST /v1/clinics`, `POST /v1/devices`.
 
-use super::super::auth::{new_secret, ClinicAuth};
+use super::super::auth::{new_secret, Authed, ClinicAuth};
 use super::super::{blocking, with_store, Shared};
 use super::body_or_error;
 use crate::prelude::*;
@@ -69,8 +69,10 @@ struct NewDevice {
 /// `POST /v1/devices` (clinic token), body `{"patient": name}` → `{device_id, token}`.
 pub(super) async fn add_device(
     State(state): State<Shared>,
-    ClinicAuth(clinic): ClinicAuth,
-    body: Result<Bytes, BytesRejection>,
+    Authed {
+        auth: ClinicAuth(clinic),
+        body,
+    }: Authed<ClinicAuth>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
     let body = body_or_error(&state, body)?;
     let device: NewDevice = serde_json::from_slice(&body)

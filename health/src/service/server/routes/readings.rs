@@ -1,14 +1,12 @@
 //! Readings and their alerts: `POST /v1/readings`, `GET /v1/alerts`.
 
-use super::super::auth::{ClinicAuth, DeviceAuth};
+use super::super::auth::{Authed, ClinicAuth, DeviceAuth};
 use super::super::{with_store, Shared};
 use super::{body_or_error, long_poll, monitor, PollQuery};
 use crate::prelude::*;
 use crate::service::wire::{self, AlertFrame};
 use crate::service::ServiceError;
 use crate::vitals::EncryptedReading;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::Json;
 use glovebox_engine::serialization::from_bytes;
@@ -19,8 +17,10 @@ use std::result::Result;
 /// stored; then all are committed in one transaction.
 pub(super) async fn post_readings(
     State(state): State<Shared>,
-    DeviceAuth { device, clinic }: DeviceAuth,
-    body: Result<Bytes, BytesRejection>,
+    Authed {
+        auth: DeviceAuth { device, clinic },
+        body,
+    }: Authed<DeviceAuth>,
 ) -> Result<Json<serde_json::Value>, ServiceError> {
     let body = body_or_error(&state, body)?;
     let monitor = monitor(&state, clinic).await?;

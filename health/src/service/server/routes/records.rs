@@ -1,15 +1,13 @@
 //! Lab records, their analyses and cohorts: `POST /v1/records`, `GET /v1/analyses`,
 //! `POST /v1/cohorts`, `GET /v1/cohorts/{id}`.
 
-use super::super::auth::ClinicAuth;
+use super::super::auth::{Authed, ClinicAuth};
 use super::super::{with_store, Shared};
 use super::{body_or_error, check_name, long_poll, monitor, PollQuery};
 use crate::records::{value_from_ciphertexts, MAX_VALUE, MAX_WINDOW};
 use crate::service::store::{JobState, NewRecord, RecordInsert};
 use crate::service::wire::{self, AnalysisMeta, CohortMeta};
 use crate::service::ServiceError;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -56,9 +54,11 @@ fn valid_date(d: &str) -> bool {
 /// `replay: true` when the same (patient, test, date) is stored already.
 pub(super) async fn post_record(
     State(state): State<Shared>,
-    ClinicAuth(clinic): ClinicAuth,
     Query(q): Query<RecordQuery>,
-    body: Result<Bytes, BytesRejection>,
+    Authed {
+        auth: ClinicAuth(clinic),
+        body,
+    }: Authed<ClinicAuth>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
     let body = body_or_error(&state, body)?;
     check_name("patient", &q.patient)?;
@@ -157,8 +157,10 @@ pub(super) struct NewCohort {
 /// `{cohort_id}`: statistics over each patient's latest record of T stored so far.
 pub(super) async fn post_cohort(
     State(state): State<Shared>,
-    ClinicAuth(clinic): ClinicAuth,
-    body: Result<Bytes, BytesRejection>,
+    Authed {
+        auth: ClinicAuth(clinic),
+        body,
+    }: Authed<ClinicAuth>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
     let body = body_or_error(&state, body)?;
     let job: NewCohort = serde_json::from_slice(&body)
