@@ -1,0 +1,167 @@
+//! Readings (the alert jobs) and their alerts.
+
+use super::{now_ms, JobState, Result, Store};
+use rusqlite::params;
+
+/// A pending reading.
+pub struct PendingReading {
+    pub clinic_id: i64,
+    pub device_id: i64,
+    pub seq: u64,
+    pub body: Vec<u8>,
+}
+
+/// A stored alert record: the reading's flags (an envelope of
+/// [`crate::vitals::ReadingAlerts::to_ciphertexts`]).
+pub struct AlertRow {
+    pub id: i64,
+    pub device_id: i64,
+    pub seq: u64,
+    pub flags: Vec<u8>,
+}
+
+/// A reading's computed alerts, to store with the reading marked done.
+pub struct CompletedReading {
+    pub clinic_id: i64,
+    pub device_id: i64,
+    pub seq: u64,
+    /// An envelope of [`crate::vitals::ReadingAlerts::to_ciphertexts`].
+    pub flags: Vec<u8>,
+}
+
+impl Store {
+    /// Commits a device's readings in one transaction; a sequence number already stored is
+    /// left as it is (a replay). Returns the sequence numbers that were replays.
+    pub fn insert_readings(
+        &self,
+        clinic_id: i64,
+        device_id: i64,
+        readings: &[(u64, Vec<u8>)],
+    ) -> Result<Vec<u64>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut replays = Vec::new();
+        {
+            let mut insert = tx.prepare(
+                "INSERT OR IGNORE INTO readings (device_id, seq, clinic_id, body, received)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (seq, body) in readings {
+                let n =
+                    insert.execute(params![device_id, *seq as i64, clinic_id, body, now_ms()])?;
+                if n == 0 {
+                    replays.push(*seq);
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(replays)
+    }
+
+    /// The next readings to evaluate: per device, its pending reading of lowest sequence
+    /// number (one per device, so that "sustained" sees the earlier ones done), at most
+    /// `limit`, longest waiting first. A reading whose predecessor has not arrived waits up to
+    /// `grace` for it (a reading that overtook an earlier one on the network), then goes on
+    /// without it (a lost reading: "sustained" restarts after the gap).
+    pub fn next_pending(
+        &self,
+        limit: usize,
+        grace: std::time::Duration,
+    ) -> Result<Vec<PendingReading>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT r.clinic_id, r.device_id, r.seq, r.body FROM readings r
+                 JOIN (SELECT device_id, MIN(seq) AS seq FROM readings WHERE state = 0
+                       GROUP BY device_id) m
+                 ON r.device_id = m.device_id AND r.seq = m.seq
+                 WHERE r.seq = 0 OR r.received <= ?2
+                    OR EXISTS (SELECT 1 FROM readings p
+                               WHERE p.device_id = r.device_id AND p.seq = r.seq - 1)
+                 ORDER BY r.received, r.device_id LIMIT ?1",
+        )?;
+        let waited_since = now_ms() - grace.as_millis() as i64;
+        let rows = stmt.query_map(params![limit as i64, waited_since], |r| {
+            Ok(PendingReading {
+                clinic_id: r.get(0)?,
+                device_id: r.get(1)?,
+                seq: r.get::<_, i64>(2)? as u64,
+                body: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The alert records of a device's readings with sequence numbers in `[from, to)`,
+    /// in order.
+    pub fn device_alerts(&self, device_id: i64, from: u64, to: u64) -> Result<Vec<AlertRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, device_id, seq, flags FROM alerts
+             WHERE device_id = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![device_id, from as i64, to as i64], Self::alert_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Stores the alerts of readings and marks them done, in one transaction.
+    pub fn complete(&self, done: &[CompletedReading]) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT OR IGNORE INTO alerts (clinic_id, device_id, seq, flags)
+                     VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut mark =
+                tx.prepare("UPDATE readings SET state = ?3 WHERE device_id = ?1 AND seq = ?2")?;
+            for r in done {
+                let seq = r.seq as i64;
+                insert.execute(params![r.clinic_id, r.device_id, seq, r.flags])?;
+                mark.execute(params![r.device_id, seq, JobState::Done])?;
+            }
+        }
+        Ok(tx.commit()?)
+    }
+
+    fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
+        Ok(AlertRow {
+            id: r.get(0)?,
+            device_id: r.get(1)?,
+            seq: r.get::<_, i64>(2)? as u64,
+            flags: r.get(3)?,
+        })
+    }
+
+    /// A clinic's alert records after `since` (an alert id), at most `limit`.
+    pub fn alerts_since(&self, clinic_id: i64, since: i64, limit: usize) -> Result<Vec<AlertRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, device_id, seq, flags FROM alerts WHERE clinic_id = ?1 AND id > ?2
+                 ORDER BY id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![clinic_id, since, limit as i64], |r| {
+            Ok(AlertRow {
+                id: r.get(0)?,
+                device_id: r.get(1)?,
+                seq: r.get::<_, i64>(2)? as u64,
+                flags: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Counts (for tests and the load command): readings stored, readings pending, alerts.
+    pub fn counts(&self) -> Result<(u64, u64, u64)> {
+        let conn = self.conn();
+        let one = |sql: &str| -> Result<u64> {
+            conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(StoreError::from)
+        };
+        Ok((
+            one("SELECT COUNT(*) FROM readings")?,
+            one("SELECT COUNT(*) FROM readings WHERE state = 0")?,
+            one("SELECT COUNT(*) FROM alerts")?,
+        ))
+    }
+}

@@ -1,0 +1,84 @@
+//! The store's tables, version by version; [`super::Store::open`] applies the migrations from
+//! the version it finds (`PRAGMA user_version`) to this build's, each in one transaction.
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 2;
+
+pub(super) const SCHEMA_V1: &str = "
+CREATE TABLE clinics (
+    id INTEGER PRIMARY KEY,
+    token_hash BLOB NOT NULL,
+    params TEXT NOT NULL,
+    key_id INTEGER NOT NULL,
+    server_key BLOB NOT NULL,
+    created INTEGER NOT NULL
+);
+CREATE TABLE devices (
+    id INTEGER PRIMARY KEY,
+    clinic_id INTEGER NOT NULL REFERENCES clinics(id),
+    patient TEXT NOT NULL,
+    token_hash BLOB NOT NULL
+);
+CREATE TABLE readings (
+    device_id INTEGER NOT NULL REFERENCES devices(id),
+    seq INTEGER NOT NULL,
+    clinic_id INTEGER NOT NULL REFERENCES clinics(id),
+    body BLOB NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (device_id, seq)
+);
+CREATE INDEX readings_pending ON readings(state, device_id, seq);
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    clinic_id INTEGER NOT NULL REFERENCES clinics(id),
+    device_id INTEGER NOT NULL REFERENCES devices(id),
+    seq INTEGER NOT NULL,
+    flags BLOB NOT NULL,
+    UNIQUE (device_id, seq)
+);
+CREATE INDEX alerts_by_clinic ON alerts(clinic_id, id);
+";
+
+/// Version 2: lab records and their analyses, cohort jobs.
+pub(super) const SCHEMA_V2: &str = "
+ALTER TABLE readings ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE readings ADD COLUMN error TEXT;
+ALTER TABLE readings ADD COLUMN received INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE records (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    clinic_id INTEGER NOT NULL REFERENCES clinics(id),
+    patient TEXT NOT NULL,
+    test TEXT NOT NULL,
+    date TEXT NOT NULL,
+    change_threshold INTEGER NOT NULL,
+    mean_window INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    running_max BLOB,
+    state INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    UNIQUE (clinic_id, patient, test, date)
+);
+CREATE INDEX records_series ON records(clinic_id, patient, test, id);
+CREATE INDEX records_pending ON records(state, id);
+CREATE TABLE analyses (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    clinic_id INTEGER NOT NULL REFERENCES clinics(id),
+    record_id INTEGER NOT NULL UNIQUE REFERENCES records(id),
+    mean_window INTEGER NOT NULL,
+    body BLOB
+);
+CREATE INDEX analyses_by_clinic ON analyses(clinic_id, id);
+CREATE TABLE cohorts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    clinic_id INTEGER NOT NULL REFERENCES clinics(id),
+    test TEXT NOT NULL,
+    threshold INTEGER NOT NULL,
+    as_of INTEGER NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    patients INTEGER,
+    body BLOB
+);
+";
