@@ -293,7 +293,7 @@ impl CompiledForest {
     }
 
     /// The circuit run in the clear, step for step as encrypted: (malignant, votes). Equal
-    /// to [`Forest::predict_votes`] on every input (tested), so a wrong compilation shows
+    /// to [`Forest::predict_votes`](super::Forest::predict_votes) on every input (tested), so a wrong compilation shows
     /// without any encryption.
     pub fn eval_clear(&self, x: &[u64]) -> (bool, usize) {
         let bits: Vec<u64> = self

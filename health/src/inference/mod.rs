@@ -8,7 +8,7 @@
 //! evaluation must equal, patient for patient.
 //!
 //! **Logistic regression.** Encrypted, the score `Σ wᵢ·xᵢ + b` (clear weights) is one
-//! [`IntegerServer::weighted_sum`]: each weight's base-4 digits place `digit·block` entries in
+//! [`IntegerServer::weighted_sum`](glovebox_integer::IntegerServer::weighted_sum): each weight's base-4 digits place `digit·block` entries in
 //! the columns of their weight, and one column-compression sum adds all of them, a bootstrap
 //! per group of entries that fills the plaintext space. The constant carries an offset
 //! `2^(s−1)`, so the s-bit result `u = score + 2^(s−1)` orders like the signed score (s the

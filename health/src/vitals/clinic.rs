@@ -5,7 +5,10 @@ use super::rules::{PatientAlerts, Reading};
 use crate::prelude::*;
 use crate::Result;
 use glovebox_engine::Error as EngineError;
-use glovebox_integer::{decrypt_bool, decrypt_radix, encrypt_radix, BoolCiphertext, RadixLayout};
+use glovebox_integer::{
+    decrypt_bool, decrypt_radix, encrypt_radix, BoolCiphertext, RadixCiphertext, RadixLayout,
+};
+use std::sync::Arc;
 
 /// The clinic: owns the secret key, provisions devices, produces the server key, decrypts.
 pub struct Clinic {

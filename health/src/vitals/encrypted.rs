@@ -19,11 +19,11 @@ pub struct EncryptedAlerts {
     pub spo2: Vec<BoolCiphertext>,
     pub any: Vec<BoolCiphertext>,
     pub sustained: Vec<BoolCiphertext>,
-    /// Readings that raised an alert, [`count_blocks`] blocks wide.
+    /// Readings that raised an alert, [`count_blocks`](super::count_blocks) blocks wide.
     pub count: RadixCiphertext,
 }
 
-/// The alerts of one reading (the streaming form, [`MonitoringServer::evaluate_readings`]).
+/// The alerts of one reading (the streaming form, [`MonitoringServer::evaluate_readings`](super::MonitoringServer::evaluate_readings)).
 #[derive(Clone, Debug)]
 pub struct ReadingAlerts {
     pub heart_rate: BoolCiphertext,

@@ -7,18 +7,18 @@
 //! and per patient an encrypted count of the readings that raised an alert. The clinic
 //! decrypts the alerts.
 //!
-//! The roles are separate types with separate keys: [`Clinic`] owns the [`ClientKey`];
+//! The roles are separate types with separate keys: [`Clinic`] owns the [`ClientKey`](crate::prelude::ClientKey);
 //! [`Device`]s are provisioned by the clinic (they sit on the trusted side and only encrypt);
-//! [`MonitoringServer`] is built from an `Arc<ServerKey>` and a [`Backend`] and never sees a
+//! [`MonitoringServer`] is built from an `Arc<ServerKey>` and a [`Backend`](crate::prelude::Backend) and never sees a
 //! secret key.
 //!
 //! # Bootstraps per reading
 //! Each reading costs 7 blind rotations (PBS): heart rate outside [low, high] is one compiled
 //! `u8` predicate (both nibbles classified, then a bivariate table: 3 PBS; see
-//! [`U8Predicate`]); SpO2 below its limit is a threshold whose two nibble classifications
+//! [`U8Predicate`](glovebox_integer::U8Predicate)); SpO2 below its limit is a threshold whose two nibble classifications
 //! (2 PBS) sum linearly to a value that is ≥ 2 exactly when it holds; one more PBS on
 //! `4·hr_alert + that sum`, through a table holding two functions, yields both the SpO2 flag
-//! and "any alert" ([`IntegerServer::predicates_with_or`]); "sustained" is the sum of the last
+//! and "any alert" ([`IntegerServer::predicates_with_or`](glovebox_integer::IntegerServer::predicates_with_or)); "sustained" is the sum of the last
 //! k "any" flags bootstrapped once (the first k − 1 readings of a stream cannot be sustained:
 //! public zeros, no PBS). The per-patient count is a column-compression counter over the "any"
 //! flags, ≈ 0.37 PBS per reading for 30 readings. TFHE-rs's integer API spends 19 PBS per

@@ -1,10 +1,8 @@
 //! The readings, the alert rules and their plaintext evaluation (what every encrypted result
 //! is checked against), and the bootstraps the rules cost.
 
-use super::server::MonitoringServer;
-use crate::prelude::*;
 use crate::{Error, Result};
-use glovebox_integer::{count_flags_bootstraps, IntegerServer, RadixLayout, U8Predicate};
+use glovebox_integer::{count_flags_bootstraps, RadixLayout, U8Predicate};
 use serde::Serialize;
 
 /// One reading of a wearable: heart rate (beats per minute) and SpO2 (percent).
@@ -158,9 +156,9 @@ impl AlertRules {
     }
 }
 
-/// The bootstraps [`MonitoringServer::monitor`] spends on a ward of `patients` streams of
+/// The bootstraps [`MonitoringServer::monitor`](super::MonitoringServer::monitor) spends on a ward of `patients` streams of
 /// `seconds` readings under `rules`: per reading 6 (both rules and their OR,
-/// [`IntegerServer::predicates_with_or`]) and 1 for "sustained" once `k > 1` readings exist
+/// [`IntegerServer::predicates_with_or`](glovebox_integer::IntegerServer::predicates_with_or)) and 1 for "sustained" once `k > 1` readings exist
 /// (none when `k = 1`: it is the "any" flag itself), and per patient the counter's
 /// ([`count_flags_bootstraps`]).
 ///
@@ -198,6 +196,7 @@ pub fn count_blocks(readings: usize, layout: &RadixLayout) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prelude::PARAM_MESSAGE_2_CARRY_2_KS_PBS;
 
     #[test]
     fn plaintext_rules() {

@@ -1,11 +1,11 @@
 //! `glovebox serve`: the HTTP service (axum on tokio) and its alert worker, by concern:
 //!
-//! - [`routes`]: the router and one handler group per resource (clinics and devices,
+//! - `routes`: the router and one handler group per resource (clinics and devices,
 //!   readings and alerts, records, analyses and cohorts);
-//! - [`auth`]: the clinic and device tokens as extractors that every handler names;
-//! - [`keys`]: the cache of each clinic's expanded key and compiled rules;
-//! - [`worker`]: the thread that computes pending jobs and commits their results;
-//! - the store ([`super::store`]) is reached from async code only through [`with_store`],
+//! - `auth`: the clinic and device tokens as extractors that every handler names;
+//! - `keys`: the cache of each clinic's expanded key and compiled rules;
+//! - `worker`: the thread that computes pending jobs and commits their results;
+//! - the store ([`super::store`]) is reached from async code only through `with_store`,
 //!   off the runtime's threads: a long fsync never stalls an acknowledgement or a long poll.
 
 mod auth;

@@ -14,15 +14,17 @@
 //! requests are rows too, computed over the records stored when they were made (`as_of`).
 //!
 //! By concern: this module (the error, job states, the connection, clinics, devices and
-//! tokens), [`schema`] (the tables and their migrations), [`readings`] (readings and their
-//! alerts) and [`records`] (lab records, analyses and cohort jobs). SQL stays in here.
+//! tokens), `schema` (the tables and their migrations), `readings` (readings and their
+//! alerts) and `records` (lab records, analyses and cohort jobs). SQL stays in here.
 
 mod readings;
 mod records;
 mod schema;
 
 pub use readings::{AlertRow, CompletedReading, PendingReading};
-pub use records::{AnalysisRow, CohortRow, CompletedRecord, NewRecord, PendingRecord, RecordInsert};
+pub use records::{
+    AnalysisRow, CohortRow, CompletedRecord, NewRecord, PendingRecord, RecordInsert,
+};
 pub use schema::SCHEMA_VERSION;
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};

@@ -1,6 +1,6 @@
 //! Readings (the alert jobs) and their alerts.
 
-use super::{now_ms, JobState, Result, Store};
+use super::{now_ms, JobState, Result, Store, StoreError};
 use rusqlite::params;
 
 /// A pending reading.
