@@ -456,3 +456,58 @@ pub fn cohort_statistics(
         patients: latest.len(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vitals::Clinic;
+    use glovebox_integer::{encrypt_bool, encrypt_radix};
+
+    /// An analysis and cohort statistics through their stored layout and back decrypt to the
+    /// same values; a layout of the wrong length is a typed error, not a wrong value.
+    #[test]
+    fn analyses_and_cohorts_round_trip_through_their_layout() {
+        let clinic = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
+        let key = clinic.client_key();
+        let layout = RadixLayout::new(&TEST_PARAMS_INSECURE).unwrap();
+        let analysis = RecordAnalysis {
+            above_max: encrypt_bool(key, true).unwrap(),
+            changed: encrypt_bool(key, false).unwrap(),
+            gap_times_k: encrypt_radix(key, (-7i16) as u16 as u64, value_blocks(&layout)).unwrap(),
+            window: 3,
+        };
+        let cts = analysis.to_ciphertexts();
+        let back = RecordAnalysis::from_ciphertexts(cts.clone(), 3, &layout).unwrap();
+        let plain = clinic.decrypt_analysis(&back).unwrap();
+        assert_eq!(plain, clinic.decrypt_analysis(&analysis).unwrap());
+        assert_eq!(
+            (plain.above_max, plain.changed, plain.gap_times_k),
+            (true, false, -7)
+        );
+        assert!(matches!(
+            RecordAnalysis::from_ciphertexts(cts[1..].to_vec(), 3, &layout),
+            Err(Error::Engine(EngineError::DimensionMismatch { .. }))
+        ));
+
+        let stats = CohortStatistics {
+            count_above: encrypt_radix(key, 2, layout.blocks(COUNT_BITS)).unwrap(),
+            sum_above: encrypt_radix(key, 300, layout.blocks(SUM_BITS)).unwrap(),
+            sum_all: encrypt_radix(key, 410, layout.blocks(SUM_BITS)).unwrap(),
+            patients: 3,
+        };
+        let cts = stats.to_ciphertexts();
+        let back = CohortStatistics::from_ciphertexts(cts.clone(), 3, &layout).unwrap();
+        assert_eq!(
+            clinic.decrypt_cohort(&back).unwrap(),
+            PlainCohort {
+                count_above: 2,
+                sum_above: 300,
+                sum_all: 410,
+                patients: 3
+            }
+        );
+        let mut longer = cts;
+        longer.push(longer[0].clone());
+        assert!(CohortStatistics::from_ciphertexts(longer, 3, &layout).is_err());
+    }
+}

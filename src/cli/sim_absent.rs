@@ -18,7 +18,7 @@ pub struct Args {
 pub fn absent(what: &str) -> CliError {
     CliError::Usage(format!(
         "{what} needs the simulated accelerator, which this build leaves out: build with \
-         `cargo build --release --features sim` (Verilator required: scripts/setup.sh)"
+         `cargo build --release --features sim` (Verilator required: bash scripts/setup.sh --test)"
     ))
 }
 

@@ -95,3 +95,35 @@ impl EncryptedReading {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vitals::Clinic;
+    use glovebox_integer::encrypt_bool;
+
+    /// A reading's alerts through their stored layout and back, flag for flag; three flags
+    /// are a typed error.
+    #[test]
+    fn alerts_round_trip_through_their_layout() {
+        let clinic = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
+        let flag = |b| encrypt_bool(clinic.client_key(), b).unwrap();
+        let alerts = ReadingAlerts {
+            heart_rate: flag(true),
+            spo2: flag(false),
+            any: flag(true),
+            sustained: flag(false),
+        };
+        let cts = alerts.to_ciphertexts();
+        assert_eq!(cts.len(), ReadingAlerts::FLAGS);
+        let back = ReadingAlerts::from_ciphertexts(cts.clone()).unwrap();
+        let plain = |a: &ReadingAlerts| {
+            [&a.heart_rate, &a.spo2, &a.any, &a.sustained].map(|f| clinic.decrypt_flag(f).unwrap())
+        };
+        assert_eq!(plain(&back), [true, false, true, false]);
+        assert!(matches!(
+            ReadingAlerts::from_ciphertexts(cts[..3].to_vec()),
+            Err(Error::Engine(EngineError::DimensionMismatch { .. }))
+        ));
+    }
+}
