@@ -337,8 +337,8 @@ impl Store {
     pub fn complete_cohort(&self, id: i64, patients: usize, body: &[u8]) -> Result<()> {
         self.conn()
             .execute(
-                "UPDATE cohorts SET state = 1, patients = ?2, body = ?3 WHERE id = ?1 AND state = 0",
-                params![id, patients as i64, body],
+                "UPDATE cohorts SET state = ?4, patients = ?2, body = ?3 WHERE id = ?1 AND state = ?5",
+                params![id, patients as i64, body, JobState::Done, JobState::Pending],
             )
             .map(|_| ())
             .map_err(StoreError::from)
