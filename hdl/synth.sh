@@ -14,6 +14,9 @@
 # same structure with wider and deeper accumulator banks; the blind-rotation unit at
 # BR_N = 64, C = 2, and the command interface)
 #
+# hdl/synth.sh --fpga [N] [C] ...: the units mapped to AMD UltraScale+ (DSP48E2, LUTs, flip-flops,
+# block RAM, UltraRAM) with their deepest paths in LUT levels (hdl/synth_fpga.sh).
+#
 # hdl/synth.sh --target: the target configuration of issue 11 (sim's `target-config`), too large
 # to flatten: a blind-rotation unit N = 2048, C = 256, 24 accumulators, two levels; a keyswitch
 # unit of 1024 lanes at 2^21 with batches of 24; the command interface. Synthesized
@@ -25,6 +28,10 @@
 set -euo pipefail
 if [ "${1:-}" = "--target" ]; then
     exec bash "$(cd "$(dirname "$0")" && pwd)/synth_target.sh"
+fi
+if [ "${1:-}" = "--fpga" ]; then
+    shift
+    exec bash "$(cd "$(dirname "$0")" && pwd)/synth_fpga.sh" "$@"
 fi
 N="${1:-256}"
 C="${2:-2}"

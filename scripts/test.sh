@@ -23,3 +23,6 @@ cargo test --release --workspace --features glovebox/sim
 bash hdl/lint.sh
 bash hdl/synth.sh 256 2
 N=64 C=2 B=2 KS_P=4 KS_B=2 bash hdl/synth.sh --target
+# The units mapped to AMD UltraScale+ by Yosys (DSP48E2, LUTs, flip-flops, block RAM, UltraRAM)
+# with their deepest register-to-register paths, at the same small configuration.
+bash hdl/synth.sh --fpga
