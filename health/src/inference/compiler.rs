@@ -488,15 +488,7 @@ mod tests {
             assert_eq!(circuit.eval_clear(&x), quant.predict_votes(&x), "{x:?}");
         }
         // Far fewer bootstraps than a comparison and a leaf indicator per node.
-        let splits: usize = quant
-            .trees
-            .iter()
-            .map(|t| {
-                t.iter()
-                    .filter(|n| matches!(n, TreeNode::Split { .. }))
-                    .count()
-            })
-            .sum();
+        let splits = quant.splits();
         assert!(
             circuit.bootstraps() < 2 * splits,
             "{} vs {splits}",

@@ -3,11 +3,13 @@
 
 use super::ServiceConfig;
 use crate::prelude::*;
+use crate::records::value_from_ciphertexts;
 use crate::service::store::Store;
 use crate::service::ServiceError;
-use crate::vitals::MonitoringServer;
+use crate::vitals::{EncryptedReading, MonitoringServer};
 use glovebox_driver::DriverConfig;
 use glovebox_engine::serialization::from_bytes;
+use glovebox_integer::{RadixCiphertext, RadixLayout};
 use std::collections::HashMap;
 use std::result::Result;
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,36 @@ pub(super) struct ClinicMonitor {
     pub params: &'static Parameters,
     pub key_id: u64,
     pub server: MonitoringServer,
+}
+
+impl ClinicMonitor {
+    /// The ciphertexts of an envelope under this clinic's parameters and key (a reading, a
+    /// lab value or a reading's alerts: at most 2^20 bytes).
+    pub fn ciphertexts(&self, envelope: &[u8]) -> Result<Vec<Ciphertext>, ServiceError> {
+        Ok(from_bytes(
+            envelope,
+            self.params,
+            Some(self.key_id),
+            1 << 20,
+        )?)
+    }
+
+    /// An encrypted reading from its envelope.
+    pub fn reading(&self, envelope: &[u8]) -> Result<EncryptedReading, ServiceError> {
+        Ok(EncryptedReading::from_ciphertexts(
+            self.ciphertexts(envelope)?,
+            self.params,
+        )?)
+    }
+
+    /// A lab value (or a running maximum) from its envelope: a batch of a `u16`'s blocks.
+    pub fn value(&self, envelope: &[u8]) -> Result<RadixCiphertext, ServiceError> {
+        let layout = RadixLayout::new(self.params)?;
+        Ok(value_from_ciphertexts(
+            self.ciphertexts(envelope)?,
+            &layout,
+        )?)
+    }
 }
 
 /// Expanded keys by clinic.

@@ -5,18 +5,14 @@
 
 use super::keys::ClinicMonitor;
 use super::{AppState, Shared};
-use crate::prelude::*;
-use crate::records::{
-    analyze_records, blocks_of, cohort_statistics, value_from_ciphertexts, RecordHistory,
-    RecordInput,
-};
+use crate::records::{analyze_records, blocks_of, cohort_statistics, RecordHistory, RecordInput};
 use crate::service::store::{
     CohortRow, CompletedReading, CompletedRecord, PendingReading, PendingRecord,
 };
 use crate::service::ServiceError;
 use crate::vitals::{EncryptedReading, ReadingAlerts};
-use glovebox_engine::serialization::{from_bytes, to_bytes};
-use glovebox_integer::{BoolCiphertext, RadixCiphertext, RadixLayout};
+use glovebox_engine::serialization::to_bytes;
+use glovebox_integer::{BoolCiphertext, RadixCiphertext};
 use std::collections::HashMap;
 use std::result::Result;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -155,21 +151,12 @@ fn cohort_step(state: &AppState) -> Result<bool, ServiceError> {
     Ok(true)
 }
 
-/// A stored lab value (or running maximum): a batch of a `u16`'s blocks.
-fn decode_value(monitor: &ClinicMonitor, bytes: &[u8]) -> Result<RadixCiphertext, ServiceError> {
-    let cts: Vec<Ciphertext> = from_bytes(bytes, monitor.params, Some(monitor.key_id), 1 << 20)?;
-    Ok(value_from_ciphertexts(
-        cts,
-        &RadixLayout::new(monitor.params)?,
-    )?)
-}
-
 fn compute_cohort(state: &AppState, job: &CohortRow) -> Result<(), ServiceError> {
     let monitor = monitor(state, job.clinic_id)?;
     let values = state.store.cohort_values(job)?;
     let decoded = values
         .iter()
-        .map(|v| decode_value(&monitor, v))
+        .map(|v| monitor.value(v))
         .collect::<Result<Vec<_>, _>>()?;
     let ints = monitor.server.integers()?;
     let stats = cohort_statistics(&ints, &decoded.iter().collect::<Vec<_>>(), job.threshold)?;
@@ -192,16 +179,16 @@ fn analyze(state: &AppState, clinic: i64, records: &[PendingRecord]) -> Result<(
         .iter()
         .map(|r| {
             Ok(Decoded {
-                value: decode_value(&monitor, &r.value)?,
+                value: monitor.value(&r.value)?,
                 previous_max: r
                     .previous_max
                     .as_ref()
-                    .map(|m| decode_value(&monitor, m))
+                    .map(|m| monitor.value(m))
                     .transpose()?,
                 window: r
                     .window
                     .iter()
-                    .map(|v| decode_value(&monitor, v))
+                    .map(|v| monitor.value(v))
                     .collect::<Result<_, ServiceError>>()?,
             })
         })
@@ -260,13 +247,11 @@ fn evaluate(
     readings: &[PendingReading],
 ) -> Result<(), ServiceError> {
     let monitor = monitor(state, clinic)?;
-    let (params, key_id) = (monitor.params, monitor.key_id);
     let k = monitor.server.rules().sustained_readings as u64;
     let mut decoded = Vec::with_capacity(readings.len());
     let mut previous: Vec<Vec<BoolCiphertext>> = Vec::with_capacity(readings.len());
     for r in readings {
-        let cts: Vec<Ciphertext> = from_bytes(&r.body, params, Some(key_id), 1 << 20)?;
-        decoded.push(EncryptedReading::from_ciphertexts(cts, params)?);
+        decoded.push(monitor.reading(&r.body)?);
         // The window: the k − 1 readings just before, all present (a gap in the stream
         // restarts it).
         let from = r.seq.saturating_sub(k - 1);
@@ -275,7 +260,7 @@ fn evaluate(
         let mut flags = Vec::new();
         if full {
             for alert in earlier {
-                let cts: Vec<Ciphertext> = from_bytes(&alert.flags, params, Some(key_id), 1 << 20)?;
+                let cts = monitor.ciphertexts(&alert.flags)?;
                 flags.push(ReadingAlerts::from_ciphertexts(cts)?.any);
             }
         }

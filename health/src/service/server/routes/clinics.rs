@@ -2,7 +2,7 @@
 
 use super::super::auth::{new_secret, Authed, ClinicAuth};
 use super::super::{blocking, with_store, Shared};
-use super::body_or_error;
+use super::{body_or_error, json_body};
 use crate::prelude::*;
 use crate::service::ServiceError;
 use axum::body::Bytes;
@@ -75,8 +75,7 @@ pub(super) async fn add_device(
     }: Authed<ClinicAuth>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
     let body = body_or_error(&state, body)?;
-    let device: NewDevice = serde_json::from_slice(&body)
-        .map_err(|e| ServiceError::BadRequest(format!("device: {e}")))?;
+    let device: NewDevice = json_body(&body, "device")?;
     if device.patient.is_empty() || device.patient.len() > 200 {
         return Err(ServiceError::BadRequest(
             "a patient name of 1 to 200 bytes".into(),

@@ -49,6 +49,11 @@ fn body_or_error(
     })
 }
 
+/// A JSON body, or a bad request naming `what` it should have been.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ServiceError> {
+    serde_json::from_slice(body).map_err(|e| ServiceError::BadRequest(format!("{what}: {e}")))
+}
+
 /// The clinic's monitor: its key expanded and uploaded, its rules compiled (once; expanded
 /// on the blocking pool when it is not cached).
 async fn monitor(state: &Shared, clinic: i64) -> Result<Arc<ClinicMonitor>, ServiceError> {

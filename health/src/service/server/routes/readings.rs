@@ -3,13 +3,10 @@
 use super::super::auth::{Authed, ClinicAuth, DeviceAuth};
 use super::super::{with_store, Shared};
 use super::{body_or_error, long_poll, monitor, PollQuery};
-use crate::prelude::*;
 use crate::service::wire::{self, AlertFrame};
 use crate::service::ServiceError;
-use crate::vitals::EncryptedReading;
 use axum::extract::{Query, State};
 use axum::Json;
-use glovebox_engine::serialization::from_bytes;
 use std::result::Result;
 
 /// `POST /v1/readings` (device token), body: reading records → `{accepted, replays}`.
@@ -30,9 +27,7 @@ pub(super) async fn post_readings(
     }
     let mut readings = Vec::with_capacity(parsed.len());
     for (head, envelope) in parsed {
-        let cts: Vec<Ciphertext> =
-            from_bytes(envelope, monitor.params, Some(monitor.key_id), 1 << 20)?;
-        EncryptedReading::from_ciphertexts(cts, monitor.params)?;
+        monitor.reading(envelope)?;
         if head[0] > i64::MAX as u64 {
             return Err(ServiceError::BadRequest(
                 "a sequence number above 2^63".into(),

@@ -3,8 +3,8 @@
 
 use super::super::auth::{Authed, ClinicAuth};
 use super::super::{with_store, Shared};
-use super::{body_or_error, check_name, long_poll, monitor, PollQuery};
-use crate::records::{value_from_ciphertexts, MAX_VALUE, MAX_WINDOW};
+use super::{body_or_error, check_name, json_body, long_poll, monitor, PollQuery};
+use crate::records::{MAX_VALUE, MAX_WINDOW};
 use crate::service::store::{JobState, NewRecord, RecordInsert};
 use crate::service::wire::{self, AnalysisMeta, CohortMeta};
 use crate::service::ServiceError;
@@ -12,9 +12,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use glovebox_engine::prelude::Ciphertext;
-use glovebox_engine::serialization::from_bytes;
-use glovebox_integer::RadixLayout;
 
 #[derive(serde::Deserialize)]
 pub(super) struct RecordQuery {
@@ -80,8 +77,7 @@ pub(super) async fn post_record(
         )));
     }
     let monitor = monitor(&state, clinic).await?;
-    let cts: Vec<Ciphertext> = from_bytes(&body, monitor.params, Some(monitor.key_id), 1 << 20)?;
-    value_from_ciphertexts(cts, &RadixLayout::new(monitor.params)?)?;
+    monitor.value(&body)?;
     let (patient, test, date) = (q.patient.clone(), q.test.clone(), q.date.clone());
     let inserted = with_store(&state, move |s| {
         s.insert_record(
@@ -163,8 +159,7 @@ pub(super) async fn post_cohort(
     }: Authed<ClinicAuth>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
     let body = body_or_error(&state, body)?;
-    let job: NewCohort = serde_json::from_slice(&body)
-        .map_err(|e| ServiceError::BadRequest(format!("cohort: {e}")))?;
+    let job: NewCohort = json_body(&body, "cohort")?;
     check_name("test type", &job.test)?;
     if job.threshold > MAX_VALUE {
         return Err(ServiceError::BadRequest(format!(
