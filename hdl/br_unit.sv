@@ -21,9 +21,10 @@
 //   consecutive coefficients, one per bank, rotated across lanes by a mod C and negated where
 //   they wrap past N.
 // - Issue (a "job" is one ciphertext's CMux with one GGSW): levels K1 W cycles, row q of
-//   polynomial r for level t (t-major, then r, then q: the engine's digit order). Stage 1 forms
-//   the difference, stage 2 the digit of level t (gadget_decompose) lifted to Z/pZ, into the
-//   forward NTT unit three cycles after the read.
+//   polynomial r for level t (t-major, then r, then q: the engine's digit order). Stage 1 reads,
+//   stage R routes the rotated read across lanes, stage 2 forms the difference, then the
+//   digit of level t (gadget_decompose's pipeline of DL stages) is lifted to Z/pZ into the
+//   forward NTT unit.
 // - Multiply-accumulate: each forward-NTT output row is multiplied by the K1 key rows of its
 //   digit polynomial (K1 mac_units of C lanes) and accumulated into an NTT-domain accumulator of
 //   K1 polynomials; four such accumulators (slots, each K1 x C banks of W words) take jobs in
@@ -114,15 +115,21 @@ module br_unit #(
   localparam int LM     = goldilocks_pkg::MAC_LATENCY;
   localparam logic [63:0] P = goldilocks_pkg::P;
   // The unit's own registers on the loop, V_j - S_j - T - K1 W - Lf - Li - Lm: the issue cycle,
-  // the read, the difference and the digit (4, so the NTT takes row 0 at S + 4), the
-  // accumulation's key read and its count (1 + 2 after the mac_unit), the INTT reader's start and
-  // read (1 + 1), the write-back's read, write and count (2 after the inverse NTT's last row, the
-  // start shared): 8. RELEASE = D_j - S_j - T - Lf - Lm with D_j the first cycle job j's
-  // accumulation is counted done (and its GGSW freed when b = B - 1): 5. OUT_DELAY: an output
-  // row leaves 3 cycles after its read.
-  localparam int PIPE = 8;
-  localparam int RELEASE = 5;
-  localparam int OUT_DELAY = 3;
+  // the read, the routed read, the difference, the decomposition's DL stages and the lifted
+  // digit (5 + DL, so the NTT takes row 0 at S + 5 + DL), the accumulation's key read and its
+  // count (1 + 2 after the mac_unit), the INTT reader's start and read (1 + 1), the write-back's
+  // read, write and count (2 after the inverse NTT's last row, the start shared): 9 + DL.
+  // RELEASE = D_j - S_j - T - Lf - Lm with D_j the first cycle job j's accumulation is counted
+  // done (and its GGSW freed when b = B - 1): 6 + DL. OUT_DELAY: an output row leaves 4 cycles
+  // after its read.
+  localparam int DL = goldilocks_pkg::DECOMPOSE_INIT_STAGES + MAX_LEVELS;
+  localparam int PIPE = 9 + DL;
+  localparam int RELEASE = 6 + DL;
+  localparam int OUT_DELAY = 4;
+  if (W < LM + 2) begin : g_contract
+    $error("br_unit: W = N / C = %0d rows per polynomial, fewer than MAC_LATENCY + 2 = %0d",
+           W, LM + 2);
+  end
   assign mac_latency     = 32'(LM);
   assign pipe_latency    = 32'(PIPE);
   assign release_latency = 32'(RELEASE);
@@ -309,7 +316,8 @@ module br_unit #(
     s1_rot_lo <= rot_lo;
   end
   // Lane l takes bank (l - a) mod C: the banks rotated by -a (a barrel network, C log2 C word
-  // multiplexers instead of a C-to-1 multiplexer per lane).
+  // multiplexers instead of a C-to-1 multiplexer per lane), registered with the straight read
+  // (stage R).
   logic [LW-1:0]   s1_back;
   logic [C*64-1:0] routed;
   assign s1_back = LW'(0) - s1_rot_lo;
@@ -318,20 +326,47 @@ module br_unit #(
       .amount(s1_back),
       .out(routed)
   );
-  for (genvar l = 0; l < C; l++) begin : g_route
-    logic [63:0] w, v;
-    assign w = routed[l*64+:64];
-    assign v = s1_neg[l] ? -w : w;
-    always_ff @(posedge clk) s2_data[l*64+:64] <= s1_out ? v : v - acc_rdata[(C+l)*64+:64];
+  logic            sr_valid, sr_out;
+  logic [UW-1:0]   sr_t;
+  logic [C-1:0]    sr_neg;
+  logic [C*64-1:0] sr_routed, sr_straight;
+  always_ff @(posedge clk) begin
+    if (rst) sr_valid <= 1'b0;
+    else sr_valid <= s1_valid;
+    sr_out      <= s1_out;
+    sr_t        <= s1_t;
+    sr_neg      <= s1_neg;
+    sr_routed   <= routed;
+    sr_straight <= acc_rdata[C*64+:C*64];
+  end
+  // Stage 2: the rotated word (negated where it wrapped), less the straight word for a job:
+  // w - s and -w - s side by side (one carry chain each), chosen by the wrap.
+  for (genvar l = 0; l < C; l++) begin : g_diff
+    logic [63:0] w, x;
+    assign w = sr_routed[l*64+:64];
+    assign x = sr_straight[l*64+:64];
+    always_ff @(posedge clk) begin
+      if (sr_out) s2_data[l*64+:64] <= sr_neg[l] ? -w : w;
+      else s2_data[l*64+:64] <= sr_neg[l] ? 64'd0 - w - x : w - x;
+    end
   end
   always_ff @(posedge clk) begin
     if (rst) s2_valid <= 1'b0;
-    else s2_valid <= s1_valid;
-    s2_out <= s1_out;
-    s2_t   <= s1_t;
+    else s2_valid <= sr_valid;
+    s2_out <= sr_out;
+    s2_t   <= sr_t;
   end
 
-  // Stage 2: the digit of level t, lifted to Z/pZ, into the forward NTT.
+  // Stages 3 .. 2 + DL: the digits (gadget_decompose's pipeline), the level t and the valid bit
+  // beside them; then the digit of level t, lifted to Z/pZ, into the forward NTT.
+  logic [DL-1:0] dg_valid;
+  logic [UW-1:0] dg_t[DL];
+  always_ff @(posedge clk) begin
+    if (rst) dg_valid <= '0;
+    else dg_valid <= {dg_valid[DL-2:0], s2_valid & ~s2_out};
+    dg_t[0] <= s2_t;
+    for (int k = 1; k < DL; k++) dg_t[k] <= dg_t[k-1];
+  end
   logic               fwd_in_valid;
   logic [64*C-1:0]    fwd_in_data;
   for (genvar l = 0; l < C; l++) begin : g_digit
@@ -339,12 +374,14 @@ module br_unit #(
     logic [DW-1:0]            d;
     logic [63:0]              sx;
     gadget_decompose #(.MAX_BASE_LOG(MAX_BASE_LOG), .MAX_LEVELS(MAX_LEVELS)) decompose (
+        .clk(clk),
         .x(s2_data[l*64+:64]),
         .base_log(base_log),
         .levels(levels),
-        .digits(digits)
+        .digits(digits),
+        .latency()
     );
-    assign d  = digits[s2_t*DW+:DW];
+    assign d  = digits[dg_t[DL-1]*DW+:DW];
     assign sx = 64'($signed(d));
     always_ff @(posedge clk) begin
       fwd_in_data[l*64+:64] <= sx + (sx[63] ? P : 64'd0);
@@ -356,7 +393,7 @@ module br_unit #(
       fwd_in_valid <= 1'b0;
       out_valid    <= 1'b0;
     end else begin
-      fwd_in_valid <= s2_valid & ~s2_out;
+      fwd_in_valid <= dg_valid[DL-1];
       out_valid    <= s2_valid & s2_out;
     end
   end

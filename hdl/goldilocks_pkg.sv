@@ -7,17 +7,22 @@ package goldilocks_pkg;
   localparam logic [63:0] P   = 64'hFFFF_FFFF_0000_0001;
   // 2^64 - p = 2^32 - 1: 2^64 = EPS and 2^96 = -1 (mod p).
   localparam logic [63:0] EPS = 64'h0000_0000_FFFF_FFFF;
-  // mod_mul: partial products, 128-bit sum, reduction, canonical step.
-  localparam int MUL_LATENCY = 4;
+  // mod_mul: operand registers, partial products, four cascaded DSP slices, the 128-bit sum in
+  // two carry chains, two reduction stages (hdl/mod_mul.sv).
+  localparam int MUL_LATENCY = 10;
   // butterfly: the input (add/sub) register, the multiplier, the output register.
   localparam int BF_LATENCY = MUL_LATENCY + 2;
-  // mod_shift (a 2^e): shift and sum, carry fold, canonical step and sign.
-  localparam int SHIFT_LATENCY = 3;
+  // mod_shift (a 2^e): exponent decode, shift, two sum stages, carry fold, canonical step and
+  // sign (hdl/mod_shift.sv).
+  localparam int SHIFT_LATENCY = 6;
   // butterfly_shift: mod_shift, the output register.
   localparam int SBF_LATENCY = SHIFT_LATENCY + 1;
   // NTT stages whose twiddles are all powers of two in both directions (ntt_stage.sv): stage S
   // uses roots of order 2^(S+2) forward and 2^(S+1) inverse, powers of two up to order 64.
   localparam int SHIFT_STAGES = 5;
+  // gadget_decompose: the rounding's stages before the first level (hdl/gadget_decompose.sv);
+  // its latency is these plus one stage per level it can produce.
+  localparam int DECOMPOSE_INIT_STAGES = 5;
   // mac_unit: the multiplier plus the adder register.
   localparam int MAC_LATENCY = MUL_LATENCY + 1;
 endpackage

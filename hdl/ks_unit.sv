@@ -30,8 +30,10 @@
 //
 // Input stream (in_valid / in_ready): the batch's bodies (ciphertext 0 first), then the mask
 // words, input word i of every ciphertext before word i + 1 (i-major, ciphertext-minor). Each
-// mask word is decomposed as it arrives into a double-buffered digit register file, so word
-// i + 1 of the batch loads while word i's rows are used.
+// mask word is decomposed as it arrives (gadget_decompose, a pipeline of D =
+// `decompose_latency` cycles) into a double-buffered digit register file, so word i + 1 of the
+// batch loads while word i's rows are used. A slot is marked full at its word's last accept and
+// usable D cycles later.
 //
 // Output stream (out_valid; no back-pressure): per cycle P words of one ciphertext, column
 // out_chunk P + l in lane l (lanes at or past cfg_cols carry nothing), in the last row's order
@@ -40,9 +42,12 @@
 //
 // Cycles (the cycle model in glovebox_sim::ks restates this and the tests check it against the
 // simulation): `start` in cycle 0, bodies and word 0 of the batch accepted in cycles
-// 1 .. 2 cfg_batch, so the first operation can issue in cycle 2 cfg_batch + 1; then chunk k's
-// operations issue from S_k = max(A_k, S_(k-1) + cfg_batch), A_k being the first cycle its
-// key_valid is high, and the last output comes KS_LATENCY cycles after the last issue.
+// 1 .. 2 cfg_batch, so the first operation can issue in cycle 2 cfg_batch + D + 1; then chunk
+// k's operations issue from S_k = max(A_k, S_(k-1) + cfg_batch, I_k), A_k being the first cycle
+// its key_valid is high and I_k, for the first chunk of input word i, the first cycle word i's
+// digits are all in (word i is accepted from the cycle after word i - 1's last accept or after
+// word i - 2's last operation, whichever is later); the last output comes KS_LATENCY cycles
+// after the last issue.
 //
 // Parameters: P, MAX_BATCH >= 2 and MAX_CHUNKS powers of two.
 //
@@ -84,7 +89,8 @@ module ks_unit #(
     output logic            busy,
     output logic [31:0]     key_stall_cycles,
     output logic [31:0]     in_stall_cycles,
-    output logic [31:0]     latency
+    output logic [31:0]     latency,
+    output logic [31:0]     decompose_latency
 );
   localparam int BW = $clog2(MAX_BATCH);
   // The chunk counter keeps one bit when a row is one chunk (MAX_CHUNKS = 1); the accumulator
@@ -94,8 +100,10 @@ module ks_unit #(
   localparam int DW = MAX_BASE_LOG + 1;
   localparam int AW = $clog2(MAX_CHUNKS) + BW;
   localparam int DIGITS = MAX_LEVELS * DW;
+  localparam int D = goldilocks_pkg::DECOMPOSE_INIT_STAGES + MAX_LEVELS;
 
   assign latency = 32'(ks_pkg::KS_LATENCY);
+  assign decompose_latency = 32'(D);
 
   // ---------------------------------------------------------------- configuration
   logic [31:0] n_in;
@@ -125,22 +133,37 @@ module ks_unit #(
   logic          in_body;
   logic [BW-1:0] in_b;
   logic [31:0]   in_i;
-  logic [1:0]    full;  // digit slot s holds a whole input word of the batch
+  logic [1:0]    full;    // digit slot s is taken by an input word of the batch
+  logic [1:0]    landed;  // and holds all of its digits
   logic          accept, in_last_b;
   assign in_ready  = in_busy & (in_body | ~full[in_i[0]]);
   assign accept    = in_valid & in_ready;
   assign in_last_b = {1'b0, in_b} == batch - 1'b1;
 
+  // The decomposition pipeline; the write of each word's digits (valid, slot, ciphertext, last
+  // of its word) travels beside it for D cycles.
   logic [DIGITS-1:0] in_digits;
   gadget_decompose #(.MAX_BASE_LOG(MAX_BASE_LOG), .MAX_LEVELS(MAX_LEVELS)) decompose (
+      .clk(clk),
       .x(in_word),
       .base_log(base_log),
       .levels(levels),
-      .digits(in_digits)
+      .digits(in_digits),
+      .latency()
   );
+  logic [D-1:0]  dw_valid, dw_slot, dw_last;
+  logic [BW-1:0] dw_b[D];
+  always_ff @(posedge clk) begin
+    if (rst) dw_valid <= '0;
+    else dw_valid <= {dw_valid[D-2:0], accept & ~in_body};
+    dw_slot <= {dw_slot[D-2:0], in_i[0]};
+    dw_last <= {dw_last[D-2:0], in_last_b};
+    dw_b[0] <= in_b;
+    for (int k = 1; k < D; k++) dw_b[k] <= dw_b[k-1];
+  end
   logic [DIGITS-1:0] digits[2][MAX_BATCH];
   always_ff @(posedge clk) begin
-    if (accept & ~in_body) digits[in_i[0]][in_b] <= in_digits;
+    if (dw_valid[D-1]) digits[dw_slot[D-1]][dw_b[D-1]] <= in_digits;
   end
 
   // The body rounded to its top W bits (initial_body: round half up at bit 63 - W).
@@ -161,7 +184,7 @@ module ks_unit #(
   logic [CW-1:0] c;
   logic [BW-1:0] b;
   logic          have, issue, last_b, last_c, last_t, last_i;
-  assign have      = full[i[0]];
+  assign have      = landed[i[0]];
   assign key_ready = run & have & (b == '0);
   assign issue     = run & have & ((b != '0) | key_valid);
   assign last_b    = {1'b0, b} == batch - 1'b1;
@@ -184,6 +207,7 @@ module ks_unit #(
       run     <= 1'b0;
       in_busy <= 1'b0;
       full    <= '0;
+      landed  <= '0;
     end else if (go) begin
       run              <= 1'b1;
       in_busy          <= 1'b1;
@@ -191,6 +215,7 @@ module ks_unit #(
       in_b             <= '0;
       in_i             <= '0;
       full             <= '0;
+      landed           <= '0;
       i                <= '0;
       t                <= '0;
       c                <= '0;
@@ -209,6 +234,7 @@ module ks_unit #(
           end
         end
       end
+      if (dw_valid[D-1] & dw_last[D-1]) landed[dw_slot[D-1]] <= 1'b1;
       if (run & ~have) in_stall_cycles <= in_stall_cycles + 1;
       if (key_ready & ~key_valid) key_stall_cycles <= key_stall_cycles + 1;
       if (issue) begin
@@ -218,7 +244,8 @@ module ks_unit #(
           if (last_c) begin
             t <= last_t ? '0 : t + 1'b1;
             if (last_t) begin
-              full[i[0]] <= 1'b0;
+              full[i[0]]   <= 1'b0;
+              landed[i[0]] <= 1'b0;
               i          <= i + 1;
               if (last_i) run <= 1'b0;
             end

@@ -19,6 +19,7 @@ public:
   ~KsModel() override { top_->final(); }
   KsLimits limits() const override { return limits_; }
   uint32_t latency() const override { return top_->latency; }
+  uint32_t decompose_latency() const override { return top_->decompose_latency; }
 
   KsStats run(const KsJob &job, rust::Slice<const uint64_t> key,
               rust::Slice<const uint64_t> inputs, rust::Slice<uint64_t> outputs) override {

@@ -19,6 +19,8 @@ public:
   virtual KsLimits limits() const = 0;
   // The unit's `latency` port (ks_pkg::KS_LATENCY).
   virtual uint32_t latency() const = 0;
+  // The unit's `decompose_latency` port (the gadget decomposition's pipeline).
+  virtual uint32_t decompose_latency() const = 0;
   // One batch: `key` is the LweKeyswitchKey container, `inputs` job.batch ciphertexts of
   // n_in + 1 words, `outputs` job.batch times cols words. Throws when the shapes do not match
   // or the unit does not finish within job.bound cycles.

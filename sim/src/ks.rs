@@ -85,6 +85,7 @@ mod ffi {
         fn ks_configs() -> Vec<KsLimits>;
         fn limits(self: &KsSim) -> KsLimits;
         fn latency(self: &KsSim) -> u32;
+        fn decompose_latency(self: &KsSim) -> u32;
         fn run(
             self: Pin<&mut KsSim>,
             job: &KsJob,
@@ -165,6 +166,9 @@ pub enum KsBinding {
     Compute,
     /// The key memory's bandwidth: a row of key words takes longer to arrive than to use.
     KeyBandwidth,
+    /// The input words: a word's digits (B cycles in, then the decomposition pipeline) take
+    /// longer to arrive than its rows to use, B + D > ℓ C B.
+    Input,
 }
 
 impl std::fmt::Display for KsBinding {
@@ -172,32 +176,46 @@ impl std::fmt::Display for KsBinding {
         f.write_str(match self {
             Self::Compute => "compute",
             Self::KeyBandwidth => "key bandwidth",
+            Self::Input => "input words",
         })
     }
 }
 
-/// The closed-form cycle count of one batch (the structure documented in `hdl/ks_unit.sv`).
+/// The pipeline depths of a keyswitch unit, read from its ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KsLatencies {
+    /// `latency`: from an operation's issue to its output.
+    pub output: u64,
+    /// `decompose_latency`: from a mask word's accept to its digits in the register file (the
+    /// gadget decomposition's pipeline).
+    pub decompose: u64,
+}
+
+/// The cycle count of one batch (the structure documented in `hdl/ks_unit.sv`).
 ///
 /// With P lanes, C = ⌈(n_out + 1) / P⌉ chunks per key row (the last holding
 /// s = n_out + 1 − (C − 1) P words), R = n_in ℓ rows, N = R C chunks, batch B, bandwidth K
-/// words per cycle and memory latency L_k: chunk k's operations issue from
-/// S_k = max(A_k, S_(k−1) + B), where chunk k is complete in the read buffer at
+/// words per cycle, memory latency L_k and decomposition latency D: chunk k's operations issue
+/// from S_k = max(A_k, S_(k−1) + B, I_k), where chunk k is complete in the read buffer at
 /// A_k = L_k + Σ_(m ≤ k) d_m (d = ⌈P / K⌉, or ⌈s / K⌉ for a row's last chunk; the read buffer
-/// is deep enough that the memory never waits for room, [`KsCycleModel::buffer_chunks`]),
-/// and the first operation no earlier than the input fill 2B + 1 (the start cycle, the B
-/// bodies, word 0 of each ciphertext). Unrolled,
-///   S_(N−1) = max(2B + 1 + (N − 1) B,
-///                 L_k + (R − 1) max(D − C B, 0) + max_c f(c) + (N − 1) B)
-/// with D = (C − 1)⌈P/K⌉ + ⌈s/K⌉ the key cycles of a row and f(c) = (arrival of chunk c of
-/// a row) − c B, largest at c = 0, c = C − 2 or c = C − 1. The batch takes
-/// S_(N−1) + B − 1 + latency cycles (the last operation, then the RTL's exported latency).
+/// is deep enough that the memory never waits for room, [`KsCycleModel::buffer_chunks`]), and
+/// I_k, for the first chunk of input word i, is the first cycle with word i's digits in:
+/// a_i + B + D, where word i is accepted from a_0 = B + 1 (after the start cycle and the B
+/// bodies), a_1 = 2B + 1 and a_i = max(a_(i−1) + B, e_(i−2) + 1), e_i being word i's last
+/// issue cycle (its digit slot frees then). The batch takes S_(N−1) + B − 1 + latency cycles
+/// (the last operation, then the RTL's exported latency). Without the input term the
+/// recurrence unrolls to the closed forms of [`KsCycleModel::compute_path`] (the fill and
+/// then B per chunk) and [`KsCycleModel::key_path`]:
+///   L_k + (R − 1) max(D_k − C B, 0) + max_c f(c) + (N − 1) B
+/// with D_k = (C − 1)⌈P/K⌉ + ⌈s/K⌉ the key cycles of a row and f(c) = (arrival of chunk c of
+/// a row) − c B, largest at c = 0, c = C − 2 or c = C − 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KsCycleModel {
     /// Cycles from `start` to the last output.
     pub cycles: u64,
-    /// The binding term at steady state (key cycles per row against compute cycles per row).
-    /// The memory's latency adds once, at the start: when compute binds and the key path is
-    /// the longer, by `key_path − compute_path` cycles.
+    /// The binding term at steady state (key cycles per row against compute cycles per row,
+    /// and the input words). The memory's latency adds once, at the start: when compute binds
+    /// and the key path is the longer, by `key_path − compute_path` cycles.
     pub binding: KsBinding,
     /// Issue cycle of the last chunk if only compute (and the input fill) bounded it.
     pub compute_path: u64,
@@ -207,26 +225,32 @@ pub struct KsCycleModel {
     pub chunks_per_row: u64,
     /// Cycles the lanes spend on a key row: C B.
     pub compute_cycles_per_row: u64,
-    /// Cycles the key memory spends on a key row: D.
+    /// Cycles the key memory spends on a key row: D_k.
     pub key_cycles_per_row: u64,
     /// Key rows per batch: n_in ℓ.
     pub rows: u64,
     /// Key words read per batch: n_in ℓ (n_out + 1).
     pub key_words: u64,
     /// Read-buffer places (chunks, in flight included) that keep the memory from waiting:
-    /// ⌈(L_k + 1 + max d) / min(B, min d)⌉ + 1, the memory's latency plus a transfer over the
-    /// fastest a chunk can be used.
+    /// ⌈(max(L_k, 2B + D + 1) + 1 + max d) / min(B, min d)⌉ + 1, the memory's latency (or
+    /// the input fill, when longer) plus a transfer over the fastest a chunk can be used.
     pub buffer_chunks: u64,
+    /// Input words per ciphertext: n_in.
+    pub input_words: u64,
+    /// Cycles of a pair of input words when the input binds: ℓ C B + B + D (a word's slot
+    /// frees when the word two before it is done; then B accepts and D cycles of pipeline).
+    pub input_cycles_per_word_pair: u64,
 }
 
 impl KsCycleModel {
-    /// The model of one batch of `shape` on a unit of `lanes` lanes whose `latency` port reads
-    /// `latency`.
-    pub fn new(shape: &KsShape, lanes: usize, memory: &KeyMemory, latency: u64) -> Self {
+    /// The model of one batch of `shape` on a unit of `lanes` lanes whose ports read
+    /// `latencies`.
+    pub fn new(shape: &KsShape, lanes: usize, memory: &KeyMemory, latencies: &KsLatencies) -> Self {
         let p = lanes as i64;
         let k = i64::from(memory.words_per_cycle.max(1));
         let lk = i64::from(memory.latency);
         let b = shape.batch.max(1) as i64;
+        let dec = latencies.decompose as i64;
         let cols = shape.n_out as i64 + 1;
         let c = (cols + p - 1) / p;
         let s_last = cols - (c - 1) * p;
@@ -236,22 +260,65 @@ impl KsCycleModel {
         let n = rows * c;
         let key_row = (c - 1) * d_full + d_last;
         let compute_row = c * b;
-        let compute_path = 2 * b + 1 + (n - 1) * b;
         let mut f = (c - 1) * (d_full - b) + d_last;
         if c >= 2 {
             f = f.max(d_full).max(d_full + (c - 2) * (d_full - b));
         }
         let key_path = lk + (rows - 1) * (key_row - compute_row).max(0) + f + (n - 1) * b;
-        let binding = if key_row > compute_row {
-            KsBinding::KeyBandwidth
-        } else {
-            KsBinding::Compute
+        // The recurrence, without the keys (the compute path) and with them.
+        let issue = |keys: bool| -> i64 {
+            let words = shape.n_in.max(1);
+            let chunks_per_word = shape.levels as i64 * c;
+            let mut arrival = lk;
+            let mut s_prev = i64::MIN / 2;
+            // Last issue cycles of the two words before, last accept cycle of the one before.
+            let (mut e2, mut e1) = (i64::MIN / 2, i64::MIN / 2);
+            let mut last_accept = b;
+            for word in 0..words {
+                let accept = match word {
+                    0 => b + 1,
+                    1 => 2 * b + 1,
+                    _ => (last_accept + 1).max(e2 + 1),
+                };
+                last_accept = accept + b - 1;
+                let landed = last_accept + dec + 1;
+                for j in 0..chunks_per_word {
+                    arrival += if j % c == c - 1 { d_last } else { d_full };
+                    let mut s = s_prev + b;
+                    if j == 0 {
+                        s = s.max(landed);
+                    }
+                    if keys {
+                        s = s.max(arrival);
+                    }
+                    s_prev = s;
+                }
+                e2 = e1;
+                e1 = s_prev + b - 1;
+            }
+            s_prev
         };
+        let compute_path = issue(false);
+        let last = issue(true);
+        let word_row = shape.levels as i64 * compute_row;
+        let input_pair = word_row + b + dec;
+        // Only a third word waits for a slot.
+        let binding =
+            if shape.n_in >= 3 && input_pair > 2 * word_row.max(shape.levels as i64 * key_row) {
+                KsBinding::Input
+            } else if key_row > compute_row {
+                KsBinding::KeyBandwidth
+            } else {
+                KsBinding::Compute
+            };
         let d_max = d_full.max(d_last);
         let d_min = d_full.min(d_last);
-        let buffer_chunks = (lk + 1 + d_max + b.min(d_min) - 1) / b.min(d_min) + 1;
+        // The memory runs ahead for its latency, or for the input fill when that is longer
+        // (the unit takes no chunk before its first word's digits are in).
+        let ahead = lk.max(2 * b + dec + 1);
+        let buffer_chunks = (ahead + 1 + d_max + b.min(d_min) - 1) / b.min(d_min) + 1;
         Self {
-            cycles: (compute_path.max(key_path) + b - 1) as u64 + latency,
+            cycles: (last + b - 1) as u64 + latencies.output,
             binding,
             compute_path: compute_path as u64,
             key_path: key_path as u64,
@@ -261,28 +328,29 @@ impl KsCycleModel {
             rows: rows as u64,
             key_words: (rows * cols) as u64,
             buffer_chunks: buffer_chunks as u64,
+            input_words: shape.n_in as u64,
+            input_cycles_per_word_pair: input_pair as u64,
         }
     }
 
     /// Cycles per batch at steady state (a stream of batches, fill and drain left out):
-    /// R max(C B, D).
+    /// R max(C B, D_k), or the input words' n_in (ℓ C B + B + D) / 2 when they bind.
     pub fn steady_cycles_per_batch(&self) -> u64 {
-        self.rows * self.compute_cycles_per_row.max(self.key_cycles_per_row)
+        let rows = self.rows * self.compute_cycles_per_row.max(self.key_cycles_per_row);
+        rows.max((self.input_words * self.input_cycles_per_word_pair).div_ceil(2))
     }
 
     /// The fewest key words per cycle at which the batch is compute-bound at steady state
-    /// (D ≤ C B), for `shape` on `lanes` lanes.
+    /// (D_k ≤ C B), for `shape` on `lanes` lanes.
     pub fn words_per_cycle_for_compute(shape: &KsShape, lanes: usize) -> u32 {
-        (1..=lanes as u32)
-            .find(|&k| {
-                let memory = KeyMemory {
-                    words_per_cycle: k,
-                    latency: 0,
-                };
-                let m = Self::new(shape, lanes, &memory, 0);
-                m.key_cycles_per_row <= m.compute_cycles_per_row
-            })
-            .unwrap_or(lanes as u32)
+        let p = lanes as u64;
+        let cols = shape.n_out as u64 + 1;
+        let c = cols.div_ceil(p);
+        let s_last = cols - (c - 1) * p;
+        let compute_row = c * shape.batch.max(1) as u64;
+        (1..=lanes as u64)
+            .find(|&k| (c - 1) * p.div_ceil(k) + s_last.div_ceil(k) <= compute_row)
+            .unwrap_or(lanes as u64) as u32
     }
 }
 
@@ -393,6 +461,14 @@ impl KeyswitchUnit {
         self.sim.latency().into()
     }
 
+    /// The unit's `latency` and `decompose_latency` ports, read from the simulated RTL.
+    pub fn latencies(&self) -> KsLatencies {
+        KsLatencies {
+            output: self.latency(),
+            decompose: self.sim.decompose_latency().into(),
+        }
+    }
+
     /// The model of one batch of `batch` ciphertexts under `ksk` on this unit.
     pub fn cycle_model(&self, ksk: &LweKeyswitchKey, batch: usize) -> Result<KsCycleModel> {
         self.check_key(ksk)?;
@@ -400,7 +476,7 @@ impl KeyswitchUnit {
             &KsShape::of_key(ksk, batch),
             self.config.lanes,
             &self.memory,
-            self.latency(),
+            &self.latencies(),
         ))
     }
 
@@ -524,7 +600,7 @@ impl KeyswitchUnit {
                 &KsShape::of_key(ksk, batch),
                 self.config.lanes,
                 &self.memory,
-                self.latency(),
+                &self.latencies(),
             );
             let job = ffi::KsJob {
                 n_in: n_in as u32,

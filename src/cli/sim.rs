@@ -413,8 +413,8 @@ fn pbs_model(a: &PbsArgs, params: &'static Parameters) -> CliResult<()> {
         },
         a.ks_lanes,
         &memory,
-        // The unit's latency port does not depend on its lanes: read it from a built one.
-        KeyswitchUnit::new(16, 64, memory)?.latency(),
+        // The unit's latency ports do not depend on its lanes: read them from a built one.
+        &KeyswitchUnit::new(16, 64, memory)?.latencies(),
     );
     let clock_hz = a.clock_mhz * 1e6;
     let steady = br
