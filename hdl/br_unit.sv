@@ -144,6 +144,8 @@ module br_unit #(
   state_t      state;
   logic [31:0] n;
   logic [BW:0] batch;
+  logic [BW:0] batch_last;  // batch - 1, registered with it
+  logic [BW:0] inflight;    // jobs issued and not yet written back
   logic [5:0]  base_log, levels;
   logic        go;
   assign busy = state != IDLE;
@@ -257,7 +259,7 @@ module br_unit #(
   logic [QW-1:0] ld_q;
   logic          ld_last;
   assign in_ready = state == LOAD;
-  assign ld_last  = {1'b0, ld_b} == batch - 1'b1 && ld_r == UW'(K1 - 1) && ld_q == QW'(W - 1);
+  assign ld_last  = {1'b0, ld_b} == batch_last && ld_r == UW'(K1 - 1) && ld_q == QW'(W - 1);
 
   // ---------------------------------------------------------------- issue
   logic          rd_busy, rd_out;
@@ -270,7 +272,8 @@ module br_unit #(
   // A job may issue in its predecessor's last row: rows stream back to back.
   assign rd_free    = !rd_busy || rd_last;
   assign all_issued = issued == jobs;
-  assign wb_ready   = issued < 32'(batch) || wb_done + 32'(batch) > issued;
+  // issued - wb_done < batch (a counter of its own: no 32-bit sum in front of the issue).
+  assign wb_ready   = inflight < batch;
   assign can_job    = state == RUN && rd_free && !all_issued && rot_valid && loaded > iss_i
       && wb_ready;
   assign can_out    = state == RUN && rd_free && all_issued && wb_done == jobs && out_jobs < batch
@@ -587,6 +590,8 @@ module br_unit #(
         state             <= LOAD;
         n                 <= cfg_n;
         batch             <= (BW + 1)'(cfg_batch);
+        batch_last        <= (BW + 1)'(cfg_batch) - 1'b1;
+        inflight          <= '0;
         base_log          <= cfg_base_log;
         levels            <= cfg_levels;
         jobs              <= cfg_n * 32'(cfg_batch);
@@ -630,7 +635,7 @@ module br_unit #(
           rd_b   <= iss_b;
           rd_rot <= (LOG_N + 1)'(rot_data);
           issued <= issued + 1;
-          if ({1'b0, iss_b} == batch - 1'b1) begin
+          if ({1'b0, iss_b} == batch_last) begin
             iss_b <= '0;
             iss_i <= iss_i + 1;
           end else iss_b <= iss_b + 1'b1;
@@ -655,7 +660,7 @@ module br_unit #(
           m_u <= m_last_u ? '0 : m_u + 1'b1;
           if (m_last_u) begin
             m_job <= m_job + 1;
-            if ({1'b0, m_b} == batch - 1'b1) begin
+            if ({1'b0, m_b} == batch_last) begin
               m_b <= '0;
               m_i <= m_i + 1;
             end else m_b <= m_b + 1'b1;
@@ -670,7 +675,7 @@ module br_unit #(
         if (w_last) begin
           w_job    <= w_job + 1;
           mac_done <= mac_done + 1;
-          if ({1'b0, w_b} == batch - 1'b1) begin
+          if ({1'b0, w_b} == batch_last) begin
             w_b      <= '0;
             released <= released + 1;
           end else w_b <= w_b + 1'b1;
@@ -692,9 +697,10 @@ module br_unit #(
       if (inv_out_valid) begin
         wb_q <= wb_q + 1'b1;
         if (wb_q == QW'(W - 1)) wb_j <= (wb_j == UW'(K1 - 1)) ? '0 : wb_j + 1'b1;
-        if (wb_last) wb_b <= ({1'b0, wb_b} == batch - 1'b1) ? '0 : wb_b + 1'b1;
+        if (wb_last) wb_b <= ({1'b0, wb_b} == batch_last) ? '0 : wb_b + 1'b1;
       end
       if (wb1_valid && wb1_last) wb_done <= wb_done + 1;
+      if (!go) inflight <= inflight + (BW + 1)'(can_job) - (BW + 1)'(wb1_valid && wb1_last);
       // Key loader.
       if (key_start) requested <= requested + 1;
       if (key_valid) begin

@@ -213,16 +213,22 @@ module cmd_unit #(
           state      <= (check == 8'd0) ? ISSUE : REJECT;
         end
         ISSUE: if (unit_free) begin
-          exec_valid[cur_unit]              <= 1'b1;
-          exec_slot[cur_unit*8+:8]          <= cur_slot;
-          exec_batch[cur_unit*16+:16]       <= cur_batch;
-          exec_in_addr[cur_unit*32+:32]     <= cur_in;
-          exec_out_addr[cur_unit*32+:32]    <= cur_out;
-          u_tag[cur_unit*16+:16]            <= cur_tag;
-          u_index[cur_unit*(QW+1)+:QW+1]    <= cur_index;
-          u_cycles[cur_unit*32+:32]         <= '0;
-          desc_head                         <= desc_head + 1'b1;
-          state                             <= IDLE;
+          // Unit u's fields at constant positions (an index by cur_unit would be a shifter
+          // across each bus in front of its registers).
+          for (int u = 0; u < 2; u++) begin
+            if (cur_unit == 1'(u)) begin
+              exec_valid[u]              <= 1'b1;
+              exec_slot[u*8+:8]          <= cur_slot;
+              exec_batch[u*16+:16]       <= cur_batch;
+              exec_in_addr[u*32+:32]     <= cur_in;
+              exec_out_addr[u*32+:32]    <= cur_out;
+              u_tag[u*16+:16]            <= cur_tag;
+              u_index[u*(QW+1)+:QW+1]    <= cur_index;
+              u_cycles[u*32+:32]         <= '0;
+            end
+          end
+          desc_head <= desc_head + 1'b1;
+          state     <= IDLE;
         end
         REJECT: if (wr_reject) begin
           desc_head <= desc_head + 1'b1;

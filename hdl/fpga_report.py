@@ -20,6 +20,9 @@ import sys
 from collections import defaultdict
 
 DSP_REGS = ("AREG", "BREG", "CREG", "DREG", "ADREG", "MREG", "PREG")
+# With FPGA_REPORT_PATHS=1 in the environment, each module's deepest path is named on stderr
+# (the source lines of its cells, end first).
+PATHS = bool(__import__("os").environ.get("FPGA_REPORT_PATHS"))
 
 
 def param_int(v):
@@ -98,18 +101,59 @@ def deepest(module):
     pending = {n: len(f) for n, f in fanin.items()}
     ready = [n for n, k in pending.items() if k == 0]
     best = {}
+    # The fan-in each node's LUT-level count came through (to name the deepest path).
+    via = {}
     while ready:
         node = ready.pop()
         w = weights(cells[node[0]]["type"])
-        luts = max((best[f][0] for f in fanin[node]), default=0.0)
+        deepest_in = max(fanin[node], key=lambda f: best[f][0], default=None)
+        luts = best[deepest_in][0] if deepest_in is not None else 0.0
         chain = max((best[f][1] for f in fanin[node]), default=0)
         best[node] = (luts + w[0], chain + w[1])
+        via[node] = deepest_in
         for o in fanout[node]:
             pending[o] -= 1
             if pending[o] == 0:
                 ready.append(o)
     if len(best) != len(pending):
         raise SystemExit("a combinational loop in the mapped netlist")
+    if PATHS and best:
+        # The signal names of the RTL (Yosys's own are hidden) a path's bits carry.
+        names = {}
+        for net, v in sorted(module.get("netnames", {}).items(), key=lambda e: e[1].get("hide_name", 0)):
+            if v.get("hide_name"):
+                # Yosys's own names keep the RTL signal they come from after a backslash.
+                if "\\" not in net:
+                    continue
+                net = "~" + net.split("\\", 1)[1].split("[")[0].split("$")[0]
+            for b in v["bits"]:
+                if isinstance(b, int):
+                    names.setdefault(b, net)
+        end = max(best, key=lambda n: best[n][0])
+        end_bit = cells[end[0]]["connections"][end[1]][end[2]]
+        # The registers (or memories) the path ends in: what the end bit drives.
+        sources = sorted({
+            "@" + names.get(c["connections"].get(q, [None])[0], n)
+            for n, c in cells.items() if is_boundary(c)
+            for q in ("Q", "DOUTB", "DOUT", "O", "Q31")
+            if any(end_bit in bits for p, bits in c["connections"].items()
+                   if c["port_directions"].get(p) == "input")
+        })[:3]
+        node, first = end, end
+        while node is not None:
+            name, port, i = node
+            bit = cells[name]["connections"][port][i]
+            src = names.get(bit)
+            if src and (not sources or sources[-1] != src):
+                sources.append(src)
+            first = node
+            node = via[node]
+        # And the register it starts from.
+        starts = [names.get(b) for b in input_bits(cells[first[0]], first[1], first[2])
+                  if isinstance(b, int) and b not in driver]
+        sources += sorted({"@" + n for n in starts if n})[:3]
+        print(f"  deepest path ({best[end][0]} LUT levels), end first: {' <- '.join(sources)}",
+              file=sys.stderr)
     return (
         max((v[0] for v in best.values()), default=0.0),
         max((v[1] for v in best.values()), default=0),

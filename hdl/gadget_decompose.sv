@@ -35,6 +35,7 @@ module gadget_decompose #(
     output logic [31:0]              latency
 );
   localparam int S = goldilocks_pkg::DECOMPOSE_INIT_STAGES;
+  // Bits of an index below MAX_BASE_LOG (b - 1); b itself takes BLW + 1.
   localparam int BLW = (MAX_BASE_LOG > 1) ? $clog2(MAX_BASE_LOG) : 1;
   assign latency = 32'(LATENCY);
 
@@ -74,18 +75,36 @@ module gadget_decompose #(
   assign state[0]      = state0;
   assign lvl_digits[0] = '0;
   for (genvar t = 0; t < MAX_LEVELS; t++) begin : g_level
-    logic [5:0]              b;
+    // The masks of base 2^b, registered a stage ahead from the configuration (which holds
+    // steady while words flow): r = state mod 2^b, r's top bit (b - 1), the bits below it,
+    // bit 2b - 1 of the state (the next state's bit b - 1, since rest = state >>> b), and 2^b
+    // (the digit's borrow). The level then reads the state directly through them, beside the
+    // shift: (r - 1) keeps bit b - 1 unless r is exactly 2^(b - 1).
+    logic [5:0]                b_prev;
+    logic [MAX_BASE_LOG-1:0]   m_low, m_top, m_below;
+    logic [2*MAX_BASE_LOG-1:0] m_next;
+    logic [DW-1:0]             m_b;
+    assign b_prev = bl[S+t-2];
+    always_ff @(posedge clk) begin
+      for (int j = 0; j < MAX_BASE_LOG; j++) begin
+        m_low[j]   <= 6'(j) < b_prev;
+        m_top[j]   <= 6'(j + 1) == b_prev;
+        m_below[j] <= 6'(j + 1) < b_prev;
+      end
+      for (int j = 0; j < 2 * MAX_BASE_LOG; j++) m_next[j] <= 7'(j + 1) == {b_prev, 1'b0};
+      for (int j = 0; j < DW; j++) m_b[j] <= 6'(j) == b_prev;
+    end
+    logic [BLW:0]            b;
     logic [63:0]             rest;
-    logic [MAX_BASE_LOG-1:0] r_low, r_minus_1;
+    logic [MAX_BASE_LOG-1:0] r_low;
     logic                    carry;
     logic [DW-1:0]           digit;
-    assign b         = bl[S+t-1];
-    // r = state mod 2^b (b <= MAX_BASE_LOG bits).
-    assign r_low     = MAX_BASE_LOG'(state[t]) & ~(MAX_BASE_LOG'({MAX_BASE_LOG{1'b1}}) << b);
-    assign rest      = 64'($signed(state[t]) >>> b);
-    assign r_minus_1 = r_low - 1'b1;
-    assign carry     = r_low[BLW'(b - 6'd1)] & (r_minus_1[BLW'(b - 6'd1)] | rest[b - 6'd1]);
-    assign digit     = {1'b0, r_low} - DW'({63'b0, carry} << b);
+    assign b     = (BLW + 1)'(bl[S+t-1]);
+    assign r_low = MAX_BASE_LOG'(state[t]) & m_low;
+    assign rest  = 64'($signed(state[t]) >>> b);
+    assign carry = |(r_low & m_top)
+        & (|(r_low & m_below) | |(state[t][2*MAX_BASE_LOG-1:0] & m_next));
+    assign digit = {1'b0, r_low} - (carry ? m_b : '0);
     logic [63:0]              state_q;
     logic [MAX_LEVELS*DW-1:0] digits_q;
     always_ff @(posedge clk) begin

@@ -106,25 +106,30 @@ module ks_unit #(
   assign decompose_latency = 32'(D);
 
   // ---------------------------------------------------------------- configuration
-  logic [31:0] n_in;
   logic [15:0] cols;
-  logic [CW:0] chunks;
-  logic [BW:0] batch;
   logic [5:0]  base_log, levels;
-  logic        run, in_busy, v1;
-  assign busy = run | in_busy | v1;
+  // The last index of each loop, registered with the configuration (no subtraction in front of
+  // the loop counters' compares).
+  logic [31:0] n_in_last;
+  logic [CW:0] chunks_last;
+  logic [BW:0] batch_last;
+  logic [5:0]  levels_last;
+  logic        run, in_busy, va, v1;
+  assign busy = run | in_busy | va | v1;
   logic unused_cfg;
   assign unused_cfg = ^cfg_batch[15:BW+1];
   logic go;
   assign go = start & ~busy;
   always_ff @(posedge clk) begin
     if (go) begin
-      n_in     <= cfg_n_in;
       cols     <= cfg_cols;
-      chunks   <= (CW + 1)'((cfg_cols + 16'(P - 1)) >> PW);
-      batch    <= (BW + 1)'(cfg_batch);
       base_log <= cfg_base_log;
       levels   <= cfg_levels;
+      // ceil(cols / P) - 1 = floor((cols - 1) / P) for cols >= 1.
+      n_in_last   <= cfg_n_in - 1;
+      chunks_last <= (CW + 1)'((cfg_cols - 16'd1) >> PW);
+      batch_last  <= (BW + 1)'(cfg_batch) - 1'b1;
+      levels_last <= cfg_levels - 6'd1;
     end
   end
 
@@ -138,7 +143,7 @@ module ks_unit #(
   logic          accept, in_last_b;
   assign in_ready  = in_busy & (in_body | ~full[in_i[0]]);
   assign accept    = in_valid & in_ready;
-  assign in_last_b = {1'b0, in_b} == batch - 1'b1;
+  assign in_last_b = {1'b0, in_b} == batch_last;
 
   // The decomposition pipeline; the write of each word's digits (valid, slot, ciphertext, last
   // of its word) travels beside it for D cycles.
@@ -181,16 +186,17 @@ module ks_unit #(
   // ---------------------------------------------------------------- issue stage
   logic [31:0]   i;
   logic [5:0]    t;
+  logic [BW-1:0] b_a;  // the operand stage's ciphertext (it addresses the bodies' read)
   logic [CW-1:0] c;
   logic [BW-1:0] b;
   logic          have, issue, last_b, last_c, last_t, last_i;
   assign have      = landed[i[0]];
   assign key_ready = run & have & (b == '0);
   assign issue     = run & have & ((b != '0) | key_valid);
-  assign last_b    = {1'b0, b} == batch - 1'b1;
-  assign last_c    = {1'b0, c} == chunks - 1'b1;
-  assign last_t    = t == levels - 1'b1;
-  assign last_i    = i == n_in - 1;
+  assign last_b    = {1'b0, b} == batch_last;
+  assign last_c    = {1'b0, c} == chunks_last;
+  assign last_t    = t == levels_last;
+  assign last_i    = i == n_in_last;
 
   sdp_ram #(.W(W), .DEPTH(MAX_BATCH)) bodies (
       .clk(clk),
@@ -198,7 +204,7 @@ module ks_unit #(
       .waddr(in_b),
       .wdata(body_rounded),
       .re(1'b1),
-      .raddr(b),
+      .raddr(b_a),
       .rdata(body_q)
   );
 
@@ -230,7 +236,7 @@ module ks_unit #(
           else begin
             full[in_i[0]] <= 1'b1;
             in_i          <= in_i + 1;
-            if (in_i == n_in - 1) in_busy <= 1'b0;
+            if (in_i == n_in_last) in_busy <= 1'b0;
           end
         end
       end
@@ -262,14 +268,29 @@ module ks_unit #(
   end
   assign key_use = (b == '0) ? key_data : key_q;
 
+  // ---------------------------------------------------------------- operand stage (A)
+  // The operation's digit (slot i mod 2, ciphertext b, level t) and key chunk, registered with
+  // its position; the accumulators' and the bodies' reads are issued from here.
   logic [DIGITS-1:0] op_digits;
-  logic [DW-1:0]     digit;
-  logic [MAX_BASE_LOG-1:0] magnitude;
   assign op_digits = digits[i[0]][b];
-  assign digit     = op_digits[t*DW+:DW];
+  logic                  first_a, last_a;
+  logic [CW-1:0]         c_a;
+  logic [DW-1:0]         digit;
+  logic [P*W-1:0]        key_a;
+  always_ff @(posedge clk) begin
+    if (rst) va <= 1'b0;
+    else va <= issue;
+    first_a <= (i == 0) & (t == 0);
+    last_a  <= last_i & last_t;
+    b_a     <= b;
+    c_a     <= c;
+    digit   <= op_digits[t*DW+:DW];
+    key_a   <= key_use;
+  end
+  logic [MAX_BASE_LOG-1:0] magnitude;
   assign magnitude = MAX_BASE_LOG'(digit[DW-1] ? -digit : digit);
 
-  // ---------------------------------------------------------------- accumulate stage
+  // ---------------------------------------------------------------- accumulate stage (1)
   logic          first1, last1;
   logic [BW-1:0] b1;
   logic [CW-1:0] c1;
@@ -282,12 +303,12 @@ module ks_unit #(
 
   always_ff @(posedge clk) begin
     if (rst) v1 <= 1'b0;
-    else v1 <= issue;
-    first1 <= (i == 0) & (t == 0);
-    last1  <= last_i & last_t;
-    b1     <= b;
-    c1     <= c;
-    addr1  <= AW'({c, b});
+    else v1 <= va;
+    first1 <= first_a;
+    last1  <= last_a;
+    b1     <= b_a;
+    c1     <= c_a;
+    addr1  <= AW'({c_a, b_a});
     if (rst) wq_any <= 1'b0;
     else if (v1) wq_any <= 1'b1;
     if (v1) wq_addr <= addr1;
@@ -298,8 +319,8 @@ module ks_unit #(
     logic [15:0]  col;
     logic [W-1:0] k, prod, add1, rdata, acc, sum, wq_data;
     logic         en1, body_col1, wq_valid;
-    assign col = 16'({c, PW'(l)});
-    assign k   = key_use[l*W+:W];
+    assign col = 16'({c_a, PW'(l)});
+    assign k   = key_a[l*W+:W];
     // |d| * k: a shift mux for base 2^2 (|d| <= 2), a MAX_BASE_LOG-bit multiplier otherwise.
     if (MAX_BASE_LOG <= 2) begin : g_shift
       assign prod = magnitude[MAX_BASE_LOG-1] ? (k << (MAX_BASE_LOG - 1)) :
@@ -319,7 +340,7 @@ module ks_unit #(
         .waddr(addr1),
         .wdata(sum),
         .re(1'b1),
-        .raddr(AW'({c, b})),
+        .raddr(AW'({c_a, b_a})),
         .rdata(rdata)
     );
     assign acc = first1 ? (body_col1 ? body_q : '0) : (wq_hit & wq_valid) ? wq_data : rdata;

@@ -99,6 +99,7 @@ BrCounters br_run(V &top, const BrShape &s, uint32_t bandwidth, uint32_t latency
     const bool in_fire = in_valid && top.in_ready;
     const bool rot_fire = rot_valid && top.rot_ready;
     tick(top);
+    count_unit_cycle();
     t++;
     if (in_fire) in_idx++;
     if (rot_fire) rot_idx++;

@@ -17,6 +17,7 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+#include "glovebox-sim/cpp/progress.h"
 
 namespace glovebox_sim {
 
@@ -145,6 +146,7 @@ KsCounters ks_run(V &top, const KsShape &s, const KsMemory &mem, const uint64_t 
     const bool key_fire = key_valid && top.key_ready;
     const bool in_fire = in_valid && top.in_ready;
     tick(top);
+    count_unit_cycle();
     t++;
     if (key_fire) {
       k.key_words += chunk_size(head);

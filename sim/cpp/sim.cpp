@@ -1,5 +1,6 @@
 #include "glovebox-sim/cpp/sim.h"
 #include "glovebox-sim/src/lib.rs.h"
+#include "glovebox-sim/cpp/progress.h"
 #include "models.inc"
 #include <initializer_list>
 #include <stdexcept>
@@ -257,6 +258,10 @@ uint64_t butterfly_shift_stream(rust::Slice<const uint64_t> u_in, rust::Slice<co
 }
 
 uint32_t mac_lanes() { return GLOVEBOX_MAC_LANES; }
+
+uint64_t unit_cycles_simulated() {
+  return unit_cycles_counter().load(std::memory_order_relaxed);
+}
 
 uint64_t mac_stream(rust::Slice<const uint64_t> a, rust::Slice<const uint64_t> b,
                     rust::Slice<const uint64_t> c, rust::Slice<uint64_t> y,

@@ -62,4 +62,8 @@ uint64_t mac_stream(rust::Slice<const uint64_t> a, rust::Slice<const uint64_t> b
                     rust::Slice<uint64_t> arrivals);
 uint32_t mac_lanes();
 
+// Clock edges the keyswitch and blind-rotation units' harnesses have simulated in this process
+// (cpp/progress.h), for a progress display on another thread.
+uint64_t unit_cycles_simulated();
+
 } // namespace glovebox_sim

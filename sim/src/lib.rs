@@ -101,6 +101,7 @@ mod ffi {
             arrivals: &mut [u64],
         ) -> Result<u64>;
         fn mac_lanes() -> u32;
+        fn unit_cycles_simulated() -> u64;
     }
 }
 
@@ -122,6 +123,13 @@ pub struct Latencies {
     /// NTT stages whose twiddles are all powers of two in both directions, built with
     /// `butterfly_shift` and no multiplier (SHIFT_STAGES).
     pub shift_stages: u64,
+}
+
+/// Clock edges the keyswitch and blind-rotation units have simulated in this process so far
+/// (every batch's main loop, all threads together): read from another thread while a run goes
+/// on, against the units' cycle models, it gives a progress bar in simulated cycles.
+pub fn unit_cycles_simulated() -> u64 {
+    ffi::unit_cycles_simulated()
 }
 
 /// The RTL's latencies, read from the models' ports on first use.

@@ -511,17 +511,38 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
     let ct_refs: Vec<&Ciphertext> = cts.iter().collect();
     let table_refs: Vec<&LookupTable> = (0..total).map(|j| &tables[j % 3]).collect();
     let want = on_cpu.apply_lookup_table_batch(&ct_refs, &table_refs)?;
+    // The models of one batch, from units built like the backend's: the progress bar's length
+    // (the units' simulated cycles the run will take) and the report's comparison.
+    let ntt_bsk = server.ntt_bootstrap_key()?;
+    let br_model =
+        BlindRotationUnit::new(poly, config.lanes, memory)?.cycle_model(ntt_bsk, a.batch)?;
+    let ks_unit = KeyswitchUnit::for_key(server.keyswitch_key(), a.ks_lanes, memory)?;
+    let ks_model = ks_unit.cycle_model(server.keyswitch_key(), a.batch)?;
+    let expected = (br_model.cycles + ks_model.cycles) * a.batches as u64;
     let bar = progress_bar(
         a.output,
-        1,
+        expected,
         &format!(
-            "simulating keyswitch + blind rotation of {} batch{} {{spinner}} {{elapsed}}",
+            "simulating {} batch{} of keyswitch + blind rotation {{bar:30}} {{human_pos}}/{{human_len}} \
+             unit cycles {{elapsed}} (eta {{eta}})",
             a.batches,
             if a.batches == 1 { "" } else { "es" }
         ),
     );
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    let got = on_sim.apply_lookup_table_batch(&ct_refs, &table_refs)?;
+    // The units' harnesses count their clock edges; a thread beside the run reads the count.
+    let base = glovebox::sim::unit_cycles_simulated();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let got = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                bar.set_position(glovebox::sim::unit_cycles_simulated() - base);
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        });
+        let got = on_sim.apply_lookup_table_batch(&ct_refs, &table_refs);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        got
+    })?;
     bar.finish_and_clear();
     let mut verified = 0;
     let mut decrypted = 0;
@@ -530,12 +551,6 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
         decrypted += (client.decrypt(g)? == f(j, messages[j])) as usize;
     }
     let counters = sim.counters();
-    // The models of one batch, from units built like the backend's.
-    let ntt_bsk = server.ntt_bootstrap_key()?;
-    let br_model =
-        BlindRotationUnit::new(poly, config.lanes, memory)?.cycle_model(ntt_bsk, a.batch)?;
-    let ks_unit = KeyswitchUnit::for_key(server.keyswitch_key(), a.ks_lanes, memory)?;
-    let ks_model = ks_unit.cycle_model(server.keyswitch_key(), a.batch)?;
     let cycles = counters.device_cycles;
     let clock_hz = a.clock_mhz * 1e6;
     let br_steady = br_model.steady_cycles_per_batch(n);
