@@ -146,6 +146,9 @@ module br_unit #(
   logic [BW:0] batch;
   logic [BW:0] batch_last;  // batch - 1, registered with it
   logic [BW:0] inflight;    // jobs issued and not yet written back
+  logic [31:0] jobs_last;   // jobs - 1, registered from jobs
+  logic        issued_all;  // issued == jobs, kept as a flag
+  logic        wb_all;      // wb_done == jobs, likewise
   logic [5:0]  base_log, levels;
   logic        go;
   assign busy = state != IDLE;
@@ -271,12 +274,12 @@ module br_unit #(
   logic          rd_free, all_issued, wb_ready, can_job, can_out;
   // A job may issue in its predecessor's last row: rows stream back to back.
   assign rd_free    = !rd_busy || rd_last;
-  assign all_issued = issued == jobs;
+  assign all_issued = issued_all;
   // issued - wb_done < batch (a counter of its own: no 32-bit sum in front of the issue).
   assign wb_ready   = inflight < batch;
   assign can_job    = state == RUN && rd_free && !all_issued && rot_valid && loaded > iss_i
       && wb_ready;
-  assign can_out    = state == RUN && rd_free && all_issued && wb_done == jobs && out_jobs < batch
+  assign can_out    = state == RUN && rd_free && all_issued && wb_all && out_jobs < batch
       && rot_valid;
   assign rot_ready  = can_job | can_out;
   assign rd_last    = rd_q == QW'(W - 1) && rd_r == UW'(K1 - 1)
@@ -592,6 +595,8 @@ module br_unit #(
         batch             <= (BW + 1)'(cfg_batch);
         batch_last        <= (BW + 1)'(cfg_batch) - 1'b1;
         inflight          <= '0;
+        issued_all        <= 1'b0;
+        wb_all            <= 1'b0;
         base_log          <= cfg_base_log;
         levels            <= cfg_levels;
         jobs              <= cfg_n * 32'(cfg_batch);
@@ -700,6 +705,11 @@ module br_unit #(
         if (wb_last) wb_b <= ({1'b0, wb_b} == batch_last) ? '0 : wb_b + 1'b1;
       end
       if (wb1_valid && wb1_last) wb_done <= wb_done + 1;
+      // The comparisons against the job count as flags, set by the last job's event (jobs - 1
+      // is ready long before: the accumulators load first).
+      jobs_last <= jobs - 1;
+      if (!go && can_job && issued == jobs_last) issued_all <= 1'b1;
+      if (!go && wb1_valid && wb1_last && wb_done == jobs_last) wb_all <= 1'b1;
       if (!go) inflight <= inflight + (BW + 1)'(can_job) - (BW + 1)'(wb1_valid && wb1_last);
       // Key loader.
       if (key_start) requested <= requested + 1;
