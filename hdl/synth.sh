@@ -17,14 +17,14 @@
 # hdl/synth.sh --fpga [N] [C] ...: the units mapped to AMD UltraScale+ (DSP48E2, LUTs, flip-flops,
 # block RAM, UltraRAM) with their deepest paths in LUT levels (hdl/synth_fpga.sh).
 #
-# hdl/synth.sh --target: the target configuration of issue 11 (sim's `target-config`), too large
-# to flatten: a blind-rotation unit N = 2048, C = 256, 24 accumulators, two levels; a keyswitch
-# unit of 1024 lanes at 2^21 with batches of 24; the command interface. Synthesized
-# hierarchically (every distinct module once, then `stat -top` sums instances), so a cell count
-# is per instance as in the flattened runs. The full target takes Yosys 0.23 about 80 minutes
-# and 14.3 GB on the 2-core CI-class machine (104.2 M cells, 3.71 M flip-flops, 29.6 Mbit, 2,560
-# modular multipliers); the same flow at a small configuration (N=64 C=2 B=2 KS_P=4 KS_B=2) runs
-# in CI.
+# hdl/synth.sh --target: the target configuration (sim's `target-config`), too large to
+# flatten: a blind-rotation unit N = 2048, C = 128 (the HPU's class), 24 accumulators, two
+# levels; a keyswitch unit of 1024 lanes at 2^21 with batches of 24; the command interface.
+# Synthesized hierarchically (every distinct module once, then `stat -top` sums instances), so
+# a cell count is per instance as in the flattened runs. The former C = 256 target took Yosys
+# 0.23 about 80 minutes and 14.3 GB on the 2-core CI-class machine (104.2 M cells, 3.71 M
+# flip-flops, 29.6 Mbit, 2,560 modular multipliers); the same flow at a small configuration
+# (N=64 C=2 B=2 KS_P=4 KS_B=2) runs in CI.
 set -euo pipefail
 if [ "${1:-}" = "--target" ]; then
     exec bash "$(cd "$(dirname "$0")" && pwd)/synth_target.sh"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The target configuration's area (run by `hdl/synth.sh --target`; see there): Yosys 0.23
-# generic synthesis, hierarchical, of the blind-rotation unit (N = 2048, C = 256, B <= 24, two
+# generic synthesis, hierarchical, of the blind-rotation unit (N = 2048, C = 128, B <= 24, two
 # levels), the keyswitch unit (1024 lanes, 2^21, B <= 24, one chunk) and the command interface.
 # Prints cells, flip-flops, memory bits (from the structure, as hdl/synth.sh) and the 64-bit
 # modular multipliers of each, and their sum: the processor.
@@ -12,7 +12,7 @@ trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
 # The target configuration; the environment may shrink it to check this script quickly
 # (N=64 C=2 B=2 KS_P=4 KS_B=2 hdl/synth.sh --target).
-N="${N:-2048}" C="${C:-256}" B="${B:-24}" LEVELS=2 KS_P="${KS_P:-1024}" KS_B="${KS_B:-24}"
+N="${N:-2048}" C="${C:-128}" B="${B:-24}" LEVELS=2 KS_P="${KS_P:-1024}" KS_B="${KS_B:-24}"
 python3 "$HDL/gen_twiddles.py" "$N" twiddles "$C"
 SOURCES=""
 while read -r f; do

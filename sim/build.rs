@@ -113,14 +113,15 @@ const BR_CONFIGS: &[BrConfig] = &[
         max_batch: 16,
     },
 ];
-/// With the `target-config` feature, the configuration that meets the HPU anchor (issue 11):
-/// a blind-rotation unit of 256 lanes at N = 2048 holding 24 accumulators (enough to cover its
-/// loop), and a keyswitch unit of 1024 shift-and-add lanes at 2^21 (a key row of the HPU set,
-/// 880 words, in one chunk). Minutes more to build, minutes per simulated batch: not in the
-/// default build.
+/// With the `target-config` feature, the HPU-class configuration (issue 24): a blind-rotation
+/// unit of 128 lanes at N = 2048 (the HPU's 128 coefficients per cycle; C = 256 no longer fits
+/// the unit's contract W = N / C >= MAC_LATENCY + 2 since the multiplier has 10 stages) holding
+/// up to 24 accumulators, and a keyswitch unit of 1024 shift-and-add lanes at 2^21 (a key row
+/// of the HPU set, 880 words, in one chunk). Minutes more to build, minutes per simulated
+/// batch: not in the default build.
 const TARGET_BR_CONFIGS: &[BrConfig] = &[BrConfig {
     poly: 2048,
-    lanes: 256,
+    lanes: 128,
     k1: 2,
     max_levels: 2,
     max_base_log: 24,

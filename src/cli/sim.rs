@@ -99,9 +99,10 @@ pub struct NttArgs {
 }
 
 /// Why 350 MHz: what the projection says about the clock.
-const CLOCK_NOTE: &str = "a clock that FPGA NTT designs of this kind (pipelined 64-bit \
-    Goldilocks multipliers on DSP slices) reach on current parts; the RTL has not been placed \
-    and routed";
+const CLOCK_NOTE: &str = "an assumed clock: `hdl/synth.sh --fpga` maps every unit to \
+    UltraScale+ with at most 7 LUT levels and one carry chain a stage and fully pipelined DSP \
+    slices (645-891 MHz in AMD's DS923), which puts 350 MHz at the edge of what it supports; \
+    the RTL has not been placed and routed";
 
 #[derive(Serialize)]
 struct SimNttReport {
@@ -381,10 +382,13 @@ fn key_memory(a: &PbsArgs) -> (KeyMemory, u32) {
 fn pbs_model(a: &PbsArgs, params: &'static Parameters) -> CliResult<()> {
     let poly = params.polynomial_size.0;
     let c = a.c.unwrap_or(32);
-    if c == 0 || !c.is_power_of_two() || c > poly / 8 || a.ks_lanes == 0 {
+    // The blind-rotation unit reads an accumulator row again W = N / C cycles after it wrote it,
+    // so W must cover the multiply-accumulate (hdl/br_unit.sv's contract).
+    let min_rows = glovebox::sim::latencies().mac as usize + 2;
+    if c == 0 || !c.is_power_of_two() || c > poly / min_rows || a.ks_lanes == 0 {
         return Err(CliError::Usage(format!(
-            "--c {c}: a power of two up to N / 8 = {}, and --ks-lanes positive",
-            poly / 8
+            "--c {c}: a power of two up to N / {min_rows} (W = N / C >= MAC_LATENCY + 2 rows a \
+             polynomial), and --ks-lanes positive",
         ))
         .into());
     }
