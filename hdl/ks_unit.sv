@@ -20,8 +20,9 @@
 // (key reuse), one ciphertext per cycle: P lanes add d * key word into the accumulators of
 // columns c P .. c P + P - 1. The accumulators are P banks (sdp_ram: one write and one read
 // port each) of MAX_CHUNKS x MAX_BATCH words, bank l holding the columns = l mod P, address
-// {chunk, ciphertext}: a read-modify-write pipeline, read in the issue cycle, add and write
-// the next, with a forward of the previous cycle's write (the only one a read can miss). The
+// {chunk, ciphertext}: a read-modify-write pipeline (the operation's digit and key chunk
+// registered after its issue, the read in that operand stage, add and write the next), with a
+// forward of the previous cycle's write (the only one a read can miss). The
 // first row starts from 0 (the body column from the rounded body), the last row's sums go to
 // the output ports instead of being read back: no clearing pass and no drain pass.
 //
