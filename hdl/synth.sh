@@ -51,11 +51,7 @@ cd "$WORK"
 python3 "$HDL/gen_twiddles.py" "$N" twiddles "$C"
 # Every source of hdl/sources.f (comment lines and blank lines skipped); with -defer only the
 # hierarchy under each top is elaborated.
-SOURCES=""
-while read -r f; do
-    case "$f" in "" | //*) continue ;; esac
-    SOURCES="$SOURCES $HDL/$f"
-done <"$HDL/sources.f"
+. "$HDL/sources.sh"
 FLOW="proc; flatten; opt; memory -nomap; opt -fast; techmap; opt -fast; abc -fast; opt_clean; tee -q -o stat.txt stat"
 
 # Memory bits come from the structure (Yosys's flattened statistics do not sum them), every

@@ -24,11 +24,7 @@ command -v yosys >/dev/null || { echo "yosys not found: apt-get install yosys" >
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
-SOURCES=""
-while read -r f; do
-    case "$f" in "" | //*) continue ;; esac
-    SOURCES="$SOURCES $HDL/$f"
-done <"$HDL/sources.f"
+. "$HDL/sources.sh"
 
 # map TITLE DIR TOP [hierarchy -chparam ...]: maps TOP in DIR (where its ROM files are) and
 # prints its row.

@@ -14,11 +14,7 @@ cd "$WORK"
 # (N=64 C=2 B=2 KS_P=4 KS_B=2 hdl/synth.sh --target).
 N="${N:-2048}" C="${C:-128}" B="${B:-24}" LEVELS=2 KS_P="${KS_P:-1024}" KS_B="${KS_B:-24}"
 python3 "$HDL/gen_twiddles.py" "$N" twiddles "$C"
-SOURCES=""
-while read -r f; do
-    case "$f" in "" | //*) continue ;; esac
-    SOURCES="$SOURCES $HDL/$f"
-done <"$HDL/sources.f"
+. "$HDL/sources.sh"
 FLOW="proc; opt; memory -nomap; opt -fast; techmap; opt -fast; abc -fast; opt_clean"
 # `stat -top` prints the design hierarchy's totals last: cells, and per cell type.
 summary() {
