@@ -9,9 +9,11 @@
 // then acc_b <- acc_b X^(-body_b). A rotation by 0 runs like any other (its difference is 0, so
 // it adds exactly 0): the unit's time does not depend on the data.
 //
-// The GGSW words the host streams are the engine's NTT-domain key times N (mod p): the engine's
-// key carries N^-1 for its unnormalized inverse transform, the inverse NTT unit scales by N^-1
-// itself (glovebox_sim's upload does the product once per key).
+// The GGSW words the host streams are the engine's NTT-domain key times N (mod p), in the NTT
+// units' order (hdl/ntt_unit.sv: the same evaluations as the engine's, in the streaming
+// network's in-place order): the engine's key carries N^-1 for its unnormalized inverse
+// transform, the inverse NTT unit scales by N^-1 itself (glovebox_sim's upload does the product
+// and the reordering once per key, glovebox_sim::ntt_order).
 //
 // Dataflow, C coefficients per cycle everywhere (W = N / C rows per polynomial):
 // - Accumulator memory: three copies (one per reader: the rotated read, the straight read and
@@ -29,8 +31,9 @@
 //   digit polynomial (K1 mac_units of C lanes) and accumulated into an NTT-domain accumulator of
 //   K1 polynomials; four such accumulators (slots, each K1 x C banks of W words) take jobs in
 //   turn, so a job's inverse transforms read one slot while later jobs accumulate in others.
-// - The GGSW buffer holds two GGSWs (K1 groups of C banks, 2 MAX_LEVELS K1 W rows): every
-//   GGSW is applied to the whole batch (key reuse) while the next one is loaded (prefetch).
+// - The GGSW buffer holds four GGSWs (KEY_SLOTS; K1 groups of C banks, 4 MAX_LEVELS K1 W
+//   rows): every GGSW is applied to the whole batch (key reuse) while the next three load
+//   (prefetch, so the memory's latency is hidden over three GGSWs' time).
 // - Write-back: each job's K1 NTT-domain polynomials stream through the inverse NTT unit; each
 //   output row is switched to the native torus and added to the accumulator (read, add,
 //   write).
@@ -52,8 +55,8 @@
 // G_i being the first cycle with GGSW i loaded and V_j the first cycle after job j's
 // write-back: V_j = S_j + T + K1 W + Lf + Li + Lm + PIPE, with Lf, Li, Lm the forward NTT's,
 // the inverse NTT's and the mac_unit's `latency` ports and PIPE (the unit's own registers) on
-// the `pipe_latency` port. GGSW g's slot frees when the batch's last job with GGSW g - 2 has
-// accumulated (S + T + Lf + Lm + RELEASE). The output phase starts when every write-back is in
+// the `pipe_latency` port. GGSW g's slot frees when the batch's last job with GGSW g - KEY_SLOTS
+// has accumulated (S + T + Lf + Lm + RELEASE). The output phase starts when every write-back is in
 // and its last row leaves OUT_DELAY cycles after it is read.
 //
 // Contract (the software checks it): N, C, MAX_BATCH, MAX_LEVELS powers of two, W >= 2 and
@@ -98,6 +101,7 @@ module br_unit #(
     output logic [31:0]     pipe_latency,
     output logic [31:0]     release_latency,
     output logic [31:0]     out_delay,
+    output logic [31:0]     key_slots,
     // Cycles with two accesses on one bank port (the simulation requires zero).
     output logic [31:0]     conflicts
 );
@@ -108,7 +112,9 @@ module br_unit #(
   localparam int BW     = (MAX_BATCH > 1) ? $clog2(MAX_BATCH) : 1;
   localparam int ADEPTH = MAX_BATCH * K1 * W;
   localparam int AAW    = $clog2(ADEPTH);
-  localparam int GDEPTH = 2 * MAX_LEVELS * K1 * W;
+  // GGSW buffer slots: a GGSW loads while up to KEY_SLOTS - 1 earlier ones are in use.
+  localparam int KEY_SLOTS = 4;
+  localparam int GDEPTH = KEY_SLOTS * MAX_LEVELS * K1 * W;
   localparam int GAW    = $clog2(GDEPTH);
   localparam int UW     = $clog2(MAX_LEVELS * K1) + 1;
   localparam int DW     = MAX_BASE_LOG + 1;
@@ -134,6 +140,7 @@ module br_unit #(
   assign pipe_latency    = 32'(PIPE);
   assign release_latency = 32'(RELEASE);
   assign out_delay       = 32'(OUT_DELAY);
+  assign key_slots       = 32'(KEY_SLOTS);
 
   // ---------------------------------------------------------------- configuration, state
   typedef enum logic [1:0] {
@@ -153,11 +160,11 @@ module br_unit #(
   logic        go;
   assign busy = state != IDLE;
   assign go   = start & (state == IDLE);
-  // Bits no configuration uses: the batch beyond MAX_BATCH, rotations beyond 2N, the direction
-  // flags of the NTT units (each runs one way), the other mac_units' valid bits (all equal), and
-  // the wrap bit of the rotated read's index (its row is the index mod N over C).
+  // Bits no configuration uses: the batch beyond MAX_BATCH, rotations beyond 2N, the other
+  // mac_units' valid bits (all equal), and the wrap bit of the rotated read's index (its row is
+  // the index mod N over C).
   logic unused;
-  assign unused = ^{cfg_batch[15:BW+1], rot_data[15:LOG_N+1], mac_valid[K1-1:1], rot_wrap, fwd_out_inverse, inv_out_inverse};
+  assign unused = ^{cfg_batch[15:BW+1], rot_data[15:LOG_N+1], mac_valid[K1-1:1], rot_wrap};
 
   // Accumulator memory address of (ciphertext, polynomial, row).
   function automatic logic [AAW-1:0] acc_addr(input logic [BW-1:0] b, input logic [UW-1:0] r,
@@ -405,20 +412,16 @@ module br_unit #(
   end
 
   // ---------------------------------------------------------------- forward NTT
-  logic            fwd_out_valid, fwd_out_inverse, inv_out_inverse;
+  logic            fwd_out_valid;
   logic [64*C-1:0] fwd_out_data;
-  logic [31:0]     fwd_conflicts, inv_conflicts;
-  ntt_unit #(.N(N), .C(C), .TW_PREFIX(TW_PREFIX)) fwd (
+  ntt_unit #(.N(N), .C(C), .INVERSE(1'b0), .TW_PREFIX(TW_PREFIX)) fwd (
       .clk(clk),
       .rst(rst),
       .in_valid(fwd_in_valid),
-      .in_inverse(1'b0),
       .in_data(fwd_in_data),
       .out_valid(fwd_out_valid),
-      .out_inverse(fwd_out_inverse),
       .out_data(fwd_out_data),
-      .latency(fwd_latency),
-      .conflicts(fwd_conflicts)
+      .latency(fwd_latency)
   );
 
   // ---------------------------------------------------------------- multiply-accumulate
@@ -432,7 +435,7 @@ module br_unit #(
   logic          m_last_u;
   assign m_last_u = m_u == UW'(levels * 6'(K1) - 1'b1);
   assign g_re     = fwd_out_valid;
-  assign g_raddr  = GAW'(m_i[0]) * GAW'(MAX_LEVELS * K1 * W) + GAW'(m_u) * GAW'(W) + GAW'(m_q);
+  assign g_raddr  = GAW'(m_i[1:0]) * GAW'(MAX_LEVELS * K1 * W) + GAW'(m_u) * GAW'(W) + GAW'(m_q);
   logic            m1_valid, m1_first;
   logic [1:0]      m1_slot;
   logic [64*C-1:0] m1_a;
@@ -518,17 +521,14 @@ module br_unit #(
   end
   logic            inv_out_valid;
   logic [64*C-1:0] inv_out_data;
-  ntt_unit #(.N(N), .C(C), .TW_PREFIX(TW_PREFIX)) inv (
+  ntt_unit #(.N(N), .C(C), .INVERSE(1'b1), .TW_PREFIX(TW_PREFIX)) inv (
       .clk(clk),
       .rst(rst),
       .in_valid(inv_in_valid),
-      .in_inverse(1'b1),
       .in_data(inv_in_data),
       .out_valid(inv_out_valid),
-      .out_inverse(inv_out_inverse),
       .out_data(inv_out_data),
-      .latency(inv_latency),
-      .conflicts(inv_conflicts)
+      .latency(inv_latency)
   );
 
   // ---------------------------------------------------------------- write-back
@@ -571,12 +571,12 @@ module br_unit #(
   logic [UW-1:0] k_u, k_j;
   logic [QW-1:0] k_q;
   logic          k_last;
-  assign key_req = state != IDLE && requested < n && (requested < 2 || released + 1 >= requested);
+  assign key_req = state != IDLE && requested < n && (requested < KEY_SLOTS || released + (KEY_SLOTS - 1) >= requested);
   assign k_last  = k_q == QW'(W - 1) && k_j == UW'(K1 - 1)
       && k_u == UW'(levels * 6'(K1) - 1'b1);
   assign g_we    = key_valid;
   assign g_wj    = k_j;
-  assign g_waddr = GAW'(loaded[0]) * GAW'(MAX_LEVELS * K1 * W) + GAW'(k_u) * GAW'(W) + GAW'(k_q);
+  assign g_waddr = GAW'(loaded[1:0]) * GAW'(MAX_LEVELS * K1 * W) + GAW'(k_u) * GAW'(W) + GAW'(k_q);
 
   // ---------------------------------------------------------------- sequencing
   always_ff @(posedge clk) begin
@@ -726,7 +726,7 @@ module br_unit #(
 
   // ---------------------------------------------------------------- conflicts
 `ifdef SYNTHESIS
-  assign conflicts = fwd_conflicts | inv_conflicts;
+  assign conflicts = '0;
 `else
   // A job's inverse transforms and a later job's accumulation on one slot.
   logic [31:0] slot_conflicts;
@@ -735,6 +735,6 @@ module br_unit #(
     else if (fwd_out_valid && ir_busy && m_job[1:0] == ir_slot)
       slot_conflicts <= slot_conflicts + 1;
   end
-  assign conflicts = fwd_conflicts + inv_conflicts + slot_conflicts;
+  assign conflicts = slot_conflicts;
 `endif
 endmodule

@@ -3,7 +3,7 @@
 // The units export their own latencies (each unit's `latency` port).
 module goldilocks_consts
 (
-    // NTT stages built from butterfly_shift (no multiplier): the first SHIFT_STAGES stages.
+    // The streaming NTT's stages before its first twist multiply (hdl/ntt_unit.sv).
     output logic [31:0] shift_stages
 );
   assign shift_stages = 32'(goldilocks_pkg::SHIFT_STAGES);

@@ -17,8 +17,9 @@ package goldilocks_pkg;
   localparam int SHIFT_LATENCY = 6;
   // butterfly_shift: mod_shift, the output register.
   localparam int SBF_LATENCY = SHIFT_LATENCY + 1;
-  // NTT stages whose twiddles are all powers of two in both directions (ntt_stage.sv): stage S
-  // uses roots of order 2^(S+2) forward and 2^(S+1) inverse, powers of two up to order 64.
+  // The streaming NTT's stages before its first twist (hdl/ntt_unit.sv): the negacyclic stages
+  // S use roots of order 2^(S+2), powers of two up to order 64; after a twist, SHIFT_STAGES + 1
+  // cyclic stages (roots of order up to 64 again) before the next.
   localparam int SHIFT_STAGES = 5;
   // gadget_decompose: the rounding's stages before the first level (hdl/gadget_decompose.sv);
   // its latency is these plus one stage per level it can produce.

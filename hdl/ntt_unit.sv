@@ -1,200 +1,132 @@
-// The streaming negacyclic NTT / inverse NTT unit: C coefficients per cycle in, C out, a new
-// polynomial every N/C cycles once the pipeline is full. Forward: natural order in,
-// glovebox_engine::ntt::Plan::fwd's (bit-reversed) order out. Inverse (`in_inverse` with a
-// polynomial's first word): Plan::inv's input order in, its output out, word for word. Word l
-// of input cycle k is coefficient k C + l, and likewise at the output. The stream may switch
-// direction between polynomials. No back-pressure: outputs must be taken as they come.
+// The streaming negacyclic NTT (INVERSE = 0) or inverse NTT (INVERSE = 1), one direction per
+// unit: C coefficients per cycle in and out, a new polynomial every W = N / C cycles, nothing
+// in it waiting for a whole polynomial. The plan (hdl/gen_twiddles.py, restated by
+// glovebox_sim::ntt_order): log2 N radix-2 stages whose twiddles are all powers of two
+// (ntt_stage.sv: shifts, no multiplier), and before stage 5 (and 11, 17, ...) a twist that
+// multiplies every coefficient by a constant (ntt_twist.sv). Forward: natural order in, the
+// plan's in-place order out (a(psi^E) at position pos, E = points[pos], psi the engine's
+// 2N-th root of unity: the same values as glovebox_engine::ntt::Plan::fwd, in another order).
+// Inverse: the stages backwards with Gentleman-Sande butterflies and the untwists; the plan's
+// order in, natural order out, scaled by N^-1 (Plan::inv after the reordering). Word l of
+// cycle k is position k C + l, in and out.
 //
-// Structure: an input writer fills buffer 0 (two banks: one fills while the next stage reads
-// the other), log2 N stages of C/2 Cooley-Tukey butterflies each read buffer s and write
-// buffer s + 1 (ntt_stage.sv: the first SHIFT_STAGES stages multiply by shifts), an output
-// reader drains buffer log2 N through C multipliers: by 1 going forward; going inverse by
-// N^-1 psi^-i for coefficient i (the scaling and the negacyclic untwisting in one product),
-// from a ROM of N words in C banks (coefficient k C + l in bank l, row k: one row of every
-// bank per cycle), TW_PREFIX_twist_c<C>_b<bank>.hex (C and bank in 4 hex digits).
+// Stream contract: a polynomial's W rows on W consecutive cycles (in_valid high); polynomials
+// back to back or with any gap between them. No back-pressure: outputs come as they come.
+// Contract: N >= 64 (the inverse's N^-1 rides on the twist before stage 5), N and C powers of
+// two, 2 <= C <= N / 2.
 //
-// Memories: every buffer is C banks of one write and one read port and every ROM is banks of
-// one read port, under a mapping in which no access pattern of the unit puts two lanes on one
-// bank (ntt_pkg.sv). `conflicts` counts the cycles in which one did anyway (the simulation
-// requires zero); synthesis ties it to zero and drops the checks.
-//
-// Cycles from a polynomial's first input word to its first output word (`LATENCY`):
-//   N/C (filling buffer 0) + sum over stages of (N/C + 1 + butterfly latency) + 1 + MUL_LATENCY,
-// the butterfly latency being SBF_LATENCY in the shift stages and BF_LATENCY in the others.
+// Cycles from a polynomial's first input row to its first output row (`LATENCY`, on the
+// `latency` port): the input register (1), each stage whose pairs are inside a row
+// (t = N / 2^(S+1) < C) SBF_LATENCY, each stage that pairs rows d = t / C apart
+// d + SBF_LATENCY + 1, each twist MUL_LATENCY. At N = 2048, C = 128: 1 + (15 + 4 x 8) + 7 x 7
+// + 10 = 107 (the buffered design this replaces took 321).
 module ntt_unit #(
     parameter int N = 2048,
     parameter int C = 8,
+    parameter bit INVERSE = 1'b0,
     parameter TW_PREFIX = "twiddles"
 ) (
     input  logic            clk,
     input  logic            rst,
     input  logic            in_valid,
-    input  logic            in_inverse,
     // Word l of the cycle: bits [64 l +: 64].
     input  logic [64*C-1:0] in_data,
     output logic            out_valid,
-    output logic            out_inverse,
     output logic [64*C-1:0] out_data,
-    output logic [31:0]     latency,
-    output logic [31:0]     conflicts
+    output logic [31:0]     latency
 );
   localparam int LOG_N = $clog2(N);
-  localparam int WORDS = N / C;
-  localparam int SHIFT_STAGES = (LOG_N < goldilocks_pkg::SHIFT_STAGES) ? LOG_N
-      : goldilocks_pkg::SHIFT_STAGES;
-  localparam int LATENCY = WORDS + LOG_N * (WORDS + 1) + SHIFT_STAGES * goldilocks_pkg::SBF_LATENCY
-      + (LOG_N - SHIFT_STAGES) * goldilocks_pkg::BF_LATENCY + 1 + goldilocks_pkg::MUL_LATENCY;
-  localparam int AW = LOG_N + 1;
-  localparam int KW = (WORDS > 1) ? $clog2(WORDS) : 1;
+  localparam int W = N / C;
+  localparam int KW = $clog2(W);
+  localparam int LOG_C = $clog2(C);
 
+  // Twists at or before stage s: before stage F = SHIFT_STAGES (5) and every F + 1 stages after.
+  localparam int F = goldilocks_pkg::SHIFT_STAGES;
+  function automatic int twists_upto(input int s);
+    twists_upto = (s < F) ? 0 : (s - F) / (F + 1) + 1;
+  endfunction
+  function automatic bit is_twist(input int s);
+    is_twist = s >= F && (s - F) % (F + 1) == 0;
+  endfunction
+  localparam int NT = twists_upto(LOG_N - 1);
+  localparam int NP = LOG_N + NT;
+  // Chain positions of stage s's butterflies and of its twist.
+  function automatic int fly_pos(input int s);
+    fly_pos = INVERSE ? (LOG_N - 1 - s) + NT - twists_upto(s) : s + twists_upto(s);
+  endfunction
+  function automatic int twist_pos(input int s);
+    twist_pos = INVERSE ? fly_pos(s) + 1 : fly_pos(s) - 1;
+  endfunction
+  function automatic int unit_latency();
+    int lat, t;
+    lat = 1 + NT * goldilocks_pkg::MUL_LATENCY;
+    for (int s = 0; s < LOG_N; s++) begin
+      t = N >> (s + 1);
+      lat += (t >= C) ? t / C + goldilocks_pkg::SBF_LATENCY + 1 : goldilocks_pkg::SBF_LATENCY;
+    end
+    unit_latency = lat;
+  endfunction
+  localparam int LATENCY = unit_latency();
   assign latency = 32'(LATENCY);
 
-  // Buffer s's ports: bits [s C +: C], [s C AW +: C AW], [s 64 C +: 64 C] of these buses.
-  logic [(LOG_N+1)*C-1:0]    we, re;
-  logic [(LOG_N+1)*C*AW-1:0] waddr, raddr;
-  logic [(LOG_N+1)*64*C-1:0] wdata, rdata;
-  logic [LOG_N:0]            done, done_bank, done_inverse;
-  // Bank conflicts of buffer s (bit s) and of stage s's twiddle ROM (bit LOG_N + 1 + s).
-  logic [2*LOG_N:0]          conflict;
-
-  for (genvar s = 0; s <= LOG_N; s++) begin : g_buf
-    // Written by stage s - 1 (the input writer for s = 0), read by stage s (the output reader
-    // for s = log2 N): the patterns the buffer's networks are built for.
-    ntt_buffer #(.N(N), .C(C), .W_STAGE(s - 1), .R_STAGE(s == LOG_N ? -1 : s)) buffer (
-        .clk(clk),
-        .we(we[s*C+:C]),
-        .waddr(waddr[s*C*AW+:C*AW]),
-        .wdata(wdata[s*64*C+:64*C]),
-        .re(re[s*C+:C]),
-        .raddr(raddr[s*C*AW+:C*AW]),
-        .rdata(rdata[s*64*C+:64*C]),
-        .conflict(conflict[s])
-    );
+  if (N < (2 << F) || C < 2 || C > N / 2 || (1 << LOG_N) != N || (1 << LOG_C) != C) begin : g_contract
+    $error("ntt_unit: N = %0d, C = %0d outside the contract (N >= 64, 2 <= C <= N / 2)", N, C);
   end
 
-  // Input writer: word l of cycle k to address k C + l of the current bank.
-  logic          in_bank, in_mode;
+  // The stream between chain positions: element p is position p's input.
+  logic            v[NP+1];
+  logic [KW-1:0]   k[NP+1], pk[NP+1];
+  logic [64*C-1:0] d[NP+1];
+
+  // Input register and row counter.
   logic [KW-1:0] kin;
   always_ff @(posedge clk) begin
     if (rst) begin
-      kin     <= '0;
-      in_bank <= 1'b0;
-      in_mode <= 1'b0;
-    end else if (in_valid) begin
-      if (kin == '0) in_mode <= in_inverse;
-      if (kin == KW'(WORDS - 1)) begin
-        kin     <= '0;
-        in_bank <= ~in_bank;
-      end else begin
-        kin <= kin + 1'b1;
-      end
+      kin  <= '0;
+      v[0] <= 1'b0;
+    end else begin
+      v[0] <= in_valid;
+      if (in_valid) kin <= kin + 1'b1;
     end
+    k[0] <= kin;
+    d[0] <= in_data;
   end
-  always_comb begin
-    for (int l = 0; l < C; l++) begin
-      we[l] = in_valid;
-      waddr[l*AW+:AW] = {in_bank, LOG_N'(kin) * LOG_N'(C) + LOG_N'(l)};
-    end
-  end
-  assign wdata[64*C-1:0] = in_data;
-  assign done[0] = in_valid && (kin == KW'(WORDS - 1));
-  assign done_bank[0] = in_bank;
-  assign done_inverse[0] = (kin == '0) ? in_inverse : in_mode;
+  // The next cycle's row index: the counter as it stands now.
+  assign pk[0] = kin;
 
   for (genvar s = 0; s < LOG_N; s++) begin : g_stage
-    ntt_stage #(.N(N), .C(C), .S(s), .TW_PREFIX(TW_PREFIX)) stage (
+    localparam int FP = fly_pos(s);
+    ntt_stage #(.N(N), .C(C), .S(s), .INVERSE(INVERSE), .TW_PREFIX(TW_PREFIX)) stage (
         .clk(clk),
         .rst(rst),
-        .start(done[s]),
-        .start_bank(done_bank[s]),
-        .start_inverse(done_inverse[s]),
-        .re(re[s*C+:C]),
-        .raddr(raddr[s*C*AW+:C*AW]),
-        .rdata(rdata[s*64*C+:64*C]),
-        .we(we[(s+1)*C+:C]),
-        .waddr(waddr[(s+1)*C*AW+:C*AW]),
-        .wdata(wdata[(s+1)*64*C+:64*C]),
-        .done(done[s+1]),
-        .done_bank(done_bank[s+1]),
-        .done_inverse(done_inverse[s+1]),
-        .conflict(conflict[LOG_N+1+s])
+        .in_valid(v[FP]),
+        .in_k(k[FP]),
+        .pre_k(pk[FP]),
+        .in_data(d[FP]),
+        .out_valid(v[FP+1]),
+        .out_k(k[FP+1]),
+        .out_pre_k(pk[FP+1]),
+        .out_data(d[FP+1])
     );
-  end
-
-  // Output reader: address k C + l, then the scaling multipliers.
-  logic          out_busy, out_bank, out_mode;
-  logic [KW-1:0] kout;
-  always_ff @(posedge clk) begin
-    if (rst) begin
-      out_busy <= 1'b0;
-      kout     <= '0;
-      out_bank <= 1'b0;
-      out_mode <= 1'b0;
-    end else if (done[LOG_N]) begin
-      out_busy <= 1'b1;
-      kout     <= '0;
-      out_bank <= done_bank[LOG_N];
-      out_mode <= done_inverse[LOG_N];
-    end else if (out_busy) begin
-      if (kout == KW'(WORDS - 1)) out_busy <= 1'b0;
-      else kout <= kout + 1'b1;
-    end
-  end
-  always_comb begin
-    for (int l = 0; l < C; l++) begin
-      re[LOG_N*C+l] = out_busy;
-      raddr[LOG_N*C*AW+l*AW+:AW] = {out_bank, LOG_N'(kout) * LOG_N'(C) + LOG_N'(l)};
+    if (is_twist(s)) begin : g_twist
+      localparam int TP = twist_pos(s);
+      ntt_twist #(.N(N), .C(C), .S(s), .INVERSE(INVERSE), .TW_PREFIX(TW_PREFIX)) twist (
+          .clk(clk),
+          .rst(rst),
+          .in_valid(v[TP]),
+          .in_k(k[TP]),
+          .pre_k(pk[TP]),
+          .in_data(d[TP]),
+          .out_valid(v[TP+1]),
+          .out_k(k[TP+1]),
+          .out_pre_k(pk[TP+1]),
+          .out_data(d[TP+1])
+      );
     end
   end
 
-  // N^-1 psi^-i for coefficient k C + l from bank l, row k, registered to meet the data read
-  // from the buffer; 1 going forward.
-  logic [64*C-1:0] twist, scale;
-  for (genvar l = 0; l < C; l++) begin : g_twist
-    localparam TWIST_FILE = {TW_PREFIX, "_twist_c", ntt_pkg::hex4(C), "_b", ntt_pkg::hex4(l),
-        ".hex"};
-    rom_bank #(.W(64), .DEPTH(WORDS), .FILE(TWIST_FILE)) rom (
-        .clk(clk),
-        .addr(kout),
-        .rdata(twist[l*64+:64])
-    );
-    assign scale[l*64+:64] = m_d[0] ? twist[l*64+:64] : 64'd1;
-  end
-  logic            rvalid;
-  // The direction, beside the read (m_d[0]) and then through the multipliers.
-  logic [goldilocks_pkg::MUL_LATENCY:0] m_d;
-  always_ff @(posedge clk) begin
-    // The read data's valid bit (the data comes the cycle after its address).
-    if (rst) rvalid <= 1'b0;
-    else rvalid <= out_busy;
-    m_d <= {m_d[goldilocks_pkg::MUL_LATENCY-1:0], out_mode};
-  end
-  logic [C-1:0] mul_valid;
-  for (genvar l = 0; l < C; l++) begin : g_scale
-    mod_mul mul (
-        .clk(clk),
-        .rst(rst),
-        .in_valid(rvalid),
-        .a(rdata[LOG_N*64*C+l*64+:64]),
-        .b(scale[l*64+:64]),
-        .out_valid(mul_valid[l]),
-        .y(out_data[l*64+:64]),
-        .latency()
-    );
-  end
-  // The lanes' valid bits are equal: all multipliers deliver together.
-  assign out_valid = &mul_valid;
-  assign out_inverse = m_d[goldilocks_pkg::MUL_LATENCY];
-
-`ifdef SYNTHESIS
-  assign conflicts = '0;
-  logic unused_conflict;
-  assign unused_conflict = ^conflict;
-`else
-  // Cycles with a bank conflict anywhere, saturating; cleared by reset.
-  always_ff @(posedge clk) begin
-    if (rst) conflicts <= '0;
-    else if (|conflict && conflicts != '1) conflicts <= conflicts + 1'b1;
-  end
-`endif
+  assign out_valid = v[NP];
+  assign out_data  = d[NP];
+  logic unused_k;
+  assign unused_k = ^{k[NP], pk[NP]};
 endmodule

@@ -10,12 +10,14 @@ mod_mul.sv
 mod_shift.sv
 butterfly.sv
 butterfly_shift.sv
+butterfly_gs_shift.sv
 sdp_ram.sv
 rom_bank.sv
 lane_rotator.sv
-ntt_buffer.sv
 ntt_stage.sv
+ntt_twist.sv
 ntt_unit.sv
+ntt_pair.sv
 mac_unit.sv
 ks_pkg.sv
 gadget_decompose.sv

@@ -46,20 +46,17 @@ fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
-# The NTT unit reads its ROM banks from twiddles_s<stage>_c<C>_b<bank>.hex and
-# twiddles_twist_c<C>_b<bank>.hex (its default TW_PREFIX; hdl/gen_twiddles.py).
+# The NTT units read their ROMs from twiddles_<f|i>_s<stage>_c<C>.hex and
+# twiddles_<f|i>_t<stage>_c<C>.hex (their default TW_PREFIX; hdl/gen_twiddles.py).
 python3 "$HDL/gen_twiddles.py" "$N" twiddles "$C"
 # Every source of hdl/sources.f (comment lines and blank lines skipped); with -defer only the
 # hierarchy under each top is elaborated.
 . "$HDL/sources.sh"
 FLOW="proc; flatten; opt; memory -nomap; opt -fast; techmap; opt -fast; abc -fast; opt_clean; tee -q -o stat.txt stat"
 
-# Memory bits come from the structure (Yosys's flattened statistics do not sum them), every
-# memory a bank of one write and one read port or a one-port ROM bank (hdl/ntt_pkg.sv):
-# log2 N + 1 double-buffered stage buffers of C banks of 2N/C x 64 bits; per stage S a
-# twiddle ROM of 2^(S+1) entries in min(C/2, 2^(S+1)) banks, 8-bit exponents in the first
-# SHIFT_STAGES stages and 64-bit words after; the inverse's twist ROM, C banks of N/C x 64
-# bits. The banks split the memories without copying a word, so the sum is the unbanked one.
+# Memory bits come from the structure (Yosys's flattened statistics do not sum them): banks of
+# one write and one read port, and one-port ROMs (the NTT units' per-stage exponent ROMs and
+# twist ROMs, hdl/gen_twiddles.py's rom_bits).
 report() {
     local title="$1" bits="$2"
     awk -v title="$title" -v bits="$bits" '
@@ -81,26 +78,25 @@ yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top butterfly; $FLOW" 
 report "butterfly (CT/GS)" 0
 yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top butterfly_shift; $FLOW" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
 report "butterfly_shift (CT by 2^e)" 0
-yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top ntt_unit -chparam N $N -chparam C $C; $FLOW; tee -q -o mems.txt dump t:\$mem_v2" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
+yosys -q -p "read_verilog -defer -sv $SOURCES; hierarchy -top ntt_pair -chparam N $N -chparam C $C; $FLOW; tee -q -o mems.txt dump t:\$mem_v2" >yosys.log 2>&1 || { cat yosys.log; exit 1; }
+# Memory bits of both units' ROMs, from the structure (hdl/gen_twiddles.py: rom_bits); their
+# delay lines are flip-flops here (delay_bits).
 BITS=$(python3 -B -c "
-import sys; sys.path.insert(0, '$HDL'); from gen_twiddles import SHIFT_STAGES
-n = $N; log_n = n.bit_length() - 1
-c = $C
-buffers = (log_n + 1) * c * (2 * n // c) * 64
-rom = sum(min(c // 2, 2 << s) * ((2 << s) // min(c // 2, 2 << s)) * (8 if s < SHIFT_STAGES else 64)
-          for s in range(log_n))
-print(buffers + rom + c * (n // c) * 64)")
+import sys; sys.path.insert(0, '$HDL'); import gen_twiddles as g
+print(2 * g.rom_bits($N, $C))")
+DELAY=$(python3 -B -c "
+import sys; sys.path.insert(0, '$HDL'); import gen_twiddles as g
+print(2 * g.delay_bits($N, $C))")
 # The memories Yosys kept, summed from their cells: at most the structure's count (Yosys drops
-# ROM bits that are zero in every entry, such as the high bits of the first stages' small
-# exponents), never more.
+# ROM bits that are zero in every entry, such as the high bits of small exponents), never more.
 KEPT=$(awk '/parameter.* .WIDTH / { w = $NF } /parameter.* .SIZE / { s = $NF } /^ *end$/ && w { bits += w * s; w = 0 }
             END { print bits + 0 }' mems.txt)
 if [ "$KEPT" -gt "$BITS" ]; then
-    echo "ntt_unit: Yosys kept $KEPT memory bits, more than the structure's $BITS" >&2
+    echo "ntt_pair: Yosys kept $KEPT memory bits, more than the structure's $BITS" >&2
     exit 1
 fi
-report "ntt_unit (N=$N, C=$C)" "$BITS"
-echo "  (of which Yosys keeps $KEPT: constant ROM bits dropped)"
+report "ntt_pair (fwd + inv, N=$N, C=$C)" "$BITS"
+echo "  (ROMs; of which Yosys keeps $KEPT: constant ROM bits dropped; $DELAY bits of delay lines in the flip-flops)"
 
 # The keyswitch unit: KS_P accumulator banks of KS_CHUNKS x KS_BATCH words and the body bank of
 # KS_BATCH words, W bits each; the digit register file (2 slots x KS_BATCH ciphertexts x 8
@@ -127,20 +123,14 @@ mkdir -p br && (
         -chparam C 2 -chparam MAX_BATCH 2 -chparam MAX_LEVELS 2; $FLOW" >yosys.log 2>&1 ||
         { cat yosys.log; exit 1; }
     BITS=$(python3 -B -c "
-import sys; sys.path.insert(0, '$HDL'); from gen_twiddles import SHIFT_STAGES
-n = $BR_N; c = 2; k1 = 2; levels = 2; batch = 2; w = n // c; log_n = n.bit_length() - 1
-buffers = (log_n + 1) * c * (2 * n // c) * 64
-rom = sum(min(c // 2, 2 << s) * ((2 << s) // min(c // 2, 2 << s)) * (8 if s < SHIFT_STAGES else 64)
-          for s in range(log_n))
-ntt = buffers + rom + c * (n // c) * 64
+import sys; sys.path.insert(0, '$HDL'); import gen_twiddles as g
+n = $BR_N; c = 2; k1 = 2; levels = 2; batch = 2; w = n // c
 own = 3 * c * batch * k1 * w * 64 + k1 * c * 2 * levels * k1 * w * 64 + 4 * k1 * c * w * 64
-print(2 * ntt + own)")
-    # 64-bit modular multipliers: per NTT unit C/2 in each stage past the shift stages and C
-    # scaling the output; K1 C in the multiply-accumulate.
+print(2 * g.rom_bits(n, c) + own)")
+    # 64-bit modular multipliers: C per twist in each NTT unit, K1 C in the multiply-accumulate.
     MULS=$(python3 -B -c "
-import sys; sys.path.insert(0, '$HDL'); from gen_twiddles import SHIFT_STAGES
-n = $BR_N; c = 2; log_n = n.bit_length() - 1
-print(2 * ((log_n - min(log_n, SHIFT_STAGES)) * c // 2 + c) + 2 * c)")
+import sys; sys.path.insert(0, '$HDL'); import gen_twiddles as g
+print(2 * g.multipliers($BR_N, 2) + 2 * 2)")
     report "br_unit (N=$BR_N, C=2, B<=2)" "$BITS"
     echo "  ($MULS 64-bit modular multipliers)"
 )

@@ -52,7 +52,9 @@ printf "%-34s %6s %9s %9s %7s %7s %6s %6s %5s %7s %6s\n" unit DSP LUT FF CARRY4 
 map "mod_mul (64x64 mod p)" . mod_mul
 map "butterfly (CT/GS)" . butterfly
 map "butterfly_shift (CT by 2^e)" . butterfly_shift
-map "ntt_unit (N=$N, C=$C)" ntt ntt_unit -chparam N "$N" -chparam C "$C"
+map "butterfly_gs_shift (GS by 2^e)" . butterfly_gs_shift
+map "ntt_unit fwd (N=$N, C=$C)" ntt ntt_unit -chparam N "$N" -chparam C "$C"
+map "ntt_unit inv (N=$N, C=$C)" ntt ntt_unit -chparam N "$N" -chparam C "$C" -chparam INVERSE 1
 for W in 64 21; do
     MB=$([ "$W" = 64 ] && echo 4 || echo 2)
     map "ks_unit (P=$KS_P, mod 2^$W)" . ks_unit -chparam P "$KS_P" -chparam W "$W" \

@@ -40,18 +40,13 @@ run() {
     echo "$(summary "$top.stat") $(($(date +%s) - t0))" >"$top.sum"
 }
 BR_BITS=$(python3 -B -c "
-import sys; sys.path.insert(0, '$HDL'); from gen_twiddles import SHIFT_STAGES
-n = $N; c = $C; k1 = 2; levels = $LEVELS; batch = $B; w = n // c; log_n = n.bit_length() - 1
-buffers = (log_n + 1) * c * (2 * n // c) * 64
-rom = sum(min(c // 2, 2 << s) * ((2 << s) // min(c // 2, 2 << s)) * (8 if s < SHIFT_STAGES else 64)
-          for s in range(log_n))
-ntt = buffers + rom + c * (n // c) * 64
+import sys; sys.path.insert(0, '$HDL'); import gen_twiddles as g
+n = $N; c = $C; k1 = 2; levels = $LEVELS; batch = $B; w = n // c
 own = 3 * c * batch * k1 * w * 64 + k1 * c * 2 * levels * k1 * w * 64 + 4 * k1 * c * w * 64
-print(2 * ntt + own)")
+print(2 * g.rom_bits(n, c) + own)")
 BR_MULS=$(python3 -B -c "
-import sys; sys.path.insert(0, '$HDL'); from gen_twiddles import SHIFT_STAGES
-n = $N; c = $C; log_n = n.bit_length() - 1
-print(2 * ((log_n - min(log_n, SHIFT_STAGES)) * c // 2 + c) + 2 * c)")
+import sys; sys.path.insert(0, '$HDL'); import gen_twiddles as g
+print(2 * g.multipliers($N, $C) + 2 * $C)")
 KS_BITS=$(( (KS_P * 1 + 1) * KS_B * 21 + 2 * KS_B * 8 * 3 ))
 CMD_BITS=$(( 2 * 16 * 128 ))
 echo "Yosys generic synthesis, hierarchical: the target configuration"

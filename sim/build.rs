@@ -13,17 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The NTT unit configurations built (N, C): the sizes the tests and `glovebox sim ntt` use.
-const NTT_CONFIGS: &[(u32, u32)] = &[
-    (256, 2),
-    (256, 8),
-    (256, 32),
-    (1024, 2),
-    (1024, 8),
-    (1024, 32),
-    (2048, 2),
-    (2048, 8),
-    (2048, 32),
-];
+const NTT_CONFIGS: &[(u32, u32)] = &[(256, 2), (256, 8), (512, 4), (2048, 32), (4096, 16)];
 /// A keyswitch unit configuration (`hdl/ks_unit.sv` parameters); its model is `Vks_<P>_<W>`.
 #[derive(Hash)]
 struct KsConfig {
@@ -324,8 +314,8 @@ fn main() {
     let mut sources = Vec::new();
     let mut includes = String::new();
     let mut factory = String::new();
-    // The models read their ROM banks (<rom>_s<stage>_c<C>_b<bank>.hex,
-    // <rom>_twist_c<C>_b<bank>.hex) when constructed; one prefix per N, banks per C.
+    // The models read their ROMs (<rom>_<f|i>_s<stage>_c<C>.hex, <rom>_<f|i>_t<stage>_c<C>.hex,
+    // hdl/gen_twiddles.py) when constructed; one prefix per N, files per C.
     let rom_prefix = |n: u32| out.join(format!("twiddles_{n}"));
     // The (N, C) pairs with ROMs: the NTT units' and those inside the blind-rotation units.
     let mut roms: Vec<(u32, u32)> = NTT_CONFIGS
@@ -343,10 +333,10 @@ fn main() {
             .filter(|&&(m, _)| m == n)
             .map(|&(_, c)| c.to_string())
             .collect();
-        let present = roms.iter().filter(|&&(m, _)| m == n).all(|&(_, c)| {
-            out.join(format!("twiddles_{n}_twist_c{c:04x}_b0000.hex"))
-                .exists()
-        });
+        let present = roms
+            .iter()
+            .filter(|&&(m, _)| m == n)
+            .all(|&(_, c)| out.join(format!("twiddles_{n}_f_t5_c{c:04x}.hex")).exists());
         if stale || !present {
             run(
                 Command::new("python3")
@@ -368,7 +358,7 @@ fn main() {
         ];
         if stale {
             sources.extend(verilate(
-                &hdl, &hdl_files, &out, "ntt_unit", &prefix, &params,
+                &hdl, &hdl_files, &out, "ntt_pair", &prefix, &params,
             ));
         }
         includes.push_str(&format!("#include \"{prefix}/{prefix}.h\"\n"));

@@ -133,7 +133,7 @@ fn params_and_demo_json_keep_their_fields() {
 fn sim_ntt_json_reports_verified_cycles_and_projection() {
     for inverse in [false, true] {
         let mut args = vec![
-            "sim", "ntt", "--n", "1024", "--c", "8", "--polys", "5", "--json",
+            "sim", "ntt", "--n", "256", "--c", "8", "--polys", "5", "--json",
         ];
         if inverse {
             args.push("--inverse");
@@ -148,13 +148,13 @@ fn sim_ntt_json_reports_verified_cycles_and_projection() {
             serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
         assert_eq!(v["verified"], 5);
         assert_eq!(v["latency_cycles"], v["analytic_latency_cycles"]);
-        assert_eq!(v["interval_cycles"], 128);
+        assert_eq!(v["interval_cycles"], 32);
         let latency = v["latency_cycles"].as_u64().unwrap();
-        assert_eq!(v["cycles"].as_u64().unwrap(), latency + 5 * 128 - 1);
+        assert_eq!(v["cycles"].as_u64().unwrap(), latency + 5 * 32 - 1);
         assert_eq!(v["clock_mhz"], 350.0);
-        // 350 MHz / 128 cycles per polynomial.
+        // 350 MHz / 32 cycles per polynomial.
         let projected = v["projected_ntt_per_s"].as_f64().unwrap();
-        assert!((projected - 350e6 / 128.0).abs() < 1.0);
+        assert!((projected - 350e6 / 32.0).abs() < 1.0);
         // This run's rate: 5 polynomials over all its cycles, fill and drain included.
         let measured = v["measured_ntt_per_s"].as_f64().unwrap();
         let cycles = v["cycles"].as_f64().unwrap();

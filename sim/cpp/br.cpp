@@ -26,6 +26,7 @@ public:
     l.pipe = top_->pipe_latency;
     l.release = top_->release_latency;
     l.out_delay = top_->out_delay;
+    l.key_slots = top_->key_slots;
     return l;
   }
 

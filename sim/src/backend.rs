@@ -44,7 +44,9 @@ use std::sync::Mutex;
 pub struct SimConfig {
     /// The key memory of each unit (bandwidth in 64-bit words per cycle, latency in cycles):
     /// each key has its own channels, as the HPU gives each of its two keys 16 HBM ports, so
-    /// the two units read at the same time without contending.
+    /// the two units read at the same time without contending. The keyswitch key is stored
+    /// packed at its output modulus's width (2^21: 21 bits a word, [`KeyMemory::packed`]), so
+    /// its unit gets ⌊64 / 21⌋-odd words for every 64-bit word of bandwidth.
     pub memory: KeyMemory,
     /// Coefficients per cycle of the blind-rotation unit (a built configuration for the key's
     /// N; `None`: the first built).
@@ -352,7 +354,7 @@ impl Backend for SimBackend {
     fn upload_bootstrap_key(&self, bsk: &LweBootstrapKey) -> Result<BootstrapKeyHandle> {
         let key = convert_standard_lwe_bootstrap_key_to_ntt(bsk)?;
         let unit = self.br_unit(&key)?;
-        let device_key = BlindRotationUnit::device_key(&key);
+        let device_key = BlindRotationUnit::device_key(&key)?;
         let slot = self.bsks.insert(SimBootstrapKey {
             key,
             device_key,
@@ -376,7 +378,9 @@ impl Backend for SimBackend {
                 "sim backend: no keyswitch unit with {lanes} lanes for output modulus 2^{w}"
             )));
         }
-        let mut unit = KeyswitchUnit::for_key(ksk, lanes, self.config.memory)?;
+        // The keyswitch key is stored packed at its modulus's width (KeyMemory::packed).
+        let memory = self.config.memory.packed(w);
+        let mut unit = KeyswitchUnit::for_key(ksk, lanes, memory)?;
         if let Some(b) = self.config.batch {
             unit = unit.with_batch(b)?;
         }

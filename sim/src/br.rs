@@ -51,6 +51,8 @@ mod ffi {
         pipe: u32,
         release: u32,
         out_delay: u32,
+        /// GGSWs the unit's key buffer holds (`key_slots`).
+        key_slots: u32,
     }
 
     /// One batch for the harness (`cpp/br_harness.h`).
@@ -192,7 +194,7 @@ pub enum BrBinding {
     LoopLatency,
     /// The key memory's bandwidth: a GGSW takes longer to arrive than to use.
     KeyBandwidth,
-    /// The key memory's latency: the GGSW buffer's two slots do not cover it.
+    /// The key memory's latency: the GGSW buffer's slots (`key_slots`) do not cover it.
     KeyLatency,
 }
 
@@ -254,6 +256,7 @@ impl BrCycleModel {
         let (lf, li, lm) = (u64::from(lat.fwd), u64::from(lat.inv), u64::from(lat.mac));
         let lambda = t + k1 * w + lf + li + lm + u64::from(lat.pipe);
         let release = t + lf + lm + u64::from(lat.release);
+        let slots = lat.key_slots.max(1) as usize;
         let load = b * k1 * w;
         let jobs = n * b;
         let mut s = vec![0u64; jobs as usize];
@@ -264,8 +267,8 @@ impl BrCycleModel {
                 1
             } else {
                 let mut x = f[g - 1] + rows * d;
-                if g >= 2 {
-                    x = x.max(s[(g - 2) * b as usize + b as usize - 1] + release);
+                if g >= slots {
+                    x = x.max(s[(g - slots) * b as usize + b as usize - 1] + release);
                 }
                 x
             };
@@ -286,7 +289,7 @@ impl BrCycleModel {
             (b * t) as f64,
             lambda as f64,
             (rows * d) as f64,
-            ((b - 1) * t + release + rows * d + lk + 1) as f64 / 2.0,
+            ((b - 1) * t + release + rows * d + lk + 1) as f64 / slots as f64,
         ];
         let bindings = [
             BrBinding::Compute,
@@ -465,10 +468,17 @@ impl BlindRotationUnit {
     }
 
     /// The key as the unit reads it: the engine's NTT-domain words times N mod p (the unit's
-    /// inverse transform scales by N⁻¹, the engine's key carries it). Done once per key.
-    pub fn device_key(bsk: &NttLweBootstrapKey) -> Vec<u64> {
-        let n = bsk.polynomial_size().0 as u64;
-        bsk.as_slice().iter().map(|&x| modp::mul(x, n)).collect()
+    /// inverse transform scales by N⁻¹, the engine's key carries it), each polynomial in the
+    /// NTT units' order ([`crate::ntt_order`]). Done once per key.
+    pub fn device_key(bsk: &NttLweBootstrapKey) -> Result<Vec<u64>> {
+        let n = bsk.polynomial_size().0;
+        let order = crate::ntt_order::NttOrder::new(n)?;
+        Ok(bsk
+            .as_slice()
+            .chunks_exact(n)
+            .flat_map(|p| order.to_unit_order(p))
+            .map(|x| modp::mul(x, n as u64))
+            .collect())
     }
 
     /// Blind-rotates `accumulators` (whole GLWE ciphertexts) by `msed` (whole modulus-switched
@@ -563,7 +573,7 @@ impl BlindRotationUnit {
         msed: &[u64],
         accumulators: &mut [u64],
     ) -> Result<BrRun> {
-        let key = Self::device_key(bsk);
+        let key = Self::device_key(bsk)?;
         self.blind_rotate_batch_with(bsk, &key, msed, accumulators)
     }
 }

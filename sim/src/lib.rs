@@ -3,9 +3,9 @@
 //! come with cycle counts.
 //!
 //! Part 1 (this crate today) covers the NTT datapath: [`NttUnit`] streams polynomials through
-//! the Verilog NTT / inverse-NTT unit (`hdl/ntt_unit.sv`) exactly as
-//! [`glovebox_engine::ntt::Plan::fwd`] and [`glovebox_engine::ntt::Plan::inv`] transform them, and
-//! reports the cycles it took; [`ks`] runs the keyswitch unit (`hdl/ks_unit.sv`) against a
+//! the Verilog streaming NTT and inverse-NTT units (`hdl/ntt_unit.sv`, one per direction, in
+//! [`ntt_order`]'s order) and returns exactly what [`glovebox_engine::ntt::Plan::fwd`] and
+//! [`glovebox_engine::ntt::Plan::inv`] compute, with the cycles it took; [`ks`] runs the keyswitch unit (`hdl/ks_unit.sv`) against a
 //! modelled key memory, word for word the engine's keyswitch, with a closed-form cycle model
 //! the simulation equals; [`arith`] drives the modular multiplier, the power-of-two
 //! shifter, the two butterflies and the multiply-accumulate unit on their own, measuring when
@@ -31,6 +31,7 @@ pub mod backend;
 pub mod br;
 pub mod device;
 pub mod ks;
+pub mod ntt_order;
 pub mod unit;
 
 pub use unit::KeyMemory;
@@ -120,8 +121,8 @@ pub struct Latencies {
     pub butterfly_shift: u64,
     /// `mac_unit` (MAC_LATENCY).
     pub mac: u64,
-    /// NTT stages whose twiddles are all powers of two in both directions, built with
-    /// `butterfly_shift` and no multiplier (SHIFT_STAGES).
+    /// The streaming NTT's stages before its first twist multiply (SHIFT_STAGES; a twist every
+    /// SHIFT_STAGES + 1 stages after): `hdl/ntt_unit.sv`.
     pub shift_stages: u64,
 }
 
@@ -201,6 +202,7 @@ pub struct NttUnit {
     sim: cxx::UniquePtr<ffi::NttSim>,
     n: usize,
     c: usize,
+    order: ntt_order::NttOrder,
 }
 
 impl NttUnit {
@@ -221,7 +223,8 @@ impl NttUnit {
                 built.join(", ")
             )));
         }
-        Ok(Self { sim, n, c })
+        let order = ntt_order::NttOrder::new(n)?;
+        Ok(Self { sim, n, c, order })
     }
 
     /// N.
@@ -244,23 +247,38 @@ impl NttUnit {
         self.sim.latency() as u64
     }
 
-    /// The design's analytical latency (first input word to first output word), from the
+    /// The design's analytical latency (first input row to first output row), from the
     /// structure documented in `hdl/ntt_unit.sv` and the unit latencies the RTL exports
-    /// ([`latencies`]): filling buffer 0 (N/C cycles), log2 N stages of N/C + 1 cycles plus
-    /// their butterfly's latency (`butterfly_shift`'s in the first `shift_stages` stages, which
-    /// multiply by shifts, `butterfly`'s after), then the output read and the scaling
-    /// multiplier (`mod_mul`).
+    /// ([`latencies`]): the input register, then per stage S (pairs at distance
+    /// t = N / 2^(S+1)) `butterfly_shift`'s latency if t < C, or t / C rows of delay, the
+    /// butterfly and an output register if t >= C; and a `mod_mul` per twist (before stage
+    /// `shift_stages` and every `shift_stages` + 1 stages after). Both directions alike.
     pub fn analytic_latency(n: usize, c: usize) -> u64 {
         let lat = latencies();
-        let words = (n / c) as u64;
         let log_n = n.trailing_zeros() as u64;
-        let shift_stages = log_n.min(lat.shift_stages);
-        words
-            + log_n * (words + 1)
-            + shift_stages * lat.butterfly_shift
-            + (log_n - shift_stages) * lat.butterfly
-            + 1
-            + lat.mod_mul
+        let first = lat.shift_stages;
+        let twists = if log_n > first {
+            (log_n - 1 - first) / (first + 1) + 1
+        } else {
+            0
+        };
+        1 + twists * lat.mod_mul
+            + (0..log_n)
+                .map(|s| {
+                    let t = (n >> (s + 1)) as u64;
+                    if t >= c as u64 {
+                        t / c as u64 + lat.butterfly_shift + 1
+                    } else {
+                        lat.butterfly_shift
+                    }
+                })
+                .sum::<u64>()
+    }
+
+    /// The order in which the units hold the NTT domain ([`ntt_order`]); [`NttUnit::forward`]
+    /// and [`NttUnit::inverse`] convert from and to the engine's.
+    pub fn order(&self) -> &ntt_order::NttOrder {
+        &self.order
     }
 
     /// Cycles simulated since the unit was built.
@@ -285,15 +303,26 @@ impl NttUnit {
             });
         }
         let polynomials = data.len() / self.n;
+        let mut input = data.to_vec();
+        if inverse {
+            for p in input.chunks_exact_mut(self.n) {
+                p.copy_from_slice(&self.order.to_unit_order(p));
+            }
+        }
         let mut output = vec![0u64; data.len()];
         let mut latencies = vec![0u64; polynomials];
         let t = Instant::now();
         let cycles = self
             .sim
             .pin_mut()
-            .stream(data, inverse, &mut output, &mut latencies)
+            .stream(&input, inverse, &mut output, &mut latencies)
             .map_err(|e| sim_error(e.what().to_string()))?;
         let wall_seconds = t.elapsed().as_secs_f64();
+        if !inverse {
+            for p in output.chunks_exact_mut(self.n) {
+                p.copy_from_slice(&self.order.to_plan_order(p));
+            }
+        }
         data.copy_from_slice(&output);
         Ok(NttRun {
             polynomials,
@@ -304,12 +333,14 @@ impl NttUnit {
     }
 
     /// Forward NTTs of every polynomial of `data` (canonical residues, natural order) in place,
-    /// streamed back to back: [`glovebox_engine::ntt::Plan::fwd`]'s output, word for word.
+    /// streamed back to back through the forward unit: [`glovebox_engine::ntt::Plan::fwd`]'s
+    /// output, word for word, once the unit's order ([`NttUnit::order`]) is undone.
     pub fn forward(&mut self, data: &mut [u64]) -> Result<NttRun> {
         self.run(data, false)
     }
 
-    /// Inverse NTTs (scaling by N^-1 included): [`glovebox_engine::ntt::Plan::inv`].
+    /// Inverse NTTs (scaling by N^-1 included) through the inverse unit, `data` in
+    /// `Plan::fwd`'s order (put into the unit's first): [`glovebox_engine::ntt::Plan::inv`].
     pub fn inverse(&mut self, data: &mut [u64]) -> Result<NttRun> {
         self.run(data, true)
     }

@@ -15,6 +15,27 @@ pub struct KeyMemory {
     pub latency: u32,
 }
 
+impl KeyMemory {
+    /// The same channels carrying a key stored packed at `word_bits` bits a word (a keyswitch
+    /// key modulo 2^21 at 21 bits, three words and a bit per 64) instead of one word per 64
+    /// bits: ⌊64 `words_per_cycle` / `word_bits`⌋ words per cycle, the latency unchanged.
+    ///
+    /// ```
+    /// use glovebox_sim::KeyMemory;
+    /// let m = KeyMemory { words_per_cycle: 32, latency: 200 };
+    /// assert_eq!(m.packed(21).words_per_cycle, 97);
+    /// assert_eq!(m.packed(64), m);
+    /// ```
+    pub fn packed(self, word_bits: u32) -> Self {
+        let bits = u64::from(word_bits.clamp(1, 64));
+        Self {
+            words_per_cycle: (u64::from(self.words_per_cycle) * 64 / bits).min(u64::from(u32::MAX))
+                as u32,
+            latency: self.latency,
+        }
+    }
+}
+
 /// `Send` for a Verilated model's C++ type.
 macro_rules! send_model {
     ($($model:ty),* $(,)?) => {

@@ -23,10 +23,8 @@ fn random_polys(rng: &mut impl Rng, n: usize, count: usize) -> Vec<u64> {
 fn forward_and_inverse_equal_the_engine_for_every_built_configuration() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let configs = ntt_configs();
-    for n in [256, 1024, 2048] {
-        for c in [2, 8, 32] {
-            assert!(configs.contains(&(n, c)), "N={n} C={c} not built");
-        }
+    for nc in [(256, 2), (256, 8), (512, 4), (2048, 32), (4096, 16)] {
+        assert!(configs.contains(&nc), "{nc:?} not built");
     }
     for (n, c) in configs {
         let plan = Plan::try_new_portable(n).unwrap();

@@ -79,10 +79,10 @@ pub struct PbsArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct NttArgs {
-    /// Polynomial size N (built: 256, 1024, 2048).
+    /// Polynomial size N (built: 256, 512, 2048, 4096).
     #[arg(long, default_value_t = 2048)]
     pub n: usize,
-    /// Coefficients per cycle C (built: 2, 8, 32).
+    /// Coefficients per cycle C (built: 2 and 8 at N = 256, 4 at 512, 32 at 2048, 16 at 4096).
     #[arg(long, default_value_t = 32)]
     pub c: usize,
     /// Polynomials streamed back to back.
@@ -298,6 +298,8 @@ struct SimPbsModelReport {
     clock_mhz: f64,
     key_gbps: f64,
     key_words_per_cycle: u32,
+    /// The keyswitch key's words per cycle, packed at its modulus's width.
+    keyswitch_key_words_per_cycle: u32,
     /// The models of one batch.
     keyswitch_cycles: u64,
     blind_rotation_cycles: u64,
@@ -319,13 +321,14 @@ impl Report for SimPbsModelReport {
     fn print_table(&self) {
         println!(
             "cycle model only (not simulated, not verified): {}, batch {}, C = {}, keyswitch {} \
-             lanes, {} GB/s ({} words/cycle) at {} MHz",
+             lanes, {} GB/s per key ({} words/cycle; the keyswitch key packed, {}) at {} MHz",
             self.params,
             self.batch,
             self.c,
             self.ks_lanes,
             self.key_gbps,
             self.key_words_per_cycle,
+            self.keyswitch_key_words_per_cycle,
             self.clock_mhz
         );
         println!(
@@ -416,7 +419,8 @@ fn pbs_model(a: &PbsArgs, params: &'static Parameters) -> CliResult<()> {
             batch: a.batch,
         },
         a.ks_lanes,
-        &memory,
+        // The keyswitch key stored packed at its modulus's width.
+        &memory.packed(params.ks_output_modulus_log),
         // The unit's latency ports do not depend on its lanes: read them from a built one.
         &KeyswitchUnit::new(16, 64, memory)?.latencies(),
     );
@@ -433,6 +437,7 @@ fn pbs_model(a: &PbsArgs, params: &'static Parameters) -> CliResult<()> {
         clock_mhz: a.clock_mhz,
         key_gbps: a.key_gbps,
         key_words_per_cycle: words,
+        keyswitch_key_words_per_cycle: memory.packed(params.ks_output_modulus_log).words_per_cycle,
         keyswitch_cycles: ks.cycles,
         blind_rotation_cycles: br.cycles,
         batches: a.batches,
@@ -520,7 +525,11 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
     let ntt_bsk = server.ntt_bootstrap_key()?;
     let br_model =
         BlindRotationUnit::new(poly, config.lanes, memory)?.cycle_model(ntt_bsk, a.batch)?;
-    let ks_unit = KeyswitchUnit::for_key(server.keyswitch_key(), a.ks_lanes, memory)?;
+    let ks_unit = KeyswitchUnit::for_key(
+        server.keyswitch_key(),
+        a.ks_lanes,
+        memory.packed(params.ks_output_modulus_log),
+    )?;
     let ks_model = ks_unit.cycle_model(server.keyswitch_key(), a.batch)?;
     let expected = (br_model.cycles + ks_model.cycles) * a.batches as u64;
     let bar = progress_bar(
@@ -588,7 +597,13 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
         binding: br_model.binding.to_string(),
         binding_terms_cycles_per_ggsw: br_model.terms,
         keyswitch_binding: ks_model.binding.to_string(),
-        key_gbps_used: counters.key_words as f64 * 8.0 / (cycles.max(1) as f64 / clock_hz) / 1e9,
+        // 8 bytes a bootstrapping-key word, the keyswitch key packed at its modulus's width.
+        key_gbps_used: (br_model.key_words * 8
+            + ks_model.key_words * u64::from(params.ks_output_modulus_log) / 8)
+            as f64
+            * runs as f64
+            / (cycles.max(1) as f64 / clock_hz)
+            / 1e9,
         fwd_ntt_utilization: (br_model.fwd_busy * runs) as f64 / cycles.max(1) as f64,
         inv_ntt_utilization: (br_model.inv_busy * runs) as f64 / cycles.max(1) as f64,
         multiplier_utilization: (br_model.fwd_busy * runs) as f64 / cycles.max(1) as f64,
