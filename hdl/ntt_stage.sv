@@ -96,35 +96,37 @@ module ntt_stage #(
     end
   end else begin : g_cross
     // in_data delayed by D rows: row k - D beside row k.
-    logic [64*C-1:0] xd[D];
-    always_ff @(posedge clk) xd[0] <= in_data;
-    for (genvar i = 1; i < D; i++) begin : g_xd
-      always_ff @(posedge clk) xd[i] <= xd[i-1];
+    logic [D*64*C-1:0] xd;
+    if (D > 1) begin : g_xd
+      always_ff @(posedge clk) xd <= {xd[(D-1)*64*C-1:0], in_data};
+    end else begin : g_xd1
+      always_ff @(posedge clk) xd <= in_data;
     end
     logic [64*C-1:0] top, bot;
     for (genvar l = 0; l < C; l++) begin : g_fly
       if (INVERSE) begin : g_gs
         butterfly_gs_shift fly (
             .clk(clk), .rst(rst), .in_valid(in_valid),
-            .u(xd[D-1][l*64+:64]), .v(in_data[l*64+:64]), .e(e),
+            .u(xd[(D-1)*64*C+l*64+:64]), .v(in_data[l*64+:64]), .e(e),
             .out_valid(fly_valid[l]), .x(top[l*64+:64]), .y(bot[l*64+:64]), .latency()
         );
       end else begin : g_ct
         butterfly_shift fly (
             .clk(clk), .rst(rst), .in_valid(in_valid),
-            .u(xd[D-1][l*64+:64]), .v(in_data[l*64+:64]), .e(e),
+            .u(xd[(D-1)*64*C+l*64+:64]), .v(in_data[l*64+:64]), .e(e),
             .out_valid(fly_valid[l]), .x(top[l*64+:64]), .y(bot[l*64+:64]), .latency()
         );
       end
     end
     // The bottom results wait D rows for their turn.
-    logic [64*C-1:0] bd[D];
-    always_ff @(posedge clk) bd[0] <= bot;
-    for (genvar i = 1; i < D; i++) begin : g_bd
-      always_ff @(posedge clk) bd[i] <= bd[i-1];
+    logic [D*64*C-1:0] bd;
+    if (D > 1) begin : g_bd
+      always_ff @(posedge clk) bd <= {bd[(D-1)*64*C-1:0], bot};
+    end else begin : g_bd1
+      always_ff @(posedge clk) bd <= bot;
     end
     // The row leaving (the index D + BF cycles after it came): a top row (bit log2 D clear)
     // takes the butterflies' first result, a bottom row the delayed second one.
-    always_ff @(posedge clk) out_data <= k_d[LAT-2][DB] ? bd[D-1] : top;
+    always_ff @(posedge clk) out_data <= k_d[LAT-2][DB] ? bd[(D-1)*64*C+:64*C] : top;
   end
 endmodule

@@ -73,26 +73,34 @@ module ntt_unit #(
     $error("ntt_unit: N = %0d, C = %0d outside the contract (N >= 64, 2 <= C <= N / 2)", N, C);
   end
 
-  // The stream between chain positions: element p is position p's input.
-  logic            v[NP+1];
-  logic [KW-1:0]   k[NP+1], pk[NP+1];
-  logic [64*C-1:0] d[NP+1];
+  // The stream between chain positions, position p's input at index p: valid bits, row
+  // indices (bits [p KW +: KW]), the indices one cycle ahead, and the rows (bits
+  // [p 64 C +: 64 C]). Flat vectors: Yosys 0.23 does not take unpacked arrays driven from
+  // several generate scopes.
+  logic [NP:0]              v;
+  logic [(NP+1)*KW-1:0]     k, pk;
+  logic [(NP+1)*64*C-1:0]   d;
 
   // Input register and row counter.
-  logic [KW-1:0] kin;
+  logic            v0;
+  logic [KW-1:0]   kin, k0;
+  logic [64*C-1:0] d0;
   always_ff @(posedge clk) begin
     if (rst) begin
-      kin  <= '0;
-      v[0] <= 1'b0;
+      kin <= '0;
+      v0  <= 1'b0;
     end else begin
-      v[0] <= in_valid;
+      v0 <= in_valid;
       if (in_valid) kin <= kin + 1'b1;
     end
-    k[0] <= kin;
-    d[0] <= in_data;
+    k0 <= kin;
+    d0 <= in_data;
   end
+  assign v[0]           = v0;
+  assign k[KW-1:0]      = k0;
+  assign d[64*C-1:0]    = d0;
   // The next cycle's row index: the counter as it stands now.
-  assign pk[0] = kin;
+  assign pk[KW-1:0] = kin;
 
   for (genvar s = 0; s < LOG_N; s++) begin : g_stage
     localparam int FP = fly_pos(s);
@@ -100,13 +108,13 @@ module ntt_unit #(
         .clk(clk),
         .rst(rst),
         .in_valid(v[FP]),
-        .in_k(k[FP]),
-        .pre_k(pk[FP]),
-        .in_data(d[FP]),
+        .in_k(k[FP*KW+:KW]),
+        .pre_k(pk[FP*KW+:KW]),
+        .in_data(d[FP*64*C+:64*C]),
         .out_valid(v[FP+1]),
-        .out_k(k[FP+1]),
-        .out_pre_k(pk[FP+1]),
-        .out_data(d[FP+1])
+        .out_k(k[(FP+1)*KW+:KW]),
+        .out_pre_k(pk[(FP+1)*KW+:KW]),
+        .out_data(d[(FP+1)*64*C+:64*C])
     );
     if (is_twist(s)) begin : g_twist
       localparam int TP = twist_pos(s);
@@ -114,19 +122,19 @@ module ntt_unit #(
           .clk(clk),
           .rst(rst),
           .in_valid(v[TP]),
-          .in_k(k[TP]),
-          .pre_k(pk[TP]),
-          .in_data(d[TP]),
+          .in_k(k[TP*KW+:KW]),
+          .pre_k(pk[TP*KW+:KW]),
+          .in_data(d[TP*64*C+:64*C]),
           .out_valid(v[TP+1]),
-          .out_k(k[TP+1]),
-          .out_pre_k(pk[TP+1]),
-          .out_data(d[TP+1])
+          .out_k(k[(TP+1)*KW+:KW]),
+          .out_pre_k(pk[(TP+1)*KW+:KW]),
+          .out_data(d[(TP+1)*64*C+:64*C])
       );
     end
   end
 
   assign out_valid = v[NP];
-  assign out_data  = d[NP];
+  assign out_data  = d[NP*64*C+:64*C];
   logic unused_k;
-  assign unused_k = ^{k[NP], pk[NP]};
+  assign unused_k = ^{k[NP*KW+:KW], pk[NP*KW+:KW]};
 endmodule
