@@ -51,7 +51,7 @@ pub struct PbsArgs {
     #[arg(long, default_value_t = 1)]
     pub batches: usize,
     /// Coefficients per cycle of the blind-rotation unit (built: 32 at N = 2048, 4 at N = 512,
-    /// and 256 at N = 2048 in a build with `--features accelerator-target`; omitted: the first
+    /// and 128 at N = 2048 in a build with `--features accelerator-target`; omitted: the first
     /// built).
     #[arg(long)]
     pub c: Option<usize>,
