@@ -112,7 +112,7 @@ done
 
 # The blind-rotation unit at BR_N = 64, C = 2, k = 1, up to 2 levels and 2 accumulators (the
 # simulated units have N = 2048, C = 32 and 16; the same structure, wider and deeper): two NTT
-# units, K1 C = 4 multiply-accumulate lanes, the three accumulator copies, the two-GGSW buffer
+# units, K1 C = 4 multiply-accumulate lanes, the three accumulator copies, the four-GGSW buffer
 # and the four NTT-domain accumulator slots. Its ROMs are generated for BR_N in a folder of
 # their own (the NTT units read `twiddles_*` from the working directory).
 BR_N="${6:-64}"
@@ -125,7 +125,7 @@ mkdir -p br && (
     BITS=$(python3 -B -c "
 import sys; sys.path.insert(0, '$HDL'); import gen_twiddles as g
 n = $BR_N; c = 2; k1 = 2; levels = 2; batch = 2; w = n // c
-own = 3 * c * batch * k1 * w * 64 + k1 * c * 2 * levels * k1 * w * 64 + 4 * k1 * c * w * 64
+own = 3 * c * batch * k1 * w * 64 + k1 * c * 4 * levels * k1 * w * 64 + 4 * k1 * c * w * 64
 print(2 * g.rom_bits(n, c) + own)")
     # 64-bit modular multipliers: C per twist in each NTT unit, K1 C in the multiply-accumulate.
     MULS=$(python3 -B -c "

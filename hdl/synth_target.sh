@@ -42,7 +42,7 @@ run() {
 BR_BITS=$(python3 -B -c "
 import sys; sys.path.insert(0, '$HDL'); import gen_twiddles as g
 n = $N; c = $C; k1 = 2; levels = $LEVELS; batch = $B; w = n // c
-own = 3 * c * batch * k1 * w * 64 + k1 * c * 2 * levels * k1 * w * 64 + 4 * k1 * c * w * 64
+own = 3 * c * batch * k1 * w * 64 + k1 * c * 4 * levels * k1 * w * 64 + 4 * k1 * c * w * 64
 print(2 * g.rom_bits(n, c) + own)")
 BR_MULS=$(python3 -B -c "
 import sys; sys.path.insert(0, '$HDL'); import gen_twiddles as g
