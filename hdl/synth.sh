@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Area: Yosys 0.23 generic synthesis (no vendor library) of the modular multiplier, of the
-# streaming NTT unit, of the keyswitch unit (native torus, and output modulus 2^21 whose digit
-# product is a shift), of the blind-rotation unit and of the command interface: the whole
-# processor, unit by unit, with cell counts. Memories (the stage buffers' banks, the ROM banks, the
-# keyswitch accumulator banks) are kept as memory cells and reported in bits; everything else is
-# mapped to generic gates and
-# flip-flops, so the 32x32 partial products show up as gates (an FPGA maps them to DSPs).
+# streaming NTT units (a forward and an inverse, ntt_pair), of the keyswitch unit (native torus,
+# and output modulus 2^21 whose digit product is a shift), of the blind-rotation unit and of the
+# command interface: the whole processor, unit by unit, with cell counts. Memories (the ROMs, the
+# blind-rotation and keyswitch banks) are kept as memory cells and reported in bits; everything
+# else is mapped to generic gates and flip-flops (the NTT units' delay lines among them), so the
+# 32x32 partial products show up as gates (an FPGA maps them to DSPs).
 #
 # Usage: hdl/synth.sh [N] [C] [KS_P] [KS_BATCH] [KS_CHUNKS] [BR_N]   (default N = 256, C = 2: a full
 # N = 2048 unit synthesizes the same structure, 11 stages instead of 8, and takes Yosys
