@@ -1,8 +1,7 @@
 // A simple dual-port RAM: one write port and one registered read port, DEPTH words of W bits
 // -- the memory that FPGA block RAM and ASIC SRAM macros offer. `rdata` is the word at `raddr`
 // one cycle after `re`, and holds while `re` is low. The read-during-write value is left to the
-// memory: the NTT unit never reads a word in the cycle it is written (a frame is written and read
-// in different halves of a buffer), and the keyswitch unit forwards its previous write around it.
+// memory (the keyswitch unit forwards its previous write around it).
 module sdp_ram #(
     parameter int W = 64,
     parameter int DEPTH = 256
