@@ -396,6 +396,8 @@ fn pbs_model(a: &PbsArgs, params: &'static Parameters) -> CliResult<()> {
         .into());
     }
     let (memory, words) = key_memory(a);
+    // The keyswitch key stored packed at its modulus's width.
+    let ks_memory = memory.packed(params.ks_output_modulus_log);
     let lat = projected_latencies(poly, c)?;
     let k1 = params.glwe_dimension.0 + 1;
     let br = BrCycleModel::new(
@@ -419,8 +421,7 @@ fn pbs_model(a: &PbsArgs, params: &'static Parameters) -> CliResult<()> {
             batch: a.batch,
         },
         a.ks_lanes,
-        // The keyswitch key stored packed at its modulus's width.
-        &memory.packed(params.ks_output_modulus_log),
+        &ks_memory,
         // The unit's latency ports do not depend on its lanes: read them from a built one.
         &KeyswitchUnit::new(16, 64, memory)?.latencies(),
     );
@@ -437,7 +438,7 @@ fn pbs_model(a: &PbsArgs, params: &'static Parameters) -> CliResult<()> {
         clock_mhz: a.clock_mhz,
         key_gbps: a.key_gbps,
         key_words_per_cycle: words,
-        keyswitch_key_words_per_cycle: memory.packed(params.ks_output_modulus_log).words_per_cycle,
+        keyswitch_key_words_per_cycle: ks_memory.words_per_cycle,
         keyswitch_cycles: ks.cycles,
         blind_rotation_cycles: br.cycles,
         batches: a.batches,
