@@ -37,11 +37,20 @@
 // - Write-back: each job's K1 NTT-domain polynomials stream through the inverse NTT unit; each
 //   output row is switched to the native torus and added to the accumulator (read, add,
 //   write).
-// - Output: after the last job, each accumulator streams out rotated by X^(-body).
+// - Output: after the last job, each accumulator streams out rotated by X^(-body); with
+//   cfg_extract, as the LWE ciphertext sample-extracted from its constant coefficient
+//   (glovebox_engine's sample_extract: mask word j of polynomial r is acc'_r[0] for j = 0 and
+//   -acc'_r[N - j] after, acc' = acc X^(-body), and the body acc'_k[0]). Word j is
+//   acc_r[body - j] in the negacyclic extension (acc[x + N] = -acc[x]), so output row q is read
+//   as row W - 1 - q rotated by X^(N - 1 - body), its lanes reversed: the rotated read as it
+//   is. k W rows of mask words, then one row with the body in lane 0 (the other lanes zero).
+// - Modulus switch (cfg_switch, hdl/mod_switch.sv): each rotation word is switched from the
+//   native torus to Z/2NZ as it is taken, so a batch enters as keyswitched LWE ciphertexts.
 //
 // Ports. `start` (with cfg_*) while idle. The accumulators come in on in_* (cfg_batch K1 W
 // rows: ciphertext, polynomial, row), before any job. The rotations come in on rot_* in the
-// order they are used: a_b,i for i-major, b-minor, then the bodies, b = 0 first. The key:
+// order they are used: a_b,i for i-major, b-minor, then the bodies, b = 0 first (in [0, 2N),
+// or native-torus words with cfg_switch). The key:
 // `key_req` is high while the unit can take the next GGSW (its slot is free); the memory answers
 // `key_start` in a cycle where it begins sending that GGSW, then its levels K1 K1 W rows in the
 // engine's order (level, row of the level matrix, output polynomial, row) on key_valid /
@@ -57,12 +66,14 @@
 // the inverse NTT's and the mac_unit's `latency` ports and PIPE (the unit's own registers) on
 // the `pipe_latency` port. GGSW g's slot frees when the batch's last job with GGSW g - KEY_SLOTS
 // has accumulated (S + T + Lf + Lm + RELEASE). The output phase starts when every write-back is in
-// and its last row leaves OUT_DELAY cycles after it is read.
+// and its last row leaves OUT_DELAY cycles after it is read (K1 W rows a ciphertext, or
+// (K1 - 1) W + 1 extracting).
 //
 // Contract (the software checks it): N, C, MAX_BATCH, MAX_LEVELS powers of two, W >= 2 and
 // W >= goldilocks_pkg::MAC_LATENCY + 2 (an accumulator row is read again after its previous
 // sum is written); 1 <= cfg_batch <= MAX_BATCH, cfg_n >= 1, 1 <= cfg_levels <= MAX_LEVELS,
-// 1 <= cfg_base_log <= MAX_BASE_LOG, cfg_base_log cfg_levels < 64; rotations in [0, 2N).
+// 1 <= cfg_base_log <= MAX_BASE_LOG, cfg_base_log cfg_levels < 64; rotations in [0, 2N)
+// without cfg_switch; cfg_n < 2^22 with cfg_centered (mod_switch's sums).
 module br_unit #(
     parameter int N            = 512,
     parameter int C            = 4,
@@ -79,12 +90,19 @@ module br_unit #(
     input  logic [15:0]     cfg_batch,
     input  logic [5:0]      cfg_base_log,
     input  logic [5:0]      cfg_levels,
+    // The rotations are LWE words on the native torus, switched to Z/2NZ here (mod_switch.sv;
+    // centered: TFHE-rs's centered-mean noise reduction on the body); else already in [0, 2N).
+    input  logic            cfg_switch,
+    input  logic            cfg_centered,
+    // Sample extraction: each result leaves as an LWE ciphertext (see Output) instead of its
+    // GLWE accumulator.
+    input  logic            cfg_extract,
     input  logic            in_valid,
     output logic            in_ready,
     input  logic [64*C-1:0] in_data,
     input  logic            rot_valid,
     output logic            rot_ready,
-    input  logic [15:0]     rot_data,
+    input  logic [63:0]     rot_data,
     output logic            key_req,
     input  logic            key_start,
     input  logic            key_valid,
@@ -157,6 +175,7 @@ module br_unit #(
   logic        issued_all;  // issued == jobs, kept as a flag
   logic        wb_all;      // wb_done == jobs, likewise
   logic [5:0]  base_log, levels;
+  logic        switch_r, centered_r, extract_r;
   logic        go;
   assign busy = state != IDLE;
   assign go   = start & (state == IDLE);
@@ -164,7 +183,7 @@ module br_unit #(
   // mac_units' valid bits (all equal), and the wrap bit of the rotated read's index (its row is
   // the index mod N over C).
   logic unused;
-  assign unused = ^{cfg_batch[15:BW+1], rot_data[15:LOG_N+1], mac_valid[K1-1:1], rot_wrap};
+  assign unused = ^{cfg_batch[15:BW+1], mac_valid[K1-1:1], rot_wrap};
 
   // Accumulator memory address of (ciphertext, polynomial, row).
   function automatic logic [AAW-1:0] acc_addr(input logic [BW-1:0] b, input logic [UW-1:0] r,
@@ -289,8 +308,28 @@ module br_unit #(
   assign can_out    = state == RUN && rd_free && all_issued && wb_all && out_jobs < batch
       && rot_valid;
   assign rot_ready  = can_job | can_out;
-  assign rd_last    = rd_q == QW'(W - 1) && rd_r == UW'(K1 - 1)
-      && (rd_out || rd_t == UW'(levels - 1'b1));
+  // An extracting output job reads the body polynomial's first row only.
+  assign rd_last    = rd_r == UW'(K1 - 1) && (rd_out
+      ? rd_q == (extract_r ? QW'(0) : QW'(W - 1))
+      : rd_q == QW'(W - 1) && rd_t == UW'(levels - 1'b1));
+
+  // The rotation of the next job or output: mask word a_b,i (a job) or body_b (an output),
+  // switched to Z/2NZ here or taken as switched.
+  logic [LOG_N:0] ms_out, rot_in;
+  mod_switch #(.LOG_2N(LOG_N + 1), .MAX_BATCH(MAX_BATCH)) ms (
+      .clk(clk),
+      .clear(go),
+      .centered(centered_r),
+      .word(rot_data),
+      .body(!can_job),
+      .index(can_job ? iss_b : BW'(out_jobs)),
+      .take(can_job & switch_r),
+      .switched(ms_out)
+  );
+  assign rot_in = switch_r ? ms_out : rot_data[LOG_N:0];
+  // An extracting output job reads rows in reverse order (row W - 1 - q for output row q).
+  logic [QW-1:0] rd_qa;
+  assign rd_qa = rd_out && extract_r ? ~rd_q : rd_q;
 
   // Per bank m of the rotated copy: the lane that reads it and that lane's row.
   logic [LW-1:0] rot_lo;
@@ -300,7 +339,7 @@ module br_unit #(
     logic [LOG_N:0] e;
     logic [LW-1:0]  lane;
     assign lane = LW'(m) + rot_lo;
-    assign e    = (LOG_N + 1)'(rd_q) * (LOG_N + 1)'(C) + (LOG_N + 1)'(lane) - rd_rot;
+    assign e    = (LOG_N + 1)'(rd_qa) * (LOG_N + 1)'(C) + (LOG_N + 1)'(lane) - rd_rot;
     assign rot_wrap[m]     = e[LOG_N];
     assign acc_re[m]                   = rd_busy;
     assign acc_raddr[m*AAW+:AAW]       = acc_addr(rd_b, rd_r, QW'(e[LOG_N-1:0] >> LW));
@@ -309,22 +348,23 @@ module br_unit #(
   end
 
   // Stage 1: the words read; lane l takes bank (l - a) mod C, negated where q C + l - a wraps.
-  logic          s1_valid, s1_out;
+  logic          s1_valid, s1_out, s1_body;
   logic [UW-1:0] s1_t;
   logic [LW-1:0] s1_rot_lo;
   logic [C-1:0]  s1_neg;
-  logic          s2_valid, s2_out;
+  logic          s2_valid, s2_out, s2_body;
   logic [UW-1:0] s2_t;
   logic [C*64-1:0] s2_data;
   for (genvar l = 0; l < C; l++) begin : g_neg
     logic [LOG_N:0] e;
-    assign e = (LOG_N + 1)'(rd_q) * (LOG_N + 1)'(C) + (LOG_N + 1)'(l) - rd_rot;
+    assign e = (LOG_N + 1)'(rd_qa) * (LOG_N + 1)'(C) + (LOG_N + 1)'(l) - rd_rot;
     always_ff @(posedge clk) s1_neg[l] <= e[LOG_N];
   end
   always_ff @(posedge clk) begin
     if (rst) s1_valid <= 1'b0;
     else s1_valid <= rd_busy;
     s1_out    <= rd_out;
+    s1_body   <= rd_out && rd_r == UW'(K1 - 1);
     s1_t      <= rd_t;
     s1_rot_lo <= rot_lo;
   end
@@ -339,7 +379,7 @@ module br_unit #(
       .amount(s1_back),
       .out(routed)
   );
-  logic            sr_valid, sr_out;
+  logic            sr_valid, sr_out, sr_body;
   logic [UW-1:0]   sr_t;
   logic [C-1:0]    sr_neg;
   logic [C*64-1:0] sr_routed, sr_straight;
@@ -347,6 +387,7 @@ module br_unit #(
     if (rst) sr_valid <= 1'b0;
     else sr_valid <= s1_valid;
     sr_out      <= s1_out;
+    sr_body     <= s1_body;
     sr_t        <= s1_t;
     sr_neg      <= s1_neg;
     sr_routed   <= routed;
@@ -366,8 +407,9 @@ module br_unit #(
   always_ff @(posedge clk) begin
     if (rst) s2_valid <= 1'b0;
     else s2_valid <= sr_valid;
-    s2_out <= sr_out;
-    s2_t   <= sr_t;
+    s2_out  <= sr_out;
+    s2_body <= sr_body;
+    s2_t    <= sr_t;
   end
 
   // Stages 3 .. 2 + DL: the digits (gadget_decompose's pipeline), the level t and the valid bit
@@ -398,7 +440,10 @@ module br_unit #(
     assign sx = 64'($signed(d));
     always_ff @(posedge clk) begin
       fwd_in_data[l*64+:64] <= sx + (sx[63] ? P : 64'd0);
-      out_data[l*64+:64]    <= s2_data[l*64+:64];
+      // Extracting: lanes reversed (Output); the body row carries the body in lane 0 only.
+      if (!extract_r) out_data[l*64+:64] <= s2_data[l*64+:64];
+      else if (s2_body && l != 0) out_data[l*64+:64] <= '0;
+      else out_data[l*64+:64] <= s2_data[(C-1-l)*64+:64];
     end
   end
   always_ff @(posedge clk) begin
@@ -598,6 +643,9 @@ module br_unit #(
         issued_all        <= 1'b0;
         wb_all            <= 1'b0;
         base_log          <= cfg_base_log;
+        switch_r          <= cfg_switch;
+        centered_r        <= cfg_centered;
+        extract_r         <= cfg_extract;
         levels            <= cfg_levels;
         jobs              <= cfg_n * 32'(cfg_batch);
         {ld_b, ld_r, ld_q} <= '0;
@@ -638,7 +686,7 @@ module br_unit #(
         {rd_r, rd_t, rd_q} <= '0;
         if (can_job) begin
           rd_b   <= iss_b;
-          rd_rot <= (LOG_N + 1)'(rot_data);
+          rd_rot <= rot_in;
           issued <= issued + 1;
           if ({1'b0, iss_b} == batch_last) begin
             iss_b <= '0;
@@ -646,7 +694,8 @@ module br_unit #(
           end else iss_b <= iss_b + 1'b1;
         end else begin
           rd_b     <= BW'(out_jobs);
-          rd_rot   <= (LOG_N + 1)'(0) - (LOG_N + 1)'(rot_data);
+          // X^(-body); extracting, X^(N - 1 - body) read in reverse (Output).
+          rd_rot   <= (extract_r ? (LOG_N + 1)'(N - 1) : (LOG_N + 1)'(0)) - rot_in;
           out_jobs <= out_jobs + 1'b1;
         end
       end else if (rd_busy) begin

@@ -22,5 +22,6 @@ mac_unit.sv
 ks_pkg.sv
 gadget_decompose.sv
 ks_unit.sv
+mod_switch.sv
 br_unit.sv
 cmd_unit.sv

@@ -305,6 +305,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/ks.rs");
     println!("cargo:rerun-if-changed=src/br.rs");
     println!("cargo:rerun-if-changed=src/device.rs");
+    println!("cargo:rerun-if-changed=src/accelerator.rs");
     let root = verilator_root();
     let stamp = out.join("models.stamp");
     let fingerprint = fingerprint(&hdl, &hdl_files, &root);
@@ -439,6 +440,30 @@ fn main() {
     std::fs::write(out.join("br_models.inc"), br_includes).unwrap();
     std::fs::write(out.join("br_factory.inc"), br_factory).unwrap();
     std::fs::write(out.join("br_configs.inc"), br_configs.join(", ")).unwrap();
+    // Every keyswitch unit beside every blind-rotation unit on one device (cpp/accelerator.cpp
+    // defines GLOVEBOX_DEVICE): ks model, P, W, ks limits, br model, C, br limits.
+    let mut devices = String::new();
+    for k in built_ks_configs() {
+        for b in built_br_configs() {
+            devices.push_str(&format!(
+                "GLOVEBOX_DEVICE(Vks_{p}_{w}, {p}, {w}, (KsLimits{{{p}, {w}, {}, {}, {}, {}}}), \
+                 Vbr_{n}_{c}, {c}, (BrLimits{{{n}, {c}, {}, {}, {}, {}}}))\n",
+                k.max_base_log,
+                k.max_levels,
+                k.max_batch,
+                k.max_chunks,
+                b.k1,
+                b.max_levels,
+                b.max_base_log,
+                b.max_batch,
+                p = k.lanes,
+                w = k.output_modulus_log,
+                n = b.poly,
+                c = b.lanes,
+            ));
+        }
+    }
+    std::fs::write(out.join("device_models.inc"), devices).unwrap();
     if stale {
         for top in UNITS {
             let prefix = format!("V{top}");
@@ -490,24 +515,31 @@ fn main() {
             .compile("glovebox_sim_models");
         std::fs::write(&stamp, &fingerprint).unwrap();
     }
-    cxx_build::bridges(["src/lib.rs", "src/ks.rs", "src/br.rs", "src/device.rs"])
-        .file("cpp/sim.cpp")
-        .file("cpp/ks.cpp")
-        .file("cpp/br.cpp")
-        .file("cpp/cmd.cpp")
-        .include(&include)
-        .include(include.join("vltstd"))
-        .include(&out)
-        .include(&manifest)
-        .define("VM_COVERAGE", "0")
-        .define("VM_SC", "0")
-        .define("VM_TRACE", "0")
-        .flag_if_supported("-std=c++17")
-        .flag_if_supported("-faligned-new")
-        .opt_level(2)
-        .debug(false)
-        .warnings(false)
-        .compile("glovebox_sim");
+    cxx_build::bridges([
+        "src/lib.rs",
+        "src/ks.rs",
+        "src/br.rs",
+        "src/device.rs",
+        "src/accelerator.rs",
+    ])
+    .file("cpp/sim.cpp")
+    .file("cpp/ks.cpp")
+    .file("cpp/br.cpp")
+    .file("cpp/cmd.cpp")
+    .file("cpp/accelerator.cpp")
+    .include(&include)
+    .include(include.join("vltstd"))
+    .include(&out)
+    .include(&manifest)
+    .define("VM_COVERAGE", "0")
+    .define("VM_SC", "0")
+    .define("VM_TRACE", "0")
+    .flag_if_supported("-std=c++17")
+    .flag_if_supported("-faligned-new")
+    .opt_level(2)
+    .debug(false)
+    .warnings(false)
+    .compile("glovebox_sim");
     // After the bridge, so the linker resolves the bridge's references into the models.
     println!("cargo:rustc-link-search=native={}", out.display());
     println!("cargo:rustc-link-lib=static=glovebox_sim_models");

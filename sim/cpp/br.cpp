@@ -30,16 +30,20 @@ public:
     return l;
   }
 
-  BrStats run(const BrJob &job, rust::Slice<const uint64_t> key, rust::Slice<const uint64_t> msed,
-              rust::Slice<uint64_t> acc) override {
+  BrStats run(const BrJob &job, rust::Slice<const uint64_t> key, rust::Slice<const uint64_t> rot,
+              rust::Slice<const uint64_t> acc, rust::Slice<uint64_t> out) override {
     const uint64_t ggsw = uint64_t{job.levels} * limits_.k1 * limits_.k1 * limits_.poly;
-    if (key.size() != uint64_t{job.n} * ggsw ||
-        msed.size() != uint64_t{job.batch} * (job.n + 1) ||
-        acc.size() != uint64_t{job.batch} * limits_.k1 * limits_.poly)
-      throw std::invalid_argument("blind-rotation unit: key, rotation or accumulator sizes do not match");
-    const BrShape shape{job.n, limits_.poly, limits_.k1, job.levels, job.base_log, job.batch};
+    const uint64_t out_size =
+        job.extract ? uint64_t{limits_.k1 - 1} * limits_.poly + 1 : uint64_t{limits_.k1} * limits_.poly;
+    if (key.size() != uint64_t{job.n} * ggsw || rot.size() != uint64_t{job.batch} * (job.n + 1) ||
+        acc.size() != uint64_t{job.batch} * limits_.k1 * limits_.poly ||
+        out.size() != uint64_t{job.batch} * out_size || job.switch_kind > 2)
+      throw std::invalid_argument(
+          "blind-rotation unit: key, rotation, accumulator or output sizes do not match");
+    const BrShape shape{job.n,        limits_.poly,  limits_.k1,      job.levels,
+                        job.base_log, job.batch,     job.switch_kind, job.extract};
     const BrCounters k = br_run<V, C>(*top_, shape, job.bandwidth, job.key_latency, key.data(),
-                                      msed.data(), acc.data(), job.bound);
+                                      rot.data(), acc.data(), out.data(), job.bound);
     if (k.conflicts != 0)
       throw std::runtime_error("blind-rotation unit: " + std::to_string(k.conflicts) +
                                " cycles with two accesses on one bank port");

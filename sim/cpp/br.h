@@ -20,11 +20,13 @@ public:
   virtual BrLimits limits() const = 0;
   // The latency ports (the NTT units', the mac_unit's and the unit's own).
   virtual BrLatencies latencies() const = 0;
-  // One batch: `key` is n GGSWs (NTT domain, times N), `msed` job.batch ciphertexts of n + 1
-  // rotations, `acc` job.batch accumulators, replaced by the results. Throws when the shapes do
-  // not match, the unit does not finish within job.bound cycles or a bank port was contended.
+  // One batch: `key` is n GGSWs (NTT domain, times N), `rot` job.batch ciphertexts of n + 1
+  // rotations (or LWE words, job.switch_kind), `acc` job.batch accumulators; `out` the results
+  // (accumulators, or LWE ciphertexts with job.extract). Throws when the shapes do not match,
+  // the unit does not finish within job.bound cycles or a bank port was contended.
   virtual BrStats run(const BrJob &job, rust::Slice<const uint64_t> key,
-                      rust::Slice<const uint64_t> msed, rust::Slice<uint64_t> acc) = 0;
+                      rust::Slice<const uint64_t> rot, rust::Slice<const uint64_t> acc,
+                      rust::Slice<uint64_t> out) = 0;
 };
 
 // nullptr when no unit of this polynomial size and these lanes was built.

@@ -24,10 +24,12 @@
 //! # Ok::<(), glovebox_engine::Error>(())
 //! ```
 
+use crate::accelerator::Channel;
 use crate::unit::{check_memory, checked_batch, not_built, KeyMemory};
 use crate::{on_model_stack, sim_error};
 use glovebox_engine::commons::modp;
 use glovebox_engine::entities::NttLweBootstrapKey;
+use glovebox_engine::parameters::ModulusSwitchType;
 use glovebox_engine::{Error, Result};
 use std::time::Instant;
 
@@ -64,6 +66,11 @@ mod ffi {
         bandwidth: u32,
         key_latency: u32,
         bound: u64,
+        /// 0: the rotations are switched already; 1: LWE words the unit switches; 2: likewise
+        /// with the centered-mean body correction.
+        switch_kind: u32,
+        /// The results leave as LWE ciphertexts (sample-extracted) instead of accumulators.
+        extract: bool,
     }
 
     /// What the harness measured.
@@ -86,8 +93,9 @@ mod ffi {
             self: Pin<&mut BrSim>,
             job: &BrJob,
             key: &[u64],
-            msed: &[u64],
-            acc: &mut [u64],
+            rot: &[u64],
+            acc: &[u64],
+            out: &mut [u64],
         ) -> Result<BrStats>;
     }
 }
@@ -169,6 +177,9 @@ pub struct BrShape {
     pub levels: usize,
     /// B: ciphertexts in the batch.
     pub batch: usize,
+    /// The results leave sample-extracted: (k + 1 − 1) W + 1 output rows a ciphertext instead
+    /// of (k + 1) W.
+    pub extract: bool,
 }
 
 impl BrShape {
@@ -180,6 +191,7 @@ impl BrShape {
             glwe_size: bsk.glwe_size().0,
             levels: bsk.decomposition_level_count().0,
             batch,
+            extract: false,
         }
     }
 }
@@ -206,6 +218,100 @@ impl std::fmt::Display for BrBinding {
             Self::KeyBandwidth => "key bandwidth",
             Self::KeyLatency => "key latency",
         })
+    }
+}
+
+/// The recurrence of [`BrCycleModel`] one GGSW at a time, each GGSW's transfer begun when
+/// whoever grants the memory says (a key memory of the unit's own, or a channel it shares:
+/// [`crate::accelerator`]). Times are cycles from the unit's start.
+#[derive(Clone, Debug)]
+pub(crate) struct BrStepper {
+    b: usize,
+    n: usize,
+    t: u64,
+    lambda: u64,
+    release: u64,
+    slots: usize,
+    rows_d: u64,
+    lk: u64,
+    out_rows: u64,
+    out_delay: u64,
+    /// Issue cycle of every job of the GGSWs granted so far.
+    s: Vec<u64>,
+    prev_end: u64,
+}
+
+impl BrStepper {
+    pub(crate) fn new(
+        shape: &BrShape,
+        lanes: usize,
+        memory: &KeyMemory,
+        lat: &BrLatencies,
+    ) -> Self {
+        let w = (shape.polynomial_size / lanes) as u64;
+        let k1 = shape.glwe_size as u64;
+        let b = shape.batch.max(1) as u64;
+        let t = shape.levels as u64 * k1 * w;
+        let rows = shape.levels as u64 * k1 * k1 * w;
+        let d = (lanes as u64).div_ceil(u64::from(memory.words_per_cycle.max(1)));
+        let (lf, li, lm) = (u64::from(lat.fwd), u64::from(lat.inv), u64::from(lat.mac));
+        let load = b * k1 * w;
+        Self {
+            b: b as usize,
+            n: shape.lwe_dimension,
+            t,
+            lambda: t + k1 * w + lf + li + lm + u64::from(lat.pipe),
+            release: t + lf + lm + u64::from(lat.release),
+            slots: lat.key_slots.max(1) as usize,
+            rows_d: rows * d,
+            lk: u64::from(memory.latency),
+            out_rows: if shape.extract {
+                b * ((k1 - 1) * w + 1)
+            } else {
+                load
+            },
+            out_delay: u64::from(lat.out_delay),
+            s: Vec::with_capacity(shape.lwe_dimension * b as usize),
+            prev_end: load + 1,
+        }
+    }
+
+    /// The first cycle the unit asks for its next GGSW (`key_req`: a slot is free), or `None`
+    /// when every GGSW is granted.
+    pub(crate) fn ready(&self) -> Option<u64> {
+        let g = self.s.len() / self.b;
+        if g == self.n {
+            None
+        } else if g < self.slots {
+            Some(1)
+        } else {
+            Some(self.s[(g - self.slots) * self.b + self.b - 1] + self.release)
+        }
+    }
+
+    /// Channel cycles of one GGSW.
+    pub(crate) fn transfer_cycles(&self) -> u64 {
+        self.rows_d
+    }
+
+    /// The next GGSW's transfer begins in cycle `f`.
+    pub(crate) fn granted(&mut self, f: u64) {
+        let loaded = f + self.rows_d + self.lk + 1;
+        for _ in 0..self.b {
+            let j = self.s.len();
+            let mut sj = self.prev_end.max(loaded);
+            if j >= self.b {
+                sj = sj.max(self.s[j - self.b] + self.lambda);
+            }
+            self.s.push(sj);
+            self.prev_end = sj + self.t;
+        }
+    }
+
+    /// Cycles from the start to the last output row, once every GGSW is granted.
+    pub(crate) fn cycles(&self) -> u64 {
+        let last = self.s.last().copied().unwrap_or(0);
+        (last + self.t).max(last + self.lambda) + self.out_rows + self.out_delay
     }
 }
 
@@ -257,34 +363,17 @@ impl BrCycleModel {
         let lambda = t + k1 * w + lf + li + lm + u64::from(lat.pipe);
         let release = t + lf + lm + u64::from(lat.release);
         let slots = lat.key_slots.max(1) as usize;
-        let load = b * k1 * w;
         let jobs = n * b;
-        let mut s = vec![0u64; jobs as usize];
-        let mut f = vec![0u64; n as usize];
-        let mut prev_end = load + 1;
-        for g in 0..n as usize {
-            f[g] = if g == 0 {
-                1
-            } else {
-                let mut x = f[g - 1] + rows * d;
-                if g >= slots {
-                    x = x.max(s[(g - slots) * b as usize + b as usize - 1] + release);
-                }
-                x
-            };
-            let loaded = f[g] + rows * d + lk + 1;
-            for bb in 0..b as usize {
-                let j = g * b as usize + bb;
-                let mut sj = prev_end.max(loaded);
-                if j >= b as usize {
-                    sj = sj.max(s[j - b as usize] + lambda);
-                }
-                s[j] = sj;
-                prev_end = sj + t;
-            }
+        // The stepper on a key memory of the unit's own.
+        let mut stepper = BrStepper::new(shape, lanes, memory, lat);
+        let mut channel = Channel::new(memory.latency, 0);
+        let mut now = 0;
+        while let Some(want) = stepper.ready() {
+            now = want.max(channel.free_at()).max(now);
+            channel.grant(now, stepper.transfer_cycles());
+            stepper.granted(now);
         }
-        let last = *s.last().unwrap_or(&0);
-        let cycles = (last + t).max(last + lambda) + load + u64::from(lat.out_delay);
+        let cycles = stepper.cycles();
         let terms = [
             (b * t) as f64,
             lambda as f64,
@@ -356,6 +445,14 @@ pub struct BrRun {
 }
 
 crate::unit::simulated_run!(BrRun);
+
+/// What the unit's ends do: take switched rotations and return accumulators, or take LWE
+/// words, switch them and return sample-extracted LWE ciphertexts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BrIo {
+    Rotate,
+    Bootstrap(ModulusSwitchType),
+}
 
 /// A simulated blind-rotation unit of one built configuration, with its key memory.
 pub struct BlindRotationUnit {
@@ -435,36 +532,7 @@ impl BlindRotationUnit {
 
     /// What the unit can take: the key's polynomial size, GLWE size and decomposition.
     pub fn check_key(&self, bsk: &NttLweBootstrapKey) -> Result<()> {
-        let k = &self.config;
-        if bsk.polynomial_size().0 != k.polynomial_size || bsk.glwe_size().0 != k.glwe_size {
-            return Err(Error::InvalidParameters(format!(
-                "bootstrapping key with N = {} and k + 1 = {} on a unit built for N = {} and \
-                 k + 1 = {}",
-                bsk.polynomial_size().0,
-                bsk.glwe_size().0,
-                k.polynomial_size,
-                k.glwe_size
-            )));
-        }
-        let (b, l) = (
-            bsk.decomposition_base_log().0,
-            bsk.decomposition_level_count().0,
-        );
-        if b == 0 || l == 0 || b > k.max_base_log || l > k.max_levels || b * l >= 64 {
-            return Err(Error::InvalidParameters(format!(
-                "bootstrapping decomposition {b}x{l}: this unit takes base logs up to {} and up \
-                 to {} levels",
-                k.max_base_log, k.max_levels
-            )));
-        }
-        let n = bsk.input_lwe_dimension().0;
-        if n == 0 || n > u32::MAX as usize / k.max_batch {
-            return Err(Error::InvalidParameters(format!(
-                "bootstrapping key of LWE dimension {n}: this unit takes 1 to {}",
-                u32::MAX as usize / k.max_batch
-            )));
-        }
-        Ok(())
+        check_key_for(&self.config, bsk)
     }
 
     /// The key as the unit reads it: the engine's NTT-domain words times N mod p (the unit's
@@ -493,10 +561,57 @@ impl BlindRotationUnit {
         msed: &[u64],
         accumulators: &mut [u64],
     ) -> Result<BrRun> {
+        let poly = bsk.polynomial_size().0;
+        if let Some(&a) = msed.iter().find(|&&a| a >= 2 * poly as u64) {
+            return Err(Error::InvalidParameters(format!(
+                "modulus-switched value {a} outside [0, 2N = {})",
+                2 * poly
+            )));
+        }
+        let input = accumulators.to_vec();
+        self.run(bsk, device_key, msed, BrIo::Rotate, &input, accumulators)
+    }
+
+    /// The unit's whole part of a bootstrap: `lwes` (keyswitched LWE ciphertexts of n + 1
+    /// words, native torus) switched to Z/2NZ by the unit (`switch`, as
+    /// [`glovebox_engine::algorithms::lwe_modulus_switch_into`]), `accumulators` (the lookup
+    /// tables, whole GLWEs) blind-rotated, and the results sample-extracted by the unit into
+    /// `outputs` (LWE ciphertexts of k N + 1 words): word for word the engine's modulus switch,
+    /// [`glovebox_engine::algorithms::blind_rotate_assign`] and sample extraction of each.
+    pub fn bootstrap_batch_with(
+        &mut self,
+        bsk: &NttLweBootstrapKey,
+        device_key: &[u64],
+        lwes: &[u64],
+        switch: ModulusSwitchType,
+        accumulators: &[u64],
+        outputs: &mut [u64],
+    ) -> Result<BrRun> {
+        self.run(
+            bsk,
+            device_key,
+            lwes,
+            BrIo::Bootstrap(switch),
+            accumulators,
+            outputs,
+        )
+    }
+
+    fn run(
+        &mut self,
+        bsk: &NttLweBootstrapKey,
+        device_key: &[u64],
+        rot: &[u64],
+        io: BrIo,
+        accumulators: &[u64],
+        outputs: &mut [u64],
+    ) -> Result<BrRun> {
         self.check_key(bsk)?;
         let n = bsk.input_lwe_dimension().0;
         let poly = bsk.polynomial_size().0;
         let glwe = bsk.glwe_size().0 * poly;
+        let extract = matches!(io, BrIo::Bootstrap(_));
+        let out_size = if extract { glwe - poly + 1 } else { glwe };
         if device_key.len() != bsk.as_slice().len() {
             return Err(Error::DimensionMismatch {
                 what: "blind-rotation device key words",
@@ -504,30 +619,40 @@ impl BlindRotationUnit {
                 got: device_key.len(),
             });
         }
-        if !msed.len().is_multiple_of(n + 1) || accumulators.len() != msed.len() / (n + 1) * glwe {
+        let count = rot.len() / (n + 1);
+        if !rot.len().is_multiple_of(n + 1) || accumulators.len() != count * glwe {
             return Err(Error::DimensionMismatch {
                 what: "blind-rotation accumulator words",
-                expected: msed.len() / (n + 1) * glwe,
+                expected: count * glwe,
                 got: accumulators.len(),
             });
         }
-        if let Some(&a) = msed.iter().find(|&&a| a >= 2 * poly as u64) {
-            return Err(Error::InvalidParameters(format!(
-                "modulus-switched value {a} outside [0, 2N = {})",
-                2 * poly
-            )));
+        if outputs.len() != count * out_size {
+            return Err(Error::DimensionMismatch {
+                what: "blind-rotation output words",
+                expected: count * out_size,
+                got: outputs.len(),
+            });
         }
-        let count = msed.len() / (n + 1);
+        let switch_kind = match io {
+            BrIo::Rotate => 0,
+            BrIo::Bootstrap(ModulusSwitchType::Standard) => 1,
+            BrIo::Bootstrap(ModulusSwitchType::CenteredMeanNoiseReduction) => 2,
+        };
         let lat = self.latencies();
         let t = Instant::now();
         let mut batches = Vec::new();
-        for (m, acc) in msed
+        for ((m, acc), out) in rot
             .chunks(self.batch * (n + 1))
-            .zip(accumulators.chunks_mut(self.batch * glwe))
+            .zip(accumulators.chunks(self.batch * glwe))
+            .zip(outputs.chunks_mut(self.batch * out_size))
         {
             let batch = m.len() / (n + 1);
             let model = BrCycleModel::new(
-                &BrShape::of_key(bsk, batch),
+                &BrShape {
+                    extract,
+                    ..BrShape::of_key(bsk, batch)
+                },
                 self.config.lanes,
                 &self.memory,
                 &lat,
@@ -540,9 +665,11 @@ impl BlindRotationUnit {
                 bandwidth: self.memory.words_per_cycle,
                 key_latency: self.memory.latency,
                 bound: 2 * model.cycles + 10_000,
+                switch_kind,
+                extract,
             };
             let sim = &mut self.sim;
-            let s = on_model_stack(|| sim.pin_mut().run(&job, device_key, m, acc))?
+            let s = on_model_stack(|| sim.pin_mut().run(&job, device_key, m, acc, out))?
                 .map_err(|e| sim_error(e.what()))?;
             batches.push(BrBatchRun {
                 batch,
@@ -576,4 +703,38 @@ impl BlindRotationUnit {
         let key = Self::device_key(bsk)?;
         self.blind_rotate_batch_with(bsk, &key, msed, accumulators)
     }
+}
+
+/// What a unit of `config` can take: the key's polynomial size, GLWE size and decomposition.
+pub(crate) fn check_key_for(config: &BrUnitConfig, bsk: &NttLweBootstrapKey) -> Result<()> {
+    let k = config;
+    if bsk.polynomial_size().0 != k.polynomial_size || bsk.glwe_size().0 != k.glwe_size {
+        return Err(Error::InvalidParameters(format!(
+            "bootstrapping key with N = {} and k + 1 = {} on a unit built for N = {} and \
+             k + 1 = {}",
+            bsk.polynomial_size().0,
+            bsk.glwe_size().0,
+            k.polynomial_size,
+            k.glwe_size
+        )));
+    }
+    let (b, l) = (
+        bsk.decomposition_base_log().0,
+        bsk.decomposition_level_count().0,
+    );
+    if b == 0 || l == 0 || b > k.max_base_log || l > k.max_levels || b * l >= 64 {
+        return Err(Error::InvalidParameters(format!(
+            "bootstrapping decomposition {b}x{l}: this unit takes base logs up to {} and up \
+             to {} levels",
+            k.max_base_log, k.max_levels
+        )));
+    }
+    let n = bsk.input_lwe_dimension().0;
+    if n == 0 || n > u32::MAX as usize / k.max_batch {
+        return Err(Error::InvalidParameters(format!(
+            "bootstrapping key of LWE dimension {n}: this unit takes 1 to {}",
+            u32::MAX as usize / k.max_batch
+        )));
+    }
+    Ok(())
 }

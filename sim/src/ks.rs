@@ -36,6 +36,7 @@
 //! # Ok::<(), glovebox_engine::Error>(())
 //! ```
 
+use crate::accelerator::Channel;
 use crate::sim_error;
 use crate::unit::{check_memory, checked_batch, not_built, KeyMemory};
 use glovebox_engine::entities::{LweCiphertext, LweKeyswitchKey};
@@ -265,13 +266,11 @@ impl KsCycleModel {
             f = f.max(d_full).max(d_full + (c - 2) * (d_full - b));
         }
         let key_path = lk + (rows - 1) * (key_row - compute_row).max(0) + f + (n - 1) * b;
-        // The recurrence, without the keys (the compute path) and with them.
-        let issue = |keys: bool| -> i64 {
+        // The recurrence without the keys (the compute path): input words and lanes only.
+        let compute_path = {
             let words = shape.n_in.max(1);
             let chunks_per_word = shape.levels as i64 * c;
-            let mut arrival = lk;
             let mut s_prev = i64::MIN / 2;
-            // Last issue cycles of the two words before, last accept cycle of the one before.
             let (mut e2, mut e1) = (i64::MIN / 2, i64::MIN / 2);
             let mut last_accept = b;
             for word in 0..words {
@@ -283,13 +282,9 @@ impl KsCycleModel {
                 last_accept = accept + b - 1;
                 let landed = last_accept + dec + 1;
                 for j in 0..chunks_per_word {
-                    arrival += if j % c == c - 1 { d_last } else { d_full };
                     let mut s = s_prev + b;
                     if j == 0 {
                         s = s.max(landed);
-                    }
-                    if keys {
-                        s = s.max(arrival);
                     }
                     s_prev = s;
                 }
@@ -298,8 +293,6 @@ impl KsCycleModel {
             }
             s_prev
         };
-        let compute_path = issue(false);
-        let last = issue(true);
         let word_row = shape.levels as i64 * compute_row;
         let input_pair = word_row + b + dec;
         // Only a third word waits for a slot.
@@ -317,8 +310,17 @@ impl KsCycleModel {
         // (the unit takes no chunk before its first word's digits are in).
         let ahead = lk.max(2 * b + dec + 1);
         let buffer_chunks = (ahead + 1 + d_max + b.min(d_min) - 1) / b.min(d_min) + 1;
+        // With the keys: the stepper on a channel of the unit's own.
+        let mut stepper = KsStepper::new(shape, lanes, memory, latencies, buffer_chunks as u64);
+        let mut channel = Channel::new(memory.latency, 0);
+        let mut t = 0;
+        while let Some(ready) = stepper.ready() {
+            t = t.max(ready).max(channel.free_at());
+            let d = stepper.transfer_cycles();
+            stepper.granted(channel.grant(t, d));
+        }
         Self {
-            cycles: (last + b - 1) as u64 + latencies.output,
+            cycles: stepper.cycles(),
             binding,
             compute_path: compute_path as u64,
             key_path: key_path as u64,
@@ -351,6 +353,120 @@ impl KsCycleModel {
         (1..=lanes as u64)
             .find(|&k| (c - 1) * p.div_ceil(k) + s_last.div_ceil(k) <= compute_row)
             .unwrap_or(lanes as u64) as u32
+    }
+}
+
+/// The recurrence of [`KsCycleModel`] one key chunk at a time, its chunks' arrivals set by
+/// whoever grants the memory (a channel of the unit's own, or one it shares:
+/// [`crate::accelerator`]). Times are cycles from the unit's start.
+#[derive(Clone, Debug)]
+pub(crate) struct KsStepper {
+    b: i64,
+    dec: i64,
+    chunks_per_row: i64,
+    chunks_per_word: i64,
+    d_full: u64,
+    d_last: u64,
+    buffer_chunks: usize,
+    total: usize,
+    output_latency: u64,
+    /// Issue cycle of every chunk granted so far.
+    issue: Vec<i64>,
+    last_accept: i64,
+    landed: i64,
+    e2: i64,
+    e1: i64,
+}
+
+impl KsStepper {
+    pub(crate) fn new(
+        shape: &KsShape,
+        lanes: usize,
+        memory: &KeyMemory,
+        latencies: &KsLatencies,
+        buffer_chunks: u64,
+    ) -> Self {
+        let p = lanes as u64;
+        let k = u64::from(memory.words_per_cycle.max(1));
+        let cols = shape.n_out as u64 + 1;
+        let c = cols.div_ceil(p);
+        let s_last = cols - (c - 1) * p;
+        Self {
+            b: shape.batch.max(1) as i64,
+            dec: latencies.decompose as i64,
+            chunks_per_row: c as i64,
+            chunks_per_word: (shape.levels as u64 * c) as i64,
+            d_full: p.div_ceil(k),
+            d_last: s_last.div_ceil(k),
+            buffer_chunks: buffer_chunks.max(1) as usize,
+            total: shape.n_in.max(1) * shape.levels * c as usize,
+            output_latency: latencies.output,
+            issue: Vec::new(),
+            last_accept: 0,
+            landed: 0,
+            e2: i64::MIN / 2,
+            e1: i64::MIN / 2,
+        }
+    }
+
+    /// The first cycle the next chunk may be requested (the read buffer has room: the chunk
+    /// `buffer_chunks` before it was taken), or `None` when every chunk is requested.
+    pub(crate) fn ready(&self) -> Option<u64> {
+        let k = self.issue.len();
+        if k == self.total {
+            None
+        } else if k < self.buffer_chunks {
+            Some(0)
+        } else {
+            Some((self.issue[k - self.buffer_chunks] + 1) as u64)
+        }
+    }
+
+    /// Channel cycles of the next chunk.
+    pub(crate) fn transfer_cycles(&self) -> u64 {
+        let j = self.issue.len() as i64 % self.chunks_per_word;
+        if j % self.chunks_per_row == self.chunks_per_row - 1 {
+            self.d_last
+        } else {
+            self.d_full
+        }
+    }
+
+    /// The next chunk's words are in the read buffer in cycle `arrival`.
+    pub(crate) fn granted(&mut self, arrival: u64) {
+        let k = self.issue.len() as i64;
+        let (word, j) = (k / self.chunks_per_word, k % self.chunks_per_word);
+        let b = self.b;
+        if j == 0 {
+            // Word `word` is accepted after the bodies, once the word two before it is done.
+            let accept = match word {
+                0 => b + 1,
+                1 => 2 * b + 1,
+                _ => (self.last_accept + 1).max(self.e2 + 1),
+            };
+            self.last_accept = accept + b - 1;
+            self.landed = self.last_accept + self.dec + 1;
+        }
+        let mut s = self.issue.last().map_or(i64::MIN / 2, |&x| x) + b;
+        if j == 0 {
+            s = s.max(self.landed);
+        }
+        s = s.max(arrival as i64);
+        self.issue.push(s);
+        if j == self.chunks_per_word - 1 {
+            self.e2 = self.e1;
+            self.e1 = s + b - 1;
+        }
+    }
+
+    /// Issue cycle of the last chunk granted.
+    pub(crate) fn last_issue(&self) -> i64 {
+        self.issue.last().copied().unwrap_or(0)
+    }
+
+    /// Cycles from the start to the last output, once every chunk is granted.
+    pub(crate) fn cycles(&self) -> u64 {
+        (self.last_issue() + self.b - 1) as u64 + self.output_latency
     }
 }
 
@@ -482,41 +598,7 @@ impl KeyswitchUnit {
 
     /// What the unit can take: the key's modulus, decomposition and output dimension.
     fn check_key(&self, ksk: &LweKeyswitchKey) -> Result<()> {
-        let k = &self.config;
-        let w = ksk.output_modulus_log();
-        if w != k.output_modulus_log {
-            return Err(Error::InvalidParameters(format!(
-                "keyswitch key with output modulus 2^{w} on a unit built for 2^{}",
-                k.output_modulus_log
-            )));
-        }
-        let (b, l) = (
-            ksk.decomposition_base_log().0,
-            ksk.decomposition_level_count().0,
-        );
-        if b > k.max_base_log || l > k.max_levels || b * l >= 64 {
-            return Err(Error::InvalidParameters(format!(
-                "keyswitch decomposition {b}x{l}: this unit takes base logs up to {} and up to \
-                 {} levels",
-                k.max_base_log, k.max_levels
-            )));
-        }
-        let cols = ksk.output_lwe_dimension().0 + 1;
-        if cols > k.max_cols {
-            return Err(Error::InvalidParameters(format!(
-                "keyswitch output dimension {}: this unit holds at most {} output words",
-                cols - 1,
-                k.max_cols
-            )));
-        }
-        let n_in = ksk.input_lwe_dimension().0;
-        if n_in == 0 || n_in > u32::MAX as usize {
-            return Err(Error::InvalidParameters(format!(
-                "keyswitch input dimension {n_in}: this unit takes 1 to {}",
-                u32::MAX
-            )));
-        }
-        Ok(())
+        check_key_for(&self.config, ksk)
     }
 
     /// Keyswitches `inputs` with `ksk` on the simulated unit, in batches of
@@ -641,4 +723,43 @@ impl KeyswitchUnit {
             wall_seconds,
         })
     }
+}
+
+/// What a unit of `config` can take: the key's modulus, decomposition and output dimension.
+pub(crate) fn check_key_for(config: &KsUnitConfig, ksk: &LweKeyswitchKey) -> Result<()> {
+    let k = config;
+    let w = ksk.output_modulus_log();
+    if w != k.output_modulus_log {
+        return Err(Error::InvalidParameters(format!(
+            "keyswitch key with output modulus 2^{w} on a unit built for 2^{}",
+            k.output_modulus_log
+        )));
+    }
+    let (b, l) = (
+        ksk.decomposition_base_log().0,
+        ksk.decomposition_level_count().0,
+    );
+    if b > k.max_base_log || l > k.max_levels || b * l >= 64 {
+        return Err(Error::InvalidParameters(format!(
+            "keyswitch decomposition {b}x{l}: this unit takes base logs up to {} and up to \
+             {} levels",
+            k.max_base_log, k.max_levels
+        )));
+    }
+    let cols = ksk.output_lwe_dimension().0 + 1;
+    if cols > k.max_cols {
+        return Err(Error::InvalidParameters(format!(
+            "keyswitch output dimension {}: this unit holds at most {} output words",
+            cols - 1,
+            k.max_cols
+        )));
+    }
+    let n_in = ksk.input_lwe_dimension().0;
+    if n_in == 0 || n_in > u32::MAX as usize {
+        return Err(Error::InvalidParameters(format!(
+            "keyswitch input dimension {n_in}: this unit takes 1 to {}",
+            u32::MAX
+        )));
+    }
+    Ok(())
 }

@@ -27,6 +27,7 @@
 //! # Ok::<(), glovebox_engine::Error>(())
 //! ```
 
+pub mod accelerator;
 pub mod backend;
 pub mod br;
 pub mod device;

@@ -2,9 +2,12 @@
 //! measured cycles equal the cycle model, and misuse comes back as typed errors.
 
 use glovebox_engine::algorithms::blind_rotate_assign;
+use glovebox_engine::algorithms::blind_rotation::extract_lwe_sample_into;
 use glovebox_engine::algorithms::external_product::ExternalProductScratch;
 use glovebox_engine::algorithms::key_generation::convert_standard_lwe_bootstrap_key_to_ntt;
+use glovebox_engine::algorithms::modulus_switch::lwe_modulus_switch_batch_into;
 use glovebox_engine::ntt::Plan;
+use glovebox_engine::parameters::ModulusSwitchType;
 use glovebox_engine::prelude::*;
 use glovebox_sim::br::{br_configs, projected_latencies, BlindRotationUnit, BrBinding};
 use glovebox_sim::KeyMemory;
@@ -113,6 +116,69 @@ fn test_params_shape_equals_the_engine_and_the_model() {
     check(3, 4, 512, 4, (15, 2), 11, 8, memory);
     // 23 x 1 (the real sets' decomposition).
     check(4, 5, 512, 4, (23, 1), 4, 4, memory);
+}
+
+/// The unit's bootstrap mode: keyswitched LWE words in (switched by the unit's mod_switch, both
+/// kinds), sample-extracted LWE ciphertexts out, word for word the engine's modulus switch,
+/// blind rotation and sample extraction, in the cycles of the model with extraction.
+#[test]
+fn bootstrap_mode_switches_and_extracts_like_the_engine() {
+    let memory = KeyMemory {
+        words_per_cycle: 4,
+        latency: 40,
+    };
+    let (n, poly, lanes) = (5, 512, 4);
+    for (seed, switch, count, batch) in [
+        (11, ModulusSwitchType::Standard, 3, 3),
+        (12, ModulusSwitchType::CenteredMeanNoiseReduction, 5, 4),
+        (13, ModulusSwitchType::CenteredMeanNoiseReduction, 1, 1),
+    ] {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let bsk = random_key(&mut rng, n, poly, 23, 1);
+        let log_2n = (2 * poly).trailing_zeros();
+        // Random words, with the rounding's edges planted: exactly half a step (rounds up),
+        // one below it, zero, and the top of the torus (rounds past 2^64).
+        let step = 1u64 << (64 - log_2n);
+        let mut lwes: Vec<u64> = (0..count * (n + 1)).map(|_| rng.gen()).collect();
+        for (i, e) in [step / 2, step / 2 - 1, 0, u64::MAX, 3 * step + step / 2]
+            .into_iter()
+            .enumerate()
+        {
+            let at = (i * 5) % lwes.len();
+            lwes[at] = e;
+        }
+        // A keyswitch output modulo 2^21 sits in the top 21 bits.
+        if seed == 12 {
+            lwes.iter_mut().for_each(|w| *w &= !((1u64 << 43) - 1));
+        }
+        let accs: Vec<u64> = (0..count * 2 * poly).map(|_| rng.gen()).collect();
+        let mut msed = vec![0u64; lwes.len()];
+        lwe_modulus_switch_batch_into(&mut msed, &lwes, n + 1, log_2n, switch).unwrap();
+        let rotated = engine_blind_rotate(&bsk, &msed, &accs);
+        let mut want = vec![0u64; count * (poly + 1)];
+        for (o, g) in want
+            .chunks_exact_mut(poly + 1)
+            .zip(rotated.chunks_exact(2 * poly))
+        {
+            extract_lwe_sample_into(o, g, poly);
+        }
+        let mut unit = BlindRotationUnit::new(poly, lanes, memory)
+            .unwrap()
+            .with_batch(batch)
+            .unwrap();
+        let mut got = vec![0u64; want.len()];
+        let key = BlindRotationUnit::device_key(&bsk).unwrap();
+        let run = unit
+            .bootstrap_batch_with(&bsk, &key, &lwes, switch, &accs, &mut got)
+            .unwrap();
+        assert_words_eq(&got, &want, &format!("{switch:?}, batch {batch}"));
+        for r in &run.batches {
+            assert_eq!(
+                r.cycles, r.model.cycles,
+                "{switch:?}: cycles against the model"
+            );
+        }
+    }
 }
 
 #[test]

@@ -407,6 +407,7 @@ fn pbs_model(a: &PbsArgs, params: &'static Parameters) -> CliResult<()> {
             glwe_size: k1,
             levels: params.pbs_level.0,
             batch: a.batch,
+            extract: false,
         },
         c,
         &memory,
