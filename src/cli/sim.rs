@@ -6,12 +6,13 @@ use super::{
     OutputArgs, ParamsArg, Report,
 };
 use glovebox::prelude::*;
-use glovebox::sim::backend::{SimBackend, SimConfig};
+use glovebox::sim::accelerator::{
+    device_model, Accelerator, DeviceBatch, DeviceConfig, DeviceShape,
+};
 use glovebox::sim::br::{
     br_configs, projected_latencies, BlindRotationUnit, BrCycleModel, BrShape,
 };
 use glovebox::sim::ks::{KeyswitchUnit, KsCycleModel, KsShape};
-use glovebox::sim::KeyMemory;
 use glovebox::sim::NttUnit;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -28,10 +29,12 @@ pub enum Unit {
     /// Streams random polynomials through the NTT unit, checks every output word against the
     /// CPU NTT, and reports cycles, simulation speed and projected throughput at a clock.
     Ntt(NttArgs),
-    /// Runs a batch of keyswitch + PBS on the simulated keyswitch and blind-rotation units,
-    /// checks every output against the CPU backend word for word and its decryption against
-    /// f(m), and reports cycles, the measured and steady-state PBS/s at a clock, the binding
-    /// term, the key bandwidth used and the units' utilization.
+    /// Runs batches of keyswitch + PBS through the simulated device (both units on one
+    /// timeline and one memory channel, PCIe transfers, modulus switch and sample extraction
+    /// in RTL), checks every output against the CPU backend word for word and its decryption
+    /// against f(m), the timeline against the device model, and reports the batches' events,
+    /// the measured and steady-state PBS/s at a clock, the latency of a batch and the
+    /// channel's use.
     Pbs(PbsArgs),
 }
 
@@ -58,13 +61,23 @@ pub struct PbsArgs {
     /// Clock of the projection, in MHz.
     #[arg(long, default_value_t = 350.0)]
     pub clock_mhz: f64,
-    /// Key-memory bandwidth of each unit in GB/s (each key has its own channels, as the HPU's
-    /// 16 HBM ports per key; an HBM2e stack gives about 400).
-    #[arg(long, default_value_t = 90.0)]
-    pub key_gbps: f64,
-    /// Key-memory latency in cycles.
+    /// The device memory's bandwidth in GB/s: one channel for both keys, the ciphertexts and
+    /// the lookup tables (default: the V80's HBM, "approaching 460 GB/s" in AMD's
+    /// documentation).
+    #[arg(long, default_value_t = 460.0)]
+    pub memory_gbps: f64,
+    /// The memory's latency in cycles.
     #[arg(long, default_value_t = 200)]
-    pub key_latency: u32,
+    pub memory_latency: u32,
+    /// Memory transfers in flight at most (0: no limit).
+    #[arg(long, default_value_t = 64)]
+    pub max_outstanding: u32,
+    /// The PCIe link's bandwidth each way in GB/s (default: Gen5 x8).
+    #[arg(long, default_value_t = 32.0)]
+    pub pcie_gbps: f64,
+    /// The PCIe link's latency in ns.
+    #[arg(long, default_value_t = 1000.0)]
+    pub pcie_latency_ns: f64,
     /// Lanes of the keyswitch unit (built: 16 and 512 for the HPU set's 2^21 modulus, and 1024
     /// with `--features accelerator-target`; 16 and 4 on the native torus).
     #[arg(long, default_value_t = 16)]
@@ -75,6 +88,9 @@ pub struct PbsArgs {
     pub model_only: bool,
     #[command(flatten)]
     pub output: OutputArgs,
+    /// The keyswitch output modulus's width (set from the parameters).
+    #[arg(skip = 64u32)]
+    pub params_ks_bits: u32,
 }
 
 #[derive(clap::Args, Debug)]
@@ -181,38 +197,110 @@ struct SimPbsReport {
     ks_lanes: usize,
     clock_mhz: f64,
     clock_note: &'static str,
-    key_gbps: f64,
-    key_words_per_cycle: u32,
-    key_latency_cycles: u32,
+    #[serde(flatten)]
+    device: DeviceArgsReport,
     verified: usize,
     decrypted_correctly: usize,
-    /// The units' cycles over all batches, simulated and modelled (the tests hold them equal).
-    keyswitch_cycles: u64,
-    blind_rotation_cycles: u64,
-    blind_rotation_model_cycles: u64,
-    keyswitch_model_cycles: u64,
-    /// This run: the device's cycles from the first descriptor to the last completion (the
-    /// command interface's timeline, the two units overlapping), fill and drain included.
+    /// The device's cycles from the first input's PCIe transfer to the last output on the
+    /// host, simulated (both units on one timeline and one memory channel), and the device
+    /// model's; `timeline_equals_model`: every batch's every event on the same cycle.
     cycles: u64,
-    /// The same from the units' models and the driver's schedule, without the command
-    /// interface's own cycles.
-    schedule_model_cycles: u64,
+    model_cycles: u64,
+    timeline_equals_model: bool,
+    timeline: Vec<BatchEvents>,
     measured_pbs_per_s: f64,
-    /// Batches streamed, the keyswitch of the next batch overlapped with this batch's blind
-    /// rotation (two units): the slower unit's steady-state cycles per batch.
+    /// Batch 0: from its PCIe transfer's start (cycle 0) to its outputs on the host.
+    batch_latency_us: f64,
+    /// A long stream (the device model of 16 batches): cycles between consecutive batches'
+    /// outputs over the last 8.
     steady_cycles_per_batch: f64,
     steady_pbs_per_s: f64,
     binding: String,
     binding_terms_cycles_per_ggsw: [f64; 4],
     keyswitch_binding: String,
-    /// Key bytes both units read in this run, over the run's time at the clock.
-    key_gbps_used: f64,
-    fwd_ntt_utilization: f64,
-    inv_ntt_utilization: f64,
-    multiplier_utilization: f64,
+    /// The channel: share of the run's cycles it carried data, and for what (cycles).
+    channel_utilization: f64,
+    channel_br_key_cycles: u64,
+    channel_ks_key_cycles: u64,
+    channel_transfer_cycles: u64,
+    most_outstanding: u64,
+    ks_key_stall_cycles: u64,
+    br_key_stall_cycles: u64,
+    br_loop_stall_cycles: u64,
     loop_latency_cycles: u64,
     simulated_cycles_per_s: f64,
     wall_s: f64,
+}
+
+/// The device's memory and link as the report states them.
+#[derive(Serialize, Clone, Copy)]
+struct DeviceArgsReport {
+    memory_gbps: f64,
+    memory_words_per_cycle: u32,
+    keyswitch_key_words_per_cycle: u32,
+    memory_latency_cycles: u32,
+    max_outstanding: u32,
+    pcie_gbps: f64,
+    pcie_latency_cycles: u32,
+}
+
+impl DeviceArgsReport {
+    fn line(&self, clock_mhz: f64) -> String {
+        format!(
+            "one memory channel for keys, ciphertexts and tables: {} GB/s = {} words/cycle ({} \
+             keyswitch-key words packed) at {clock_mhz} MHz, {} cycles latency, {} transfers in \
+             flight at most; PCIe {} GB/s each way, {} cycles latency",
+            self.memory_gbps,
+            self.memory_words_per_cycle,
+            self.keyswitch_key_words_per_cycle,
+            self.memory_latency_cycles,
+            self.max_outstanding,
+            self.pcie_gbps,
+            self.pcie_latency_cycles
+        )
+    }
+}
+
+/// One batch's events (cycles).
+#[derive(Serialize, Clone, Copy)]
+struct BatchEvents {
+    pcie_in_done: u64,
+    keyswitch_start: u64,
+    keyswitch_end: u64,
+    blind_rotation_start: u64,
+    blind_rotation_end: u64,
+    pcie_out_done: u64,
+}
+
+impl From<&DeviceBatch> for BatchEvents {
+    fn from(b: &DeviceBatch) -> Self {
+        Self {
+            pcie_in_done: b.pcie_in_done,
+            keyswitch_start: b.ks_start,
+            keyswitch_end: b.ks_end,
+            blind_rotation_start: b.br_start,
+            blind_rotation_end: b.br_end,
+            pcie_out_done: b.pcie_out_done,
+        }
+    }
+}
+
+fn print_timeline(timeline: &[BatchEvents]) {
+    println!(
+        "{:>5} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        "batch", "PCIe in", "KS start", "KS end", "BR start", "BR end", "PCIe out"
+    );
+    for (j, b) in timeline.iter().enumerate() {
+        println!(
+            "{j:>5} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+            b.pcie_in_done,
+            b.keyswitch_start,
+            b.keyswitch_end,
+            b.blind_rotation_start,
+            b.blind_rotation_end,
+            b.pcie_out_done
+        );
+    }
 }
 
 impl Report for SimPbsReport {
@@ -229,14 +317,10 @@ impl Report for SimPbsReport {
             self.batch
         );
         println!(
-            "units: blind rotation C = {} coefficients/cycle, keyswitch {} lanes; key memory \
-             per unit {} GB/s = {} words/cycle at {} MHz, {} cycles latency",
+            "units: blind rotation C = {} coefficients/cycle, keyswitch {} lanes; {}",
             self.c,
             self.ks_lanes,
-            self.key_gbps,
-            self.key_words_per_cycle,
-            self.clock_mhz,
-            self.key_latency_cycles
+            self.device.line(self.clock_mhz)
         );
         println!(
             "verified: {}/{} outputs equal the CPU backend word for word; {}/{} decrypt to f(m)",
@@ -245,25 +329,17 @@ impl Report for SimPbsReport {
             self.decrypted_correctly,
             self.batch * self.batches
         );
-        println!("{:<34} {:>14} {:>14}", "", "simulated", "model");
         println!(
-            "{:<34} {:>14} {:>14}",
-            "keyswitch cycles", self.keyswitch_cycles, self.keyswitch_model_cycles
+            "device cycles: {} simulated, {} modelled; every event equal: {}",
+            self.cycles, self.model_cycles, self.timeline_equals_model
         );
+        print_timeline(&self.timeline);
         println!(
-            "{:<34} {:>14} {:>14}",
-            "blind-rotation cycles", self.blind_rotation_cycles, self.blind_rotation_model_cycles
-        );
-        println!(
-            "{:<34} {:>14} {:>14}",
-            "device cycles (units overlapped)", self.cycles, self.schedule_model_cycles
-        );
-        println!(
-            "at {} MHz: this run {:.0} PBS/s ({} cycles, first keyswitch and last blind rotation \
-             included); steady state {:.0} PBS/s ({:.0} cycles per batch, the slower unit)",
+            "at {} MHz: this run {:.0} PBS/s (first PCIe transfer to last output on the host); \
+             one batch's latency {:.0} us; steady state {:.0} PBS/s ({:.0} cycles per batch)",
             self.clock_mhz,
             self.measured_pbs_per_s,
-            self.cycles,
+            self.batch_latency_us,
             self.steady_pbs_per_s,
             self.steady_cycles_per_batch
         );
@@ -274,15 +350,20 @@ impl Report for SimPbsReport {
             self.binding, t[0], t[1], t[2], t[3], self.keyswitch_binding
         );
         println!(
-            "key bandwidth used {:.1} GB/s; utilization: forward NTT {:.0} %, inverse NTT {:.0} %, \
-             multipliers {:.0} %",
-            self.key_gbps_used,
-            100.0 * self.fwd_ntt_utilization,
-            100.0 * self.inv_ntt_utilization,
-            100.0 * self.multiplier_utilization
+            "channel busy {:.0} % of the run (GGSWs {} cycles, keyswitch key {}, ciphertexts and \
+             tables {}), at most {} transfers in flight; stalls: keyswitch key {}, blind-rotation \
+             key {}, loop {}",
+            100.0 * self.channel_utilization,
+            self.channel_br_key_cycles,
+            self.channel_ks_key_cycles,
+            self.channel_transfer_cycles,
+            self.most_outstanding,
+            self.ks_key_stall_cycles,
+            self.br_key_stall_cycles,
+            self.br_loop_stall_cycles
         );
         println!(
-            "simulation: {:.3e} cycles per wall-clock second ({:.1} s); {} MHz: {}",
+            "simulation: {:.3e} unit cycles per wall-clock second ({:.1} s); {} MHz: {}",
             self.simulated_cycles_per_s, self.wall_s, self.clock_mhz, self.clock_note
         );
     }
@@ -296,18 +377,13 @@ struct SimPbsModelReport {
     c: usize,
     ks_lanes: usize,
     clock_mhz: f64,
-    key_gbps: f64,
-    key_words_per_cycle: u32,
-    /// The keyswitch key's words per cycle, packed at its modulus's width.
-    keyswitch_key_words_per_cycle: u32,
-    /// The models of one batch.
-    keyswitch_cycles: u64,
-    blind_rotation_cycles: u64,
-    /// A run of `batches` batches (keyswitch of the next overlapped with this one's blind
-    /// rotation), first keyswitch and last blind rotation included.
+    #[serde(flatten)]
+    device: DeviceArgsReport,
     batches: usize,
     run_cycles: u64,
     run_pbs_per_s: f64,
+    timeline: Vec<BatchEvents>,
+    batch_latency_us: f64,
     steady_cycles_per_batch: f64,
     steady_pbs_per_s: f64,
     binding: String,
@@ -320,25 +396,22 @@ struct SimPbsModelReport {
 impl Report for SimPbsModelReport {
     fn print_table(&self) {
         println!(
-            "cycle model only (not simulated, not verified): {}, batch {}, C = {}, keyswitch {} \
-             lanes, {} GB/s per key ({} words/cycle; the keyswitch key packed, {}) at {} MHz",
+            "device model only (not simulated, not verified): {}, batch {}, C = {}, keyswitch {} \
+             lanes; {}",
             self.params,
             self.batch,
             self.c,
             self.ks_lanes,
-            self.key_gbps,
-            self.key_words_per_cycle,
-            self.keyswitch_key_words_per_cycle,
-            self.clock_mhz
+            self.device.line(self.clock_mhz)
         );
+        print_timeline(&self.timeline);
         println!(
-            "one batch: keyswitch {} + blind rotation {} cycles; a run of {}: {} cycles = {:.0} \
-             PBS/s; steady state {:.0} cycles per batch = {:.0} PBS/s",
-            self.keyswitch_cycles,
-            self.blind_rotation_cycles,
+            "a run of {}: {} cycles = {:.0} PBS/s; one batch's latency {:.0} us; steady state \
+             {:.0} cycles per batch = {:.0} PBS/s",
             self.batches,
             self.run_cycles,
             self.run_pbs_per_s,
+            self.batch_latency_us,
             self.steady_cycles_per_batch,
             self.steady_pbs_per_s
         );
@@ -358,27 +431,75 @@ impl Report for SimPbsModelReport {
     }
 }
 
-/// The device's cycles for `batches` batches under the driver's schedule, from the units'
-/// cycles per batch: keyswitches back to back, blind rotation i once keyswitch i and blind
-/// rotation i − 1 are done; the command interface's own cycles left out.
-fn stream_schedule(keyswitch: u64, blind_rotation: u64, batches: usize) -> u64 {
-    let (mut ks_end, mut br_end) = (0, 0);
-    for _ in 0..batches {
-        ks_end += keyswitch;
-        br_end = ks_end.max(br_end) + blind_rotation;
-    }
-    br_end
+fn device_config(a: &PbsArgs) -> (DeviceConfig, DeviceArgsReport, u32) {
+    let config = DeviceConfig::at_clock(
+        a.clock_mhz,
+        a.memory_gbps,
+        a.memory_latency,
+        a.max_outstanding,
+        a.pcie_gbps,
+        a.pcie_latency_ns,
+    );
+    let ks_bits = a.params_ks_bits;
+    (
+        config,
+        DeviceArgsReport {
+            memory_gbps: a.memory_gbps,
+            memory_words_per_cycle: config.memory.words_per_cycle,
+            keyswitch_key_words_per_cycle: config.memory.packed(ks_bits).words_per_cycle,
+            memory_latency_cycles: a.memory_latency,
+            max_outstanding: a.max_outstanding,
+            pcie_gbps: a.pcie_gbps,
+            pcie_latency_cycles: config.pcie_latency,
+        },
+        ks_bits,
+    )
 }
 
-fn key_memory(a: &PbsArgs) -> (KeyMemory, u32) {
-    let bytes_per_cycle = a.key_gbps * 1e9 / (a.clock_mhz * 1e6);
-    let words = ((bytes_per_cycle / 8.0).floor() as u32).max(1);
-    (
-        KeyMemory {
-            words_per_cycle: words,
-            latency: a.key_latency,
+/// Steady-state cycles per batch: the device model of 16 batches, the spacing of the last 8
+/// batches' outputs.
+fn steady_cycles(shape: &DeviceShape, config: &DeviceConfig) -> f64 {
+    let long = device_model(
+        &DeviceShape {
+            batches: 16,
+            ..*shape
         },
-        words,
+        config,
+    );
+    let out = |j: usize| long.batches[j].pcie_out_done as f64;
+    (out(15) - out(7)) / 8.0
+}
+
+/// The units' own bindings (each alone on the channel).
+fn unit_models(shape: &DeviceShape, config: &DeviceConfig) -> (BrCycleModel, KsCycleModel) {
+    (
+        BrCycleModel::new(shape.br, shape.br_lanes, &config.memory, shape.br_latencies),
+        KsCycleModel::new(
+            shape.ks,
+            shape.ks_lanes,
+            &config.memory.packed(shape.ks_word_bits),
+            shape.ks_latencies,
+        ),
+    )
+}
+
+fn pbs_shapes(params: &Parameters, batch: usize) -> (KsShape, BrShape) {
+    (
+        KsShape {
+            n_in: params.glwe_dimension.0 * params.polynomial_size.0,
+            n_out: params.lwe_dimension.0,
+            base_log: params.ks_base_log.0,
+            levels: params.ks_level.0,
+            batch,
+        },
+        BrShape {
+            lwe_dimension: params.lwe_dimension.0,
+            polynomial_size: params.polynomial_size.0,
+            glwe_size: params.glwe_dimension.0 + 1,
+            levels: params.pbs_level.0,
+            batch,
+            extract: true,
+        },
     )
 }
 
@@ -395,41 +516,25 @@ fn pbs_model(a: &PbsArgs, params: &'static Parameters) -> CliResult<()> {
         ))
         .into());
     }
-    let (memory, words) = key_memory(a);
-    // The keyswitch key stored packed at its modulus's width.
-    let ks_memory = memory.packed(params.ks_output_modulus_log);
+    let (config, device, ks_bits) = device_config(a);
     let lat = projected_latencies(poly, c)?;
-    let k1 = params.glwe_dimension.0 + 1;
-    let br = BrCycleModel::new(
-        &BrShape {
-            lwe_dimension: params.lwe_dimension.0,
-            polynomial_size: poly,
-            glwe_size: k1,
-            levels: params.pbs_level.0,
-            batch: a.batch,
-            extract: false,
-        },
-        c,
-        &memory,
-        &lat,
-    );
-    let ks = KsCycleModel::new(
-        &KsShape {
-            n_in: params.glwe_dimension.0 * poly,
-            n_out: params.lwe_dimension.0,
-            base_log: params.ks_base_log.0,
-            levels: params.ks_level.0,
-            batch: a.batch,
-        },
-        a.ks_lanes,
-        &ks_memory,
-        // The unit's latency ports do not depend on its lanes: read them from a built one.
-        &KeyswitchUnit::new(16, 64, memory)?.latencies(),
-    );
+    // The unit's latency ports do not depend on its lanes: read them from a built one.
+    let ks_lat = KeyswitchUnit::new(16, 64, config.memory)?.latencies();
+    let (ks, br) = pbs_shapes(params, a.batch);
+    let shape = DeviceShape {
+        ks: &ks,
+        ks_lanes: a.ks_lanes,
+        ks_latencies: &ks_lat,
+        ks_word_bits: ks_bits,
+        br: &br,
+        br_lanes: c,
+        br_latencies: &lat,
+        batches: a.batches,
+    };
+    let run = device_model(&shape, &config);
+    let steady = steady_cycles(&shape, &config);
+    let (br_model, ks_model) = unit_models(&shape, &config);
     let clock_hz = a.clock_mhz * 1e6;
-    let steady = br
-        .steady_cycles_per_batch(params.lwe_dimension.0)
-        .max(ks.steady_cycles_per_batch() as f64);
     SimPbsModelReport {
         simulated: false,
         params: params.name,
@@ -437,34 +542,40 @@ fn pbs_model(a: &PbsArgs, params: &'static Parameters) -> CliResult<()> {
         c,
         ks_lanes: a.ks_lanes,
         clock_mhz: a.clock_mhz,
-        key_gbps: a.key_gbps,
-        key_words_per_cycle: words,
-        keyswitch_key_words_per_cycle: ks_memory.words_per_cycle,
-        keyswitch_cycles: ks.cycles,
-        blind_rotation_cycles: br.cycles,
+        device,
         batches: a.batches,
-        run_cycles: stream_schedule(ks.cycles, br.cycles, a.batches),
-        run_pbs_per_s: (a.batch * a.batches) as f64 * clock_hz
-            / stream_schedule(ks.cycles, br.cycles, a.batches) as f64,
+        run_cycles: run.cycles,
+        run_pbs_per_s: (a.batch * a.batches) as f64 * clock_hz / run.cycles.max(1) as f64,
+        timeline: run.batches.iter().map(Into::into).collect(),
+        batch_latency_us: run.batches[0].pcie_out_done as f64 / a.clock_mhz,
         steady_cycles_per_batch: steady,
         steady_pbs_per_s: a.batch as f64 * clock_hz / steady,
-        binding: br.binding.to_string(),
-        binding_terms_cycles_per_ggsw: br.terms,
-        keyswitch_binding: ks.binding.to_string(),
+        binding: br_model.binding.to_string(),
+        binding_terms_cycles_per_ggsw: br_model.terms,
+        keyswitch_binding: ks_model.binding.to_string(),
         fwd_ntt_latency_cycles: lat.fwd,
-        loop_latency_cycles: br.loop_latency,
+        loop_latency_cycles: br_model.loop_latency,
     }
     .emit(a.output);
     Ok(())
 }
 
-fn pbs(a: PbsArgs) -> CliResult<()> {
+fn pbs(mut a: PbsArgs) -> CliResult<()> {
     let params = a.params.resolve()?;
+    a.params_ks_bits = params.ks_output_modulus_log;
     let (n, poly) = (params.lwe_dimension.0, params.polynomial_size.0);
-    if a.batch == 0 || !(a.clock_mhz > 0.0) || !(a.key_gbps > 0.0) {
-        return Err(
-            CliError::Usage("--batch, --clock-mhz and --key-gbps must be positive".into()).into(),
-        );
+    if a.batch == 0
+        || a.batches == 0
+        || !(a.clock_mhz > 0.0)
+        || !(a.memory_gbps > 0.0)
+        || !(a.pcie_gbps > 0.0)
+        || !(a.pcie_latency_ns >= 0.0)
+    {
+        return Err(CliError::Usage(
+            "--batch, --batches, --clock-mhz, --memory-gbps and --pcie-gbps must be positive"
+                .into(),
+        )
+        .into());
     }
     if a.model_only {
         return pbs_model(&a, params);
@@ -492,18 +603,18 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
         ))
         .into());
     }
-    let (memory, words) = key_memory(&a);
+    let (device_config, device, ks_bits) = device_config(&a);
+    let mut accelerator = Accelerator::new(
+        a.ks_lanes,
+        params.ks_output_modulus_log,
+        poly,
+        config.lanes,
+        device_config,
+    )?
+    .with_batch(a.batch)?;
     let client = ClientKey::new(params)?;
     let server = server_key_with_bar(a.output, params, |p| client.server_key_with_progress(p))?;
-    let sim = SimBackend::with_config(SimConfig {
-        memory,
-        blind_rotation_lanes: Some(config.lanes),
-        keyswitch_lanes: a.ks_lanes,
-        batch: Some(a.batch),
-        ..SimConfig::default()
-    });
     let cpu = CpuBackend::new();
-    let on_sim = server.upload(&sim)?;
     let on_cpu = server.upload(&cpu)?;
     let modulus = params.message_modulus;
     let tables = [
@@ -522,24 +633,35 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
     let ct_refs: Vec<&Ciphertext> = cts.iter().collect();
     let table_refs: Vec<&LookupTable> = (0..total).map(|j| &tables[j % 3]).collect();
     let want = on_cpu.apply_lookup_table_batch(&ct_refs, &table_refs)?;
-    // The models of one batch, from units built like the backend's: the progress bar's length
-    // (the units' simulated cycles the run will take) and the report's comparison.
-    let ntt_bsk = server.ntt_bootstrap_key()?;
-    let br_model =
-        BlindRotationUnit::new(poly, config.lanes, memory)?.cycle_model(ntt_bsk, a.batch)?;
-    let ks_unit = KeyswitchUnit::for_key(
-        server.keyswitch_key(),
-        a.ks_lanes,
-        memory.packed(params.ks_output_modulus_log),
-    )?;
-    let ks_model = ks_unit.cycle_model(server.keyswitch_key(), a.batch)?;
-    let expected = (br_model.cycles + ks_model.cycles) * a.batches as u64;
+    // The device takes each table's polynomial (its accumulator is the trivial GLWE of it).
+    let mut luts = Vec::with_capacity(total * poly);
+    for t in &table_refs {
+        let acc = t.accumulator.as_slice();
+        let (mask, body) = acc.split_at(acc.len() - poly);
+        if mask.iter().any(|&w| w != 0) {
+            return Err(CliError::Usage("a lookup table that is not a trivial GLWE".into()).into());
+        }
+        luts.extend_from_slice(body);
+    }
+    let inputs: Vec<u64> = cts
+        .iter()
+        .flat_map(|c| c.ct.as_slice().iter().copied())
+        .collect();
+    let ksk = server.keyswitch_key();
+    let bsk = server.ntt_bootstrap_key()?;
+    let device_key = BlindRotationUnit::device_key(bsk)?;
+    let model = accelerator.model(ksk, bsk, a.batches)?;
+    let expected: u64 = model
+        .batches
+        .iter()
+        .map(|b| (b.ks_end - b.ks_start) + (b.br_end - b.br_start))
+        .sum();
     let bar = progress_bar(
         a.output,
         expected,
         &format!(
-            "simulating {} batch{} of keyswitch + blind rotation {{bar:30}} {{human_pos}}/{{human_len}} \
-             unit cycles {{elapsed}} (eta {{eta}})",
+            "simulating {} batch{} of keyswitch + PBS on one device {{bar:30}} \
+             {{human_pos}}/{{human_len}} unit cycles {{elapsed}} (eta {{eta}})",
             a.batches,
             if a.batches == 1 { "" } else { "es" }
         ),
@@ -547,30 +669,57 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
     // The units' harnesses count their clock edges; a thread beside the run reads the count.
     let base = glovebox::sim::unit_cycles_simulated();
     let done = std::sync::atomic::AtomicBool::new(false);
-    let got = std::thread::scope(|s| {
+    let out_size = (params.glwe_dimension.0) * poly + 1;
+    let mut outputs = vec![0u64; total * out_size];
+    let run = std::thread::scope(|s| {
         s.spawn(|| {
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 bar.set_position(glovebox::sim::unit_cycles_simulated() - base);
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }
         });
-        let got = on_sim.apply_lookup_table_batch(&ct_refs, &table_refs);
+        let run = accelerator.bootstrap(
+            ksk,
+            bsk,
+            &device_key,
+            &inputs,
+            &luts,
+            params.modulus_switch,
+            &mut outputs,
+        );
         done.store(true, std::sync::atomic::Ordering::Relaxed);
-        got
+        run
     })?;
     bar.finish_and_clear();
     let mut verified = 0;
     let mut decrypted = 0;
-    for (j, (g, w)) in got.iter().zip(&want).enumerate() {
-        verified += (g.ct.as_slice() == w.ct.as_slice()) as usize;
-        decrypted += (client.decrypt(g)? == f(j, messages[j])) as usize;
+    for (j, (g, w)) in outputs.chunks_exact(out_size).zip(&want).enumerate() {
+        verified += (g == w.ct.as_slice()) as usize;
+        let got = Ciphertext {
+            ct: LweCiphertext::from_container(g.to_vec())?,
+            ..w.clone()
+        };
+        decrypted += (client.decrypt(&got)? == f(j, messages[j])) as usize;
     }
-    let counters = sim.counters();
-    let cycles = counters.device_cycles;
+    let ks_lat = KeyswitchUnit::new(a.ks_lanes, params.ks_output_modulus_log, device_config.memory)?
+        .latencies();
+    let br_lat = BlindRotationUnit::new(poly, config.lanes, device_config.memory)?.latencies();
+    let (ks, br) = pbs_shapes(params, a.batch);
+    let shape = DeviceShape {
+        ks: &ks,
+        ks_lanes: a.ks_lanes,
+        ks_latencies: &ks_lat,
+        ks_word_bits: ks_bits,
+        br: &br,
+        br_lanes: config.lanes,
+        br_latencies: &br_lat,
+        batches: a.batches,
+    };
+    let steady = steady_cycles(&shape, &device_config);
+    let (br_model, ks_model) = unit_models(&shape, &device_config);
+    let m = &run.measured;
     let clock_hz = a.clock_mhz * 1e6;
-    let br_steady = br_model.steady_cycles_per_batch(n);
-    let steady = br_steady.max(ks_model.steady_cycles_per_batch() as f64);
-    let runs = a.batches as u64;
+    let unit_cycles = expected;
     SimPbsReport {
         params: params.name,
         security: security_level(params),
@@ -582,43 +731,39 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
         ks_lanes: a.ks_lanes,
         clock_mhz: a.clock_mhz,
         clock_note: CLOCK_NOTE,
-        key_gbps: a.key_gbps,
-        key_words_per_cycle: words,
-        key_latency_cycles: a.key_latency,
+        device,
         verified,
         decrypted_correctly: decrypted,
-        keyswitch_cycles: counters.keyswitch_cycles,
-        blind_rotation_cycles: counters.blind_rotation_cycles,
-        blind_rotation_model_cycles: br_model.cycles * runs,
-        keyswitch_model_cycles: ks_model.cycles * runs,
-        cycles,
-        schedule_model_cycles: stream_schedule(ks_model.cycles, br_model.cycles, a.batches),
-        measured_pbs_per_s: total as f64 * clock_hz / cycles.max(1) as f64,
+        cycles: m.cycles,
+        model_cycles: run.model.cycles,
+        timeline_equals_model: run.measured == run.model,
+        timeline: m.batches.iter().map(Into::into).collect(),
+        measured_pbs_per_s: total as f64 * clock_hz / m.cycles.max(1) as f64,
+        batch_latency_us: m.batches[0].pcie_out_done as f64 / a.clock_mhz,
         steady_cycles_per_batch: steady,
         steady_pbs_per_s: a.batch as f64 * clock_hz / steady,
         binding: br_model.binding.to_string(),
         binding_terms_cycles_per_ggsw: br_model.terms,
         keyswitch_binding: ks_model.binding.to_string(),
-        // 8 bytes a bootstrapping-key word, the keyswitch key packed at its modulus's width.
-        key_gbps_used: (br_model.key_words * 8
-            + ks_model.key_words * u64::from(params.ks_output_modulus_log) / 8)
-            as f64
-            * runs as f64
-            / (cycles.max(1) as f64 / clock_hz)
-            / 1e9,
-        fwd_ntt_utilization: (br_model.fwd_busy * runs) as f64 / cycles.max(1) as f64,
-        inv_ntt_utilization: (br_model.inv_busy * runs) as f64 / cycles.max(1) as f64,
-        multiplier_utilization: (br_model.fwd_busy * runs) as f64 / cycles.max(1) as f64,
+        channel_utilization: m.channel_busy as f64 / m.cycles.max(1) as f64,
+        channel_br_key_cycles: m.br_key_cycles,
+        channel_ks_key_cycles: m.ks_key_cycles,
+        channel_transfer_cycles: m.transfer_cycles,
+        most_outstanding: m.most_outstanding,
+        ks_key_stall_cycles: run.ks_key_stall_cycles,
+        br_key_stall_cycles: run.br_key_stall_cycles,
+        br_loop_stall_cycles: run.br_loop_stall_cycles,
         loop_latency_cycles: br_model.loop_latency,
-        simulated_cycles_per_s: (counters.keyswitch_cycles + counters.blind_rotation_cycles) as f64
-            / counters.wall_seconds.max(1e-9),
-        wall_s: counters.wall_seconds,
+        simulated_cycles_per_s: unit_cycles as f64 / run.wall_seconds.max(1e-9),
+        wall_s: run.wall_seconds,
     }
     .emit(a.output);
+    let total_checks = 2 * total;
     check_passed(
-        (total - verified) + (total - decrypted),
-        2 * total,
-        "outputs differ from the CPU backend or decrypt wrongly",
+        (total - verified) + (total - decrypted) + usize::from(run.measured != run.model),
+        total_checks + 1,
+        "outputs differ from the CPU backend, decrypt wrongly, or the timeline differs from the \
+         device model",
     )
 }
 
