@@ -179,7 +179,7 @@ fn sim_pbs_json_reports_a_verified_batch_with_model_and_rates() {
         "4",
         "--batches",
         "2",
-        "--key-gbps",
+        "--memory-gbps",
         "11.2",
         "--json",
     ]);
@@ -192,19 +192,22 @@ fn sim_pbs_json_reports_a_verified_batch_with_model_and_rates() {
         serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
     assert_eq!(v["verified"], 8);
     assert_eq!(v["decrypted_correctly"], 8);
-    assert_eq!(v["blind_rotation_cycles"], v["blind_rotation_model_cycles"]);
-    assert_eq!(v["keyswitch_cycles"], v["keyswitch_model_cycles"]);
+    // The simulated device's timeline is the model's, event for event.
+    assert_eq!(v["timeline_equals_model"], true);
+    assert_eq!(v["cycles"], v["model_cycles"]);
     // 11.2 GB/s at 350 MHz: 32 bytes, 4 words per cycle.
-    assert_eq!(v["key_words_per_cycle"], 4);
-    // Two batches, the second's keyswitch during the first's blind rotation: the device's
-    // cycles are the schedule of the units' models plus the command interface's few per
-    // descriptor, well under the units' cycles added up.
+    assert_eq!(v["memory_words_per_cycle"], 4);
+    // Two batches, the second's keyswitch during the first's blind rotation on one device.
+    let t = v["timeline"].as_array().unwrap();
+    assert_eq!(t.len(), 2);
+    let at = |j: usize, what: &str| t[j][what].as_u64().unwrap();
+    assert!(
+        at(1, "keyswitch_start") < at(0, "blind_rotation_end"),
+        "{v}"
+    );
+    assert!(at(0, "pcie_out_done") < at(1, "pcie_out_done"));
     let cycles = v["cycles"].as_f64().unwrap();
-    let schedule = v["schedule_model_cycles"].as_f64().unwrap();
-    assert!(schedule <= cycles && cycles < schedule + 200.0, "{v}");
-    let units =
-        v["keyswitch_cycles"].as_f64().unwrap() + v["blind_rotation_cycles"].as_f64().unwrap();
-    assert!(cycles < units, "{v}");
+    assert_eq!(cycles as u64, at(1, "pcie_out_done"));
     let measured = v["measured_pbs_per_s"].as_f64().unwrap();
     assert!((measured - 8.0 * 350e6 / cycles).abs() < 1.0);
     assert!(measured < v["steady_pbs_per_s"].as_f64().unwrap());
@@ -213,6 +216,32 @@ fn sim_pbs_json_reports_a_verified_batch_with_model_and_rates() {
         ["compute", "loop latency", "key bandwidth", "key latency"].contains(&binding),
         "{binding}"
     );
+    // The model alone, for a configuration not built here.
+    let out = glovebox(&[
+        "sim",
+        "pbs",
+        "--params",
+        "hpu",
+        "--batch",
+        "12",
+        "--batches",
+        "2",
+        "--c",
+        "128",
+        "--ks-lanes",
+        "1024",
+        "--model-only",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(m["simulated"], false);
+    assert_eq!(m["timeline"].as_array().unwrap().len(), 2);
     // A batch the unit cannot hold, and a C that was not built, are refused.
     let out = glovebox(&["sim", "pbs", "--params", "test", "--batch", "9"]);
     assert!(!out.status.success());

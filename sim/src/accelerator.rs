@@ -693,3 +693,96 @@ impl Accelerator {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::br::BrCycleModel;
+
+    /// One batch alone on the device: each unit's span is its own model's (nothing else uses
+    /// the channel while it runs), and the events come in the documented order.
+    #[test]
+    fn one_batch_spans_its_units_models() {
+        let ks = KsShape {
+            n_in: 64,
+            n_out: 20,
+            base_log: 4,
+            levels: 3,
+            batch: 4,
+        };
+        let br = BrShape {
+            lwe_dimension: 20,
+            polynomial_size: 512,
+            glwe_size: 2,
+            levels: 2,
+            batch: 4,
+            extract: true,
+        };
+        let ks_lat = KsLatencies {
+            output: 9,
+            decompose: 4,
+        };
+        let br_lat = BrLatencies {
+            fwd: 40,
+            inv: 40,
+            mac: 6,
+            pipe: 14,
+            release: 11,
+            out_delay: 4,
+            key_slots: 4,
+        };
+        let config = DeviceConfig {
+            memory: KeyMemory {
+                words_per_cycle: 8,
+                latency: 50,
+            },
+            max_outstanding: 0,
+            pcie_bytes_per_cycle: 64,
+            pcie_latency: 100,
+        };
+        let shape = DeviceShape {
+            ks: &ks,
+            ks_lanes: 16,
+            ks_latencies: &ks_lat,
+            ks_word_bits: 64,
+            br: &br,
+            br_lanes: 4,
+            br_latencies: &br_lat,
+            batches: 1,
+        };
+        let t = device_model(&shape, &config);
+        let b = t.batches[0];
+        let ks_model = KsCycleModel::new(&ks, 16, &config.memory, &ks_lat);
+        let br_model = BrCycleModel::new(&br, 4, &config.memory, &br_lat);
+        assert_eq!(b.ks_end - b.ks_start, ks_model.cycles);
+        assert_eq!(b.br_end - b.br_start, br_model.cycles);
+        assert!(b.pcie_in_done < b.ks_start && b.ks_end < b.br_start && b.br_end < b.pcie_out_done);
+        assert_eq!(t.cycles, b.pcie_out_done);
+        // Every channel cycle is accounted for.
+        assert_eq!(
+            t.channel_busy,
+            t.br_key_cycles + t.ks_key_cycles + t.transfer_cycles
+        );
+        // Two batches on a channel of 1 word a cycle with 2 transfers in flight: slower.
+        let narrow = DeviceConfig {
+            memory: KeyMemory {
+                words_per_cycle: 1,
+                latency: 50,
+            },
+            max_outstanding: 2,
+            ..config
+        };
+        let two = |c: &DeviceConfig| {
+            device_model(
+                &DeviceShape {
+                    batches: 2,
+                    ..shape
+                },
+                c,
+            )
+        };
+        let (wide, slow) = (two(&config), two(&narrow));
+        assert!(slow.cycles > wide.cycles);
+        assert!(slow.most_outstanding <= 2);
+    }
+}

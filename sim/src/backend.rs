@@ -30,7 +30,6 @@ use crate::device::{ExecRequest, Operation, RingDriver, RingOp};
 use crate::ks::{ks_configs, KeyswitchUnit};
 use crate::unit::KeyMemory;
 use glovebox_engine::algorithms::key_generation::convert_standard_lwe_bootstrap_key_to_ntt;
-use glovebox_engine::algorithms::modulus_switch::lwe_modulus_switch_batch_into;
 use glovebox_engine::backend::{
     next_backend_instance, Backend, BootstrapKeyHandle, KeyswitchKeyHandle, ResidentKeys,
 };
@@ -265,14 +264,26 @@ impl SimBackend {
     }
 
     /// Runs one request on the blind-rotation unit and counts it: its cycles and stall cycles.
+    /// With `switch`, `rot` holds keyswitched LWE ciphertexts that the unit switches to Z/2NZ;
+    /// else switched rotations.
     fn run_blind_rotation(
         &self,
         unit: &mut BlindRotationUnit,
         key: &SimBootstrapKey,
-        msed: &[u64],
+        rot: &[u64],
+        switch: Option<ModulusSwitchType>,
         accumulators: &mut [u64],
     ) -> Result<(u64, u64)> {
-        let run = unit.blind_rotate_batch_with(&key.key, &key.device_key, msed, accumulators)?;
+        let run = match switch {
+            None => unit.blind_rotate_batch_with(&key.key, &key.device_key, rot, accumulators)?,
+            Some(kind) => unit.switch_and_rotate_batch_with(
+                &key.key,
+                &key.device_key,
+                rot,
+                kind,
+                accumulators,
+            )?,
+        };
         self.count(|c| {
             c.blind_rotations += run.ciphertexts as u64;
             c.blind_rotation_cycles += run.cycles;
@@ -417,7 +428,7 @@ impl Backend for SimBackend {
             accumulators,
             batch,
             per,
-            |m, acc| self.run_blind_rotation(&mut unit, &resident, m, acc),
+            |m, acc| self.run_blind_rotation(&mut unit, &resident, m, None, acc),
         )
     }
 
@@ -445,10 +456,10 @@ impl Backend for SimBackend {
     }
 
     /// The keyswitch of chunk i + 1 runs on its unit while chunk i is blind-rotated on the
-    /// other: the driver submits both as soon as the keyswitch of chunk i completes and it has
-    /// switched that chunk's outputs to Z/2NZ (host work between the two, taking no device
-    /// cycles here). Device memory holds the inputs, the keyswitch outputs, the switched words
-    /// and the accumulators, a region each.
+    /// other: the driver submits both as soon as the keyswitch of chunk i completes. The
+    /// blind-rotation unit reads the keyswitch's outputs as they are and switches them to
+    /// Z/2NZ itself (`hdl/mod_switch.sv`). Device memory holds the inputs, the keyswitch
+    /// outputs and the accumulators, a region each.
     fn keyswitch_blind_rotate_batch(
         &self,
         ksk: &KeyswitchKeyHandle,
@@ -467,6 +478,13 @@ impl Backend for SimBackend {
         if batch == 0 {
             return Ok(());
         }
+        let poly = bsk.polynomial_size().0;
+        if 1usize.checked_shl(log_2n) != Some(2 * poly) {
+            return Err(Error::InvalidParameters(format!(
+                "modulus switch to 2^{log_2n}: the blind-rotation unit switches to 2N = {}",
+                2 * poly
+            )));
+        }
         let acc_size = accumulators.len() / batch;
         let ks_key = self.ksks.get(ksk.backend_instance(), ksk.slot())?;
         let br_key = self.bsks.get(bsk.backend_instance(), bsk.slot())?;
@@ -477,9 +495,9 @@ impl Backend for SimBackend {
             self.device_slot(ksk.slot(), Operation::Keyswitch)?,
             self.device_slot(bsk.slot(), Operation::BlindRotation)?,
         );
-        // Regions: inputs, keyswitch outputs, switched words, accumulators.
-        let (out_at, msed_at) = (inputs.len(), inputs.len() + switched_len);
-        let acc_at = msed_at + switched_len;
+        // Regions: inputs, keyswitch outputs, accumulators.
+        let out_at = inputs.len();
+        let acc_at = out_at + switched_len;
         let keyswitch = |first: usize| RingOp {
             op: Operation::Keyswitch,
             slot: ks_slot,
@@ -505,18 +523,14 @@ impl Backend for SimBackend {
                 } else {
                     let input = &m[i..i + b * small];
                     let acc = &mut out[..b * acc_size];
-                    self.run_blind_rotation(&mut br_unit, &br_key, input, acc)
+                    self.run_blind_rotation(&mut br_unit, &br_key, input, Some(switch), acc)
                 }
             },
-            &mut |mem, done| {
+            &mut |_, done| {
                 if done.op != Operation::Keyswitch {
                     return Ok(Vec::new());
                 }
                 let (first, b) = (done.first, done.batch);
-                let (head, msed) = mem.split_at_mut(msed_at);
-                let from = &head[out_at + first * small..][..b * small];
-                let to = &mut msed[first * small..][..b * small];
-                lwe_modulus_switch_batch_into(to, from, small, log_2n, switch)?;
                 let mut next = Vec::new();
                 if first + b < batch {
                     next.push(keyswitch(first + b));
@@ -525,7 +539,7 @@ impl Backend for SimBackend {
                     op: Operation::BlindRotation,
                     slot: br_slot,
                     batch: b,
-                    in_addr: msed_at + first * small,
+                    in_addr: out_at + first * small,
                     out_addr: acc_at + first * acc_size,
                     first,
                 });

@@ -446,12 +446,12 @@ pub struct BrRun {
 
 crate::unit::simulated_run!(BrRun);
 
-/// What the unit's ends do: take switched rotations and return accumulators, or take LWE
-/// words, switch them and return sample-extracted LWE ciphertexts.
+/// What the unit's ends do: take switched rotations (`switch` none) or LWE words it switches,
+/// and return accumulators or sample-extracted LWE ciphertexts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum BrIo {
-    Rotate,
-    Bootstrap(ModulusSwitchType),
+struct BrIo {
+    switch: Option<ModulusSwitchType>,
+    extract: bool,
 }
 
 /// A simulated blind-rotation unit of one built configuration, with its key memory.
@@ -569,7 +569,30 @@ impl BlindRotationUnit {
             )));
         }
         let input = accumulators.to_vec();
-        self.run(bsk, device_key, msed, BrIo::Rotate, &input, accumulators)
+        let io = BrIo {
+            switch: None,
+            extract: false,
+        };
+        self.run(bsk, device_key, msed, io, &input, accumulators)
+    }
+
+    /// [`BlindRotationUnit::blind_rotate_batch_with`] from keyswitched LWE ciphertexts
+    /// (`lwes`, n + 1 native-torus words each) that the unit switches to Z/2NZ itself
+    /// (`switch`, as [`glovebox_engine::algorithms::lwe_modulus_switch_into`]).
+    pub fn switch_and_rotate_batch_with(
+        &mut self,
+        bsk: &NttLweBootstrapKey,
+        device_key: &[u64],
+        lwes: &[u64],
+        switch: ModulusSwitchType,
+        accumulators: &mut [u64],
+    ) -> Result<BrRun> {
+        let input = accumulators.to_vec();
+        let io = BrIo {
+            switch: Some(switch),
+            extract: false,
+        };
+        self.run(bsk, device_key, lwes, io, &input, accumulators)
     }
 
     /// The unit's whole part of a bootstrap: `lwes` (keyswitched LWE ciphertexts of n + 1
@@ -591,7 +614,10 @@ impl BlindRotationUnit {
             bsk,
             device_key,
             lwes,
-            BrIo::Bootstrap(switch),
+            BrIo {
+                switch: Some(switch),
+                extract: true,
+            },
             accumulators,
             outputs,
         )
@@ -610,7 +636,7 @@ impl BlindRotationUnit {
         let n = bsk.input_lwe_dimension().0;
         let poly = bsk.polynomial_size().0;
         let glwe = bsk.glwe_size().0 * poly;
-        let extract = matches!(io, BrIo::Bootstrap(_));
+        let extract = io.extract;
         let out_size = if extract { glwe - poly + 1 } else { glwe };
         if device_key.len() != bsk.as_slice().len() {
             return Err(Error::DimensionMismatch {
@@ -634,10 +660,10 @@ impl BlindRotationUnit {
                 got: outputs.len(),
             });
         }
-        let switch_kind = match io {
-            BrIo::Rotate => 0,
-            BrIo::Bootstrap(ModulusSwitchType::Standard) => 1,
-            BrIo::Bootstrap(ModulusSwitchType::CenteredMeanNoiseReduction) => 2,
+        let switch_kind = match io.switch {
+            None => 0,
+            Some(ModulusSwitchType::Standard) => 1,
+            Some(ModulusSwitchType::CenteredMeanNoiseReduction) => 2,
         };
         let lat = self.latencies();
         let t = Instant::now();

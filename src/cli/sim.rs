@@ -701,8 +701,12 @@ fn pbs(mut a: PbsArgs) -> CliResult<()> {
         };
         decrypted += (client.decrypt(&got)? == f(j, messages[j])) as usize;
     }
-    let ks_lat = KeyswitchUnit::new(a.ks_lanes, params.ks_output_modulus_log, device_config.memory)?
-        .latencies();
+    let ks_lat = KeyswitchUnit::new(
+        a.ks_lanes,
+        params.ks_output_modulus_log,
+        device_config.memory,
+    )?
+    .latencies();
     let br_lat = BlindRotationUnit::new(poly, config.lanes, device_config.memory)?.latencies();
     let (ks, br) = pbs_shapes(params, a.batch);
     let shape = DeviceShape {
