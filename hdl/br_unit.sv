@@ -313,20 +313,25 @@ module br_unit #(
       ? rd_q == (extract_r ? QW'(0) : QW'(W - 1))
       : rd_q == QW'(W - 1) && rd_t == UW'(levels - 1'b1));
 
-  // The rotation of the next job or output: mask word a_b,i (a job) or body_b (an output),
-  // switched to Z/2NZ here or taken as switched.
-  logic [LOG_N:0] ms_out, rot_in;
+  // The rotation of the next job (mask word a_b,i) or output (body_b): switched to Z/2NZ here
+  // (mod_switch, its body path giving the output rotation itself) or taken as switched.
+  logic [LOG_N:0] ms_mask, ms_body, rot_job, rot_out;
   mod_switch #(.LOG_2N(LOG_N + 1), .MAX_BATCH(MAX_BATCH)) ms (
       .clk(clk),
       .clear(go),
       .centered(centered_r),
+      .extract(extract_r),
       .word(rot_data),
-      .body(!can_job),
-      .index(can_job ? iss_b : BW'(out_jobs)),
-      .take(can_job & switch_r),
-      .switched(ms_out)
+      .take_mask(can_job & switch_r),
+      .mask_index(iss_b),
+      .body_index(BW'(out_jobs)),
+      .mask_switched(ms_mask),
+      .body_rotation(ms_body)
   );
-  assign rot_in = switch_r ? ms_out : rot_data[LOG_N:0];
+  // X^(-body); extracting, X^(N - 1 - body) read in reverse (Output).
+  assign rot_job = switch_r ? ms_mask : rot_data[LOG_N:0];
+  assign rot_out = switch_r ? ms_body
+      : (extract_r ? (LOG_N + 1)'(N - 1) : (LOG_N + 1)'(0)) - rot_data[LOG_N:0];
   // An extracting output job reads rows in reverse order (row W - 1 - q for output row q).
   logic [QW-1:0] rd_qa;
   assign rd_qa = rd_out && extract_r ? ~rd_q : rd_q;
@@ -686,7 +691,7 @@ module br_unit #(
         {rd_r, rd_t, rd_q} <= '0;
         if (can_job) begin
           rd_b   <= iss_b;
-          rd_rot <= rot_in;
+          rd_rot <= rot_job;
           issued <= issued + 1;
           if ({1'b0, iss_b} == batch_last) begin
             iss_b <= '0;
@@ -694,8 +699,7 @@ module br_unit #(
           end else iss_b <= iss_b + 1'b1;
         end else begin
           rd_b     <= BW'(out_jobs);
-          // X^(-body); extracting, X^(N - 1 - body) read in reverse (Output).
-          rd_rot   <= (extract_r ? (LOG_N + 1)'(N - 1) : (LOG_N + 1)'(0)) - rot_in;
+          rd_rot   <= rot_out;
           out_jobs <= out_jobs + 1'b1;
         end
       end else if (rd_busy) begin

@@ -120,7 +120,8 @@ fn test_params_shape_equals_the_engine_and_the_model() {
 
 /// The unit's bootstrap mode: keyswitched LWE words in (switched by the unit's mod_switch, both
 /// kinds), sample-extracted LWE ciphertexts out, word for word the engine's modulus switch,
-/// blind rotation and sample extraction, in the cycles of the model with extraction.
+/// blind rotation and sample extraction, in the cycles of the model with extraction; and the
+/// switch alone, accumulators out.
 #[test]
 fn bootstrap_mode_switches_and_extracts_like_the_engine() {
     let memory = KeyMemory {
@@ -172,6 +173,18 @@ fn bootstrap_mode_switches_and_extracts_like_the_engine() {
             .bootstrap_batch_with(&bsk, &key, &lwes, switch, &accs, &mut got)
             .unwrap();
         assert_words_eq(&got, &want, &format!("{switch:?}, batch {batch}"));
+        for r in &run.batches {
+            assert_eq!(
+                r.cycles, r.model.cycles,
+                "{switch:?}: cycles against the model"
+            );
+        }
+        // The switch alone (accumulators out, as `SimBackend` uses it): the negated body.
+        let mut accumulators = accs.clone();
+        let run = unit
+            .switch_and_rotate_batch_with(&bsk, &key, &lwes, switch, &mut accumulators)
+            .unwrap();
+        assert_words_eq(&accumulators, &rotated, &format!("{switch:?}, switch only"));
         for r in &run.batches {
             assert_eq!(
                 r.cycles, r.model.cycles,

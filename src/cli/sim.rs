@@ -116,7 +116,7 @@ pub struct NttArgs {
 
 /// Why 350 MHz: what the projection says about the clock.
 const CLOCK_NOTE: &str = "an assumed clock: `hdl/synth.sh --fpga` maps every unit to \
-    UltraScale+ with at most 7 LUT levels and one carry chain a stage and fully pipelined DSP \
+    UltraScale+ with at most 7.5 LUT levels and one carry chain a stage and fully pipelined DSP \
     slices (645-891 MHz in AMD's DS923), which puts 350 MHz at the edge of what it supports; \
     the RTL has not been placed and routed";
 
