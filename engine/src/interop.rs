@@ -233,3 +233,44 @@ pub fn ciphertext_to_tfhe_shortint(
         AtomicPatternKind::Standard(PBSOrder::KeyswitchBootstrap),
     )
 }
+
+/// A TFHE-rs compact public key (`LweCompactPublicKey`, native modulus) as Glovebox's: the same
+/// `[a, b]` words.
+pub fn lwe_compact_public_key_from_tfhe(
+    key: &tc::LweCompactPublicKey<Vec<u64>>,
+) -> Result<LweCompactPublicKey> {
+    require_native("compact public key", key.ciphertext_modulus())?;
+    LweCompactPublicKey::from_container(key.as_ref().to_vec())
+}
+
+pub fn lwe_compact_public_key_to_tfhe(
+    key: &LweCompactPublicKey,
+) -> tc::LweCompactPublicKey<Vec<u64>> {
+    tc::LweCompactPublicKey::from_container(
+        key.as_slice().to_vec(),
+        tc::CiphertextModulus::new_native(),
+    )
+}
+
+/// A TFHE-rs compact ciphertext list (native modulus) as Glovebox's: the same masks and bodies.
+pub fn lwe_compact_ciphertext_list_from_tfhe(
+    list: &tc::LweCompactCiphertextList<Vec<u64>>,
+) -> Result<LweCompactCiphertextList> {
+    require_native("compact ciphertext list", list.ciphertext_modulus())?;
+    LweCompactCiphertextList::from_container(
+        list.as_ref().to_vec(),
+        gb::LweDimension(list.lwe_size().to_lwe_dimension().0),
+        list.lwe_ciphertext_count().0,
+    )
+}
+
+pub fn lwe_compact_ciphertext_list_to_tfhe(
+    list: &LweCompactCiphertextList,
+) -> tc::LweCompactCiphertextList<Vec<u64>> {
+    tc::LweCompactCiphertextList::from_container(
+        list.as_slice().to_vec(),
+        tc::LweSize(list.lwe_dimension().0 + 1),
+        tc::LweCiphertextCount(list.count()),
+        tc::CiphertextModulus::new_native(),
+    )
+}

@@ -99,8 +99,12 @@ pub fn encrypt_lwe_compact_ciphertext_list(
     let count = plaintexts.len();
     let masks = LweCompactCiphertextList::mask_count(key.lwe_dimension(), count);
     let r: Vec<u64> = (0..masks * n).map(|_| generator.uniform_bit()).collect();
-    let e1: Vec<u64> = (0..masks * n).map(|_| generator.noise(mask_noise, 64)).collect();
-    let e2: Vec<u64> = (0..count).map(|_| generator.noise(body_noise, 64)).collect();
+    let e1: Vec<u64> = (0..masks * n)
+        .map(|_| generator.noise(mask_noise, 64))
+        .collect();
+    let e2: Vec<u64> = (0..count)
+        .map(|_| generator.noise(body_noise, 64))
+        .collect();
     let mut data = vec![0u64; masks * n + count];
     let (mask_words, bodies) = data.split_at_mut(masks * n);
     let mut c = vec![0u64; n];
@@ -195,8 +199,8 @@ mod tests {
         let delta = 1u64 << 60;
         let messages: Vec<u64> = (0..2 * n + 37).map(|i| (i as u64 * 7) % 16).collect();
         let plaintexts: Vec<u64> = messages.iter().map(|&m| m * delta).collect();
-        let list = encrypt_lwe_compact_ciphertext_list(&pk, &plaintexts, noise, noise, &mut g)
-            .unwrap();
+        let list =
+            encrypt_lwe_compact_ciphertext_list(&pk, &plaintexts, noise, noise, &mut g).unwrap();
         assert_eq!(list.as_slice().len(), 3 * n + messages.len());
         let cts = expand_lwe_compact_ciphertext_list(&list).unwrap();
         let mut worst = 0u64;

@@ -1,5 +1,6 @@
 //! Algorithms: free functions over the entities.
 pub mod blind_rotation;
+pub mod compact_pke;
 pub mod encryption;
 pub mod external_product;
 pub mod fourier;

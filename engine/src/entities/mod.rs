@@ -5,6 +5,7 @@
 //! its words back with `into_container` / `as_slice`: easy to hand to a GPU buffer, a DMA
 //! engine or another library. Layouts are TFHE-rs's, word for word.
 
+mod compact;
 mod ggsw_ciphertext;
 mod glwe_ciphertext;
 mod lwe_bootstrap_key;
@@ -13,6 +14,7 @@ mod lwe_keyswitch_key;
 mod secret_keys;
 mod seeded_keys;
 
+pub use compact::{LweCompactCiphertextList, LweCompactPublicKey};
 pub use ggsw_ciphertext::GgswCiphertext;
 pub use glwe_ciphertext::GlweCiphertext;
 pub use lwe_bootstrap_key::{FourierLweBootstrapKey, LweBootstrapKey, NttLweBootstrapKey};

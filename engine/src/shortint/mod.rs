@@ -26,6 +26,7 @@
 pub mod batch;
 pub mod client_key;
 pub mod lookup_table;
+pub mod public_key;
 pub mod server_key;
 
 pub use client_key::ClientKey;

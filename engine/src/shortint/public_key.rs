@@ -35,7 +35,9 @@ use crate::algorithms::generate_lwe_keyswitch_key;
 use crate::backend::{Backend, KeyswitchKeyHandle};
 use crate::commons::dimensions::*;
 use crate::commons::random::{CsprngGenerator, NoiseDistribution};
-use crate::entities::{LweCompactCiphertextList, LweCompactPublicKey, LweKeyswitchKey, LweSecretKey};
+use crate::entities::{
+    LweCompactCiphertextList, LweCompactPublicKey, LweKeyswitchKey, LweSecretKey,
+};
 use crate::error::{Error, Result};
 use crate::parameters::SecurityLevel;
 
@@ -101,7 +103,11 @@ pub struct CompactPrivateKey {
 
 impl std::fmt::Debug for CompactPrivateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "CompactPrivateKey {{ params: {}, .. }}", self.params.name)
+        write!(
+            f,
+            "CompactPrivateKey {{ params: {}, .. }}",
+            self.params.name
+        )
     }
 }
 
@@ -153,6 +159,22 @@ impl CompactPrivateKey {
 
     pub fn parameters(&self) -> &CompactPkeParameters {
         &self.params
+    }
+
+    /// A compact key from an existing secret key (e.g. TFHE-rs's `CompactPrivateKey`, through
+    /// [`crate::interop::lwe_secret_key_from_tfhe`]).
+    pub fn from_secret_key(key: LweSecretKey, params: &CompactPkeParameters) -> Result<Self> {
+        if key.lwe_dimension() != params.lwe_dimension {
+            return Err(Error::DimensionMismatch {
+                what: "compact secret key dimension",
+                expected: params.lwe_dimension.0,
+                got: key.lwe_dimension().0,
+            });
+        }
+        Ok(Self {
+            key,
+            params: *params,
+        })
     }
 
     /// The public key devices encrypt with, bound to `client`'s key (its ciphertexts expand
