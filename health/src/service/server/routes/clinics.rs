@@ -56,9 +56,24 @@ pub(super) async fn register_clinic(
     ))
 }
 
-/// Insecure (test) parameter sets are refused unless `GLOVEBOX_ALLOW_INSECURE=1` (the tests).
+/// Insecure (test) parameter sets are refused unless `GLOVEBOX_ALLOW_INSECURE` is a true
+/// boolean (`1`, `true`, `yes`, `on`; the tests set it): `0`, `false`, unset, or anything that
+/// is not a boolean refuses them.
 fn insecure_allowed() -> bool {
-    std::env::var_os("GLOVEBOX_ALLOW_INSECURE").is_some()
+    std::env::var("GLOVEBOX_ALLOW_INSECURE")
+        .ok()
+        .and_then(|v| parse_bool(&v))
+        .unwrap_or(false)
+}
+
+/// A boolean setting: `1`, `true`, `yes`, `on` and `0`, `false`, `no`, `off` (any case);
+/// anything else is `None`.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -91,4 +106,22 @@ pub(super) async fn add_device(
         StatusCode::CREATED,
         Json(serde_json::json!({ "device_id": id, "token": format!("d{id}.{secret}") })),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bool;
+
+    #[test]
+    fn boolean_settings_are_parsed_not_merely_present() {
+        for v in ["1", "true", "TRUE", " yes ", "on"] {
+            assert_eq!(parse_bool(v), Some(true), "{v}");
+        }
+        for v in ["0", "false", "No", "off"] {
+            assert_eq!(parse_bool(v), Some(false), "{v}");
+        }
+        for v in ["", "2", "enable", "truth"] {
+            assert_eq!(parse_bool(v), None, "{v}");
+        }
+    }
 }
