@@ -41,9 +41,17 @@ fn valid_date(d: &str) -> bool {
     {
         return false;
     }
-    let month: u32 = d[5..7].parse().unwrap_or(0);
-    let day: u32 = d[8..10].parse().unwrap_or(0);
-    (1..=12).contains(&month) && (1..=31).contains(&day)
+    // A day of the calendar (the `time` crate's, leap years included).
+    let (Ok(year), Ok(month), Ok(day)) = (
+        d[0..4].parse::<i32>(),
+        d[5..7].parse::<u8>(),
+        d[8..10].parse::<u8>(),
+    ) else {
+        return false;
+    };
+    time::Month::try_from(month)
+        .and_then(|m| time::Date::from_calendar_date(year, m, day))
+        .is_ok()
 }
 
 /// `POST /v1/records?patient=&test=&date=&change=&window=` (clinic token), body: the value's
@@ -218,4 +226,31 @@ pub(super) async fn get_cohort(
         patients: job.patients.unwrap_or(0),
     };
     Ok(wire::encode_cohort(&meta, job.body.as_deref().unwrap_or(&[])).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_date;
+
+    #[test]
+    fn dates_are_days_of_the_calendar() {
+        for d in ["2026-01-31", "2024-02-29", "2026-12-05", "2000-02-29"] {
+            assert!(valid_date(d), "{d}");
+        }
+        for d in [
+            "2026-02-30",
+            "2026-02-29",
+            "1900-02-29",
+            "2026-04-31",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-01-00",
+            "2026-1-05",
+            "2026/01/05",
+            "20260105",
+            "",
+        ] {
+            assert!(!valid_date(d), "{d}");
+        }
+    }
 }
