@@ -422,6 +422,46 @@ fn bad_requests_get_their_status_and_store_nothing() {
             vec![],
             404,
         ),
+        (
+            "a cohort id that is not a number",
+            "GET",
+            "/v1/cohorts/abc".into(),
+            Some(&clinic_token),
+            vec![],
+            400,
+        ),
+        (
+            "alerts: a query that does not parse",
+            "GET",
+            "/v1/alerts?since=yesterday".into(),
+            Some(&clinic_token),
+            vec![],
+            400,
+        ),
+        (
+            "record: February 30th",
+            "POST",
+            record("date=2026-02-30"),
+            Some(&clinic_token),
+            value.clone(),
+            400,
+        ),
+        (
+            "a route that does not exist",
+            "GET",
+            "/v1/nothing".into(),
+            Some(&clinic_token),
+            vec![],
+            404,
+        ),
+        (
+            "a route with another method",
+            "PUT",
+            "/v1/alerts".into(),
+            Some(&clinic_token),
+            vec![],
+            405,
+        ),
     ];
     for (what, method, path, token, body, want) in &cases {
         let mut request = ureq::request(method, &format!("{}{path}", server.url));

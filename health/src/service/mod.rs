@@ -54,9 +54,12 @@ pub enum ServiceError {
     /// latest.
     #[error("conflict: {0}")]
     Conflict(String),
-    /// Nothing of that id for this clinic (404).
+    /// Nothing of that id for this clinic, or no such route (404).
     #[error("not found: {0}")]
     NotFound(String),
+    /// A route that exists, with another method (405).
+    #[error("method not allowed: {0}")]
+    MethodNotAllowed(String),
     /// A body over the limit (413).
     #[error("request body over the limit of {limit} bytes")]
     TooLarge { limit: usize },
@@ -105,6 +108,7 @@ impl ServiceError {
             ServiceError::Engine(_) => (422, "invalid_content"),
             ServiceError::Conflict(_) => (409, "conflict"),
             ServiceError::NotFound(_) => (404, "not_found"),
+            ServiceError::MethodNotAllowed(_) => (405, "method_not_allowed"),
             ServiceError::TooLarge { .. } => (413, "too_large"),
             ServiceError::Failed(_) => (500, "failed"),
             ServiceError::Store(_) => (500, "store"),

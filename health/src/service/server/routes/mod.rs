@@ -11,8 +11,9 @@ use super::{blocking, Shared};
 use crate::service::ServiceError;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, Uri};
 use axum::routing::{get, post};
 use axum::Router;
 use std::sync::Arc;
@@ -30,7 +31,42 @@ pub(super) fn router(max_body_bytes: usize) -> Router<Shared> {
         .route("/v1/cohorts", post(records::post_cohort))
         .route("/v1/cohorts/{id}", get(records::get_cohort))
         .route("/v1/health", get(|| async { "ok" }))
+        .fallback(
+            |uri: Uri| async move { ServiceError::NotFound(format!("no route {}", uri.path())) },
+        )
+        .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
+            ServiceError::MethodNotAllowed(format!("{method} {}", uri.path()))
+        })
         .layer(DefaultBodyLimit::max(max_body_bytes))
+}
+
+/// A query string, or a JSON 400 naming what did not parse (axum's own `Query` answers in
+/// plain text).
+pub(super) struct QueryArgs<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryArgs<T> {
+    type Rejection = ServiceError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Self(q.0))
+            .map_err(|e| ServiceError::BadRequest(format!("query: {}", e.body_text())))
+    }
+}
+
+/// A path parameter, or a JSON 400 (axum's own `Path` answers in plain text).
+pub(super) struct PathArgs<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for PathArgs<T> {
+    type Rejection = ServiceError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|e| ServiceError::BadRequest(format!("path: {}", e.body_text())))
+    }
 }
 
 /// The body, or the typed error for a body that could not be read (over the limit: 413).

@@ -2,10 +2,11 @@
 
 use super::super::auth::{Authed, ClinicAuth, DeviceAuth};
 use super::super::{with_store, Shared};
+use super::QueryArgs;
 use super::{body_or_error, long_poll, monitor, PollQuery};
 use crate::service::wire::{self, AlertFrame};
 use crate::service::ServiceError;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::Json;
 use std::result::Result;
 
@@ -52,7 +53,7 @@ pub(super) async fn post_readings(
 pub(super) async fn get_alerts(
     State(state): State<Shared>,
     ClinicAuth(clinic): ClinicAuth,
-    Query(q): Query<PollQuery>,
+    QueryArgs(q): QueryArgs<PollQuery>,
 ) -> Result<Vec<u8>, ServiceError> {
     let (since, limit) = (q.since, q.limit());
     let rows = long_poll(&state.alerts, q.wait_ms, || async {

@@ -4,11 +4,12 @@
 use super::super::auth::{Authed, ClinicAuth};
 use super::super::{with_store, Shared};
 use super::{body_or_error, check_name, json_body, long_poll, monitor, PollQuery};
+use super::{PathArgs, QueryArgs};
 use crate::records::{MAX_VALUE, MAX_WINDOW};
 use crate::service::store::{JobState, NewRecord, RecordInsert};
 use crate::service::wire::{self, AnalysisMeta, CohortMeta};
 use crate::service::ServiceError;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -59,7 +60,7 @@ fn valid_date(d: &str) -> bool {
 /// `replay: true` when the same (patient, test, date) is stored already.
 pub(super) async fn post_record(
     State(state): State<Shared>,
-    Query(q): Query<RecordQuery>,
+    QueryArgs(q): QueryArgs<RecordQuery>,
     Authed {
         auth: ClinicAuth(clinic),
         body,
@@ -125,7 +126,7 @@ pub(super) async fn post_record(
 pub(super) async fn get_analyses(
     State(state): State<Shared>,
     ClinicAuth(clinic): ClinicAuth,
-    Query(q): Query<PollQuery>,
+    QueryArgs(q): QueryArgs<PollQuery>,
 ) -> Result<Vec<u8>, ServiceError> {
     let (since, limit) = (q.since, q.limit());
     let rows = long_poll(&state.analyses, q.wait_ms, || async {
@@ -198,8 +199,8 @@ pub(super) struct WaitQuery {
 pub(super) async fn get_cohort(
     State(state): State<Shared>,
     ClinicAuth(clinic): ClinicAuth,
-    Path(id): Path<i64>,
-    Query(q): Query<WaitQuery>,
+    PathArgs(id): PathArgs<i64>,
+    QueryArgs(q): QueryArgs<WaitQuery>,
 ) -> Result<Response, ServiceError> {
     let job = long_poll(&state.analyses, q.wait_ms, || async {
         let job = with_store(&state, move |s| s.cohort(clinic, id))
