@@ -25,6 +25,7 @@
 //! # Ok::<(), glovebox_engine::Error>(())
 //! ```
 
+use crate::algorithms::polynomial::monomial_mul;
 use crate::commons::dimensions::LweDimension;
 use crate::commons::random::{CsprngGenerator, NoiseDistribution};
 use crate::entities::{LweCiphertext, LweCompactCiphertextList, LweCompactPublicKey, LweSecretKey};
@@ -137,13 +138,7 @@ pub fn expand_lwe_compact_ciphertext_list(
             let (m, j) = (idx / n, idx % n);
             let a = list.mask(m);
             let mut data = vec![0u64; n + 1];
-            for i in 0..n {
-                data[i] = if i >= j {
-                    a[i - j]
-                } else {
-                    a[n + i - j].wrapping_neg()
-                };
-            }
+            monomial_mul(&mut data[..n], a, j);
             data[n] = bodies[idx];
             LweCiphertext::from_container(data)
         })
@@ -154,6 +149,7 @@ pub fn expand_lwe_compact_ciphertext_list(
 mod tests {
     use super::*;
     use crate::algorithms::encryption::decrypt_lwe_ciphertext;
+    use crate::algorithms::polynomial::wrapping_mul_naive;
 
     #[test]
     fn convolution_matches_its_definition_as_a_product() {
@@ -163,17 +159,7 @@ mod tests {
         let u: Vec<u64> = (0..n).map(|_| g.uniform_u64()).collect();
         let v: Vec<u64> = (0..n).map(|_| g.uniform_u64()).collect();
         let rev: Vec<u64> = v.iter().rev().copied().collect();
-        let mut want = vec![0u64; n];
-        for i in 0..n {
-            for j in 0..n {
-                let p = u[i].wrapping_mul(rev[j]);
-                if i + j < n {
-                    want[i + j] = want[i + j].wrapping_add(p);
-                } else {
-                    want[i + j - n] = want[i + j - n].wrapping_sub(p);
-                }
-            }
-        }
+        let want = wrapping_mul_naive(&u, &rev);
         let mut got = vec![0u64; n];
         semi_reverse_negacyclic_convolution(&mut got, &u, &v);
         assert_eq!(got, want);
