@@ -527,12 +527,19 @@ impl Accelerator {
         (self.ks, self.br)
     }
 
-    fn shapes(
+    /// The units' latency ports, read from the simulated RTL when the device was built.
+    pub fn latencies(&self) -> (&KsLatencies, &BrLatencies) {
+        (&self.ks_latencies, &self.br_latencies)
+    }
+
+    /// `f` of the device's shape for `batches` batches under these keys.
+    fn with_shape<R>(
         &self,
         ksk: &LweKeyswitchKey,
         bsk: &NttLweBootstrapKey,
-        batch: usize,
-    ) -> Result<(KsShape, BrShape)> {
+        batches: usize,
+        f: impl FnOnce(&DeviceShape) -> R,
+    ) -> Result<R> {
         if ksk.output_lwe_dimension() != bsk.input_lwe_dimension() {
             return Err(Error::InvalidParameters(format!(
                 "keyswitch key into dimension {} beside a bootstrapping key from dimension {}",
@@ -540,13 +547,21 @@ impl Accelerator {
                 bsk.input_lwe_dimension().0
             )));
         }
-        Ok((
-            KsShape::of_key(ksk, batch),
-            BrShape {
-                extract: true,
-                ..BrShape::of_key(bsk, batch)
-            },
-        ))
+        let ks = KsShape::of_key(ksk, self.batch);
+        let br = BrShape {
+            extract: true,
+            ..BrShape::of_key(bsk, self.batch)
+        };
+        Ok(f(&DeviceShape {
+            ks: &ks,
+            ks_lanes: self.ks.lanes,
+            ks_latencies: &self.ks_latencies,
+            ks_word_bits: ksk.output_modulus_log(),
+            br: &br,
+            br_lanes: self.br.lanes,
+            br_latencies: &self.br_latencies,
+            batches,
+        }))
     }
 
     /// The model of `batches` batches under these keys ([`device_model`]).
@@ -556,20 +571,7 @@ impl Accelerator {
         bsk: &NttLweBootstrapKey,
         batches: usize,
     ) -> Result<DeviceTimeline> {
-        let (ks, br) = self.shapes(ksk, bsk, self.batch)?;
-        Ok(device_model(
-            &DeviceShape {
-                ks: &ks,
-                ks_lanes: self.ks.lanes,
-                ks_latencies: &self.ks_latencies,
-                ks_word_bits: ksk.output_modulus_log(),
-                br: &br,
-                br_lanes: self.br.lanes,
-                br_latencies: &self.br_latencies,
-                batches,
-            },
-            &self.config,
-        ))
+        self.with_shape(ksk, bsk, batches, |shape| device_model(shape, &self.config))
     }
 
     /// Bootstraps `inputs` (LWE ciphertexts of the keyswitch key's input dimension + 1 words),
@@ -624,18 +626,15 @@ impl Accelerator {
             }
         }
         let batches = count / self.batch;
-        let model = self.model(ksk, bsk, batches)?;
-        let (ks, _) = self.shapes(ksk, bsk, self.batch)?;
-        let shape = DeviceShape {
-            ks: &ks,
-            ks_lanes: self.ks.lanes,
-            ks_latencies: &self.ks_latencies,
-            ks_word_bits: ksk.output_modulus_log(),
-            br: &BrShape::of_key(bsk, self.batch),
-            br_lanes: self.br.lanes,
-            br_latencies: &self.br_latencies,
-            batches,
-        };
+        let config = self.config;
+        let (model, ks_words_per_cycle, ks_buffer_chunks) =
+            self.with_shape(ksk, bsk, batches, |shape| {
+                (
+                    device_model(shape, &config),
+                    shape.ks_memory(&config).words_per_cycle,
+                    shape.ks_buffer_chunks(&config),
+                )
+            })?;
         let job = ffi::DeviceJob {
             n_in: ksk.input_lwe_dimension().0 as u32,
             cols: ksk.output_lwe_dimension().0 as u32 + 1,
@@ -650,11 +649,10 @@ impl Accelerator {
                 ModulusSwitchType::CenteredMeanNoiseReduction => 2,
             },
             words_per_cycle: self.config.memory.words_per_cycle,
-            ks_words_per_cycle: shape.ks_memory(&self.config).words_per_cycle,
+            ks_words_per_cycle,
             latency: self.config.memory.latency,
             max_outstanding: self.config.max_outstanding,
-            ks_buffer_chunks: u32::try_from(shape.ks_buffer_chunks(&self.config))
-                .unwrap_or(u32::MAX),
+            ks_buffer_chunks: u32::try_from(ks_buffer_chunks).unwrap_or(u32::MAX),
             pcie_bytes_per_cycle: self.config.pcie_bytes_per_cycle,
             pcie_latency: self.config.pcie_latency,
             bound: 2 * model.cycles + 100_000,

@@ -701,22 +701,17 @@ fn pbs(mut a: PbsArgs) -> CliResult<()> {
         };
         decrypted += (client.decrypt(&got)? == f(j, messages[j])) as usize;
     }
-    let ks_lat = KeyswitchUnit::new(
-        a.ks_lanes,
-        params.ks_output_modulus_log,
-        device_config.memory,
-    )?
-    .latencies();
-    let br_lat = BlindRotationUnit::new(poly, config.lanes, device_config.memory)?.latencies();
+    // The latency ports the device read when it was built (no second pair of models).
+    let (ks_lat, br_lat) = accelerator.latencies();
     let (ks, br) = pbs_shapes(params, a.batch);
     let shape = DeviceShape {
         ks: &ks,
         ks_lanes: a.ks_lanes,
-        ks_latencies: &ks_lat,
+        ks_latencies: ks_lat,
         ks_word_bits: ks_bits,
         br: &br,
         br_lanes: config.lanes,
-        br_latencies: &br_lat,
+        br_latencies: br_lat,
         batches: a.batches,
     };
     let steady = steady_cycles(&shape, &device_config);
