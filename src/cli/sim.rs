@@ -10,9 +10,9 @@ use glovebox::sim::accelerator::{
     device_model, Accelerator, DeviceBatch, DeviceConfig, DeviceShape,
 };
 use glovebox::sim::br::{
-    br_configs, projected_latencies, BlindRotationUnit, BrCycleModel, BrShape,
+    br_configs, projected_latencies, BlindRotationUnit, BrCycleModel, BrLatencies, BrShape,
 };
-use glovebox::sim::ks::{KeyswitchUnit, KsCycleModel, KsShape};
+use glovebox::sim::ks::{KeyswitchUnit, KsCycleModel, KsLatencies, KsShape};
 use glovebox::sim::NttUnit;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
@@ -88,9 +88,6 @@ pub struct PbsArgs {
     pub model_only: bool,
     #[command(flatten)]
     pub output: OutputArgs,
-    /// The keyswitch output modulus's width (set from the parameters).
-    #[arg(skip = 64u32)]
-    pub params_ks_bits: u32,
 }
 
 #[derive(clap::Args, Debug)]
@@ -431,7 +428,7 @@ impl Report for SimPbsModelReport {
     }
 }
 
-fn device_config(a: &PbsArgs) -> (DeviceConfig, DeviceArgsReport, u32) {
+fn device_config(a: &PbsArgs, params: &Parameters) -> (DeviceConfig, DeviceArgsReport) {
     let config = DeviceConfig::at_clock(
         a.clock_mhz,
         a.memory_gbps,
@@ -440,7 +437,7 @@ fn device_config(a: &PbsArgs) -> (DeviceConfig, DeviceArgsReport, u32) {
         a.pcie_gbps,
         a.pcie_latency_ns,
     );
-    let ks_bits = a.params_ks_bits;
+    let ks_bits = params.ks_output_modulus_log;
     (
         config,
         DeviceArgsReport {
@@ -452,7 +449,6 @@ fn device_config(a: &PbsArgs) -> (DeviceConfig, DeviceArgsReport, u32) {
             pcie_gbps: a.pcie_gbps,
             pcie_latency_cycles: config.pcie_latency,
         },
-        ks_bits,
     )
 }
 
@@ -483,24 +479,40 @@ fn unit_models(shape: &DeviceShape, config: &DeviceConfig) -> (BrCycleModel, KsC
     )
 }
 
-fn pbs_shapes(params: &Parameters, batch: usize) -> (KsShape, BrShape) {
-    (
-        KsShape {
-            n_in: params.glwe_dimension.0 * params.polynomial_size.0,
-            n_out: params.lwe_dimension.0,
-            base_log: params.ks_base_log.0,
-            levels: params.ks_level.0,
-            batch,
-        },
-        BrShape {
-            lwe_dimension: params.lwe_dimension.0,
-            polynomial_size: params.polynomial_size.0,
-            glwe_size: params.glwe_dimension.0 + 1,
-            levels: params.pbs_level.0,
-            batch,
-            extract: true,
-        },
-    )
+/// `f` of the device's shape for `params`, the command's batch and batches, a blind-rotation
+/// unit of `lanes` lanes and the units' latency ports.
+fn with_pbs_shape<R>(
+    params: &Parameters,
+    a: &PbsArgs,
+    lanes: usize,
+    (ks_latencies, br_latencies): (&KsLatencies, &BrLatencies),
+    f: impl FnOnce(&DeviceShape) -> R,
+) -> R {
+    let ks = KsShape {
+        n_in: params.glwe_dimension.0 * params.polynomial_size.0,
+        n_out: params.lwe_dimension.0,
+        base_log: params.ks_base_log.0,
+        levels: params.ks_level.0,
+        batch: a.batch,
+    };
+    let br = BrShape {
+        lwe_dimension: params.lwe_dimension.0,
+        polynomial_size: params.polynomial_size.0,
+        glwe_size: params.glwe_dimension.0 + 1,
+        levels: params.pbs_level.0,
+        batch: a.batch,
+        extract: true,
+    };
+    f(&DeviceShape {
+        ks: &ks,
+        ks_lanes: a.ks_lanes,
+        ks_latencies,
+        ks_word_bits: params.ks_output_modulus_log,
+        br: &br,
+        br_lanes: lanes,
+        br_latencies,
+        batches: a.batches,
+    })
 }
 
 fn pbs_model(a: &PbsArgs, params: &'static Parameters) -> CliResult<()> {
@@ -516,24 +528,18 @@ fn pbs_model(a: &PbsArgs, params: &'static Parameters) -> CliResult<()> {
         ))
         .into());
     }
-    let (config, device, ks_bits) = device_config(a);
+    let (config, device) = device_config(a, params);
     let lat = projected_latencies(poly, c)?;
     // The unit's latency ports do not depend on its lanes: read them from a built one.
     let ks_lat = KeyswitchUnit::new(16, 64, config.memory)?.latencies();
-    let (ks, br) = pbs_shapes(params, a.batch);
-    let shape = DeviceShape {
-        ks: &ks,
-        ks_lanes: a.ks_lanes,
-        ks_latencies: &ks_lat,
-        ks_word_bits: ks_bits,
-        br: &br,
-        br_lanes: c,
-        br_latencies: &lat,
-        batches: a.batches,
-    };
-    let run = device_model(&shape, &config);
-    let steady = steady_cycles(&shape, &config);
-    let (br_model, ks_model) = unit_models(&shape, &config);
+    let (run, steady, (br_model, ks_model)) =
+        with_pbs_shape(params, a, c, (&ks_lat, &lat), |shape| {
+            (
+                device_model(shape, &config),
+                steady_cycles(shape, &config),
+                unit_models(shape, &config),
+            )
+        });
     let clock_hz = a.clock_mhz * 1e6;
     SimPbsModelReport {
         simulated: false,
@@ -560,9 +566,8 @@ fn pbs_model(a: &PbsArgs, params: &'static Parameters) -> CliResult<()> {
     Ok(())
 }
 
-fn pbs(mut a: PbsArgs) -> CliResult<()> {
+fn pbs(a: PbsArgs) -> CliResult<()> {
     let params = a.params.resolve()?;
-    a.params_ks_bits = params.ks_output_modulus_log;
     let (n, poly) = (params.lwe_dimension.0, params.polynomial_size.0);
     if a.batch == 0
         || a.batches == 0
@@ -603,7 +608,7 @@ fn pbs(mut a: PbsArgs) -> CliResult<()> {
         ))
         .into());
     }
-    let (device_config, device, ks_bits) = device_config(&a);
+    let (device_config, device) = device_config(&a, params);
     let mut accelerator = Accelerator::new(
         a.ks_lanes,
         params.ks_output_modulus_log,
@@ -701,21 +706,15 @@ fn pbs(mut a: PbsArgs) -> CliResult<()> {
         };
         decrypted += (client.decrypt(&got)? == f(j, messages[j])) as usize;
     }
-    // The latency ports the device read when it was built (no second pair of models).
-    let (ks_lat, br_lat) = accelerator.latencies();
-    let (ks, br) = pbs_shapes(params, a.batch);
-    let shape = DeviceShape {
-        ks: &ks,
-        ks_lanes: a.ks_lanes,
-        ks_latencies: ks_lat,
-        ks_word_bits: ks_bits,
-        br: &br,
-        br_lanes: config.lanes,
-        br_latencies: br_lat,
-        batches: a.batches,
-    };
-    let steady = steady_cycles(&shape, &device_config);
-    let (br_model, ks_model) = unit_models(&shape, &device_config);
+    // The latency ports are those the device read when it was built (no second pair of
+    // models).
+    let (steady, (br_model, ks_model)) =
+        with_pbs_shape(params, &a, config.lanes, accelerator.latencies(), |shape| {
+            (
+                steady_cycles(shape, &device_config),
+                unit_models(shape, &device_config),
+            )
+        });
     let m = &run.measured;
     let clock_hz = a.clock_mhz * 1e6;
     let unit_cycles = expected;
