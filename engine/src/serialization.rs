@@ -1,6 +1,10 @@
 //! The bytes that travel: a versioned binary envelope around each public object (ciphertexts,
-//! batches of them, compressed server keys). The same envelope keeps a [`ClientKey`] in its
-//! owner's files ([`Kind::ClientKey`]); no decoder on the server side accepts that kind.
+//! batches of them, compressed server keys, and public-key encryption's objects: compact public
+//! keys, compressed casting keys, compact lists). The same envelope keeps a [`ClientKey`] and a
+//! [`CompactPrivateKey`] in their owner's files ([`Kind::ClientKey`],
+//! [`Kind::CompactPrivateKey`]); no decoder on the server side accepts those kinds. The compact
+//! objects name the compute set they pair with; their own parameters are that set's
+//! ([`compact_parameters_for`]).
 //!
 //! An envelope is a 32-byte header, then the payload:
 //!
@@ -37,8 +41,13 @@
 
 use crate::entities::{GlweSecretKey, LweSecretKey};
 use crate::entities::{LweCiphertext, SeededLweBootstrapKey, SeededLweKeyswitchKey};
+use crate::entities::{LweCompactCiphertextList, LweCompactPublicKey};
 use crate::error::{Error, Result};
 use crate::parameters::Parameters;
+use crate::shortint::public_key::{
+    compact_parameters_for, CompactCiphertextList, CompactPrivateKey, CompactPublicKey,
+    CompressedCastingKey,
+};
 use crate::shortint::{check_fingerprint, Ciphertext, ClientKey, CompressedServerKey};
 use bincode::Options;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
@@ -63,6 +72,14 @@ pub enum Kind {
     /// A [`ClientKey`]: the secret keys, for the owner's own files only (the service answers
     /// this kind with [`Error::WrongKind`] wherever it expects something else).
     ClientKey = 4,
+    /// A [`CompactPublicKey`]: what a device holds.
+    CompactPublicKey = 5,
+    /// A [`CompressedCastingKey`]: the server's key for expanding compact lists.
+    CompressedCastingKey = 6,
+    /// A [`CompactCiphertextList`]: what a device uploads.
+    CompactCiphertextList = 7,
+    /// A [`CompactPrivateKey`]: secret, for the owner's files only, as [`Kind::ClientKey`].
+    CompactPrivateKey = 8,
 }
 
 impl Kind {
@@ -72,6 +89,10 @@ impl Kind {
             2 => Some(Kind::CiphertextBatch),
             3 => Some(Kind::CompressedServerKey),
             4 => Some(Kind::ClientKey),
+            5 => Some(Kind::CompactPublicKey),
+            6 => Some(Kind::CompressedCastingKey),
+            7 => Some(Kind::CompactCiphertextList),
+            8 => Some(Kind::CompactPrivateKey),
             _ => None,
         }
     }
@@ -367,5 +388,152 @@ impl Envelope for ClientKey {
         let lwe = LweSecretKey::from_container(wire.lwe_secret_key)?;
         let glwe = GlweSecretKey::from_container(wire.glwe_secret_key, p.polynomial_size)?;
         ClientKey::from_stored_keys(p, lwe, glwe, key_id)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct WordsWire {
+    words: Vec<u64>,
+}
+
+/// The compact public key of the set's paired compact parameters.
+impl Envelope for CompactPublicKey {
+    const KIND: Kind = Kind::CompactPublicKey;
+    fn parameters_fingerprint(&self) -> u64 {
+        self.compute_fingerprint()
+    }
+    fn key_id(&self) -> u64 {
+        CompactPublicKey::key_id(self)
+    }
+    fn encode_payload(&self) -> Vec<u8> {
+        encode(&WordsWire {
+            words: self.key().as_slice().to_vec(),
+        })
+    }
+    fn decode_payload(payload: &[u8], p: &Parameters, key_id: u64) -> Result<Self> {
+        let pke = compact_parameters_for(p)?;
+        let wire: WordsWire = decode(payload, "compact public key")?;
+        let expected = 2 * pke.lwe_dimension.0;
+        if wire.words.len() != expected {
+            return Err(Error::MalformedContainer {
+                entity: "compact public key",
+                expected,
+                got: wire.words.len(),
+            });
+        }
+        CompactPublicKey::from_parts(LweCompactPublicKey::from_container(wire.words)?, p, key_id)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct SeededWire {
+    seed: [u8; 32],
+    bodies: Vec<u64>,
+}
+
+impl Envelope for CompressedCastingKey {
+    const KIND: Kind = Kind::CompressedCastingKey;
+    fn parameters_fingerprint(&self) -> u64 {
+        self.compute_fingerprint()
+    }
+    fn key_id(&self) -> u64 {
+        CompressedCastingKey::key_id(self)
+    }
+    fn encode_payload(&self) -> Vec<u8> {
+        encode(&SeededWire {
+            seed: self.keyswitch_key().mask_seed(),
+            bodies: self.keyswitch_key().as_slice().to_vec(),
+        })
+    }
+    fn decode_payload(payload: &[u8], p: &Parameters, key_id: u64) -> Result<Self> {
+        let pke = compact_parameters_for(p)?;
+        let wire: SeededWire = decode(payload, "compressed casting key")?;
+        let ksk = SeededLweKeyswitchKey::from_container(
+            wire.bodies,
+            wire.seed,
+            pke.lwe_dimension,
+            p.lwe_dimension,
+            pke.casting_base_log,
+            pke.casting_level,
+            64,
+        )?;
+        CompressedCastingKey::from_parts(ksk, p, key_id)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CompactListWire {
+    count: u64,
+    bound: u64,
+    words: Vec<u64>,
+}
+
+/// A compact list: its count and its values' bound (the message modulus, or message · carry
+/// for a packed list), then its words, which must be exactly the count's.
+impl Envelope for CompactCiphertextList {
+    const KIND: Kind = Kind::CompactCiphertextList;
+    fn parameters_fingerprint(&self) -> u64 {
+        self.compute_fingerprint
+    }
+    fn key_id(&self) -> u64 {
+        self.key_id
+    }
+    fn encode_payload(&self) -> Vec<u8> {
+        encode(&CompactListWire {
+            count: self.list.count() as u64,
+            bound: self.message_modulus,
+            words: self.list.as_slice().to_vec(),
+        })
+    }
+    fn decode_payload(payload: &[u8], p: &Parameters, key_id: u64) -> Result<Self> {
+        let pke = compact_parameters_for(p)?;
+        let wire: CompactListWire = decode(payload, "compact ciphertext list")?;
+        if wire.count == 0 || wire.count > wire.words.len() as u64 {
+            return Err(Error::MalformedBytes(format!(
+                "compact list: {} values in {} words",
+                wire.count,
+                wire.words.len()
+            )));
+        }
+        let list = LweCompactCiphertextList::from_container(
+            wire.words,
+            pke.lwe_dimension,
+            wire.count as usize,
+        )?;
+        CompactCiphertextList::from_parts(list, p, key_id, wire.bound)
+    }
+}
+
+/// The compact secret key, for the owner's files (every bit checked to be 0 or 1).
+impl Envelope for CompactPrivateKey {
+    const KIND: Kind = Kind::CompactPrivateKey;
+    fn parameters_fingerprint(&self) -> u64 {
+        self.compute_fingerprint()
+    }
+    fn key_id(&self) -> u64 {
+        CompactPrivateKey::key_id(self)
+    }
+    fn encode_payload(&self) -> Vec<u8> {
+        encode(&WordsWire {
+            words: self.secret_key().as_slice().to_vec(),
+        })
+    }
+    fn decode_payload(payload: &[u8], p: &Parameters, key_id: u64) -> Result<Self> {
+        let pke = compact_parameters_for(p)?;
+        let wire: WordsWire = decode(payload, "compact private key")?;
+        if wire.words.iter().any(|&b| b > 1) {
+            return Err(Error::MalformedBytes(
+                "compact private key: a secret key bit other than 0 or 1".into(),
+            ));
+        }
+        let key = LweSecretKey::from_container(wire.words)?;
+        if key.lwe_dimension() != pke.lwe_dimension {
+            return Err(Error::MalformedContainer {
+                entity: "compact private key",
+                expected: pke.lwe_dimension.0,
+                got: key.lwe_dimension().0,
+            });
+        }
+        CompactPrivateKey::from_stored_key(key, p, key_id)
     }
 }

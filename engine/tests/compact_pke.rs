@@ -111,14 +111,17 @@ fn tfhe_rs_device_lists_cast_into_a_glovebox_client_key() {
     let private = CompactPrivateKey::from_secret_key(
         interop::lwe_secret_key_from_tfhe(&secret).unwrap(),
         &PARAM_PKE_MESSAGE_2_CARRY_2_KS_PBS,
+        &client,
     )
     .unwrap();
     let casting = private.casting_key(&client).unwrap();
-    let ours = CompactCiphertextList {
-        list: interop::lwe_compact_ciphertext_list_from_tfhe(&list.ct_list).unwrap(),
-        key_id: client.key_id(),
-        message_modulus: 4,
-    };
+    let ours = CompactCiphertextList::from_parts(
+        interop::lwe_compact_ciphertext_list_from_tfhe(&list.ct_list).unwrap(),
+        &PARAM_MESSAGE_2_CARRY_2_KS_PBS,
+        client.key_id(),
+        4,
+    )
+    .unwrap();
     let server = client.server_key().unwrap();
     let cpu = CpuBackend::new();
     let resident = server.upload(&cpu).unwrap();

@@ -25,7 +25,7 @@
 //! # Ok::<(), glovebox_engine::Error>(())
 //! ```
 
-use crate::algorithms::polynomial::monomial_mul;
+use crate::algorithms::polynomial::{add_mul_by_binary, monomial_mul, BinaryPolynomialNtt};
 use crate::commons::dimensions::LweDimension;
 use crate::commons::random::{CsprngGenerator, NoiseDistribution};
 use crate::entities::{LweCiphertext, LweCompactCiphertextList, LweCompactPublicKey, LweSecretKey};
@@ -57,6 +57,28 @@ pub fn semi_reverse_negacyclic_convolution(out: &mut [u64], u: &[u64], v: &[u64]
     }
 }
 
+/// [`semi_reverse_negacyclic_convolution`] for a binary `v` (a secret key, an encryption's
+/// `r`), exactly and in O(n log n): `u · rev(v)` through the NTT over p
+/// ([`add_mul_by_binary`]). The same words as the schoolbook form, which stays as its reference
+/// and serves sizes below the NTT's smallest ([`crate::ntt::MIN_SIZE`]).
+pub fn semi_reverse_negacyclic_convolution_by_binary(
+    out: &mut [u64],
+    u: &[u64],
+    v: &[u64],
+) -> Result<()> {
+    let n = out.len();
+    debug_assert!(u.len() == n && v.len() == n && v.iter().all(|&b| b <= 1));
+    if n < crate::ntt::MIN_SIZE {
+        semi_reverse_negacyclic_convolution(out, u, v);
+        return Ok(());
+    }
+    let plan = crate::ntt::plan_for(n)?;
+    let rev: Vec<u64> = v.iter().rev().copied().collect();
+    out.fill(0);
+    add_mul_by_binary(out, u, &BinaryPolynomialNtt::new(&plan, &rev), &plan);
+    Ok(())
+}
+
 fn check_power_of_two(n: usize) -> Result<()> {
     if n == 0 || !n.is_power_of_two() {
         return Err(Error::InvalidParameters(format!(
@@ -78,7 +100,7 @@ pub fn generate_lwe_compact_public_key(
     let mut data = vec![0u64; 2 * n];
     let (a, b) = data.split_at_mut(n);
     generator.fill_uniform(a);
-    semi_reverse_negacyclic_convolution(b, a, secret_key.as_slice());
+    semi_reverse_negacyclic_convolution_by_binary(b, a, secret_key.as_slice())?;
     for x in b.iter_mut() {
         *x = x.wrapping_add(generator.noise(noise, 64));
     }
@@ -111,11 +133,11 @@ pub fn encrypt_lwe_compact_ciphertext_list(
     let mut c = vec![0u64; n];
     for (m, mask) in mask_words.chunks_exact_mut(n).enumerate() {
         let r_m = &r[m * n..(m + 1) * n];
-        semi_reverse_negacyclic_convolution(mask, key.mask(), r_m);
+        semi_reverse_negacyclic_convolution_by_binary(mask, key.mask(), r_m)?;
         for (x, &e) in mask.iter_mut().zip(&e1[m * n..(m + 1) * n]) {
             *x = x.wrapping_add(e);
         }
-        semi_reverse_negacyclic_convolution(&mut c, key.body(), r_m);
+        semi_reverse_negacyclic_convolution_by_binary(&mut c, key.body(), r_m)?;
         let first = m * n;
         for j in 0..n.min(count - first) {
             bodies[first + j] = c[n - 1 - j]
@@ -163,6 +185,22 @@ mod tests {
         let mut got = vec![0u64; n];
         semi_reverse_negacyclic_convolution(&mut got, &u, &v);
         assert_eq!(got, want);
+    }
+
+    /// The NTT form equals the schoolbook form word for word on a binary `v`, at the compact
+    /// key's size.
+    #[test]
+    fn binary_convolution_equals_the_schoolbook_form() {
+        let mut g = CsprngGenerator::from_seed([4; 32]);
+        for n in [16usize, 2048] {
+            let u: Vec<u64> = (0..n).map(|_| g.uniform_u64()).collect();
+            let v: Vec<u64> = (0..n).map(|_| g.uniform_bit()).collect();
+            let mut want = vec![0u64; n];
+            semi_reverse_negacyclic_convolution(&mut want, &u, &v);
+            let mut got = vec![1u64; n];
+            semi_reverse_negacyclic_convolution_by_binary(&mut got, &u, &v).unwrap();
+            assert_eq!(got, want);
+        }
     }
 
     /// Several bins, the last one partial; every message decrypts under the secret key with

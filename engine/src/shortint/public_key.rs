@@ -12,8 +12,8 @@
 //! use glovebox_engine::prelude::*;
 //! use glovebox_engine::shortint::public_key::*;
 //! let client = ClientKey::new(&TEST_PARAMS_INSECURE)?;
-//! let private = CompactPrivateKey::new(&TEST_PKE_PARAMS_INSECURE)?;
-//! let public = private.public_key(&client)?;
+//! let private = CompactPrivateKey::new(&client)?;
+//! let public = private.public_key()?;
 //! let casting = private.casting_key(&client)?;
 //! let list = public.encrypt(&[1, 3, 2])?;
 //! let server = client.server_key()?;
@@ -31,15 +31,16 @@ use crate::algorithms::compact_pke::{
     encrypt_lwe_compact_ciphertext_list, expand_lwe_compact_ciphertext_list,
     generate_lwe_compact_public_key,
 };
-use crate::algorithms::generate_lwe_keyswitch_key;
+use crate::algorithms::{generate_lwe_keyswitch_key, generate_seeded_lwe_keyswitch_key};
 use crate::backend::{Backend, KeyswitchKeyHandle};
 use crate::commons::dimensions::*;
 use crate::commons::random::{CsprngGenerator, NoiseDistribution};
 use crate::entities::{
-    LweCompactCiphertextList, LweCompactPublicKey, LweKeyswitchKey, LweSecretKey,
+    LweCiphertext, LweCompactCiphertextList, LweCompactPublicKey, LweKeyswitchKey, LweSecretKey,
+    SeededLweKeyswitchKey,
 };
 use crate::error::{Error, Result};
-use crate::parameters::SecurityLevel;
+use crate::parameters::{Parameters, SecurityLevel};
 
 /// The parameters of compact public-key encryption and of the cast into a compute set.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -95,24 +96,46 @@ pub const TEST_PKE_PARAMS_INSECURE: CompactPkeParameters = CompactPkeParameters 
     source: "glovebox: a small compact key for tests",
 };
 
-/// The clinic's compact secret key (a binary LWE key of dimension n). Never leaves the clinic.
+/// The compact parameters paired with a compute set: [`PARAM_PKE_MESSAGE_2_CARRY_2_KS_PBS`]
+/// with [`crate::parameters::PARAM_MESSAGE_2_CARRY_2_KS_PBS`] (as TFHE-rs 1.8 pairs them),
+/// [`TEST_PKE_PARAMS_INSECURE`] with [`crate::parameters::TEST_PARAMS_INSECURE`]; any other
+/// set has none (a typed error).
+pub fn compact_parameters_for(params: &Parameters) -> Result<&'static CompactPkeParameters> {
+    use crate::parameters::{PARAM_MESSAGE_2_CARRY_2_KS_PBS, TEST_PARAMS_INSECURE};
+    let f = params.fingerprint();
+    if f == PARAM_MESSAGE_2_CARRY_2_KS_PBS.fingerprint() {
+        Ok(&PARAM_PKE_MESSAGE_2_CARRY_2_KS_PBS)
+    } else if f == TEST_PARAMS_INSECURE.fingerprint() {
+        Ok(&TEST_PKE_PARAMS_INSECURE)
+    } else {
+        Err(Error::InvalidParameters(format!(
+            "{}: no compact public-key parameters are paired with this set",
+            params.name
+        )))
+    }
+}
+
+/// The clinic's compact secret key (a binary LWE key of dimension n), bound to one client key
+/// (the one its lists expand under). Never leaves the clinic.
 pub struct CompactPrivateKey {
     key: LweSecretKey,
     params: CompactPkeParameters,
+    /// The compute set of the client key it is bound to.
+    compute: Parameters,
+    key_id: u64,
 }
 
 impl std::fmt::Debug for CompactPrivateKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "CompactPrivateKey {{ params: {}, .. }}",
-            self.params.name
+            "CompactPrivateKey {{ params: {}, key_id: {:#x}, .. }}",
+            self.params.name, self.key_id
         )
     }
 }
 
-fn check_pair(params: &CompactPkeParameters, client: &ClientKey) -> Result<()> {
-    let p = client.parameters();
+fn check_pair(params: &CompactPkeParameters, p: &Parameters) -> Result<()> {
     if params.message_modulus != p.message_modulus || params.carry_modulus != p.carry_modulus {
         return Err(Error::InvalidParameters(format!(
             "compact parameters {} encode {} x {} values; the client key's set {} encodes {} x {}",
@@ -134,13 +157,17 @@ fn check_pair(params: &CompactPkeParameters, client: &ClientKey) -> Result<()> {
 }
 
 impl CompactPrivateKey {
-    /// A fresh key from the operating system's entropy.
-    pub fn new(params: &CompactPkeParameters) -> Result<Self> {
-        Self::with_generator(params, &mut CsprngGenerator::from_os_entropy())
+    /// A fresh key for `client`, of the compact parameters paired with its set
+    /// ([`compact_parameters_for`]), from the operating system's entropy.
+    pub fn new(client: &ClientKey) -> Result<Self> {
+        let params = compact_parameters_for(client.parameters())?;
+        Self::with_generator(client, params, &mut CsprngGenerator::from_os_entropy())
     }
 
-    /// A key from an explicit generator (seeded generators are for tests only).
+    /// A key for `client` of explicit compact parameters, from an explicit generator (seeded
+    /// generators are for tests only).
     pub fn with_generator(
+        client: &ClientKey,
         params: &CompactPkeParameters,
         generator: &mut CsprngGenerator,
     ) -> Result<Self> {
@@ -151,19 +178,33 @@ impl CompactPrivateKey {
                 params.name
             )));
         }
-        Ok(Self {
-            key: LweSecretKey::generate(params.lwe_dimension, generator),
-            params: *params,
-        })
+        let key = LweSecretKey::generate(params.lwe_dimension, generator);
+        Self::from_secret_key(key, params, client)
     }
 
-    pub fn parameters(&self) -> &CompactPkeParameters {
-        &self.params
+    /// A compact key for `client` from an existing secret key (e.g. TFHE-rs's
+    /// `CompactPrivateKey`, through [`crate::interop::lwe_secret_key_from_tfhe`]).
+    pub fn from_secret_key(
+        key: LweSecretKey,
+        params: &CompactPkeParameters,
+        client: &ClientKey,
+    ) -> Result<Self> {
+        Self::bound(key, params, client.parameters(), client.key_id())
     }
 
-    /// A compact key from an existing secret key (e.g. TFHE-rs's `CompactPrivateKey`, through
-    /// [`crate::interop::lwe_secret_key_from_tfhe`]).
-    pub fn from_secret_key(key: LweSecretKey, params: &CompactPkeParameters) -> Result<Self> {
+    /// The key read back from its owner's files: bound to client key `key_id` of the set
+    /// `compute`, of that set's paired compact parameters.
+    pub fn from_stored_key(key: LweSecretKey, compute: &Parameters, key_id: u64) -> Result<Self> {
+        Self::bound(key, compact_parameters_for(compute)?, compute, key_id)
+    }
+
+    fn bound(
+        key: LweSecretKey,
+        params: &CompactPkeParameters,
+        compute: &Parameters,
+        key_id: u64,
+    ) -> Result<Self> {
+        check_pair(params, compute)?;
         if key.lwe_dimension() != params.lwe_dimension {
             return Err(Error::DimensionMismatch {
                 what: "compact secret key dimension",
@@ -174,13 +215,32 @@ impl CompactPrivateKey {
         Ok(Self {
             key,
             params: *params,
+            compute: *compute,
+            key_id,
         })
     }
 
-    /// The public key devices encrypt with, bound to `client`'s key (its ciphertexts expand
-    /// into ciphertexts under that key).
-    pub fn public_key(&self, client: &ClientKey) -> Result<CompactPublicKey> {
-        check_pair(&self.params, client)?;
+    pub fn parameters(&self) -> &CompactPkeParameters {
+        &self.params
+    }
+
+    /// The client key it is bound to.
+    pub fn key_id(&self) -> u64 {
+        self.key_id
+    }
+
+    /// The fingerprint of the bound client key's set.
+    pub fn compute_fingerprint(&self) -> u64 {
+        self.compute.fingerprint()
+    }
+
+    /// The secret key (for the owner's files: [`crate::serialization`]).
+    pub fn secret_key(&self) -> &LweSecretKey {
+        &self.key
+    }
+
+    /// The public key devices encrypt with (its lists expand under the bound client key).
+    pub fn public_key(&self) -> Result<CompactPublicKey> {
         let key = generate_lwe_compact_public_key(
             &self.key,
             self.params.noise,
@@ -189,15 +249,26 @@ impl CompactPrivateKey {
         Ok(CompactPublicKey {
             key,
             params: self.params,
-            key_id: client.key_id(),
+            compute_fingerprint: self.compute.fingerprint(),
+            key_id: self.key_id,
         })
     }
 
-    /// The server's key for the cast: a keyswitching key from this key to `client`'s small
-    /// key, with the client set's keyswitch noise.
+    /// `client`, checked to be the bound client key.
+    fn check_client<'c>(&self, client: &'c ClientKey) -> Result<&'c Parameters> {
+        if client.key_id() != self.key_id {
+            return Err(Error::KeyMismatch {
+                expected: self.key_id,
+                got: client.key_id(),
+            });
+        }
+        Ok(client.parameters())
+    }
+
+    /// The server's key for the cast: a keyswitching key from this key to the bound client
+    /// key's small key (`client`), with the client set's keyswitch noise.
     pub fn casting_key(&self, client: &ClientKey) -> Result<CastingKey> {
-        check_pair(&self.params, client)?;
-        let p = client.parameters();
+        let p = self.check_client(client)?;
         let ksk = generate_lwe_keyswitch_key(
             &self.key,
             client.lwe_secret_key(),
@@ -209,8 +280,27 @@ impl CompactPrivateKey {
         )?;
         Ok(CastingKey {
             ksk,
-            key_id: client.key_id(),
+            key_id: self.key_id,
         })
+    }
+
+    /// [`Self::casting_key`] compressed: every mask drawn from one public seed, so only the
+    /// bodies travel (n · levels words: 64 KiB on the default set, against 29 MiB expanded).
+    pub fn compressed_casting_key(&self, client: &ClientKey) -> Result<CompressedCastingKey> {
+        let p = self.check_client(client)?;
+        let mut g = CsprngGenerator::from_os_entropy();
+        let seed = g.seed();
+        let ksk = generate_seeded_lwe_keyswitch_key(
+            &self.key,
+            client.lwe_secret_key(),
+            self.params.casting_base_log,
+            self.params.casting_level,
+            64,
+            p.lwe_noise,
+            seed,
+            &mut g,
+        )?;
+        CompressedCastingKey::from_parts(ksk, p, self.key_id)
     }
 }
 
@@ -219,16 +309,15 @@ impl CompactPrivateKey {
 pub struct CompactPublicKey {
     key: LweCompactPublicKey,
     params: CompactPkeParameters,
+    compute_fingerprint: u64,
     key_id: u64,
 }
 
 impl CompactPublicKey {
-    /// A public key from its parts (e.g. read back from storage).
-    pub fn from_parts(
-        key: LweCompactPublicKey,
-        params: CompactPkeParameters,
-        key_id: u64,
-    ) -> Result<Self> {
+    /// A public key from its parts (e.g. read back from storage): of the compact parameters
+    /// paired with `compute`, for client key `key_id`.
+    pub fn from_parts(key: LweCompactPublicKey, compute: &Parameters, key_id: u64) -> Result<Self> {
+        let params = compact_parameters_for(compute)?;
         if key.lwe_dimension() != params.lwe_dimension {
             return Err(Error::DimensionMismatch {
                 what: "compact public key dimension",
@@ -238,7 +327,8 @@ impl CompactPublicKey {
         }
         Ok(Self {
             key,
-            params,
+            params: *params,
+            compute_fingerprint: compute.fingerprint(),
             key_id,
         })
     }
@@ -249,6 +339,11 @@ impl CompactPublicKey {
 
     pub fn parameters(&self) -> &CompactPkeParameters {
         &self.params
+    }
+
+    /// The fingerprint of the compute set its lists expand in.
+    pub fn compute_fingerprint(&self) -> u64 {
+        self.compute_fingerprint
     }
 
     /// The client key its lists expand under.
@@ -267,7 +362,25 @@ impl CompactPublicKey {
         messages: &[u64],
         generator: &mut CsprngGenerator,
     ) -> Result<CompactCiphertextList> {
-        let modulus = self.params.message_modulus;
+        self.encrypt_below(messages, self.params.message_modulus, generator)
+    }
+
+    /// Encrypts `values` (each below message · carry modulus: two blocks `lo + hi · message`,
+    /// TFHE-rs's packed lists) as one compact list: half the ciphertexts of [`Self::encrypt`]
+    /// for the same blocks. Expanded, a value gives both blocks
+    /// ([`ResidentServerKey::expand_compact_list`]), or feeds one table of the whole value
+    /// (the vitals predicates' nibbles).
+    pub fn encrypt_packed(&self, values: &[u64]) -> Result<CompactCiphertextList> {
+        let bound = self.params.message_modulus * self.params.carry_modulus;
+        self.encrypt_below(values, bound, &mut CsprngGenerator::from_os_entropy())
+    }
+
+    fn encrypt_below(
+        &self,
+        messages: &[u64],
+        modulus: u64,
+        generator: &mut CsprngGenerator,
+    ) -> Result<CompactCiphertextList> {
         if let Some(&m) = messages.iter().find(|&&m| m >= modulus) {
             return Err(Error::MessageOutOfRange {
                 message: m,
@@ -275,7 +388,7 @@ impl CompactPublicKey {
             });
         }
         // TFHE-rs's shortint encoding with a padding bit: Δ = 2^63 / (message · carry).
-        let delta = (1u64 << 63) / (modulus * self.params.carry_modulus);
+        let delta = (1u64 << 63) / (self.params.message_modulus * self.params.carry_modulus);
         let plaintexts: Vec<u64> = messages.iter().map(|&m| m * delta).collect();
         let list = encrypt_lwe_compact_ciphertext_list(
             &self.key,
@@ -288,6 +401,7 @@ impl CompactPublicKey {
             list,
             key_id: self.key_id,
             message_modulus: modulus,
+            compute_fingerprint: self.compute_fingerprint,
         })
     }
 }
@@ -298,11 +412,104 @@ pub struct CompactCiphertextList {
     pub list: LweCompactCiphertextList,
     /// The client key the list expands under.
     pub key_id: u64,
-    /// The values' bound (exclusive): the cast keeps `x mod message_modulus`.
+    /// The values' bound (exclusive): the message modulus, or message · carry for a packed
+    /// list ([`CompactPublicKey::encrypt_packed`]).
     pub message_modulus: u64,
+    /// The fingerprint of the compute set it expands in.
+    pub compute_fingerprint: u64,
+}
+
+/// One value of a compact list, expanded: an LWE ciphertext of the compact key's dimension
+/// under the compact secret key. Only a keyswitch with the casting key reads it (it is not a
+/// ciphertext under the client key); the host driver's `submit_cast` and
+/// [`ResidentServerKey::expand_compact_list`] take it there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompactCiphertext {
+    ct: LweCiphertext,
+    key_id: u64,
+    bound: u64,
+}
+
+impl CompactCiphertext {
+    /// The client key its list expands under.
+    pub fn key_id(&self) -> u64 {
+        self.key_id
+    }
+
+    /// Its value's bound (exclusive).
+    pub fn bound(&self) -> u64 {
+        self.bound
+    }
+
+    pub fn lwe(&self) -> &LweCiphertext {
+        &self.ct
+    }
+
+    /// The words as the batched keyswitch's input under `params`: a [`Ciphertext`] in form
+    /// only (its dimension is the compact key's, k N on the paired sets), for a keyswitch with
+    /// the casting key and nothing else.
+    pub fn into_keyswitch_input(self, params: &Parameters) -> Ciphertext {
+        Ciphertext {
+            ct: self.ct,
+            parameters_fingerprint: params.fingerprint(),
+            key_id: self.key_id,
+        }
+    }
 }
 
 impl CompactCiphertextList {
+    /// A list from its parts (e.g. TFHE-rs's, through
+    /// [`crate::interop::lwe_compact_ciphertext_list_from_tfhe`]): of the compact parameters
+    /// paired with `compute`, for client key `key_id`, its values below `bound` (the message
+    /// modulus, or message · carry for a packed list).
+    pub fn from_parts(
+        list: LweCompactCiphertextList,
+        compute: &Parameters,
+        key_id: u64,
+        bound: u64,
+    ) -> Result<Self> {
+        let pke = compact_parameters_for(compute)?;
+        if list.lwe_dimension() != pke.lwe_dimension {
+            return Err(Error::DimensionMismatch {
+                what: "compact list dimension",
+                expected: pke.lwe_dimension.0,
+                got: list.lwe_dimension().0,
+            });
+        }
+        let (plain, packed) = (
+            compute.message_modulus,
+            compute.message_modulus * compute.carry_modulus,
+        );
+        if bound != plain && bound != packed {
+            return Err(Error::InvalidParameters(format!(
+                "compact list values below {bound}; {} encodes below {plain} or {packed} (packed)",
+                compute.name
+            )));
+        }
+        if list.count() == 0 {
+            return Err(Error::MalformedBytes("an empty compact list".into()));
+        }
+        Ok(Self {
+            list,
+            key_id,
+            message_modulus: bound,
+            compute_fingerprint: compute.fingerprint(),
+        })
+    }
+
+    /// The list's values, each an LWE under the compact key (a mask rotation each: no
+    /// bootstrap, no keyswitch yet).
+    pub fn expand(&self) -> Result<Vec<CompactCiphertext>> {
+        Ok(expand_lwe_compact_ciphertext_list(&self.list)?
+            .into_iter()
+            .map(|ct| CompactCiphertext {
+                ct,
+                key_id: self.key_id,
+                bound: self.message_modulus,
+            })
+            .collect())
+    }
+
     /// Values in the list.
     pub fn len(&self) -> usize {
         self.list.count()
@@ -348,6 +555,74 @@ impl CastingKey {
     }
 }
 
+/// A [`CastingKey`] compressed: its masks from one public seed (what a clinic uploads).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompressedCastingKey {
+    ksk: SeededLweKeyswitchKey,
+    compute_fingerprint: u64,
+    key_id: u64,
+}
+
+impl CompressedCastingKey {
+    /// A compressed key from its parts, checked against the compute set `params` and its
+    /// paired compact parameters ([`compact_parameters_for`]): from the compact dimension
+    /// into the set's small key, at the pair's decomposition, onto the native torus.
+    pub fn from_parts(
+        ksk: SeededLweKeyswitchKey,
+        params: &Parameters,
+        key_id: u64,
+    ) -> Result<Self> {
+        let pke = compact_parameters_for(params)?;
+        let shape = (
+            ksk.input_lwe_dimension().0,
+            ksk.output_lwe_dimension().0,
+            ksk.decomposition_base_log().0,
+            ksk.decomposition_level_count().0,
+            ksk.output_modulus_log(),
+        );
+        let want = (
+            pke.lwe_dimension.0,
+            params.lwe_dimension.0,
+            pke.casting_base_log.0,
+            pke.casting_level.0,
+            64,
+        );
+        if shape != want {
+            return Err(Error::InvalidParameters(format!(
+                "casting key of shape (input, output, base log, levels, modulus log) {shape:?}; \
+                 {} with {} needs {want:?}",
+                params.name, pke.name
+            )));
+        }
+        Ok(Self {
+            ksk,
+            compute_fingerprint: params.fingerprint(),
+            key_id,
+        })
+    }
+
+    pub fn keyswitch_key(&self) -> &SeededLweKeyswitchKey {
+        &self.ksk
+    }
+
+    pub fn key_id(&self) -> u64 {
+        self.key_id
+    }
+
+    /// The fingerprint of the compute set it casts into.
+    pub fn compute_fingerprint(&self) -> u64 {
+        self.compute_fingerprint
+    }
+
+    /// The key with its masks regenerated from the seed.
+    pub fn expand(&self) -> Result<CastingKey> {
+        Ok(CastingKey {
+            ksk: self.ksk.decompress()?,
+            key_id: self.key_id,
+        })
+    }
+}
+
 /// A casting key resident on a backend.
 pub struct ResidentCastingKey<'a> {
     handle: KeyswitchKeyHandle,
@@ -357,7 +632,8 @@ pub struct ResidentCastingKey<'a> {
 impl ResidentServerKey<'_> {
     /// Expands `list` into ciphertexts under the client key: each value keyswitched with the
     /// casting key and bootstrapped through `x mod message_modulus` (so it leaves with the
-    /// noise and the degree of a bootstrap's output), batched on the backend.
+    /// noise and the degree of a bootstrap's output), batched on the backend. A packed list
+    /// gives two blocks a value, low then high.
     pub fn expand_compact_list(
         &self,
         casting: &ResidentCastingKey,
@@ -376,6 +652,7 @@ impl ResidentServerKey<'_> {
                 got,
             });
         }
+        super::check_fingerprint(params, list.compute_fingerprint)?;
         let cast_in = casting.key.ksk.input_lwe_dimension();
         if list.list.lwe_dimension() != cast_in {
             return Err(Error::DimensionMismatch {
@@ -391,19 +668,27 @@ impl ResidentServerKey<'_> {
                 cast_in.0, params.name
             )));
         }
-        let modulus = list.message_modulus.min(params.message_modulus);
-        let table: LookupTable = sk.generate_lookup_table(|x| x % modulus);
-        let inputs: Vec<Ciphertext> = expand_lwe_compact_ciphertext_list(&list.list)?
-            .into_iter()
-            .map(|ct| Ciphertext {
-                ct,
-                parameters_fingerprint: params.fingerprint(),
-                key_id: sk.key_id(),
-            })
-            .collect();
+        // A plain list gives one block a value (`x mod message`); a packed one two, low then
+        // high (`x mod message`, `x / message`), one bootstrap each, as TFHE-rs expands them.
+        let msg = params.message_modulus;
+        let packed = list.message_modulus > msg;
+        let low: LookupTable = sk.generate_lookup_table(|x| x % msg);
+        let high: LookupTable = sk.generate_lookup_table(|x| (x / msg) % msg);
+        let values = list.expand()?;
+        let mut inputs = Vec::with_capacity(values.len() * (1 + packed as usize));
+        let mut tables: Vec<&dyn BootstrapTable> = Vec::with_capacity(inputs.capacity());
+        for v in values {
+            let ct = v.into_keyswitch_input(params);
+            if packed {
+                inputs.push(ct.clone());
+                tables.push(&low);
+                tables.push(&high);
+            } else {
+                tables.push(&low);
+            }
+            inputs.push(ct);
+        }
         let refs: Vec<&Ciphertext> = inputs.iter().collect();
-        let tables: Vec<&dyn BootstrapTable> =
-            refs.iter().map(|_| &table as &dyn BootstrapTable).collect();
         let outs = keyswitch_bootstrap_batch(
             self.backend(),
             &casting.handle,
@@ -414,5 +699,80 @@ impl ResidentServerKey<'_> {
             &tables,
         )?;
         Ok(outs.into_iter().map(|mut o| o.swap_remove(0)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::CpuBackend;
+    use crate::parameters::TEST_PARAMS_INSECURE;
+
+    /// A packed list expands to two blocks a value, low then high, through a compressed
+    /// casting key read back from its seed; a plain list to one block a value.
+    #[test]
+    fn packed_lists_expand_to_both_blocks_through_a_compressed_casting_key() {
+        let client = ClientKey::new(&TEST_PARAMS_INSECURE).unwrap();
+        let private = CompactPrivateKey::new(&client).unwrap();
+        let public = private.public_key().unwrap();
+        let casting = private
+            .compressed_casting_key(&client)
+            .unwrap()
+            .expand()
+            .unwrap();
+        let server = client.server_key().unwrap();
+        let cpu = CpuBackend::new();
+        let resident = server.upload(&cpu).unwrap();
+        let handle = casting.upload(&cpu).unwrap();
+        let values = [0u64, 7, 9, 15, 4];
+        let packed = public.encrypt_packed(&values).unwrap();
+        assert_eq!(packed.len(), 5);
+        let blocks = resident.expand_compact_list(&handle, &packed).unwrap();
+        let got: Vec<u64> = blocks.iter().map(|c| client.decrypt(c).unwrap()).collect();
+        let want: Vec<u64> = values.iter().flat_map(|v| [v % 4, v / 4]).collect();
+        assert_eq!(got, want);
+        assert!(public.encrypt_packed(&[16]).is_err());
+        assert!(matches!(
+            public.encrypt(&[4]),
+            Err(Error::MessageOutOfRange { .. })
+        ));
+        let plain = public.encrypt(&[3, 1]).unwrap();
+        let got: Vec<u64> = resident
+            .expand_compact_list(&handle, &plain)
+            .unwrap()
+            .iter()
+            .map(|c| client.decrypt(c).unwrap())
+            .collect();
+        assert_eq!(got, [3, 1]);
+    }
+
+    /// The private key is bound to one client key: a casting key for another is a typed
+    /// error, and a list claiming another compute set is refused.
+    #[test]
+    fn keys_and_lists_are_bound_to_their_client_key_and_set() {
+        let client = ClientKey::new(&TEST_PARAMS_INSECURE).unwrap();
+        let other = ClientKey::new(&TEST_PARAMS_INSECURE).unwrap();
+        let private = CompactPrivateKey::new(&client).unwrap();
+        assert!(matches!(
+            private.casting_key(&other),
+            Err(Error::KeyMismatch { .. })
+        ));
+        assert!(matches!(
+            private.compressed_casting_key(&other),
+            Err(Error::KeyMismatch { .. })
+        ));
+        let hpu = crate::parameters::V1_8_HPU_PARAM_MESSAGE_2_CARRY_2_KS32_PBS_TUNIFORM_2M128;
+        assert!(compact_parameters_for(&hpu).is_err());
+        let server = client.server_key().unwrap();
+        let cpu = CpuBackend::new();
+        let resident = server.upload(&cpu).unwrap();
+        let casting = private.casting_key(&client).unwrap();
+        let handle = casting.upload(&cpu).unwrap();
+        let mut list = private.public_key().unwrap().encrypt(&[1]).unwrap();
+        list.compute_fingerprint ^= 1;
+        assert!(matches!(
+            resident.expand_compact_list(&handle, &list),
+            Err(Error::ParameterMismatch { .. })
+        ));
     }
 }
