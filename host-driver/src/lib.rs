@@ -45,6 +45,7 @@ use glovebox_engine::prelude::*;
 use glovebox_engine::shortint::batch::{
     extract_outputs, keyswitch_and_modulus_switch_batch, pack_accumulators,
 };
+use glovebox_engine::shortint::public_key::{CastingKey, CompactCiphertext};
 use glovebox_engine::shortint::{check_ciphertext, check_table};
 use stats::StatsCollector;
 use std::sync::Arc;
@@ -78,6 +79,8 @@ impl Default for DriverConfig {
 /// One bootstrapping job.
 struct Job {
     ciphertext: Ciphertext,
+    /// The keyswitch key of its first stage: the server key's (`None`) or a casting key's.
+    keyswitch: Option<Arc<KeyswitchKeyHandle>>,
     table: Arc<dyn BootstrapTable>,
     reply: Sender<Result<Vec<Ciphertext>>>,
     submitted: Instant,
@@ -119,9 +122,18 @@ struct RotatedBatch {
     started: Instant,
 }
 
+/// A casting key resident on a driver's backend ([`Driver::upload_casting_key`]): the first
+/// stage of [`Driver::submit_cast`]'s jobs.
+#[derive(Clone, Debug)]
+pub struct DriverCastingKey {
+    handle: Arc<KeyswitchKeyHandle>,
+    key_id: u64,
+}
+
 /// The host driver: owns the pipeline threads; dropping it drains the queue and joins them.
 pub struct Driver {
     submit: Option<Sender<Job>>,
+    backend: Arc<dyn Backend>,
     threads: Vec<JoinHandle<()>>,
     stats: Arc<StatsCollector>,
     params: Parameters,
@@ -186,6 +198,7 @@ impl Driver {
         };
         Ok(Self {
             submit: Some(submit_tx),
+            backend: backend.clone(),
             threads: vec![batcher, rotator, finisher],
             stats,
             params,
@@ -218,10 +231,86 @@ impl Driver {
         table: Arc<dyn BootstrapTable>,
     ) -> Result<JobHandle> {
         check_ciphertext(&self.params, self.key_id, &ciphertext)?;
+        self.enqueue(ciphertext, None, table)
+    }
+
+    /// Uploads `key` (a casting key of this driver's client key, from the compact key's
+    /// dimension, k N, into the small key) to the backend, for [`Self::submit_cast`].
+    pub fn upload_casting_key(&self, key: &CastingKey) -> Result<DriverCastingKey> {
+        if key.key_id() != self.key_id {
+            return Err(Error::KeyMismatch {
+                expected: self.key_id,
+                got: key.key_id(),
+            });
+        }
+        let ksk = key.keyswitch_key();
+        let p = &self.params;
+        if ksk.input_lwe_dimension() != p.big_lwe_dimension()
+            || ksk.output_lwe_dimension() != p.lwe_dimension
+        {
+            return Err(Error::InvalidParameters(format!(
+                "a casting key from dimension {} into {}: the driver of {} keyswitches from {} \
+                 into {}",
+                ksk.input_lwe_dimension().0,
+                ksk.output_lwe_dimension().0,
+                p.name,
+                p.big_lwe_dimension().0,
+                p.lwe_dimension.0
+            )));
+        }
+        Ok(DriverCastingKey {
+            handle: Arc::new(self.backend.upload_keyswitch_key(ksk)?),
+            key_id: key.key_id(),
+        })
+    }
+
+    /// Queues a job whose input is one value of a compact list, still under the compact key:
+    /// its first stage keyswitches with `casting` instead of the server key, so the cast and
+    /// the table's bootstrap are one PBS (batched with every other job). The table reads the
+    /// value's whole range (below [`CompactCiphertext::bound`]).
+    pub fn submit_cast(
+        &self,
+        casting: &DriverCastingKey,
+        value: CompactCiphertext,
+        table: Arc<dyn BootstrapTable>,
+    ) -> Result<JobHandle> {
+        for got in [casting.key_id, value.key_id()] {
+            if got != self.key_id {
+                return Err(Error::KeyMismatch {
+                    expected: self.key_id,
+                    got,
+                });
+            }
+        }
+        let space = self.params.message_modulus * self.params.carry_modulus;
+        if value.bound() > space {
+            return Err(Error::MessageOutOfRange {
+                message: value.bound() - 1,
+                modulus: space,
+            });
+        }
+        let ciphertext = value.into_keyswitch_input(&self.params);
+        if ciphertext.ct.lwe_dimension() != self.params.big_lwe_dimension() {
+            return Err(Error::DimensionMismatch {
+                what: "compact value dimension against the casting key's input",
+                expected: self.params.big_lwe_dimension().0,
+                got: ciphertext.ct.lwe_dimension().0,
+            });
+        }
+        self.enqueue(ciphertext, Some(casting.handle.clone()), table)
+    }
+
+    fn enqueue(
+        &self,
+        ciphertext: Ciphertext,
+        keyswitch: Option<Arc<KeyswitchKeyHandle>>,
+        table: Arc<dyn BootstrapTable>,
+    ) -> Result<JobHandle> {
         check_table(&self.params, &*table)?;
         let (reply, rx) = bounded(1);
         let job = Job {
             ciphertext,
+            keyswitch,
             table,
             reply,
             submitted: Instant::now(),
@@ -312,9 +401,11 @@ fn batcher(
             }
         }
         let started = Instant::now();
-        let inputs: Vec<&Ciphertext> = jobs.iter().map(|j| &j.ciphertext).collect();
+        // Jobs grouped by their keyswitch key (the server key's, then each casting key's),
+        // one backend keyswitch a group; the blind rotation takes the whole batch at once.
+        jobs.sort_by_key(|j| j.keyswitch.as_ref().map_or(0, |h| Arc::as_ptr(h) as usize));
         let t = Instant::now();
-        let msed = keyswitch_and_modulus_switch_batch(backend, ksk, params, &inputs);
+        let msed = keyswitch_groups(backend, ksk, params, &jobs);
         stats.backend_time(t.elapsed());
         let msed = match msed {
             Ok(m) => m,
@@ -338,6 +429,34 @@ fn batcher(
             fail_all(batch.jobs, &stopped());
         }
     }
+}
+
+/// Stage 1's keyswitch and modulus switch of a batch sorted by keyswitch key: one backend call
+/// per run of jobs with the same key, outputs in the jobs' order.
+fn keyswitch_groups(
+    backend: &dyn Backend,
+    server_ksk: &KeyswitchKeyHandle,
+    params: &Parameters,
+    jobs: &[Job],
+) -> Result<Vec<u64>> {
+    let mut msed = Vec::with_capacity(jobs.len() * (params.lwe_dimension.0 + 1));
+    let mut start = 0;
+    while start < jobs.len() {
+        let key = jobs[start].keyswitch.as_ref();
+        let same = |j: &Job| match (key, j.keyswitch.as_ref()) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        let end = start + jobs[start..].iter().take_while(|j| same(j)).count();
+        let inputs: Vec<&Ciphertext> = jobs[start..end].iter().map(|j| &j.ciphertext).collect();
+        let handle = key.map_or(server_ksk, |h| &**h);
+        msed.extend(keyswitch_and_modulus_switch_batch(
+            backend, handle, params, &inputs,
+        )?);
+        start = end;
+    }
+    Ok(msed)
 }
 
 fn stopped() -> Error {
