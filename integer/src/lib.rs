@@ -60,7 +60,7 @@ pub use ciphertext::{
 };
 pub use comparison::Comparison;
 pub use flags::count_flags_bootstraps;
-pub use predicates::U8Predicate;
+pub use predicates::{CompactU8, U8Predicate};
 pub use table_cache::TableKey;
 
 use glovebox_driver::{Driver, JobHandle};

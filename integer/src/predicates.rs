@@ -4,8 +4,27 @@
 
 use crate::table_cache::OneTable;
 use crate::{Block, BoolCiphertext, IntegerServer, RadixCiphertext};
+use glovebox_driver::{DriverCastingKey, JobHandle};
 use glovebox_engine::prelude::*;
+use glovebox_engine::shortint::public_key::CompactCiphertext;
 use std::sync::Arc;
+
+/// A `u8` as a public-key device sends it: its two nibbles, each one value of a packed
+/// compact list (below 16, under the compact key), not yet cast. Round 1 of
+/// [`IntegerServer::predicates_with_or_compact`] casts each nibble in the bootstrap that
+/// classifies it, so a reading costs no bootstrap more than one encrypted under the client
+/// key.
+#[derive(Clone, Debug)]
+pub struct CompactU8 {
+    pub high: CompactCiphertext,
+    pub low: CompactCiphertext,
+}
+
+/// A round-1 input: a nibble packed from two blocks, or one still to cast.
+enum Nibble {
+    Packed(Block),
+    Cast(CompactCiphertext),
+}
 
 /// A predicate of a `u8`, compiled for evaluation in 3 PBS and 2 rounds. Write
 /// x = 16·h + l; the 16 functions `l ↦ p(16h + l)` must fall into at most two non-constant
@@ -209,12 +228,90 @@ impl IntegerServer<'_> {
         // Round 1: both nibbles of x and of y, 4 PBS per item.
         let mut jobs = Vec::with_capacity(4 * items.len());
         for (x, p, y, q) in items {
-            jobs.extend(self.p_and_threshold_nibble_jobs(x, p, y, q)?);
+            let (xh, xl) = self.nibbles(x)?;
+            let (yh, yl) = self.nibbles(y)?;
+            let nibbles = [xh, xl, yh, yl].map(Nibble::Packed);
+            jobs.extend(nibbles.into_iter().zip(self.p_and_threshold_nibble_tables(p, q)?));
         }
-        let r1 = self.round(jobs)?;
+        let r1 = self.nibble_round(None, jobs)?;
+        self.predicates_with_or_after_round_1(r1)
+    }
+
+    /// [`Self::predicates_with_or`] on readings from public-key devices: each `u8` arrives as
+    /// two packed compact values ([`CompactU8`]), and round 1 bootstraps each straight from
+    /// the casting keyswitch (`casting`, this server's client key's). The same 6 PBS an item,
+    /// the same outputs.
+    pub fn predicates_with_or_compact(
+        &self,
+        casting: &DriverCastingKey,
+        items: &[(&CompactU8, &U8Predicate, &CompactU8, &U8Predicate)],
+    ) -> Result<Vec<[BoolCiphertext; 3]>> {
+        if self.layout.block_bits != 2 {
+            return Err(Error::InvalidParameters(format!(
+                "compiled u8 predicates need 2-bit blocks; these parameters have {}-bit blocks",
+                self.layout.block_bits
+            )));
+        }
+        let mut jobs = Vec::with_capacity(4 * items.len());
+        for (x, p, y, q) in items {
+            if !q.is_threshold() {
+                return Err(Error::InvalidParameters(format!(
+                    "predicate `{}` is not a threshold (needs one nibble table)",
+                    q.name
+                )));
+            }
+            for v in [&x.high, &x.low, &y.high, &y.low] {
+                if v.bound() != 16 {
+                    return Err(Error::InvalidParameters(format!(
+                        "a nibble of a compact u8 is a packed value below 16; this one is \
+                         below {}",
+                        v.bound()
+                    )));
+                }
+            }
+            let nibbles = [&x.high, &x.low, &y.high, &y.low].map(|v| Nibble::Cast(v.clone()));
+            jobs.extend(nibbles.into_iter().zip(self.p_and_threshold_nibble_tables(p, q)?));
+        }
+        let r1 = self.nibble_round(Some(casting), jobs)?;
+        self.predicates_with_or_after_round_1(r1)
+    }
+
+    /// One round over nibbles: packed ones through the driver's server keyswitch, cast ones
+    /// through `casting`'s; all submitted before any is awaited.
+    fn nibble_round(
+        &self,
+        casting: Option<&DriverCastingKey>,
+        jobs: Vec<(Nibble, Arc<OneTable>)>,
+    ) -> Result<Vec<Block>> {
+        let mut handles = Vec::with_capacity(jobs.len());
+        for (nibble, t) in jobs {
+            let (handle, degree) = match nibble {
+                Nibble::Packed(b) => {
+                    let degree = t.output_degree(b.degree);
+                    (self.driver.submit(b.ct, t.lut.clone()), degree)
+                }
+                Nibble::Cast(v) => {
+                    let casting = casting.ok_or_else(|| {
+                        Error::InvalidParameters("a compact nibble without a casting key".into())
+                    })?;
+                    let degree = t.output_degree(v.bound() - 1);
+                    (self.driver.submit_cast(casting, v, t.lut.clone()), degree)
+                }
+            };
+            handles.push((handle, degree));
+        }
+        handles
+            .into_iter()
+            .map(|(h, d)| Ok(Block::new(h.and_then(JobHandle::wait)?, d)))
+            .collect()
+    }
+
+    /// Rounds 2 and 3 of [`Self::predicates_with_or`], from round 1's four nibble classes an
+    /// item.
+    fn predicates_with_or_after_round_1(&self, r1: Vec<Block>) -> Result<Vec<[BoolCiphertext; 3]>> {
         // Round 2: p(x) from 4·A + B.
         let final_table = self.predicate_final_table()?;
-        let mut jobs = Vec::with_capacity(items.len());
+        let mut jobs = Vec::with_capacity(r1.len() / 4);
         for o in r1.chunks(4) {
             jobs.push((self.lin(&[(&o[0], 4), (&o[1], 1)], 0)?, final_table.clone()));
         }
@@ -223,7 +320,7 @@ impl IntegerServer<'_> {
         let or_table = self.many_table(&[&|w| (w % 4 >= 2) as u64, &|w| {
             (w / 4 == 1 || w % 4 >= 2) as u64
         }])?;
-        let mut jobs = Vec::with_capacity(items.len());
+        let mut jobs = Vec::with_capacity(p_flags.len());
         for (o, pf) in r1.chunks(4).zip(&p_flags) {
             let w = self.lin(&[(pf, 4), (&o[2], 1), (&o[3], 1)], 0)?;
             jobs.push((w, or_table.clone()));
@@ -240,15 +337,14 @@ impl IntegerServer<'_> {
             .collect())
     }
 
-    /// Round 1 of [`Self::predicates_with_or`] for one item: x's nibbles to A and B, y's high
-    /// nibble to its code (0 false, 1 table, 2 true) and low nibble to T1.
-    fn p_and_threshold_nibble_jobs(
+    /// Round-1 tables of [`Self::predicates_with_or`] for one item, in the order x's high
+    /// and low nibble (to A and B), y's high nibble (to its code: 0 false, 1 table, 2 true)
+    /// and low nibble (to T1).
+    fn p_and_threshold_nibble_tables(
         &self,
-        x: &RadixCiphertext,
         p: &U8Predicate,
-        y: &RadixCiphertext,
         q: &U8Predicate,
-    ) -> Result<[(Block, Arc<OneTable>); 4]> {
+    ) -> Result<[Arc<OneTable>; 4]> {
         let (a_table, b_table) = self.predicate_nibble_tables(p)?;
         let (qclass, qt1) = (q.class, q.t1);
         let code = self.table(move |h| match qclass[(h % 16) as usize] {
@@ -257,8 +353,6 @@ impl IntegerServer<'_> {
             _ => 1,
         })?;
         let low = self.table(move |l| ((qt1 >> (l % 16)) & 1) as u64)?;
-        let (xh, xl) = self.nibbles(x)?;
-        let (yh, yl) = self.nibbles(y)?;
-        Ok([(xh, a_table), (xl, b_table), (yh, code), (yl, low)])
+        Ok([a_table, b_table, code, low])
     }
 }

@@ -3,6 +3,7 @@
 
 use glovebox_driver::{Driver, DriverConfig};
 use glovebox_engine::prelude::*;
+use glovebox_engine::shortint::public_key::CompactPrivateKey;
 use glovebox_integer::*;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
@@ -396,6 +397,48 @@ fn predicates_with_or_in_six_rotations_and_many_output_tables() {
             assert_eq!(decrypt_bool(&e.client, any).unwrap(), want.0 | want.1);
         }
     }
+    // The same items from a public-key device: each u8 two packed compact nibbles, cast in
+    // round 1's bootstraps; the same 6 PBS an item and the same flags.
+    let private = CompactPrivateKey::new(&e.client).unwrap();
+    let public = private.public_key().unwrap();
+    let casting = e
+        .driver
+        .upload_casting_key(&private.casting_key(&e.client).unwrap())
+        .unwrap();
+    let compact = |v: &[u64]| -> Vec<CompactU8> {
+        v.iter()
+            .map(|&x| {
+                let [high, low]: [_; 2] = public
+                    .encrypt_packed(&[x / 16, x % 16])
+                    .unwrap()
+                    .expand()
+                    .unwrap()
+                    .try_into()
+                    .unwrap();
+                CompactU8 { high, low }
+            })
+            .collect()
+    };
+    let (cx, cy) = (compact(&xs), compact(&ys));
+    let items: Vec<_> = cx.iter().zip(&cy).map(|(x, y)| (x, &range, y, &below)).collect();
+    let before = e.driver.stats().completed;
+    let out = ints.predicates_with_or_compact(&casting, &items).unwrap();
+    assert_eq!(e.driver.stats().completed - before, 6 * xs.len() as u64);
+    for (i, [p, qq, any]) in out.iter().enumerate() {
+        let (x, y) = (xs[i] as u8, ys[i] as u8);
+        let want = (range.holds(x), below.holds(y));
+        assert_eq!(decrypt_bool(&e.client, p).unwrap(), want.0, "{x}");
+        assert_eq!(decrypt_bool(&e.client, qq).unwrap(), want.1, "{y}");
+        assert_eq!(decrypt_bool(&e.client, any).unwrap(), want.0 | want.1);
+    }
+    // A plain (unpacked) list's values are not nibbles.
+    let [high, low]: [_; 2] = public.encrypt(&[1, 2]).unwrap().expand().unwrap().try_into().unwrap();
+    let plain = CompactU8 { high, low };
+    assert!(matches!(
+        ints.predicates_with_or_compact(&casting, &[(&plain, &range, &cx[0], &below)]),
+        Err(Error::InvalidParameters(_))
+    ));
+
     // The second predicate must be a threshold.
     let items = [(&ex[0], &range, &ey[0], &range)];
     assert!(matches!(
