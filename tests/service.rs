@@ -4,6 +4,7 @@
 //! with nothing stored.
 
 use glovebox::engine::serialization::to_bytes;
+use glovebox::engine::shortint::public_key::CompactPrivateKey;
 use glovebox::prelude::*;
 use glovebox::service::store::Store;
 use glovebox::service::{serve, ClinicClient, ServiceConfig, ServiceError};
@@ -91,10 +92,20 @@ fn fetch_all_analyses(clinic: &ClinicClient, count: usize) -> Vec<AnalysisRecord
     got
 }
 
+/// `keys` registered at `url`: their compressed server and casting keys.
+fn register_keys(url: &str, keys: &Clinic) -> ClinicClient {
+    ClinicClient::register(
+        url,
+        &keys.compressed_server_key().unwrap(),
+        &keys.compressed_casting_key().unwrap(),
+    )
+    .unwrap()
+}
+
 /// A clinic's keys, registered at `url`.
 fn register(url: &str) -> (Clinic, ClinicClient) {
     let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
-    let client = ClinicClient::register(url, &keys.compressed_server_key().unwrap()).unwrap();
+    let client = register_keys(url, &keys);
     (keys, client)
 }
 
@@ -187,10 +198,8 @@ fn bad_requests_get_their_status_and_store_nothing() {
     let params = TEST_PARAMS_INSECURE;
     let keys = Clinic::new(&params).unwrap();
     let other = Clinic::new(&params).unwrap();
-    let clinic =
-        ClinicClient::register(&server.url, &keys.compressed_server_key().unwrap()).unwrap();
-    let other_clinic =
-        ClinicClient::register(&server.url, &other.compressed_server_key().unwrap()).unwrap();
+    let clinic = register_keys(&server.url, &keys);
+    let other_clinic = register_keys(&server.url, &other);
     let d = clinic.add_device("p").unwrap();
     let reading = keys
         .provision_device()
@@ -201,8 +210,7 @@ fn bad_requests_get_their_status_and_store_nothing() {
         .encrypt(Reading::new(80, 97))
         .unwrap();
     // Every bad request as raw HTTP: (what, method, path, token, body, expected status).
-    let reading_body = |seq: u64, cts: Vec<Ciphertext>| {
-        let env = to_bytes(&cts);
+    let reading_body = |seq: u64, env: Vec<u8>| {
         let mut b = seq.to_le_bytes().to_vec();
         b.extend_from_slice(&(env.len() as u32).to_le_bytes());
         b.extend_from_slice(&env);
@@ -211,6 +219,19 @@ fn bad_requests_get_their_status_and_store_nothing() {
     let other_params = ClientKey::new(&PARAM_MESSAGE_2_CARRY_2_KS_PBS).unwrap();
     let under_other_params: Vec<Ciphertext> =
         (0..8).map(|_| other_params.encrypt(1).unwrap()).collect();
+    let reading_under_other_params = to_bytes(
+        &CompactPrivateKey::new(&other_params)
+            .unwrap()
+            .public_key()
+            .unwrap()
+            .encrypt_packed(&[1, 2, 3, 4])
+            .unwrap(),
+    );
+    let registration = |server_key: Vec<u8>, casting_key: Vec<u8>| {
+        glovebox::service::wire::encode_registration(&server_key, &casting_key)
+    };
+    let server_key = to_bytes(&keys.compressed_server_key().unwrap());
+    let casting_key = to_bytes(&keys.compressed_casting_key().unwrap());
     let mut cut = Vec::new();
     cut.extend_from_slice(&0u64.to_le_bytes());
     cut.extend_from_slice(&100u32.to_le_bytes());
@@ -247,7 +268,7 @@ fn bad_requests_get_their_status_and_store_nothing() {
             "POST",
             "/v1/readings".into(),
             Some(&device_token),
-            reading_body(0, foreign.to_ciphertexts()),
+            reading_body(0, to_bytes(&foreign.list)),
             422,
         ),
         (
@@ -255,7 +276,7 @@ fn bad_requests_get_their_status_and_store_nothing() {
             "POST",
             "/v1/readings".into(),
             Some(&device_token),
-            reading_body(0, under_other_params.clone()),
+            reading_body(0, reading_under_other_params.clone()),
             422,
         ),
         (
@@ -295,7 +316,7 @@ fn bad_requests_get_their_status_and_store_nothing() {
             "POST",
             "/v1/readings".into(),
             None,
-            reading_body(0, reading.to_ciphertexts()),
+            reading_body(0, to_bytes(&reading.list)),
             401,
         ),
         (
@@ -303,7 +324,7 @@ fn bad_requests_get_their_status_and_store_nothing() {
             "POST",
             "/v1/readings".into(),
             Some(&clinic_token),
-            reading_body(0, reading.to_ciphertexts()),
+            reading_body(0, to_bytes(&reading.list)),
             401,
         ),
         (
@@ -336,14 +357,53 @@ fn bad_requests_get_their_status_and_store_nothing() {
             "/v1/clinics".into(),
             None,
             vec![7; 100],
+            400,
+        ),
+        (
+            "registration: garbage in the frame",
+            "POST",
+            "/v1/clinics".into(),
+            None,
+            registration(vec![7; 100], casting_key.clone()),
             422,
+        ),
+        (
+            "registration: the server key alone",
+            "POST",
+            "/v1/clinics".into(),
+            None,
+            {
+                let mut b = Vec::new();
+                glovebox::service::wire::put_record(&mut b, &[], &server_key);
+                b
+            },
+            400,
         ),
         (
             "registration: a client key (a secret!)",
             "POST",
             "/v1/clinics".into(),
             None,
-            to_bytes(keys.client_key()),
+            registration(to_bytes(keys.client_key()), casting_key.clone()),
+            422,
+        ),
+        (
+            "registration: a compact private key (a secret!) as the casting key",
+            "POST",
+            "/v1/clinics".into(),
+            None,
+            registration(server_key.clone(), to_bytes(keys.compact_key())),
+            422,
+        ),
+        (
+            "registration: another clinic's casting key",
+            "POST",
+            "/v1/clinics".into(),
+            None,
+            registration(
+                server_key.clone(),
+                to_bytes(&other.compressed_casting_key().unwrap()),
+            ),
             422,
         ),
         (
@@ -352,9 +412,9 @@ fn bad_requests_get_their_status_and_store_nothing() {
             "/v1/clinics".into(),
             None,
             {
-                let mut b = to_bytes(&keys.compressed_server_key().unwrap());
+                let mut b = server_key.clone();
                 b[8] ^= 1;
-                b
+                registration(b, casting_key.clone())
             },
             422,
         ),
@@ -579,7 +639,7 @@ fn a_killed_server_loses_nothing_acknowledged_and_computes_every_alert_once() {
     let database = dir.path().join("clinic.sqlite");
     let (mut child, url) = spawn_server(&database, Some(300));
     let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
-    let clinic = ClinicClient::register(&url, &keys.compressed_server_key().unwrap()).unwrap();
+    let clinic = register_keys(&url, &keys);
     let token = clinic.token().to_string();
     let stream: Vec<Reading> = (0..40)
         .map(|t| {
@@ -761,11 +821,8 @@ fn records_and_cohorts_equal_the_plaintext_computation() {
         status(clinic.post_record("ben", "glucose", "2026-04-01", &foreign, change, window)),
         422
     );
-    let short = keys.provision_device().encrypt(Reading::new(1, 2)).unwrap();
     let short_body = glovebox::engine::serialization::to_bytes(
-        &short
-            .heart_rate
-            .blocks()
+        &keys.encrypt_lab_value(7).unwrap().blocks()[..3]
             .iter()
             .map(|b| b.ciphertext().clone())
             .collect::<Vec<_>>(),
@@ -870,10 +927,47 @@ fn the_serve_clinic_and_device_commands_work_together() {
         "clinic", "--dir", d, "register", "--url", &url, "--params", "test",
     ]);
     assert_eq!(registered["params"], "TEST_PARAMS_INSECURE");
+    // Registering the same directory again is refused: its devices' tokens belong to it.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_glovebox"))
+        .args([
+            "clinic", "--dir", d, "register", "--url", &url, "--params", "test",
+        ])
+        .env("GLOVEBOX_ALLOW_INSECURE", "1")
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+    // The device directory holds the public key and the tokens, nothing secret.
+    let devices_dir = dir.path().join("devices");
+    let f = devices_dir.to_str().unwrap();
+    let provisioned = run(&[
+        "clinic",
+        "--dir",
+        d,
+        "provision",
+        "--patients",
+        "2",
+        "--out",
+        f,
+    ]);
+    assert_eq!(provisioned["devices"], 2);
+    let mut files: Vec<String> = std::fs::read_dir(&devices_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(files, ["devices.json", "public.key"]);
+    let public_key = std::fs::read(devices_dir.join("public.key")).unwrap();
+    assert_eq!(
+        glovebox::engine::serialization::Header::parse(&public_key)
+            .unwrap()
+            .kind,
+        glovebox::engine::serialization::Kind::CompactPublicKey
+    );
     let streamed = run(&[
         "device",
-        "--clinic",
-        d,
+        "--devices",
+        f,
         "--patients",
         "2",
         "--seconds",
@@ -884,6 +978,16 @@ fn the_serve_clinic_and_device_commands_work_together() {
         "7",
     ]);
     assert_eq!(streamed["accepted"], 8);
+    // Each device's next sequence number is saved in its directory.
+    let fleet: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(devices_dir.join("devices.json")).unwrap()).unwrap();
+    let next: Vec<u64> = fleet["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["next_seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(next, [4, 4]);
     let mut alerts = Vec::new();
     let begin = Instant::now();
     while alerts.len() < 8 && begin.elapsed() < Duration::from_secs(120) {
@@ -982,8 +1086,15 @@ fn a_poisoned_job_fails_alone_after_its_attempts() {
     let server = start_with(|db| {
         let store = Store::open(db).unwrap();
         let key = to_bytes(&keys.compressed_server_key().unwrap());
+        let casting = to_bytes(&keys.compressed_casting_key().unwrap());
         let clinic = store
-            .insert_clinic("s3cret", TEST_PARAMS_INSECURE.name, keys.key_id(), &key)
+            .insert_clinic(
+                "s3cret",
+                TEST_PARAMS_INSECURE.name,
+                keys.key_id(),
+                &key,
+                &casting,
+            )
             .unwrap();
         token = format!("c{clinic}.s3cret");
         let device = store.insert_device(clinic, "p", "x").unwrap();
@@ -993,7 +1104,7 @@ fn a_poisoned_job_fails_alone_after_its_attempts() {
                 let body = if seq == 2 {
                     garbage.clone()
                 } else {
-                    to_bytes(&r.to_ciphertexts())
+                    to_bytes(&r.list)
                 };
                 (seq, body)
             })

@@ -14,6 +14,8 @@ fn server_for(clinic: &Clinic, rules: AlertRules) -> MonitoringServer {
         Default::default(),
     )
     .unwrap()
+    .with_casting_key(&clinic.casting_key().unwrap())
+    .unwrap()
 }
 
 fn encrypt_ward(clinic: &Clinic, ward: &[Vec<Reading>]) -> Vec<Vec<EncryptedReading>> {
@@ -201,6 +203,8 @@ fn vitals_on_the_gpu_backend() {
         AlertRules::default(),
         Default::default(),
     )
+    .unwrap()
+    .with_casting_key(&clinic.casting_key().unwrap())
     .unwrap();
     assert!(server.backend_name().starts_with("gpu: "));
     let ward = simulate_ward(3, 6, 17);

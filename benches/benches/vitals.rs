@@ -52,6 +52,8 @@ fn vitals_rules(c: &mut Criterion) {
             rules.clone(),
             Default::default(),
         )
+        .unwrap()
+        .with_casting_key(&clinic.casting_key().unwrap())
         .unwrap();
         let check = server.monitor(&encrypted, &|_| {}).unwrap();
         for (a, e) in check.iter().zip(&expected) {

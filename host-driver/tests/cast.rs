@@ -24,18 +24,30 @@ fn cast_jobs_share_batches_with_ordinary_jobs() {
         .upload_casting_key(&private.casting_key(&client).unwrap())
         .unwrap();
     let values = [0u64, 5, 10, 15, 3, 12];
-    let list = private.public_key().unwrap().encrypt_packed(&values).unwrap();
+    let list = private
+        .public_key()
+        .unwrap()
+        .encrypt_packed(&values)
+        .unwrap();
     let square_mod = Arc::new(server.generate_lookup_table(|x| x * x % 16));
     let double = Arc::new(server.generate_lookup_table(|x| 2 * x % 4));
     let mut handles = Vec::new();
     for (i, v) in list.expand().unwrap().into_iter().enumerate() {
         handles.push(driver.submit_cast(&casting, v, square_mod.clone()).unwrap());
         let m = i as u64 % 4;
-        handles.push(driver.submit(client.encrypt(m).unwrap(), double.clone()).unwrap());
+        handles.push(
+            driver
+                .submit(client.encrypt(m).unwrap(), double.clone())
+                .unwrap(),
+        );
     }
     let got: Vec<u64> = handles
         .into_iter()
-        .map(|h| client.decrypt_message_and_carry(&h.wait().unwrap()).unwrap())
+        .map(|h| {
+            client
+                .decrypt_message_and_carry(&h.wait().unwrap())
+                .unwrap()
+        })
         .collect();
     let want: Vec<u64> = values
         .iter()
@@ -51,8 +63,12 @@ fn casts_of_another_key_are_refused() {
     let client = ClientKey::new(&TEST_PARAMS_INSECURE).unwrap();
     let other = ClientKey::new(&TEST_PARAMS_INSECURE).unwrap();
     let server = Arc::new(client.server_key().unwrap());
-    let driver =
-        Driver::new(Arc::new(CpuBackend::new()), server.clone(), DriverConfig::default()).unwrap();
+    let driver = Driver::new(
+        Arc::new(CpuBackend::new()),
+        server.clone(),
+        DriverConfig::default(),
+    )
+    .unwrap();
     let theirs = CompactPrivateKey::new(&other).unwrap();
     assert!(matches!(
         driver.upload_casting_key(&theirs.casting_key(&other).unwrap()),
@@ -62,7 +78,13 @@ fn casts_of_another_key_are_refused() {
     let casting = driver
         .upload_casting_key(&ours.casting_key(&client).unwrap())
         .unwrap();
-    let value = theirs.public_key().unwrap().encrypt(&[1]).unwrap().expand().unwrap();
+    let value = theirs
+        .public_key()
+        .unwrap()
+        .encrypt(&[1])
+        .unwrap()
+        .expand()
+        .unwrap();
     let table = Arc::new(server.generate_lookup_table(|x| x));
     assert!(matches!(
         driver.submit_cast(&casting, value[0].clone(), table),

@@ -231,7 +231,11 @@ impl IntegerServer<'_> {
             let (xh, xl) = self.nibbles(x)?;
             let (yh, yl) = self.nibbles(y)?;
             let nibbles = [xh, xl, yh, yl].map(Nibble::Packed);
-            jobs.extend(nibbles.into_iter().zip(self.p_and_threshold_nibble_tables(p, q)?));
+            jobs.extend(
+                nibbles
+                    .into_iter()
+                    .zip(self.p_and_threshold_nibble_tables(p, q)?),
+            );
         }
         let r1 = self.nibble_round(None, jobs)?;
         self.predicates_with_or_after_round_1(r1)
@@ -270,7 +274,11 @@ impl IntegerServer<'_> {
                 }
             }
             let nibbles = [&x.high, &x.low, &y.high, &y.low].map(|v| Nibble::Cast(v.clone()));
-            jobs.extend(nibbles.into_iter().zip(self.p_and_threshold_nibble_tables(p, q)?));
+            jobs.extend(
+                nibbles
+                    .into_iter()
+                    .zip(self.p_and_threshold_nibble_tables(p, q)?),
+            );
         }
         let r1 = self.nibble_round(Some(casting), jobs)?;
         self.predicates_with_or_after_round_1(r1)

@@ -420,7 +420,11 @@ fn predicates_with_or_in_six_rotations_and_many_output_tables() {
             .collect()
     };
     let (cx, cy) = (compact(&xs), compact(&ys));
-    let items: Vec<_> = cx.iter().zip(&cy).map(|(x, y)| (x, &range, y, &below)).collect();
+    let items: Vec<_> = cx
+        .iter()
+        .zip(&cy)
+        .map(|(x, y)| (x, &range, y, &below))
+        .collect();
     let before = e.driver.stats().completed;
     let out = ints.predicates_with_or_compact(&casting, &items).unwrap();
     assert_eq!(e.driver.stats().completed - before, 6 * xs.len() as u64);
@@ -432,7 +436,13 @@ fn predicates_with_or_in_six_rotations_and_many_output_tables() {
         assert_eq!(decrypt_bool(&e.client, any).unwrap(), want.0 | want.1);
     }
     // A plain (unpacked) list's values are not nibbles.
-    let [high, low]: [_; 2] = public.encrypt(&[1, 2]).unwrap().expand().unwrap().try_into().unwrap();
+    let [high, low]: [_; 2] = public
+        .encrypt(&[1, 2])
+        .unwrap()
+        .expand()
+        .unwrap()
+        .try_into()
+        .unwrap();
     let plain = CompactU8 { high, low };
     assert!(matches!(
         ints.predicates_with_or_compact(&casting, &[(&plain, &range, &cx[0], &below)]),

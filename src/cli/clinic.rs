@@ -1,11 +1,13 @@
 //! `glovebox clinic`: the clinic's side of the service. Its keys and tokens live in a directory
-//! of its own (`--dir`): `client.key` (the secret key, an envelope readable by the owner only)
-//! and `clinic.json` (the server's URL, the clinic token, its devices and the fetch cursors).
-//! Nothing secret is ever sent: the server gets the compressed server key, encrypted values,
-//! and the clinic token.
+//! of its own (`--dir`): `client.key` and `compact.key` (the secret keys, envelopes readable by
+//! the owner only) and `clinic.json` (the server's URL, the clinic token, its devices and the
+//! fetch cursors). Nothing secret is ever sent: the server gets the compressed server and
+//! casting keys, encrypted values, and the clinic token. `provision` writes a device directory
+//! (`glovebox device`'s): the compact public key and the device tokens, nothing secret.
 
 use super::{compressed_key_with_bar, CliResult, OutputArgs, ParamsArg, Report};
 use glovebox::engine::serialization::{from_bytes, to_bytes};
+use glovebox::engine::shortint::public_key::CompactPrivateKey;
 use glovebox::prelude::*;
 use glovebox::records::PlainAnalysis;
 use glovebox::service::{ClinicClient, ServiceError};
@@ -37,11 +39,25 @@ pub enum ClinicCommand {
         url: String,
         #[command(flatten)]
         params: ParamsArg,
+        /// Register again although the directory holds a registered clinic (its devices'
+        /// tokens then belong to the old registration).
+        #[arg(long)]
+        force: bool,
     },
     /// Adds a wearable for a patient; prints its device token.
     AddDevice {
         #[arg(long)]
         patient: String,
+    },
+    /// Adds wearables for patient-1 … patient-N (those not added yet) and writes the device
+    /// directory `glovebox device` streams from: the clinic's compact public key and the
+    /// devices' tokens (no secret key).
+    Provision {
+        #[arg(long, default_value_t = 4)]
+        patients: usize,
+        /// The device directory.
+        #[arg(long, default_value = "glovebox-devices")]
+        out: PathBuf,
     },
     /// Fetches the alerts computed since the last fetch and decrypts them into a table.
     Alerts {
@@ -125,12 +141,12 @@ pub struct ClinicFiles {
     pub state: ClinicState,
 }
 
-fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> ServiceError {
+pub(super) fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Io(format!("{what} {}: {e}", path.display()))
 }
 
 /// Writes `bytes` readable by the owner only (the secret key, the tokens), atomically.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServiceError> {
+pub(super) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), ServiceError> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
@@ -157,12 +173,9 @@ impl ClinicFiles {
         let state: ClinicState = serde_json::from_slice(&bytes)
             .map_err(|e| ServiceError::BadRequest(format!("{}: {e}", state_path.display())))?;
         let params = Parameters::by_name(&state.params)?;
-        let key_path = dir.join("client.key");
-        let key_bytes = std::fs::read(&key_path).map_err(|e| io("reading", &key_path, e))?;
-        let key: ClientKey = from_bytes(&key_bytes, params, Some(state.key_id), 1 << 26)?;
         Ok(Self {
             dir: dir.to_path_buf(),
-            keys: Clinic::from_client_key(key),
+            keys: read_keys(dir, params, Some(state.key_id))?,
             state,
         })
     }
@@ -217,22 +230,49 @@ impl StaticParams for Clinic {
     }
 }
 
-/// Generates keys (if the directory has none) and registers.
-fn register(dir: &Path, url: &str, params: &ParamsArg, output: OutputArgs) -> CliResult<()> {
+/// The clinic's secret keys from its directory: `client.key` and `compact.key` (under client
+/// key `key_id` when given).
+fn read_keys(dir: &Path, params: &Parameters, key_id: Option<u64>) -> Result<Clinic, ServiceError> {
+    let key_path = dir.join("client.key");
+    let bytes = std::fs::read(&key_path).map_err(|e| io("reading", &key_path, e))?;
+    let key: ClientKey = from_bytes(&bytes, params, key_id, 1 << 26)?;
+    let compact_path = dir.join("compact.key");
+    let bytes = std::fs::read(&compact_path).map_err(|e| io("reading", &compact_path, e))?;
+    let compact: CompactPrivateKey = from_bytes(&bytes, params, Some(key.key_id()), 1 << 26)?;
+    Ok(Clinic::from_keys(key, compact)?)
+}
+
+/// Generates keys (if the directory has none) and registers; a directory that holds a
+/// registered clinic is refused unless `force`.
+fn register(
+    dir: &Path,
+    url: &str,
+    params: &ParamsArg,
+    force: bool,
+    output: OutputArgs,
+) -> CliResult<()> {
+    if dir.join("clinic.json").exists() && !force {
+        return Err(ServiceError::Conflict(format!(
+            "{} holds a registered clinic (its devices' tokens belong to it); `--force` \
+             registers again",
+            dir.display()
+        ))
+        .into());
+    }
     std::fs::create_dir_all(dir).map_err(|e| io("creating", dir, e))?;
     let key_path = dir.join("client.key");
     let params = params.resolve()?;
     let keys = if key_path.exists() {
-        let bytes = std::fs::read(&key_path).map_err(|e| io("reading", &key_path, e))?;
-        let key: ClientKey = from_bytes(&bytes, params, None, 1 << 26)?;
-        Clinic::from_client_key(key)
+        read_keys(dir, params, None)?
     } else {
         let keys = Clinic::new(params)?;
+        write_private(&dir.join("compact.key"), &to_bytes(keys.compact_key()))?;
         write_private(&key_path, &to_bytes(keys.client_key()))?;
         keys
     };
     let compressed = compressed_key_with_bar(output, &keys)?;
-    let client = ClinicClient::register(url, &compressed)?;
+    let casting = keys.compressed_casting_key()?;
+    let client = ClinicClient::register(url, &compressed, &casting)?;
     let files = ClinicFiles {
         dir: dir.to_path_buf(),
         state: ClinicState {
@@ -251,7 +291,8 @@ fn register(dir: &Path, url: &str, params: &ParamsArg, output: OutputArgs) -> Cl
         clinic_id: client.clinic_id(),
         url: files.state.url.clone(),
         params: params.name.to_string(),
-        uploaded_mib: to_bytes(&compressed).len() as f64 / (1 << 20) as f64,
+        uploaded_mib: (to_bytes(&compressed).len() + to_bytes(&casting).len()) as f64
+            / (1 << 20) as f64,
         dir: dir.display().to_string(),
     }
     .emit(output);
@@ -270,12 +311,28 @@ struct Registered {
 impl Report for Registered {
     fn print_table(&self) {
         println!(
-            "clinic {} registered at {} ({}; compressed server key {:.1} MiB uploaded)",
+            "clinic {} registered at {} ({}; compressed server and casting keys, {:.1} MiB, uploaded)",
             self.clinic_id, self.url, self.params, self.uploaded_mib
         );
         println!(
             "secret key and token in {} (never sent to the server)",
             self.dir
+        );
+    }
+}
+
+#[derive(Serialize)]
+struct Provisioned {
+    devices: usize,
+    dir: String,
+    public_key_kib: f64,
+}
+
+impl Report for Provisioned {
+    fn print_table(&self) {
+        println!(
+            "{} devices in {} (the compact public key, {:.1} KiB, and their tokens; no secret key)",
+            self.devices, self.dir, self.public_key_kib
         );
     }
 }
@@ -412,8 +469,8 @@ impl Report for Cohort {
 
 pub fn run(args: Args) -> CliResult<()> {
     let output = args.output;
-    if let ClinicCommand::Register { url, params } = &args.command {
-        return register(&args.dir, url, params, output);
+    if let ClinicCommand::Register { url, params, force } = &args.command {
+        return register(&args.dir, url, params, *force, output);
     }
     let mut files = ClinicFiles::open(&args.dir)?;
     let client = files.client()?;
@@ -422,6 +479,24 @@ pub fn run(args: Args) -> CliResult<()> {
         ClinicCommand::AddDevice { patient } => {
             let d = files.device(&patient)?;
             println!("device {} for {patient}: token {}", d.device_id, d.token);
+        }
+        ClinicCommand::Provision { patients, out } => {
+            let mut devices = Vec::with_capacity(patients);
+            for p in 0..patients {
+                devices.push(files.device(&format!("patient-{}", p + 1))?);
+            }
+            let fleet = super::device::DeviceFleet::write(
+                &out,
+                &files.state.url,
+                files.keys.public_key(),
+                devices,
+            )?;
+            Provisioned {
+                devices: fleet.state.devices.len(),
+                dir: out.display().to_string(),
+                public_key_kib: to_bytes(files.keys.public_key()).len() as f64 / 1024.0,
+            }
+            .emit(output);
         }
         ClinicCommand::Alerts { wait, all } => {
             let since = if all { 0 } else { files.state.alerts_cursor };

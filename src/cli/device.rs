@@ -1,24 +1,28 @@
 //! `glovebox device`: simulated wearables streaming encrypted readings to a server.
 
-use super::clinic::ClinicFiles;
+use super::clinic::{io, write_private, DeviceEntry};
 use super::{progress_bar, CliResult, OutputArgs, Report};
+use glovebox::engine::serialization::{from_bytes, to_bytes};
+use glovebox::engine::shortint::public_key::CompactPublicKey;
+use glovebox::prelude::Parameters;
 use glovebox::service::{DeviceClient, ServiceError};
-use glovebox::vitals::{simulate_ward, EncryptedReading};
+use glovebox::vitals::{simulate_ward, Device, EncryptedReading};
 use rayon::prelude::*;
-use serde::Serialize;
-use std::path::PathBuf;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Simulated wearables: each patient's device encrypts a heart rate and an SpO2 reading per
-/// tick and posts it to the clinic's server. The devices are provisioned by the clinic (they
-/// encrypt under its key, read from `--clinic`; the key never leaves this machine); one device
-/// per patient is added at the server the first time.
+/// tick under the clinic's compact public key and posts it to the clinic's server. The devices
+/// come from a device directory (`glovebox clinic provision`): the public key and their
+/// tokens, nothing that decrypts. Each device's next sequence number is saved after every
+/// acknowledged tick.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The clinic's directory (`glovebox clinic register`).
-    #[arg(long, default_value = "glovebox-clinic")]
-    pub clinic: PathBuf,
-    /// Patients (one wearable each: patient-1, patient-2, …).
+    /// The device directory (`glovebox clinic provision --out`).
+    #[arg(long, default_value = "glovebox-devices")]
+    pub devices: PathBuf,
+    /// Patients (the directory's first N devices: patient-1, patient-2, …).
     #[arg(long, default_value_t = 4)]
     pub patients: usize,
     /// Seconds of readings per patient.
@@ -54,18 +58,114 @@ impl Report for Streamed {
     }
 }
 
+/// `devices.json` of a device directory.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct FleetState {
+    pub url: String,
+    pub params: String,
+    pub key_id: u64,
+    pub devices: Vec<DeviceEntry>,
+}
+
+/// A device directory: `public.key` (the clinic's compact public key) and `devices.json`.
+pub struct DeviceFleet {
+    pub dir: PathBuf,
+    pub public: CompactPublicKey,
+    pub state: FleetState,
+}
+
+impl DeviceFleet {
+    /// Writes (or updates) the directory: the public key, and `devices` merged with those
+    /// already there (a device's saved sequence number is kept).
+    pub fn write(
+        dir: &Path,
+        url: &str,
+        public: &CompactPublicKey,
+        devices: Vec<DeviceEntry>,
+    ) -> Result<Self, ServiceError> {
+        std::fs::create_dir_all(dir).map_err(|e| io("creating", dir, e))?;
+        let params = glovebox::engine::parameters::ALL
+            .iter()
+            .find(|p| p.fingerprint() == public.compute_fingerprint())
+            .ok_or_else(|| ServiceError::BadRequest("the public key's set is unknown".into()))?;
+        let old = Self::open(dir).ok();
+        let mut merged = Vec::with_capacity(devices.len());
+        for mut d in devices {
+            if let Some(o) = old.as_ref().and_then(|f| {
+                f.state
+                    .devices
+                    .iter()
+                    .find(|o| o.device_id == d.device_id && f.state.key_id == public.key_id())
+            }) {
+                d.next_seq = d.next_seq.max(o.next_seq);
+            }
+            merged.push(d);
+        }
+        let fleet = Self {
+            dir: dir.to_path_buf(),
+            public: public.clone(),
+            state: FleetState {
+                url: url.to_string(),
+                params: params.name.to_string(),
+                key_id: public.key_id(),
+                devices: merged,
+            },
+        };
+        write_private(&dir.join("public.key"), &to_bytes(public))?;
+        fleet.save()?;
+        Ok(fleet)
+    }
+
+    /// Opens a device directory.
+    pub fn open(dir: &Path) -> Result<Self, ServiceError> {
+        let state_path = dir.join("devices.json");
+        let bytes = std::fs::read(&state_path).map_err(|e| {
+            io(
+                "reading (run `glovebox clinic provision` first)",
+                &state_path,
+                e,
+            )
+        })?;
+        let state: FleetState = serde_json::from_slice(&bytes)
+            .map_err(|e| ServiceError::BadRequest(format!("{}: {e}", state_path.display())))?;
+        let params = Parameters::by_name(&state.params)?;
+        let key_path = dir.join("public.key");
+        let bytes = std::fs::read(&key_path).map_err(|e| io("reading", &key_path, e))?;
+        let public: CompactPublicKey = from_bytes(&bytes, params, Some(state.key_id), 1 << 22)?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            public,
+            state,
+        })
+    }
+
+    /// Saves `devices.json` (atomically).
+    pub fn save(&self) -> Result<(), ServiceError> {
+        let json = serde_json::to_vec_pretty(&self.state).expect("plain JSON");
+        write_private(&self.dir.join("devices.json"), &json)
+    }
+}
+
 pub fn run(args: Args) -> CliResult<()> {
-    let mut files = ClinicFiles::open(&args.clinic)?;
+    let mut fleet = DeviceFleet::open(&args.devices)?;
+    if fleet.state.devices.len() < args.patients {
+        return Err(ServiceError::BadRequest(format!(
+            "{} holds {} devices; `glovebox clinic provision --patients {}` adds the rest",
+            args.devices.display(),
+            fleet.state.devices.len(),
+            args.patients
+        ))
+        .into());
+    }
     let ward = simulate_ward(args.patients, args.seconds, args.seed);
     let mut devices = Vec::with_capacity(args.patients);
-    for p in 0..args.patients {
-        let entry = files.device(&format!("patient-{}", p + 1))?;
+    for entry in &fleet.state.devices[..args.patients] {
         devices.push((
-            DeviceClient::connect(&files.state.url, &entry.token)?,
+            DeviceClient::connect(&fleet.state.url, &entry.token)?,
             entry.next_seq,
         ));
     }
-    let sensor = files.keys.provision_device();
+    let sensor = Device::new(fleet.public.clone());
     let bar = progress_bar(
         args.output,
         (args.patients * args.seconds) as u64,
@@ -87,22 +187,27 @@ pub fn run(args: Args) -> CliResult<()> {
                 device.post_readings(&[(first + t as u64, &reading)])
             })
             .collect();
-        for o in outcomes {
-            let o = o?;
-            accepted += o.accepted;
-            replays += o.replays.len();
+        // Every acknowledged reading moves its device's next sequence number on, saved before
+        // the next tick: an interrupted run resumes after what the server holds.
+        let mut failed = None;
+        for ((entry, (_, first)), o) in fleet.state.devices.iter_mut().zip(&devices).zip(outcomes) {
+            match o {
+                Ok(o) => {
+                    accepted += o.accepted;
+                    replays += o.replays.len();
+                    entry.next_seq = entry.next_seq.max(first + t as u64 + 1);
+                }
+                Err(e) => failed = failed.or(Some(e)),
+            }
+        }
+        fleet.save()?;
+        if let Some(e) = failed {
+            return Err(e.into());
         }
         bar.inc(args.patients as u64);
     }
     bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
-    for (p, (_, first)) in devices.iter().enumerate() {
-        let name = format!("patient-{}", p + 1);
-        if let Some(d) = files.state.devices.iter_mut().find(|d| d.patient == name) {
-            d.next_seq = first + args.seconds as u64;
-        }
-    }
-    files.save()?;
     let readings = args.patients * args.seconds;
     Streamed {
         patients: args.patients,

@@ -47,6 +47,8 @@ struct LoadReport {
     readings: usize,
     batch: usize,
     key_upload_mib: f64,
+    /// Bytes a device uploads per reading: its compact list's envelope and framing.
+    reading_upload_bytes: usize,
     register_s: f64,
     ingest_s: f64,
     readings_per_s: f64,
@@ -62,8 +64,12 @@ impl Report for LoadReport {
             self.devices, self.readings / self.devices.max(1), self.params, self.security, self.backend, self.threads
         );
         println!(
-            "  registration     {:>8.2} s   (compressed server key of {:.1} MiB uploaded and expanded)",
+            "  registration     {:>8.2} s   (compressed server and casting keys of {:.1} MiB uploaded and expanded)",
             self.register_s, self.key_upload_mib
+        );
+        println!(
+            "  upload           {:>8} B   per reading (a packed compact list under the clinic's public key)",
+            self.reading_upload_bytes
         );
         println!(
             "  readings in      {:>8.2} s   {:>8.1} readings/s committed (SQLite WAL, synchronous=FULL)",
@@ -140,9 +146,11 @@ fn drive(
 ) -> CliResult<LoadReport> {
     let keys = Clinic::new(params)?;
     let compressed = compressed_key_with_bar(args.output, &keys)?;
-    let upload = glovebox::engine::serialization::to_bytes(&compressed).len();
+    let casting = keys.compressed_casting_key()?;
+    let upload = glovebox::engine::serialization::to_bytes(&compressed).len()
+        + glovebox::engine::serialization::to_bytes(&casting).len();
     let t = Instant::now();
-    let clinic = ClinicClient::register(url, &compressed)?;
+    let clinic = ClinicClient::register(url, &compressed, &casting)?;
     let devices = (0..args.devices)
         .map(|p| clinic.add_device(&format!("patient-{}", p + 1)))
         .collect::<Result<Vec<_>, _>>()?;
@@ -167,6 +175,10 @@ fn drive(
         })
         .collect::<glovebox::health::Result<_>>()?;
     bar.finish_and_clear();
+    // The bytes on the wire for one reading: its record's sequence number, length and envelope.
+    let reading_upload_bytes = encrypted.first().and_then(|s| s.first()).map_or(0, |r| {
+        12 + glovebox::engine::serialization::to_bytes(&r.list).len()
+    });
     let total = args.devices * args.readings;
     let bar = progress_bar(
         args.output,
@@ -265,6 +277,7 @@ fn drive(
         readings: total,
         batch: args.batch,
         key_upload_mib: upload as f64 / (1 << 20) as f64,
+        reading_upload_bytes,
         register_s,
         ingest_s: ingest.as_secs_f64(),
         readings_per_s: total as f64 / ingest.as_secs_f64(),

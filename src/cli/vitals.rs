@@ -186,6 +186,7 @@ pub fn run(args: Args) -> CliResult<()> {
         rules.clone(),
         DriverConfig::default(),
     )?
+    .with_casting_key(&clinic.casting_key()?)?
     .with_steps_in_flight(args.steps_in_flight);
     let bar = progress_bar(
         args.output,

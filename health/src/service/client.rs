@@ -7,6 +7,7 @@ use crate::prelude::*;
 use crate::records::{blocks_of, CohortStatistics, RecordAnalysis};
 use crate::vitals::{EncryptedReading, ReadingAlerts};
 use glovebox_engine::serialization::{from_bytes, to_bytes};
+use glovebox_engine::shortint::public_key::CompressedCastingKey;
 use glovebox_integer::{BoolCiphertext, RadixCiphertext, RadixLayout};
 use std::io::Read;
 use std::result::Result;
@@ -106,12 +107,20 @@ fn read_body(response: ureq::Response) -> Result<Vec<u8>, ServiceError> {
 }
 
 impl ClinicClient {
-    /// Registers a clinic at `url` (`http://host:port`) with its compressed server key.
-    pub fn register(url: &str, key: &CompressedServerKey) -> Result<Self, ServiceError> {
+    /// Registers a clinic at `url` (`http://host:port`) with its compressed server key and
+    /// compressed casting key (its devices' readings are cast with it).
+    pub fn register(
+        url: &str,
+        key: &CompressedServerKey,
+        casting: &CompressedCastingKey,
+    ) -> Result<Self, ServiceError> {
         let answer: serde_json::Value = agent()
             .post(&format!("{url}/v1/clinics"))
             .set("Content-Type", "application/octet-stream")
-            .send_bytes(&to_bytes(key))
+            .send_bytes(&wire::encode_registration(
+                &to_bytes(key),
+                &to_bytes(casting),
+            ))
             .map_err(http_error)?
             .into_json()
             .map_err(|e| ServiceError::Http(e.to_string()))?;
@@ -385,7 +394,7 @@ impl DeviceClient {
     ) -> Result<PostOutcome, ServiceError> {
         let mut body = Vec::new();
         for (seq, r) in readings {
-            wire::put_record(&mut body, &[*seq], &to_bytes(&r.to_ciphertexts()));
+            wire::put_record(&mut body, &[*seq], &to_bytes(&r.list));
         }
         self.post_raw(&body)
     }

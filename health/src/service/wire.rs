@@ -1,7 +1,7 @@
 //! The service's wire layouts, each written once and used by the server, the worker and the
 //! clients: the framing of readings, alert records and items (metadata and an envelope), and
 //! the metadata of analyses and cohort results. What an envelope holds is the domain type's own
-//! layout ([`crate::vitals::EncryptedReading::to_ciphertexts`],
+//! layout (a reading's compact list, [`crate::vitals::EncryptedReading`],
 //! [`crate::vitals::ReadingAlerts::to_ciphertexts`],
 //! [`crate::records::RecordAnalysis::to_ciphertexts`],
 //! [`crate::records::CohortStatistics::to_ciphertexts`]).
@@ -135,6 +135,26 @@ fn check_count(got: usize, declared: usize) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("an answer declaring {declared} items holds {got}"))
+    }
+}
+
+/// A clinic's registration: `[u32 length][compressed server key envelope][u32 length]
+/// [compressed casting key envelope]`.
+pub fn encode_registration(server_key: &[u8], casting_key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + server_key.len() + casting_key.len());
+    put_record(&mut out, &[], server_key);
+    put_record(&mut out, &[], casting_key);
+    out
+}
+
+/// The two envelopes of [`encode_registration`].
+pub fn decode_registration(bytes: &[u8]) -> Result<(&[u8], &[u8]), String> {
+    match records(bytes, 0)?.as_slice() {
+        [(_, server), (_, casting)] => Ok((server, casting)),
+        parts => Err(format!(
+            "a registration is two envelopes (server key, casting key); this one has {}",
+            parts.len()
+        )),
     }
 }
 

@@ -4,22 +4,50 @@ use super::encrypted::{EncryptedAlerts, EncryptedReading};
 use super::rules::{PatientAlerts, Reading};
 use crate::prelude::*;
 use crate::Result;
+use glovebox_engine::shortint::public_key::{
+    CastingKey, CompactPrivateKey, CompactPublicKey, CompressedCastingKey,
+};
 use glovebox_engine::Error as EngineError;
 use glovebox_integer::{
     decrypt_bool, decrypt_radix, encrypt_radix, BoolCiphertext, RadixCiphertext, RadixLayout,
 };
 use std::sync::Arc;
 
-/// The clinic: owns the secret key, provisions devices, produces the server key, decrypts.
+/// The clinic: owns the secret keys (the client key, and the compact key its devices'
+/// public key belongs to), provisions devices with the public key, produces the server's keys
+/// (evaluation and casting), decrypts.
 pub struct Clinic {
     key: Arc<ClientKey>,
+    compact: CompactPrivateKey,
+    public: CompactPublicKey,
 }
 
 impl Clinic {
-    /// Generates the clinic's secret keys (cryptographic RNG).
+    /// Generates the clinic's secret keys (cryptographic RNG): the client key, and the
+    /// compact key of the parameters paired with its set
+    /// ([`glovebox_engine::shortint::public_key::compact_parameters_for`]).
     pub fn new(params: &Parameters) -> Result<Self> {
+        let key = ClientKey::new(params)?;
+        let compact = CompactPrivateKey::new(&key)?;
+        Self::from_keys(key, compact)
+    }
+
+    /// A clinic from its stored secret keys (its own files, [`Self::client_key`] and
+    /// [`Self::compact_key`]); the devices' public key is derived afresh (any public key of
+    /// the compact key encrypts for the same clinic).
+    pub fn from_keys(key: ClientKey, compact: CompactPrivateKey) -> Result<Self> {
+        if compact.key_id() != key.key_id() {
+            return Err(EngineError::KeyMismatch {
+                expected: key.key_id(),
+                got: compact.key_id(),
+            }
+            .into());
+        }
+        let public = compact.public_key()?;
         Ok(Self {
-            key: Arc::new(ClientKey::new(params)?),
+            key: Arc::new(key),
+            compact,
+            public,
         })
     }
 
@@ -55,14 +83,30 @@ impl Clinic {
         Ok(decrypt_bool(&self.key, flag)?)
     }
 
-    /// A clinic from its stored secret key (the clinic's own file, [`Self::client_key`]).
-    pub fn from_client_key(key: ClientKey) -> Self {
-        Self { key: Arc::new(key) }
-    }
-
     /// The secret key, to keep in the clinic's files (never sent anywhere).
     pub fn client_key(&self) -> &ClientKey {
         &self.key
+    }
+
+    /// The compact secret key, to keep in the clinic's files (never sent anywhere).
+    pub fn compact_key(&self) -> &CompactPrivateKey {
+        &self.compact
+    }
+
+    /// The public key the clinic's devices encrypt with.
+    pub fn public_key(&self) -> &CompactPublicKey {
+        &self.public
+    }
+
+    /// The server's key for casting the devices' readings into the client key (with the
+    /// server key, what a monitoring server needs: [`super::MonitoringServer::with_casting_key`]).
+    pub fn casting_key(&self) -> Result<CastingKey> {
+        Ok(self.compact.casting_key(&self.key)?)
+    }
+
+    /// The same, compressed, to upload to a service.
+    pub fn compressed_casting_key(&self) -> Result<CompressedCastingKey> {
+        Ok(self.compact.compressed_casting_key(&self.key)?)
     }
 
     /// Encrypts a lab value (`0..=`[`crate::records::MAX_VALUE`]) as a `u16`.
@@ -108,11 +152,9 @@ impl Clinic {
         })
     }
 
-    /// A device paired with this clinic: it encrypts readings under the clinic's key.
+    /// A device paired with this clinic: it holds the clinic's public key, nothing secret.
     pub fn provision_device(&self) -> Device {
-        Device {
-            key: self.key.clone(),
-        }
+        Device::new(self.public.clone())
     }
 
     /// Decrypts one patient's alerts.
@@ -132,19 +174,32 @@ impl Clinic {
     }
 }
 
-/// A wearable provisioned by the clinic. It sits on the trusted side of the wire: it can only
-/// encrypt (the key it holds never reaches the server).
+/// A wearable provisioned by the clinic. It holds the clinic's compact public key and nothing
+/// from which a secret key can be had: taken apart, it decrypts nothing.
+#[derive(Clone, Debug)]
 pub struct Device {
-    key: Arc<ClientKey>,
+    public: CompactPublicKey,
 }
 
 impl Device {
-    /// Encrypts a reading: each value as a `u8` (four 2-bit blocks on the 2-bit-message sets).
+    /// A device holding `public` (e.g. read back from its own files).
+    pub fn new(public: CompactPublicKey) -> Self {
+        Self { public }
+    }
+
+    pub fn public_key(&self) -> &CompactPublicKey {
+        &self.public
+    }
+
+    /// Encrypts a reading as one packed compact list of four nibbles: heart rate's high and
+    /// low, then SpO2's ([`EncryptedReading`]).
     pub fn encrypt(&self, reading: Reading) -> Result<EncryptedReading> {
-        let blocks = RadixLayout::new(self.key.parameters())?.blocks(8);
+        let nibbles = [reading.heart_rate, reading.spo2]
+            .into_iter()
+            .flat_map(|v| [v as u64 / 16, v as u64 % 16])
+            .collect::<Vec<_>>();
         Ok(EncryptedReading {
-            heart_rate: encrypt_radix(&self.key, reading.heart_rate as u64, blocks)?,
-            spo2: encrypt_radix(&self.key, reading.spo2 as u64, blocks)?,
+            list: self.public.encrypt_packed(&nibbles)?,
         })
     }
 }

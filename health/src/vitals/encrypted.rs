@@ -2,14 +2,17 @@
 
 use crate::prelude::*;
 use crate::{Error, Result};
+use glovebox_engine::shortint::public_key::CompactCiphertextList;
 use glovebox_engine::Error as EngineError;
-use glovebox_integer::{BoolCiphertext, RadixCiphertext, RadixLayout};
+use glovebox_integer::{BoolCiphertext, CompactU8, RadixCiphertext};
 
-/// An encrypted reading, as it travels to the server.
+/// An encrypted reading, as a device sends it: one packed compact list under the clinic's
+/// public key, of four values below 16: heart rate's high and low nibble, then SpO2's. On the
+/// default set it is 2,052 words (16.0 KiB) against 8 ciphertexts of 2,049 words (128 KiB)
+/// for the same `u8`s as blocks under the client key.
 #[derive(Clone, Debug)]
 pub struct EncryptedReading {
-    pub heart_rate: RadixCiphertext,
-    pub spo2: RadixCiphertext,
+    pub list: CompactCiphertextList,
 }
 
 /// One patient's encrypted alerts, as they travel back to the clinic.
@@ -65,34 +68,51 @@ impl ReadingAlerts {
 }
 
 impl EncryptedReading {
-    /// The reading's blocks, heart rate then SpO2 (what travels).
-    pub fn to_ciphertexts(&self) -> Vec<Ciphertext> {
-        self.heart_rate
-            .blocks()
-            .iter()
-            .chain(self.spo2.blocks())
-            .map(|b| b.ciphertext().clone())
-            .collect()
-    }
+    /// Values in a reading's list.
+    pub const VALUES: usize = 4;
 
-    /// A reading from its blocks, heart rate then SpO2, each a `u8` of the parameters' layout.
-    pub fn from_ciphertexts(cts: Vec<Ciphertext>, params: &Parameters) -> Result<Self> {
-        let layout = RadixLayout::new(params)?;
-        let blocks = layout.blocks(8);
-        if cts.len() != 2 * blocks {
-            return Err(EngineError::DimensionMismatch {
-                what: "blocks of an encrypted reading",
-                expected: 2 * blocks,
-                got: cts.len(),
+    /// A reading from its list (e.g. read back from the wire), checked: four packed values
+    /// under `params`' paired compact parameters.
+    pub fn from_list(list: CompactCiphertextList, params: &Parameters) -> Result<Self> {
+        if list.compute_fingerprint != params.fingerprint() {
+            return Err(EngineError::ParameterMismatch {
+                expected: params.name.into(),
+                got: format!("{:#018x}", list.compute_fingerprint),
             }
             .into());
         }
-        let mut cts = cts;
-        let spo2 = cts.split_off(blocks);
-        Ok(Self {
-            heart_rate: RadixCiphertext::from_fresh_blocks(cts, &layout),
-            spo2: RadixCiphertext::from_fresh_blocks(spo2, &layout),
-        })
+        if list.len() != Self::VALUES {
+            return Err(EngineError::DimensionMismatch {
+                what: "values of an encrypted reading",
+                expected: Self::VALUES,
+                got: list.len(),
+            }
+            .into());
+        }
+        let packed = params.message_modulus * params.carry_modulus;
+        if list.message_modulus != packed || packed != 16 {
+            return Err(Error::InvalidInput(format!(
+                "a reading's values are packed nibbles (below 16); this list's are below {}",
+                list.message_modulus
+            )));
+        }
+        Ok(Self { list })
+    }
+
+    /// The reading's `u8`s as the predicates take them: heart rate, then SpO2 (a mask
+    /// rotation per value; the cast happens in the rules' first bootstraps).
+    pub fn nibbles(&self) -> Result<(CompactU8, CompactU8)> {
+        let [hh, hl, sh, sl]: [_; 4] = self.list.expand()?.try_into().map_err(|v: Vec<_>| {
+            Error::from(EngineError::DimensionMismatch {
+                what: "values of an encrypted reading",
+                expected: Self::VALUES,
+                got: v.len(),
+            })
+        })?;
+        Ok((
+            CompactU8 { high: hh, low: hl },
+            CompactU8 { high: sh, low: sl },
+        ))
     }
 }
 

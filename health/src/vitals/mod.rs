@@ -7,10 +7,14 @@
 //! and per patient an encrypted count of the readings that raised an alert. The clinic
 //! decrypts the alerts.
 //!
-//! The roles are separate types with separate keys: [`Clinic`] owns the [`ClientKey`](crate::prelude::ClientKey);
-//! [`Device`]s are provisioned by the clinic (they sit on the trusted side and only encrypt);
-//! [`MonitoringServer`] is built from an `Arc<ServerKey>` and a [`Backend`](crate::prelude::Backend) and never sees a
-//! secret key.
+//! The roles are separate types with separate keys: [`Clinic`] owns the secret keys (the
+//! [`ClientKey`](crate::prelude::ClientKey) and the compact key of its devices' public key);
+//! [`Device`]s are provisioned with the clinic's compact public key (they encrypt a reading as
+//! one packed compact list, and hold nothing that decrypts); [`MonitoringServer`] is built
+//! from an `Arc<ServerKey>`, the clinic's casting key and a [`Backend`](crate::prelude::Backend)
+//! and never sees a secret key. A reading's four nibbles are cast in the rules' first
+//! bootstraps (the casting keyswitch replaces the server keyswitch there), so public-key
+//! devices cost no bootstrap more.
 //!
 //! # Bootstraps per reading
 //! Each reading costs 7 blind rotations (PBS): heart rate outside [low, high] is one compiled
@@ -34,7 +38,8 @@
 //!     Arc::new(CpuBackend::new()),
 //!     AlertRules::default(),
 //!     Default::default(),
-//! )?;
+//! )?
+//! .with_casting_key(&clinic.casting_key()?)?;
 //! let device = clinic.provision_device();
 //! let stream = [Reading::new(72, 97), Reading::new(131, 96), Reading::new(64, 89)];
 //! let encrypted = stream.iter().map(|&r| device.encrypt(r)).collect::<glovebox_health::Result<Vec<_>>>()?;

@@ -5,7 +5,8 @@ use super::encrypted::{EncryptedAlerts, EncryptedReading, ReadingAlerts};
 use super::rules::{count_blocks, expected_bootstraps, AlertRules};
 use crate::prelude::*;
 use crate::{Error, Result};
-use glovebox_driver::{Driver, DriverConfig, DriverStats};
+use glovebox_driver::{Driver, DriverCastingKey, DriverConfig, DriverStats};
+use glovebox_engine::shortint::public_key::CastingKey;
 use glovebox_engine::Error as EngineError;
 use glovebox_integer::{BoolCiphertext, IntegerServer, RadixLayout, U8Predicate};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,6 +20,8 @@ pub struct MonitoringServer {
     heart_rate: U8Predicate,
     spo2: U8Predicate,
     steps_in_flight: usize,
+    /// The clinic's casting key on the backend: readings from public-key devices need it.
+    casting: Option<DriverCastingKey>,
 }
 
 /// Per time step, per patient.
@@ -52,7 +55,15 @@ impl MonitoringServer {
             driver,
             rules,
             steps_in_flight: 4,
+            casting: None,
         })
+    }
+
+    /// Uploads the clinic's casting key (through the driver): the readings of its devices,
+    /// encrypted under its public key, are cast with it in their first bootstraps.
+    pub fn with_casting_key(mut self, key: &CastingKey) -> Result<Self> {
+        self.casting = Some(self.driver.upload_casting_key(key)?);
+        Ok(self)
     }
 
     /// How many time steps are evaluated concurrently (default 4): more steps in flight make
@@ -162,11 +173,22 @@ impl MonitoringServer {
         ints: &IntegerServer,
         readings: &[&EncryptedReading],
     ) -> Result<Vec<[BoolCiphertext; 3]>> {
-        let inputs: Vec<_> = readings
+        let casting = self.casting.as_ref().ok_or_else(|| {
+            Error::InvalidInput(
+                "readings from public-key devices need the clinic's casting key \
+                 (MonitoringServer::with_casting_key)"
+                    .into(),
+            )
+        })?;
+        let nibbles = readings
             .iter()
-            .map(|r| (&r.heart_rate, &self.heart_rate, &r.spo2, &self.spo2))
+            .map(|r| r.nibbles())
+            .collect::<Result<Vec<_>>>()?;
+        let inputs: Vec<_> = nibbles
+            .iter()
+            .map(|(hr, spo2)| (hr, &self.heart_rate, spo2, &self.spo2))
             .collect();
-        Ok(ints.predicates_with_or(&inputs)?)
+        Ok(ints.predicates_with_or_compact(casting, &inputs)?)
     }
 
     /// "Sustained" for each reading, from its "any" flag and those of its stream's earlier

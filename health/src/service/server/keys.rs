@@ -9,6 +9,7 @@ use crate::service::ServiceError;
 use crate::vitals::{EncryptedReading, MonitoringServer};
 use glovebox_driver::DriverConfig;
 use glovebox_engine::serialization::from_bytes;
+use glovebox_engine::shortint::public_key::{CompactCiphertextList, CompressedCastingKey};
 use glovebox_integer::{RadixCiphertext, RadixLayout};
 use std::collections::HashMap;
 use std::result::Result;
@@ -34,12 +35,11 @@ impl ClinicMonitor {
         )?)
     }
 
-    /// An encrypted reading from its envelope.
+    /// An encrypted reading from its envelope (a compact list under the clinic's public key).
     pub fn reading(&self, envelope: &[u8]) -> Result<EncryptedReading, ServiceError> {
-        Ok(EncryptedReading::from_ciphertexts(
-            self.ciphertexts(envelope)?,
-            self.params,
-        )?)
+        let list: CompactCiphertextList =
+            from_bytes(envelope, self.params, Some(self.key_id), 1 << 20)?;
+        Ok(EncryptedReading::from_list(list, self.params)?)
     }
 
     /// A lab value (or a running maximum) from its envelope: a batch of a `u16`'s blocks.
@@ -87,12 +87,22 @@ impl KeyCache {
             Some(row.key_id),
             row.server_key.len(),
         )?;
+        let casting_bytes = row.casting_key.as_deref().ok_or_else(|| {
+            ServiceError::Failed(
+                "the clinic was registered without a casting key (before schema 3): it \
+                 registers again"
+                    .into(),
+            )
+        })?;
+        let casting: CompressedCastingKey =
+            from_bytes(casting_bytes, params, Some(row.key_id), casting_bytes.len())?;
         let server = MonitoringServer::new(
             Arc::new(key.expand()?),
             config.backend.clone(),
             config.rules.clone(),
             DriverConfig::default(),
-        )?;
+        )?
+        .with_casting_key(&casting.expand()?)?;
         let m = Arc::new(ClinicMonitor {
             params,
             key_id: row.key_id,

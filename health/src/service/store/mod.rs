@@ -95,6 +95,8 @@ pub struct ClinicRow {
     pub params: String,
     pub key_id: u64,
     pub server_key: Vec<u8>,
+    /// The compressed casting key (absent for a clinic registered before schema 3).
+    pub casting_key: Option<Vec<u8>>,
 }
 
 /// The store: one connection behind a lock (SQLite serializes writers anyway).
@@ -124,7 +126,7 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         // Each migration in one transaction, from the version found to this build's.
-        let migrations = [schema::SCHEMA_V1, schema::SCHEMA_V2];
+        let migrations = [schema::SCHEMA_V1, schema::SCHEMA_V2, schema::SCHEMA_V3];
         match version {
             v if (0..SCHEMA_VERSION).contains(&v) => {
                 for (i, m) in migrations.iter().enumerate().skip(v as usize) {
@@ -153,15 +155,23 @@ impl Store {
         params: &str,
         key_id: u64,
         server_key: &[u8],
+        casting_key: &[u8],
     ) -> Result<i64> {
         let conn = self.conn();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         conn.execute(
-            "INSERT INTO clinics (token_hash, params, key_id, server_key, created)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![hash_secret(secret), params, key_id as i64, server_key, now],
+            "INSERT INTO clinics (token_hash, params, key_id, server_key, casting_key, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                hash_secret(secret),
+                params,
+                key_id as i64,
+                server_key,
+                casting_key,
+                now
+            ],
         )?;
         Ok(conn.last_insert_rowid())
     }
@@ -195,7 +205,7 @@ impl Store {
     pub fn clinic(&self, id: i64) -> Result<Option<ClinicRow>> {
         self.conn()
             .query_row(
-                "SELECT id, params, key_id, server_key FROM clinics WHERE id = ?1",
+                "SELECT id, params, key_id, server_key, casting_key FROM clinics WHERE id = ?1",
                 params![id],
                 |r| {
                     Ok(ClinicRow {
@@ -203,6 +213,7 @@ impl Store {
                         params: r.get(1)?,
                         key_id: r.get::<_, i64>(2)? as u64,
                         server_key: r.get(3)?,
+                        casting_key: r.get(4)?,
                     })
                 },
             )

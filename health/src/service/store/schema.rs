@@ -2,7 +2,7 @@
 //! the version it finds (`PRAGMA user_version`) to this build's, each in one transaction.
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 pub(super) const SCHEMA_V1: &str = "
 CREATE TABLE clinics (
@@ -81,4 +81,11 @@ CREATE TABLE cohorts (
     patients INTEGER,
     body BLOB
 );
+";
+
+/// Version 3: each clinic's compressed casting key (its devices encrypt under its public key;
+/// the server casts their readings with it). Clinics registered before have none, and their
+/// readings cannot be cast: they register again.
+pub(super) const SCHEMA_V3: &str = "
+ALTER TABLE clinics ADD COLUMN casting_key BLOB;
 ";

@@ -11,16 +11,20 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use glovebox_engine::serialization::{from_bytes, Header};
+use glovebox_engine::shortint::public_key::CompressedCastingKey;
 use std::result::Result;
 
-/// `POST /v1/clinics`, body: a compressed server key envelope → `{clinic_id, token}`.
+/// `POST /v1/clinics`, body: the compressed server key and the compressed casting key
+/// ([`crate::service::wire::encode_registration`]) → `{clinic_id, token}`.
 pub(super) async fn register_clinic(
     State(state): State<Shared>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
     let body = body_or_error(&state, body)?;
     let (id, token) = blocking(move || {
-        let header = Header::parse(&body)?;
+        let (server_key, casting_key) =
+            crate::service::wire::decode_registration(&body).map_err(ServiceError::BadRequest)?;
+        let header = Header::parse(server_key)?;
         let params = glovebox_engine::parameters::ALL
             .iter()
             .find(|p| p.fingerprint() == header.parameters_fingerprint)
@@ -40,11 +44,17 @@ pub(super) async fn register_clinic(
                 params.name
             )));
         }
-        let key: CompressedServerKey = from_bytes(&body, params, None, body.len())?;
+        let key: CompressedServerKey = from_bytes(server_key, params, None, server_key.len())?;
+        let _: CompressedCastingKey =
+            from_bytes(casting_key, params, Some(key.key_id()), casting_key.len())?;
         let secret = new_secret();
-        let id = state
-            .store
-            .insert_clinic(&secret, params.name, key.key_id(), &body)?;
+        let id = state.store.insert_clinic(
+            &secret,
+            params.name,
+            key.key_id(),
+            server_key,
+            casting_key,
+        )?;
         // Expanded and uploaded to the backend now, once, so the first reading does not wait.
         state.keys.load(&state.store, &state.config, id)?;
         Ok((id, format!("c{id}.{secret}")))
