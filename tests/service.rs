@@ -7,13 +7,15 @@ use glovebox::engine::serialization::to_bytes;
 use glovebox::engine::shortint::public_key::CompactPrivateKey;
 use glovebox::prelude::*;
 use glovebox::service::store::Store;
-use glovebox::service::{serve, ClinicClient, ServiceConfig, ServiceError};
+use glovebox::service::{serve, tls, ClinicClient, Endpoint, ServiceConfig, ServiceError};
 use glovebox::vitals::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 struct Running {
     url: String,
+    /// The server's self-signed certificate (PEM), `None` for plain HTTP.
+    ca: Option<String>,
     database: std::path::PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -31,22 +33,40 @@ impl Drop for Running {
     }
 }
 
+impl Running {
+    /// The server as its clients reach it (trusting its certificate).
+    fn endpoint(&self) -> Endpoint {
+        Endpoint::new(&self.url, self.ca.as_deref().map(str::as_bytes)).unwrap()
+    }
+}
+
+/// The service in-process on a loopback port, over TLS (a self-signed certificate).
 fn start() -> Running {
     start_with(|_| {})
 }
 
-/// Starts the server on a database that `prepare` wrote first.
+/// Starts the server (over TLS) on a database that `prepare` wrote first.
 fn start_with(prepare: impl FnOnce(&std::path::Path)) -> Running {
+    start_on(true, prepare)
+}
+
+fn start_on(with_tls: bool, prepare: impl FnOnce(&std::path::Path)) -> Running {
     std::env::set_var("GLOVEBOX_ALLOW_INSECURE", "1");
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("clinic.sqlite");
     prepare(&database);
-    let config = ServiceConfig::new(database.clone(), Arc::new(CpuFftBackend::new()));
+    let mut config = ServiceConfig::new(database.clone(), Arc::new(CpuFftBackend::new()));
+    let ca = with_tls.then(|| {
+        let (cert, key) = tls::self_signed(&["127.0.0.1"]).unwrap();
+        config.tls = Some(tls::server_config(cert.as_bytes(), key.as_bytes()).unwrap());
+        cert
+    });
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let scheme = if with_tls { "https" } else { "http" };
+    let url = format!("{scheme}://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
         runtime
@@ -57,6 +77,7 @@ fn start_with(prepare: impl FnOnce(&std::path::Path)) -> Running {
     });
     Running {
         url,
+        ca,
         database,
         stop: Some(tx),
         thread: Some(thread),
@@ -92,27 +113,27 @@ fn fetch_all_analyses(clinic: &ClinicClient, count: usize) -> Vec<AnalysisRecord
     got
 }
 
-/// `keys` registered at `url`: their compressed server and casting keys.
-fn register_keys(url: &str, keys: &Clinic) -> ClinicClient {
+/// `keys` registered at `endpoint`: their compressed server and casting keys.
+fn register_keys(endpoint: &Endpoint, keys: &Clinic) -> ClinicClient {
     ClinicClient::register(
-        url,
+        endpoint,
         &keys.compressed_server_key().unwrap(),
         &keys.compressed_casting_key().unwrap(),
     )
     .unwrap()
 }
 
-/// A clinic's keys, registered at `url`.
-fn register(url: &str) -> (Clinic, ClinicClient) {
+/// A clinic's keys, registered at `endpoint`.
+fn register(endpoint: &Endpoint) -> (Clinic, ClinicClient) {
     let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
-    let client = register_keys(url, &keys);
+    let client = register_keys(endpoint, &keys);
     (keys, client)
 }
 
 #[test]
 fn readings_in_alerts_out_equal_to_the_plaintext_rules() {
     let server = start();
-    let (clinic_keys, clinic) = register(&server.url);
+    let (clinic_keys, clinic) = register(&server.endpoint());
     // Episodes that raise every flag: tachycardia sustained over readings 1–4 (with a
     // desaturation and bradycardia at 4), then a calm stream with one isolated alert.
     let r = Reading::new;
@@ -198,8 +219,8 @@ fn bad_requests_get_their_status_and_store_nothing() {
     let params = TEST_PARAMS_INSECURE;
     let keys = Clinic::new(&params).unwrap();
     let other = Clinic::new(&params).unwrap();
-    let clinic = register_keys(&server.url, &keys);
-    let other_clinic = register_keys(&server.url, &other);
+    let clinic = register_keys(&server.endpoint(), &keys);
+    let other_clinic = register_keys(&server.endpoint(), &other);
     let d = clinic.add_device("p").unwrap();
     let reading = keys
         .provision_device()
@@ -524,7 +545,10 @@ fn bad_requests_get_their_status_and_store_nothing() {
         ),
     ];
     for (what, method, path, token, body, want) in &cases {
-        let mut request = ureq::request(method, &format!("{}{path}", server.url));
+        let mut request = server
+            .endpoint()
+            .agent()
+            .request(method, &format!("{}{path}", server.url));
         if let Some(t) = token {
             request = request.set("Authorization", &format!("Bearer {t}"));
         }
@@ -546,17 +570,22 @@ fn bad_requests_get_their_status_and_store_nothing() {
         }
     }
     // A body over the limit (declared by its length; the server answers before reading it).
+    // Raw HTTP/1.1 over a socket (written and read at once from two threads), so on a plain
+    // loopback server of the same configuration; a token of that server's own device.
+    let plain = start_on(false, |_| {});
+    let (_, plain_clinic) = register(&plain.endpoint());
+    let plain_device = plain_clinic.add_device("p").unwrap();
     for path in ["/v1/clinics", "/v1/readings"] {
         use std::io::{Read, Write};
         let mut tcp =
-            std::net::TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
+            std::net::TcpStream::connect(plain.url.trim_start_matches("http://")).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         write!(
             tcp,
             "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
              Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\
              Connection: close\r\n\r\n",
-            d.token(),
+            plain_device.token(),
             (64usize << 20) + 1
         )
         .unwrap();
@@ -597,14 +626,22 @@ fn bad_requests_get_their_status_and_store_nothing() {
 /// `glovebox serve` as a child process on a loopback port; returns it and its URL.
 /// With `commit_delay_ms`, the worker waits that long between computing results and
 /// committing them (the server's fault-injection hook).
+/// `glovebox serve --dev-tls` as a child process: the child, and the server as its clients
+/// reach it (trusting the certificate it wrote beside the database).
 fn spawn_server(
     database: &std::path::Path,
     commit_delay_ms: Option<u64>,
-) -> (std::process::Child, String) {
+) -> (std::process::Child, Endpoint) {
     use std::io::BufRead;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_glovebox"));
     command
-        .args(["serve", "--listen", "127.0.0.1:0", "--database"])
+        .args([
+            "serve",
+            "--dev-tls",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+        ])
         .arg(database)
         .env("GLOVEBOX_ALLOW_INSECURE", "1")
         .stdout(std::process::Stdio::null())
@@ -618,13 +655,15 @@ fn spawn_server(
     let line = lines.next().unwrap().unwrap();
     let url = line
         .split_whitespace()
-        .find(|w| w.starts_with("http://"))
+        .find(|w| w.starts_with("https://"))
         .unwrap_or_else(|| panic!("no URL in {line:?}"))
         .trim_end_matches(',')
         .to_string();
+    assert!(line.contains("SHA-256"), "{line}");
     // Keep draining stderr so the child never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, url)
+    let ca = std::fs::read(format!("{}.dev-cert.pem", database.display())).unwrap();
+    (child, Endpoint::new(&url, Some(&ca)).unwrap())
 }
 
 /// The crash test: the server is killed with SIGKILL while a device streams and while its
@@ -640,6 +679,8 @@ fn a_killed_server_loses_nothing_acknowledged_and_computes_every_alert_once() {
     let (mut child, url) = spawn_server(&database, Some(300));
     let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
     let clinic = register_keys(&url, &keys);
+    let ca_path = format!("{}.dev-cert.pem", database.display());
+    let first_certificate = std::fs::read(&ca_path).unwrap();
     let token = clinic.token().to_string();
     let stream: Vec<Reading> = (0..40)
         .map(|t| {
@@ -700,6 +741,16 @@ fn a_killed_server_loses_nothing_acknowledged_and_computes_every_alert_once() {
     // Restart on the same database: the pending readings resume; the device re-sends
     // everything from the start (the acknowledged ones are replays, ignored).
     let (mut child, url) = spawn_server(&database, None);
+    // A restarted `--dev-tls` server has a new certificate: the old one is not trusted.
+    assert_ne!(std::fs::read(&ca_path).unwrap(), first_certificate);
+    let stale = Endpoint::new(url.url(), Some(&first_certificate)).unwrap();
+    match ClinicClient::connect(&stale, &token, &TEST_PARAMS_INSECURE, keys.key_id())
+        .unwrap()
+        .fetch_alerts(0, Duration::ZERO)
+    {
+        Err(ServiceError::Http(m)) => assert!(m.to_lowercase().contains("certificate"), "{m}"),
+        x => panic!("a server with another certificate was trusted: {x:?}"),
+    }
     let clinic = ClinicClient::connect(&url, &token, &TEST_PARAMS_INSECURE, keys.key_id()).unwrap();
     let device = glovebox::service::DeviceClient::connect(&url, device.token()).unwrap();
     let all: Vec<(u64, &EncryptedReading)> = encrypted
@@ -759,8 +810,8 @@ fn a_killed_server_loses_nothing_acknowledged_and_computes_every_alert_once() {
 fn records_and_cohorts_equal_the_plaintext_computation() {
     use glovebox::records::{reference_analysis, reference_cohort};
     let server = start();
-    let (keys, clinic) = register(&server.url);
-    let (other_keys, other) = register(&server.url);
+    let (keys, clinic) = register(&server.endpoint());
+    let (other_keys, other) = register(&server.endpoint());
     // Three patients' glucose series (mg/dL), one creatinine series; changes of ±30 and the
     // mean of the last 3 records.
     let series: Vec<(&str, &str, Vec<u16>)> = vec![
@@ -923,14 +974,47 @@ fn the_serve_clinic_and_device_commands_work_together() {
         serde_json::from_str(text.lines().last().unwrap_or("null")).unwrap_or_default()
     };
     let d = clinic_dir.to_str().unwrap();
+    let ca = format!(
+        "{}.dev-cert.pem",
+        dir.path().join("clinic.sqlite").display()
+    );
     let registered = run(&[
-        "clinic", "--dir", d, "register", "--url", &url, "--params", "test",
+        "clinic",
+        "--dir",
+        d,
+        "register",
+        "--url",
+        url.url(),
+        "--ca",
+        &ca,
+        "--params",
+        "test",
     ]);
+    // Plain HTTP on an address other than loopback is refused unless asked for by name.
+    let open = std::process::Command::new(env!("CARGO_BIN_EXE_glovebox"))
+        .args(["serve", "--listen", "0.0.0.0:0", "--database"])
+        .arg(dir.path().join("open.sqlite"))
+        .output()
+        .unwrap();
+    assert_eq!(open.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&open.stderr).contains("--insecure-http"));
+    // The certificate is kept in the clinic's directory.
+    assert_eq!(
+        std::fs::read(clinic_dir.join("server-ca.pem")).unwrap(),
+        std::fs::read(&ca).unwrap()
+    );
     assert_eq!(registered["params"], "TEST_PARAMS_INSECURE");
     // Registering the same directory again is refused: its devices' tokens belong to it.
     let again = std::process::Command::new(env!("CARGO_BIN_EXE_glovebox"))
         .args([
-            "clinic", "--dir", d, "register", "--url", &url, "--params", "test",
+            "clinic",
+            "--dir",
+            d,
+            "register",
+            "--url",
+            url.url(),
+            "--params",
+            "test",
         ])
         .env("GLOVEBOX_ALLOW_INSECURE", "1")
         .output()
@@ -956,7 +1040,7 @@ fn the_serve_clinic_and_device_commands_work_together() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     files.sort();
-    assert_eq!(files, ["devices.json", "public.key"]);
+    assert_eq!(files, ["devices.json", "public.key", "server-ca.pem"]);
     let public_key = std::fs::read(devices_dir.join("public.key")).unwrap();
     assert_eq!(
         glovebox::engine::serialization::Header::parse(&public_key)
@@ -1134,8 +1218,13 @@ fn a_poisoned_job_fails_alone_after_its_attempts() {
                 .unwrap();
         }
     });
-    let clinic =
-        ClinicClient::connect(&server.url, &token, &TEST_PARAMS_INSECURE, keys.key_id()).unwrap();
+    let clinic = ClinicClient::connect(
+        &server.endpoint(),
+        &token,
+        &TEST_PARAMS_INSECURE,
+        keys.key_id(),
+    )
+    .unwrap();
     let alerts = fetch_all(&clinic, 5);
     let mut seqs: Vec<u64> = alerts.iter().map(|a| a.seq).collect();
     seqs.sort_unstable();
@@ -1171,7 +1260,7 @@ fn a_poisoned_job_fails_alone_after_its_attempts() {
 #[test]
 fn a_late_reading_is_waited_for() {
     let server = start();
-    let (keys, clinic) = register(&server.url);
+    let (keys, clinic) = register(&server.endpoint());
     let stream: Vec<Reading> = [130, 131, 132, 133, 134, 70]
         .iter()
         .map(|&hr| Reading::new(hr, 97))

@@ -10,7 +10,7 @@ use glovebox::engine::serialization::{from_bytes, to_bytes};
 use glovebox::engine::shortint::public_key::CompactPrivateKey;
 use glovebox::prelude::*;
 use glovebox::records::PlainAnalysis;
-use glovebox::service::{ClinicClient, ServiceError};
+use glovebox::service::{ClinicClient, Endpoint, ServiceError};
 use glovebox::vitals::Clinic;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -34,9 +34,13 @@ pub struct Args {
 pub enum ClinicCommand {
     /// Generates the clinic's keys (once) and registers its compressed server key at a server.
     Register {
-        /// The server, e.g. http://127.0.0.1:8080.
+        /// The server, e.g. https://clinic.example:8443 (http:// on loopback only).
         #[arg(long)]
         url: String,
+        /// The server's certificate or its CA (PEM), kept in the directory as
+        /// `server-ca.pem` and trusted from then on (without it: the public web roots).
+        #[arg(long)]
+        ca: Option<PathBuf>,
         #[command(flatten)]
         params: ParamsArg,
         /// Register again although the directory holds a registered clinic (its devices'
@@ -185,9 +189,14 @@ impl ClinicFiles {
         write_private(&self.dir.join("clinic.json"), &json)
     }
 
+    /// The server as this directory trusts it: its URL and `server-ca.pem` if present.
+    pub fn endpoint(&self) -> Result<Endpoint, ServiceError> {
+        endpoint_in(&self.dir, &self.state.url)
+    }
+
     pub fn client(&self) -> Result<ClinicClient, ServiceError> {
         ClinicClient::connect(
-            &self.state.url,
+            &self.endpoint()?,
             &self.state.token,
             self.keys.parameters_static()?,
             self.state.key_id,
@@ -230,6 +239,20 @@ impl StaticParams for Clinic {
     }
 }
 
+/// The name of the trusted certificate in a clinic's or devices' directory.
+pub(super) const SERVER_CA: &str = "server-ca.pem";
+
+/// `url` trusted as `dir` says: its `server-ca.pem` if present, else the public web roots.
+pub(super) fn endpoint_in(dir: &Path, url: &str) -> Result<Endpoint, ServiceError> {
+    let ca_path = dir.join(SERVER_CA);
+    let ca = if ca_path.exists() {
+        Some(std::fs::read(&ca_path).map_err(|e| io("reading", &ca_path, e))?)
+    } else {
+        None
+    };
+    Endpoint::new(url, ca.as_deref())
+}
+
 /// The clinic's secret keys from its directory: `client.key` and `compact.key` (under client
 /// key `key_id` when given).
 fn read_keys(dir: &Path, params: &Parameters, key_id: Option<u64>) -> Result<Clinic, ServiceError> {
@@ -247,6 +270,7 @@ fn read_keys(dir: &Path, params: &Parameters, key_id: Option<u64>) -> Result<Cli
 fn register(
     dir: &Path,
     url: &str,
+    ca: Option<&Path>,
     params: &ParamsArg,
     force: bool,
     output: OutputArgs,
@@ -260,6 +284,12 @@ fn register(
         .into());
     }
     std::fs::create_dir_all(dir).map_err(|e| io("creating", dir, e))?;
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca).map_err(|e| io("reading", ca, e))?;
+        Endpoint::new(url, Some(&pem))?;
+        write_private(&dir.join(SERVER_CA), &pem)?;
+    }
+    let endpoint = endpoint_in(dir, url)?;
     let key_path = dir.join("client.key");
     let params = params.resolve()?;
     let keys = if key_path.exists() {
@@ -272,7 +302,7 @@ fn register(
     };
     let compressed = compressed_key_with_bar(output, &keys)?;
     let casting = keys.compressed_casting_key()?;
-    let client = ClinicClient::register(url, &compressed, &casting)?;
+    let client = ClinicClient::register(&endpoint, &compressed, &casting)?;
     let files = ClinicFiles {
         dir: dir.to_path_buf(),
         state: ClinicState {
@@ -469,8 +499,14 @@ impl Report for Cohort {
 
 pub fn run(args: Args) -> CliResult<()> {
     let output = args.output;
-    if let ClinicCommand::Register { url, params, force } = &args.command {
-        return register(&args.dir, url, params, *force, output);
+    if let ClinicCommand::Register {
+        url,
+        ca,
+        params,
+        force,
+    } = &args.command
+    {
+        return register(&args.dir, url, ca.as_deref(), params, *force, output);
     }
     let mut files = ClinicFiles::open(&args.dir)?;
     let client = files.client()?;
@@ -491,6 +527,11 @@ pub fn run(args: Args) -> CliResult<()> {
                 files.keys.public_key(),
                 devices,
             )?;
+            let ca = args.dir.join(SERVER_CA);
+            if ca.exists() {
+                let pem = std::fs::read(&ca).map_err(|e| io("reading", &ca, e))?;
+                write_private(&out.join(SERVER_CA), &pem)?;
+            }
             Provisioned {
                 devices: fleet.state.devices.len(),
                 dir: out.display().to_string(),

@@ -1,6 +1,6 @@
 //! `glovebox device`: simulated wearables streaming encrypted readings to a server.
 
-use super::clinic::{io, write_private, DeviceEntry};
+use super::clinic::{endpoint_in, io, write_private, DeviceEntry};
 use super::{progress_bar, CliResult, OutputArgs, Report};
 use glovebox::engine::serialization::{from_bytes, to_bytes};
 use glovebox::engine::shortint::public_key::CompactPublicKey;
@@ -67,7 +67,8 @@ pub struct FleetState {
     pub devices: Vec<DeviceEntry>,
 }
 
-/// A device directory: `public.key` (the clinic's compact public key) and `devices.json`.
+/// A device directory: `public.key` (the clinic's compact public key), `devices.json`, and
+/// `server-ca.pem` (the server's certificate) when the clinic has one.
 pub struct DeviceFleet {
     pub dir: PathBuf,
     pub public: CompactPublicKey,
@@ -158,10 +159,11 @@ pub fn run(args: Args) -> CliResult<()> {
         .into());
     }
     let ward = simulate_ward(args.patients, args.seconds, args.seed);
+    let endpoint = endpoint_in(&fleet.dir, &fleet.state.url)?;
     let mut devices = Vec::with_capacity(args.patients);
     for entry in &fleet.state.devices[..args.patients] {
         devices.push((
-            DeviceClient::connect(&fleet.state.url, &entry.token)?,
+            DeviceClient::connect(&endpoint, &entry.token)?,
             entry.next_seq,
         ));
     }

@@ -4,7 +4,9 @@ use super::{
     check_passed, compressed_key_with_bar, progress_bar, security_level, threads, BackendArg,
     CliResult, OutputArgs, ParamsArg, Report,
 };
-use glovebox::service::{serve, AlertRecord, ClinicClient, ServiceConfig, ServiceError};
+use glovebox::service::{
+    serve, tls, AlertRecord, ClinicClient, Endpoint, ServiceConfig, ServiceError,
+};
 use glovebox::vitals::*;
 use rayon::prelude::*;
 use serde::Serialize;
@@ -60,7 +62,7 @@ struct LoadReport {
 impl Report for LoadReport {
     fn print_table(&self) {
         println!(
-            "glovebox load: {} devices x {} readings through http on loopback, {} ({}), backend {}, {} threads",
+            "glovebox load: {} devices x {} readings through https (TLS 1.3, rustls) on loopback, {} ({}), backend {}, {} threads",
             self.devices, self.readings / self.devices.max(1), self.params, self.security, self.backend, self.threads
         );
         println!(
@@ -108,19 +110,23 @@ pub fn run(args: Args) -> CliResult<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
     ));
-    let config = ServiceConfig::new(database.clone(), backend);
+    // Over TLS, as a deployment serves it: a self-signed certificate the clients trust.
+    let (cert, key) = tls::self_signed(&["127.0.0.1"])?;
+    let mut config = ServiceConfig::new(database.clone(), backend);
+    config.tls = Some(tls::server_config(cert.as_bytes(), key.as_bytes())?);
     let runtime = tokio::runtime::Runtime::new().map_err(service)?;
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .map_err(service)?;
-    let url = format!("http://{}", listener.local_addr().map_err(service)?);
+    let url = format!("https://{}", listener.local_addr().map_err(service)?);
+    let endpoint = Endpoint::new(&url, Some(cert.as_bytes()))?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = std::thread::spawn(move || {
         runtime.block_on(serve(listener, config, async {
             let _ = stopped.await;
         }))
     });
-    let result = drive(&args, params, &url);
+    let result = drive(&args, params, &endpoint);
     let _ = stop.send(());
     let served = server
         .join()
@@ -142,7 +148,7 @@ pub fn run(args: Args) -> CliResult<()> {
 fn drive(
     args: &Args,
     params: &'static glovebox::prelude::Parameters,
-    url: &str,
+    endpoint: &Endpoint,
 ) -> CliResult<LoadReport> {
     let keys = Clinic::new(params)?;
     let compressed = compressed_key_with_bar(args.output, &keys)?;
@@ -150,7 +156,7 @@ fn drive(
     let upload = glovebox::engine::serialization::to_bytes(&compressed).len()
         + glovebox::engine::serialization::to_bytes(&casting).len();
     let t = Instant::now();
-    let clinic = ClinicClient::register(url, &compressed, &casting)?;
+    let clinic = ClinicClient::register(endpoint, &compressed, &casting)?;
     let devices = (0..args.devices)
         .map(|p| clinic.add_device(&format!("patient-{}", p + 1)))
         .collect::<Result<Vec<_>, _>>()?;

@@ -1,11 +1,13 @@
 //! `glovebox serve`: the clinic service (see `glovebox::service`).
 
 use super::{BackendArg, CliError, CliResult};
-use glovebox::service::{serve, ServiceConfig};
+use glovebox::service::{serve, tls, ServiceConfig, ServiceError};
 use std::path::PathBuf;
 
-/// Runs the clinic service: clinics register their compressed server keys, devices post
-/// encrypted readings, alerts are computed blind and stored in SQLite. Ctrl-C stops it.
+/// Runs the clinic service: clinics register their compressed server and casting keys,
+/// devices post encrypted readings, alerts are computed blind and stored in SQLite. Ctrl-C
+/// stops it. It speaks HTTPS (`--tls-cert` and `--tls-key`, or `--dev-tls`); plain HTTP only
+/// on a loopback address, or elsewhere when `--insecure-http` says so.
 #[derive(clap::Args)]
 pub struct Args {
     /// Address to listen on.
@@ -17,21 +19,69 @@ pub struct Args {
     /// Largest request body in MiB (a compressed key on the default set is about 30 MiB).
     #[arg(long, default_value_t = 64)]
     pub max_body_mib: usize,
+    /// The server's certificate chain (PEM).
+    #[arg(long, requires = "tls_key", conflicts_with = "dev_tls")]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// A self-signed certificate for 127.0.0.1 and localhost, made now (rcgen) and written
+    /// beside the database as `<database>.dev-cert.pem` for clients to trust; its SHA-256
+    /// fingerprint is printed. For development and tests.
+    #[arg(long)]
+    pub dev_tls: bool,
+    /// Serve plain HTTP on an address other than loopback (tokens, names and ciphertexts in
+    /// clear on the network).
+    #[arg(long)]
+    pub insecure_http: bool,
     #[command(flatten)]
     pub backend: BackendArg,
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>, CliError> {
+    std::fs::read(path).map_err(|e| {
+        CliError::Service(ServiceError::Io(format!("reading {}: {e}", path.display())))
+    })
 }
 
 pub fn run(args: Args) -> CliResult<()> {
     let mut config = ServiceConfig::new(args.database.clone(), args.backend.open()?);
     config.max_body_bytes = args.max_body_mib << 20;
+    let mut note = String::new();
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config.tls = Some(tls::server_config(&read(cert)?, &read(key)?)?);
+    } else if args.dev_tls {
+        let (cert, key) = tls::self_signed(&["127.0.0.1", "localhost"])?;
+        let path = PathBuf::from(format!("{}.dev-cert.pem", args.database.display()));
+        std::fs::write(&path, &cert).map_err(|e| {
+            CliError::Service(ServiceError::Io(format!("writing {}: {e}", path.display())))
+        })?;
+        config.tls = Some(tls::server_config(cert.as_bytes(), key.as_bytes())?);
+        note = format!(
+            ", self-signed certificate {} (SHA-256 {})",
+            path.display(),
+            tls::fingerprint(cert.as_bytes())?
+        );
+    }
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let runtime = tokio::runtime::Runtime::new().map_err(service_error)?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .map_err(service_error)?;
+        let addr = listener.local_addr().map_err(service_error)?;
+        if config.tls.is_none() && !addr.ip().is_loopback() && !args.insecure_http {
+            return Err(CliError::Usage(format!(
+                "{addr} is not a loopback address: serve it over TLS (--tls-cert and --tls-key, \
+                 or --dev-tls), or say --insecure-http"
+            )));
+        }
         eprintln!(
-            "glovebox serve: listening on http://{}, database {}",
-            listener.local_addr().map_err(service_error)?,
+            "glovebox serve: listening on {scheme}://{addr}, database {}{note}",
             args.database.display()
         );
         serve(listener, config, async {

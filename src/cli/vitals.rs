@@ -183,10 +183,9 @@ pub fn run(args: Args) -> CliResult<()> {
         })
         .collect::<glovebox::health::Result<_>>()?;
     let encrypt_s = t1.elapsed().as_secs_f64();
-    let reading_bytes = encrypted
-        .first()
-        .and_then(|s| s.first())
-        .map_or(0, |r| glovebox::engine::serialization::to_bytes(&r.list).len());
+    let reading_bytes = encrypted.first().and_then(|s| s.first()).map_or(0, |r| {
+        glovebox::engine::serialization::to_bytes(&r.list).len()
+    });
 
     // Server side: only the server key crosses over.
     let server = MonitoringServer::new(

@@ -2,7 +2,7 @@
 //! fetches alerts, decrypts them locally) and the device (posts encrypted readings). Blocking
 //! HTTP (`ureq`); the secret key never leaves the caller.
 
-use super::{wire, ServiceError};
+use super::{wire, Endpoint, ServiceError};
 use crate::prelude::*;
 use crate::records::{blocks_of, CohortStatistics, RecordAnalysis};
 use crate::vitals::{EncryptedReading, ReadingAlerts};
@@ -12,13 +12,6 @@ use glovebox_integer::{BoolCiphertext, RadixCiphertext, RadixLayout};
 use std::io::Read;
 use std::result::Result;
 use std::time::Duration;
-
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(10))
-        .timeout(Duration::from_secs(120))
-        .build()
-}
 
 /// The error of a failed call: the server's JSON error, or the transport's.
 fn http_error(e: ureq::Error) -> ServiceError {
@@ -45,7 +38,7 @@ fn json_field<T: serde::de::DeserializeOwned>(
 
 /// A registered clinic's side of the service.
 pub struct ClinicClient {
-    url: String,
+    endpoint: Endpoint,
     token: String,
     clinic_id: i64,
     params: &'static Parameters,
@@ -110,12 +103,13 @@ impl ClinicClient {
     /// Registers a clinic at `url` (`http://host:port`) with its compressed server key and
     /// compressed casting key (its devices' readings are cast with it).
     pub fn register(
-        url: &str,
+        endpoint: &Endpoint,
         key: &CompressedServerKey,
         casting: &CompressedCastingKey,
     ) -> Result<Self, ServiceError> {
-        let answer: serde_json::Value = agent()
-            .post(&format!("{url}/v1/clinics"))
+        let answer: serde_json::Value = endpoint
+            .agent()
+            .post(&format!("{}/v1/clinics", endpoint.url()))
             .set("Content-Type", "application/octet-stream")
             .send_bytes(&wire::encode_registration(
                 &to_bytes(key),
@@ -126,7 +120,7 @@ impl ClinicClient {
             .map_err(|e| ServiceError::Http(e.to_string()))?;
         let params = Parameters::by_name(key.parameters().name)?;
         Ok(Self {
-            url: url.to_string(),
+            endpoint: endpoint.clone(),
             token: json_field(&answer, "token")?,
             clinic_id: json_field(&answer, "clinic_id")?,
             params,
@@ -136,7 +130,7 @@ impl ClinicClient {
 
     /// A client for an already registered clinic.
     pub fn connect(
-        url: &str,
+        endpoint: &Endpoint,
         token: &str,
         params: &'static Parameters,
         key_id: u64,
@@ -147,7 +141,7 @@ impl ClinicClient {
             .and_then(|(id, _)| id.parse().ok())
             .ok_or_else(|| ServiceError::Unauthorized("not a clinic token".into()))?;
         Ok(Self {
-            url: url.to_string(),
+            endpoint: endpoint.clone(),
             token: token.to_string(),
             clinic_id,
             params,
@@ -164,15 +158,17 @@ impl ClinicClient {
 
     /// Adds a device for `patient`; returns its client.
     pub fn add_device(&self, patient: &str) -> Result<DeviceClient, ServiceError> {
-        let answer: serde_json::Value = agent()
-            .post(&format!("{}/v1/devices", self.url))
+        let answer: serde_json::Value = self
+            .endpoint
+            .agent()
+            .post(&format!("{}/v1/devices", self.endpoint.url()))
             .set("Authorization", &format!("Bearer {}", self.token))
             .send_json(serde_json::json!({ "patient": patient }))
             .map_err(http_error)?
             .into_json()
             .map_err(|e| ServiceError::Http(e.to_string()))?;
         Ok(DeviceClient {
-            url: self.url.clone(),
+            endpoint: self.endpoint.clone(),
             token: json_field(&answer, "token")?,
             device_id: json_field(&answer, "device_id")?,
         })
@@ -184,8 +180,10 @@ impl ClinicClient {
 
     /// `GET /v1/<what>?since=&wait_ms=`: the answer's bytes.
     fn poll(&self, what: &str, since: i64, wait: Duration) -> Result<Vec<u8>, ServiceError> {
-        let response = agent()
-            .get(&format!("{}/v1/{what}", self.url))
+        let response = self
+            .endpoint
+            .agent()
+            .get(&format!("{}/v1/{what}", self.endpoint.url()))
             .query("since", &since.to_string())
             .query("wait_ms", &wait.as_millis().to_string())
             .set("Authorization", &self.bearer())
@@ -230,8 +228,10 @@ impl ClinicClient {
         change: u16,
         window: usize,
     ) -> Result<RecordPosted, ServiceError> {
-        let answer: serde_json::Value = agent()
-            .post(&format!("{}/v1/records", self.url))
+        let answer: serde_json::Value = self
+            .endpoint
+            .agent()
+            .post(&format!("{}/v1/records", self.endpoint.url()))
             .query("patient", patient)
             .query("test", test)
             .query("date", date)
@@ -281,8 +281,10 @@ impl ClinicClient {
 
     /// Asks for cohort statistics of `test` against `threshold`; returns the job's id.
     pub fn request_cohort(&self, test: &str, threshold: u16) -> Result<i64, ServiceError> {
-        let answer: serde_json::Value = agent()
-            .post(&format!("{}/v1/cohorts", self.url))
+        let answer: serde_json::Value = self
+            .endpoint
+            .agent()
+            .post(&format!("{}/v1/cohorts", self.endpoint.url()))
             .set("Authorization", &self.bearer())
             .send_json(serde_json::json!({ "test": test, "threshold": threshold }))
             .map_err(http_error)?
@@ -297,8 +299,10 @@ impl ClinicClient {
         id: i64,
         wait: Duration,
     ) -> Result<Option<CohortResult>, ServiceError> {
-        let response = agent()
-            .get(&format!("{}/v1/cohorts/{id}", self.url))
+        let response = self
+            .endpoint
+            .agent()
+            .get(&format!("{}/v1/cohorts/{id}", self.endpoint.url()))
             .query("wait_ms", &wait.as_millis().to_string())
             .set("Authorization", &self.bearer())
             .call()
@@ -351,7 +355,7 @@ impl ClinicClient {
 /// A wearable's side: posts its encrypted readings.
 #[derive(Clone, Debug)]
 pub struct DeviceClient {
-    url: String,
+    endpoint: Endpoint,
     token: String,
     device_id: i64,
 }
@@ -367,14 +371,14 @@ pub struct PostOutcome {
 
 impl DeviceClient {
     /// A client for an already added device (its token `d<id>.<secret>`).
-    pub fn connect(url: &str, token: &str) -> Result<Self, ServiceError> {
+    pub fn connect(endpoint: &Endpoint, token: &str) -> Result<Self, ServiceError> {
         let device_id = token
             .strip_prefix('d')
             .and_then(|t| t.split_once('.'))
             .and_then(|(id, _)| id.parse().ok())
             .ok_or_else(|| ServiceError::Unauthorized("not a device token".into()))?;
         Ok(Self {
-            url: url.to_string(),
+            endpoint: endpoint.clone(),
             token: token.to_string(),
             device_id,
         })
@@ -401,8 +405,10 @@ impl DeviceClient {
 
     /// Posts an already encoded body (tests use it to send malformed ones).
     pub fn post_raw(&self, body: &[u8]) -> Result<PostOutcome, ServiceError> {
-        let answer: serde_json::Value = agent()
-            .post(&format!("{}/v1/readings", self.url))
+        let answer: serde_json::Value = self
+            .endpoint
+            .agent()
+            .post(&format!("{}/v1/readings", self.endpoint.url()))
             .set("Authorization", &format!("Bearer {}", self.token))
             .set("Content-Type", "application/octet-stream")
             .send_bytes(body)

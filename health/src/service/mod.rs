@@ -30,12 +30,14 @@
 pub mod client;
 pub mod server;
 pub mod store;
+pub mod tls;
 pub mod wire;
 
 pub use client::{
     AlertRecord, AnalysisRecord, ClinicClient, CohortResult, DeviceClient, RecordPosted,
 };
 pub use server::{serve, ServiceConfig};
+pub use tls::Endpoint;
 
 /// Everything that can go wrong in the service or its clients.
 #[derive(Debug, thiserror::Error)]

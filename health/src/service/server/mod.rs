@@ -40,6 +40,8 @@ pub struct ServiceConfig {
     pub max_readings_per_step: usize,
     /// How long a reading waits for a missing predecessor before it is evaluated without it.
     pub reorder_grace: Duration,
+    /// TLS (rustls): `None` serves plain HTTP, which `glovebox serve` allows on loopback only.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl ServiceConfig {
@@ -52,6 +54,7 @@ impl ServiceConfig {
             max_body_bytes: 64 << 20,
             max_readings_per_step: 64,
             reorder_grace: Duration::from_secs(2),
+            tls: None,
         }
     }
 }
@@ -139,10 +142,35 @@ pub async fn serve(
             .map_err(|e| ServiceError::Internal(format!("starting the worker: {e}")))?
     };
     let app = routes::router(limit).with_state(state.clone());
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| ServiceError::Http(e.to_string()));
+    let result = match state.config.tls.clone() {
+        None => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| ServiceError::Http(e.to_string())),
+        Some(tls) => {
+            // TLS handshakes run per connection (axum-server's acceptor), never in the accept
+            // loop, and time out after 10 s.
+            let handle = axum_server::Handle::new();
+            let stopper = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stopper.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+            let listener = listener
+                .into_std()
+                .map_err(|e| ServiceError::Internal(format!("the listener: {e}")))?;
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
+                axum_server::tls_rustls::RustlsConfig::from_config(tls),
+            )
+            .handshake_timeout(Duration::from_secs(10));
+            axum_server::from_tcp(listener)
+                .acceptor(acceptor)
+                .handle(handle)
+                .serve(app.into_make_service())
+                .await
+                .map_err(|e| ServiceError::Http(e.to_string()))
+        }
+    };
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     state.wake_worker();
     let _ = worker.join();
