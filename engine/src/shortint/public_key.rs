@@ -285,7 +285,7 @@ impl CompactPrivateKey {
     }
 
     /// [`Self::casting_key`] compressed: every mask drawn from one public seed, so only the
-    /// bodies travel (n · levels words: 64 KiB on the default set, against 29 MiB expanded).
+    /// bodies travel (n · levels words: 64 KiB on the default set, against 57 MiB expanded).
     pub fn compressed_casting_key(&self, client: &ClientKey) -> Result<CompressedCastingKey> {
         let p = self.check_client(client)?;
         let mut g = CsprngGenerator::from_os_entropy();

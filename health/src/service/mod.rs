@@ -1,8 +1,9 @@
 //! The clinic service: encrypted vitals over HTTP, stored durably, alerts computed blind.
 //!
-//! A clinic registers by uploading its compressed server key (an envelope,
-//! [`glovebox_engine::serialization`]) and gets a clinic token; it adds a device per wearable
-//! and gets a device token. Devices post batches of encrypted readings with sequence numbers;
+//! A clinic registers by uploading its compressed server key and its compressed casting key
+//! (envelopes, [`glovebox_engine::serialization`]) and gets a clinic token; it adds a device
+//! per wearable and gets a device token. Devices hold the clinic's compact public key only. The
+//! service speaks HTTPS ([`tls`]; plain HTTP on loopback only). Devices post batches of encrypted readings with sequence numbers;
 //! an acknowledged reading is committed to the store ([`store`], SQLite), a replayed sequence
 //! number is ignored. A worker computes each reading's alerts (heart rate, SpO2, any,
 //! sustained: the main job's rules, [`crate::vitals::MonitoringServer::evaluate_readings`])
@@ -14,8 +15,11 @@
 //! token proved.
 //!
 //! Wire formats (all integers little-endian):
-//! - readings: repeated `[seq: u64][length: u32][envelope]`, each envelope a ciphertext batch
-//!   of the reading's blocks (heart rate then SpO2, [`crate::vitals::EncryptedReading`]);
+//! - registration: `[length: u32][compressed server key][length: u32][compressed casting key]`
+//!   ([`wire::encode_registration`]);
+//! - readings: repeated `[seq: u64][length: u32][envelope]`, each envelope a packed compact
+//!   list of the reading's four nibbles (heart rate then SpO2,
+//!   [`crate::vitals::EncryptedReading`]);
 //! - alerts: `[count: u32]` then repeated `[alert id: i64][device id: i64][seq: u64]
 //!   [length: u32][envelope]`, each envelope a batch of 4 flags: heart rate, SpO2, any,
 //!   sustained;

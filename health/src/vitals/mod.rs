@@ -1,7 +1,7 @@
 //! Encrypted real-time vitals monitoring: the seed's scenario, end to end.
 //!
 //! A ward of patients wears devices that send heart rate and SpO2 once a second, encrypted
-//! under the clinic's key. The monitoring server holds only the server (evaluation) key and
+//! under the clinic's public key. The monitoring server holds only the server (evaluation) key and
 //! computes, per reading, encrypted alerts (heart rate outside its limits, SpO2 below its
 //! limit, either of them, and a *sustained* flag: an alert on each of the last k readings),
 //! and per patient an encrypted count of the readings that raised an alert. The clinic
