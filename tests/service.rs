@@ -51,11 +51,20 @@ fn start_with(prepare: impl FnOnce(&std::path::Path)) -> Running {
 }
 
 fn start_on(with_tls: bool, prepare: impl FnOnce(&std::path::Path)) -> Running {
+    start_configured(with_tls, prepare, |_| {})
+}
+
+fn start_configured(
+    with_tls: bool,
+    prepare: impl FnOnce(&std::path::Path),
+    configure: impl FnOnce(&mut ServiceConfig),
+) -> Running {
     std::env::set_var("GLOVEBOX_ALLOW_INSECURE", "1");
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("clinic.sqlite");
     prepare(&database);
     let mut config = ServiceConfig::new(database.clone(), Arc::new(CpuFftBackend::new()));
+    configure(&mut config);
     let ca = with_tls.then(|| {
         let (cert, key) = tls::self_signed(&["127.0.0.1"]).unwrap();
         config.tls = Some(tls::server_config(cert.as_bytes(), key.as_bytes()).unwrap());
@@ -610,8 +619,10 @@ fn bad_requests_get_their_status_and_store_nothing() {
         );
         feeding.join().unwrap();
     }
-    // Nothing of the above was stored; another clinic sees none of this one's rows.
+    // Nothing of the above was stored (the refused registrations neither: two clinics);
+    // another clinic sees none of this one's rows.
     let store = Store::open(&server.database).unwrap();
+    assert_eq!(store.clinic_count().unwrap(), 2);
     assert_eq!(store.counts().unwrap().0, 0);
     assert_eq!(store.record_counts().unwrap().0, 0);
     d.post_readings(&[(0, &reading)]).unwrap();
@@ -632,8 +643,17 @@ fn spawn_server(
     database: &std::path::Path,
     commit_delay_ms: Option<u64>,
 ) -> (std::process::Child, Endpoint) {
+    spawn_server_with(database, commit_delay_ms, &[])
+}
+
+fn spawn_server_with(
+    database: &std::path::Path,
+    commit_delay_ms: Option<u64>,
+    envs: &[(&str, &str)],
+) -> (std::process::Child, Endpoint) {
     use std::io::BufRead;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_glovebox"));
+    command.envs(envs.iter().copied());
     command
         .args([
             "serve",
@@ -1287,4 +1307,158 @@ fn a_late_reading_is_waited_for() {
         );
     }
     assert_eq!(records.len(), 6);
+}
+
+/// The expanded-key cache holds its budget: with room for one clinic, two clinics streaming in
+/// turn are evicted and expanded again as their readings come, their keys leave the backend,
+/// and every alert is still computed once and right.
+#[test]
+fn a_key_cache_of_one_clinic_evicts_and_expands_again() {
+    let backend = Arc::new(CpuFftBackend::new());
+    let shared = backend.clone();
+    let server = start_configured(
+        true,
+        |_| {},
+        move |c| {
+            c.backend = shared;
+            c.key_cache_bytes = 1;
+        },
+    );
+    let clinics: Vec<(Clinic, ClinicClient)> =
+        (0..2).map(|_| register(&server.endpoint())).collect();
+    let rules = AlertRules::default();
+    let stream = [
+        Reading::new(130, 97),
+        Reading::new(70, 85),
+        Reading::new(72, 97),
+    ];
+    let devices: Vec<_> = clinics
+        .iter()
+        .map(|(_, c)| c.add_device("p").unwrap())
+        .collect();
+    for (t, r) in stream.iter().enumerate() {
+        for ((keys, _), d) in clinics.iter().zip(&devices) {
+            let e = keys.provision_device().encrypt(*r).unwrap();
+            d.post_readings(&[(t as u64, &e)]).unwrap();
+            // Each reading waits for its alerts, so the two clinics take turns in the cache.
+            let (_, clinic) = &clinics[devices
+                .iter()
+                .position(|x| x.device_id() == d.device_id())
+                .unwrap()];
+            let got = fetch_all(clinic, t + 1);
+            assert_eq!(got.len(), t + 1);
+        }
+    }
+    let want = rules.evaluate(&stream);
+    for (keys, clinic) in &clinics {
+        let mut got = fetch_all(clinic, 3);
+        got.sort_by_key(|a| a.seq);
+        let any: Vec<bool> = got
+            .iter()
+            .map(|a| keys.decrypt_flag(&a.any).unwrap())
+            .collect();
+        assert_eq!(any, want.any);
+    }
+    let health: serde_json::Value = server
+        .endpoint()
+        .agent()
+        .get(&format!("{}/v1/health", server.url))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(health["clinics_cached"], 1, "{health}");
+    // The evicted clinic's keys are freed on the backend once no job holds them.
+    let begin = Instant::now();
+    while backend.resident_keys().0 > 1 && begin.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(backend.resident_keys(), (1, 2));
+}
+
+/// A worker that dies is restarted by its supervisor: its readings' alerts still come, and
+/// `/v1/health` reports the restart (the first worker panics by a fault hook).
+#[test]
+fn a_dead_worker_is_restarted_and_health_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("clinic.sqlite");
+    let (child, endpoint) =
+        spawn_server_with(&database, None, &[("GLOVEBOX_FAULT_WORKER_PANIC", "1")]);
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _child = Kill(child);
+    let (keys, clinic) = register(&endpoint);
+    let d = clinic.add_device("p").unwrap();
+    let e = keys
+        .provision_device()
+        .encrypt(Reading::new(130, 97))
+        .unwrap();
+    d.post_readings(&[(0, &e)]).unwrap();
+    let got = fetch_all(&clinic, 1);
+    assert!(keys.decrypt_flag(&got[0].heart_rate).unwrap());
+    let health: serde_json::Value = endpoint
+        .agent()
+        .get(&format!("{}/v1/health", endpoint.url()))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+    assert_eq!(health["worker_restarts"], 1, "{health}");
+    assert_eq!(health["pending_readings"], 0, "{health}");
+}
+
+/// After a restart, concurrent first requests of one clinic expand its keys once (single
+/// flight): four devices post at the same moment, the worker wants the key too.
+#[test]
+fn concurrent_first_requests_expand_a_key_once() {
+    let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
+    let mut tokens = Vec::new();
+    let server = start_with(|db| {
+        let store = Store::open(db).unwrap();
+        let key = to_bytes(&keys.compressed_server_key().unwrap());
+        let casting = to_bytes(&keys.compressed_casting_key().unwrap());
+        let clinic = store
+            .insert_clinic(
+                "s3cret",
+                TEST_PARAMS_INSECURE.name,
+                keys.key_id(),
+                &key,
+                &casting,
+            )
+            .unwrap();
+        for p in 0..4 {
+            let id = store.insert_device(clinic, &format!("p{p}"), "x").unwrap();
+            tokens.push(format!("d{id}.x"));
+        }
+    });
+    let reading = keys
+        .provision_device()
+        .encrypt(Reading::new(70, 97))
+        .unwrap();
+    let barrier = std::sync::Barrier::new(tokens.len());
+    std::thread::scope(|s| {
+        for t in &tokens {
+            let (server, reading, barrier) = (&server, &reading, &barrier);
+            s.spawn(move || {
+                let d = glovebox::service::DeviceClient::connect(&server.endpoint(), t).unwrap();
+                barrier.wait();
+                d.post_readings(&[(0, reading)]).unwrap();
+            });
+        }
+    });
+    let health: serde_json::Value = server
+        .endpoint()
+        .agent()
+        .get(&format!("{}/v1/health", server.url))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(health["key_expansions"], 1, "{health}");
 }

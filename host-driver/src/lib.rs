@@ -134,6 +134,9 @@ pub struct DriverCastingKey {
 pub struct Driver {
     submit: Option<Sender<Job>>,
     backend: Arc<dyn Backend>,
+    /// The keys this driver uploaded, freed on the backend when it is dropped.
+    bootstrap_key: BootstrapKeyHandle,
+    keyswitch_keys: std::sync::Mutex<Vec<KeyswitchKeyHandle>>,
     threads: Vec<JoinHandle<()>>,
     stats: Arc<StatsCollector>,
     params: Parameters,
@@ -154,7 +157,14 @@ impl Driver {
             )));
         }
         let bsk = backend.upload_bootstrap_key(server_key.bootstrap_key())?;
-        let ksk = backend.upload_keyswitch_key(server_key.keyswitch_key())?;
+        let ksk = match backend.upload_keyswitch_key(server_key.keyswitch_key()) {
+            Ok(k) => k,
+            Err(e) => {
+                let _ = backend.release_bootstrap_key(&bsk);
+                return Err(e);
+            }
+        };
+        let (bootstrap_key, keyswitch_key) = (bsk.clone(), ksk.clone());
         let params = *server_key.parameters();
         let stats = Arc::new(StatsCollector::new());
         let (submit_tx, submit_rx) = bounded::<Job>(config.queue_capacity);
@@ -199,6 +209,8 @@ impl Driver {
         Ok(Self {
             submit: Some(submit_tx),
             backend: backend.clone(),
+            bootstrap_key,
+            keyswitch_keys: std::sync::Mutex::new(vec![keyswitch_key]),
             threads: vec![batcher, rotator, finisher],
             stats,
             params,
@@ -258,8 +270,13 @@ impl Driver {
                 p.lwe_dimension.0
             )));
         }
+        let handle = self.backend.upload_keyswitch_key(ksk)?;
+        self.keyswitch_keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(handle.clone());
         Ok(DriverCastingKey {
-            handle: Arc::new(self.backend.upload_keyswitch_key(ksk)?),
+            handle: Arc::new(handle),
             key_id: key.key_id(),
         })
     }
@@ -364,6 +381,17 @@ impl Drop for Driver {
         self.submit.take();
         for t in self.threads.drain(..) {
             let _ = t.join();
+        }
+        // Then the keys it uploaded leave the backend (a casting key handle still held by a
+        // caller is refused from now on).
+        let _ = self.backend.release_bootstrap_key(&self.bootstrap_key);
+        for k in self
+            .keyswitch_keys
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            let _ = self.backend.release_keyswitch_key(&k);
         }
     }
 }

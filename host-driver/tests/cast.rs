@@ -91,3 +91,36 @@ fn casts_of_another_key_are_refused() {
         Err(Error::KeyMismatch { .. })
     ));
 }
+
+/// A dropped driver frees every key it uploaded (server keys and casting keys), and a casting
+/// key held past its driver is refused, not used.
+#[test]
+fn a_dropped_driver_frees_its_keys_on_the_backend() {
+    let client = ClientKey::new(&TEST_PARAMS_INSECURE).unwrap();
+    let server = Arc::new(client.server_key().unwrap());
+    let cpu = Arc::new(CpuBackend::new());
+    let private = CompactPrivateKey::new(&client).unwrap();
+    let casting = {
+        let driver = Driver::new(cpu.clone(), server.clone(), DriverConfig::default()).unwrap();
+        let casting = driver
+            .upload_casting_key(&private.casting_key(&client).unwrap())
+            .unwrap();
+        assert_eq!(cpu.resident_keys(), (1, 2));
+        casting
+    };
+    assert_eq!(cpu.resident_keys(), (0, 0));
+    let driver = Driver::new(cpu.clone(), server.clone(), DriverConfig::default()).unwrap();
+    let value = private
+        .public_key()
+        .unwrap()
+        .encrypt(&[1])
+        .unwrap()
+        .expand()
+        .unwrap();
+    let table = Arc::new(server.generate_lookup_table(|x| x));
+    let out = driver
+        .submit_cast(&casting, value[0].clone(), table)
+        .unwrap()
+        .wait();
+    assert!(matches!(out, Err(Error::InvalidHandle(_))), "{out:?}");
+}

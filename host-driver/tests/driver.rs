@@ -130,6 +130,12 @@ impl Backend for FlakyBackend {
     fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle> {
         self.inner.upload_keyswitch_key(ksk)
     }
+    fn release_bootstrap_key(&self, bsk: &BootstrapKeyHandle) -> Result<()> {
+        self.inner.release_bootstrap_key(bsk)
+    }
+    fn release_keyswitch_key(&self, ksk: &KeyswitchKeyHandle) -> Result<()> {
+        self.inner.release_keyswitch_key(ksk)
+    }
     fn blind_rotate_batch(
         &self,
         bsk: &BootstrapKeyHandle,

@@ -198,6 +198,14 @@ impl Backend for GpuBackend {
         Ok(KeyswitchKeyHandle::new(self.instance, slot, ksk))
     }
 
+    fn release_bootstrap_key(&self, bsk: &BootstrapKeyHandle) -> Result<()> {
+        self.bsks.remove(bsk.backend_instance(), bsk.slot())
+    }
+
+    fn release_keyswitch_key(&self, ksk: &KeyswitchKeyHandle) -> Result<()> {
+        self.ksks.remove(ksk.backend_instance(), ksk.slot())
+    }
+
     fn blind_rotate_batch(
         &self,
         handle: &BootstrapKeyHandle,

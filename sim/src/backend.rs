@@ -409,6 +409,17 @@ impl Backend for SimBackend {
         Ok(KeyswitchKeyHandle::new(self.instance, slot, ksk))
     }
 
+    /// Frees the host's copy of the key and its Verilated unit. The command interface's slot
+    /// is not handed out again (slots follow upload order), so a simulated device takes at most
+    /// its slot count of uploads over its life.
+    fn release_bootstrap_key(&self, bsk: &BootstrapKeyHandle) -> Result<()> {
+        self.bsks.remove(bsk.backend_instance(), bsk.slot())
+    }
+
+    fn release_keyswitch_key(&self, ksk: &KeyswitchKeyHandle) -> Result<()> {
+        self.ksks.remove(ksk.backend_instance(), ksk.slot())
+    }
+
     fn blind_rotate_batch(
         &self,
         handle: &BootstrapKeyHandle,

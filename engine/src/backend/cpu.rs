@@ -36,6 +36,11 @@ impl CpuBackend {
         }
     }
 
+    /// Keys resident now: (bootstrapping keys, keyswitch keys).
+    pub fn resident_keys(&self) -> (usize, usize) {
+        (self.bsks.resident(), self.keyswitch.resident())
+    }
+
     fn bsk(&self, h: &BootstrapKeyHandle) -> Result<Arc<NttLweBootstrapKey>> {
         self.bsks.get(h.backend_instance, h.slot)
     }
@@ -54,6 +59,14 @@ impl Backend for CpuBackend {
 
     fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle> {
         Ok(self.keyswitch.upload(ksk))
+    }
+
+    fn release_bootstrap_key(&self, bsk: &BootstrapKeyHandle) -> Result<()> {
+        self.bsks.remove(bsk.backend_instance, bsk.slot)
+    }
+
+    fn release_keyswitch_key(&self, ksk: &KeyswitchKeyHandle) -> Result<()> {
+        self.keyswitch.release(ksk)
     }
 
     fn blind_rotate_batch(

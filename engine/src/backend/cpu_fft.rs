@@ -53,6 +53,11 @@ impl CpuFftBackend {
             keyswitch: CpuKeyswitch::new(instance),
         }
     }
+
+    /// Keys resident now: (bootstrapping keys, keyswitch keys).
+    pub fn resident_keys(&self) -> (usize, usize) {
+        (self.bsks.resident(), self.keyswitch.resident())
+    }
 }
 
 impl Backend for CpuFftBackend {
@@ -68,6 +73,14 @@ impl Backend for CpuFftBackend {
 
     fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle> {
         Ok(self.keyswitch.upload(ksk))
+    }
+
+    fn release_bootstrap_key(&self, bsk: &BootstrapKeyHandle) -> Result<()> {
+        self.bsks.remove(bsk.backend_instance, bsk.slot)
+    }
+
+    fn release_keyswitch_key(&self, ksk: &KeyswitchKeyHandle) -> Result<()> {
+        self.keyswitch.release(ksk)
     }
 
     fn blind_rotate_batch(

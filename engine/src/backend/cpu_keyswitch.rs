@@ -27,6 +27,16 @@ impl CpuKeyswitch {
         KeyswitchKeyHandle::new(self.instance, slot, ksk)
     }
 
+    /// Keys resident now.
+    pub fn resident(&self) -> usize {
+        self.keys.resident()
+    }
+
+    /// [`Backend::release_keyswitch_key`] on the CPU.
+    pub fn release(&self, handle: &KeyswitchKeyHandle) -> Result<()> {
+        self.keys.remove(handle.backend_instance, handle.slot)
+    }
+
     /// [`Backend::keyswitch_batch`] on the CPU.
     pub fn keyswitch_batch(
         &self,

@@ -55,7 +55,8 @@ pub struct KeyswitchKeyHandle {
 pub struct ResidentKeys<T> {
     instance: u64,
     kind: &'static str,
-    slots: std::sync::RwLock<Vec<std::sync::Arc<T>>>,
+    /// Slots are never reused: a released key leaves `None`, so a stale handle is refused.
+    slots: std::sync::RwLock<Vec<Option<std::sync::Arc<T>>>>,
 }
 
 impl<T> ResidentKeys<T> {
@@ -71,23 +72,52 @@ impl<T> ResidentKeys<T> {
     /// Keeps `key`; returns its slot.
     pub fn insert(&self, key: T) -> usize {
         let mut slots = self.slots.write().unwrap_or_else(|e| e.into_inner());
-        slots.push(std::sync::Arc::new(key));
+        slots.push(Some(std::sync::Arc::new(key)));
         slots.len() - 1
     }
 
-    /// The key in `slot`, if `backend_instance` is this store's backend.
-    pub fn get(&self, backend_instance: u64, slot: usize) -> Result<std::sync::Arc<T>> {
+    /// Frees the key in `slot` (its memory goes once no batch in flight holds it); the
+    /// handle is refused from then on.
+    pub fn remove(&self, backend_instance: u64, slot: usize) -> Result<()> {
+        self.check_instance(backend_instance)?;
+        self.slots
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(slot)
+            .and_then(Option::take)
+            .map(drop)
+            .ok_or_else(|| Error::InvalidHandle(format!("no {} in slot {slot}", self.kind)))
+    }
+
+    /// Keys resident now.
+    pub fn resident(&self) -> usize {
+        self.slots
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|s| s.is_some())
+            .count()
+    }
+
+    fn check_instance(&self, backend_instance: u64) -> Result<()> {
         if backend_instance != self.instance {
             return Err(Error::InvalidHandle(format!(
                 "{} handle from another backend",
                 self.kind
             )));
         }
+        Ok(())
+    }
+
+    /// The key in `slot`, if `backend_instance` is this store's backend.
+    pub fn get(&self, backend_instance: u64, slot: usize) -> Result<std::sync::Arc<T>> {
+        self.check_instance(backend_instance)?;
         self.slots
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(slot)
             .cloned()
+            .flatten()
             .ok_or_else(|| Error::InvalidHandle(format!("no {} in slot {slot}", self.kind)))
     }
 }
@@ -257,6 +287,14 @@ pub trait Backend: Send + Sync {
 
     /// Uploads a keyswitch key and keeps it resident.
     fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle>;
+
+    /// Frees a resident bootstrapping key (its memory goes once no batch in flight holds it);
+    /// the handle, and every copy of it, is an [`Error::InvalidHandle`] from then on. A
+    /// service that evicts a clinic's keys frees them here.
+    fn release_bootstrap_key(&self, bsk: &BootstrapKeyHandle) -> Result<()>;
+
+    /// Frees a resident keyswitch key, as [`Self::release_bootstrap_key`].
+    fn release_keyswitch_key(&self, ksk: &KeyswitchKeyHandle) -> Result<()>;
 
     /// Blind-rotates a batch: accumulator `j` is rotated by `X^{−b_j + Σ a_{j,i} s_i}`.
     fn blind_rotate_batch(

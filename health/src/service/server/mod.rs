@@ -42,6 +42,9 @@ pub struct ServiceConfig {
     pub reorder_grace: Duration,
     /// TLS (rustls): `None` serves plain HTTP, which `glovebox serve` allows on loopback only.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Memory for clinics' expanded keys (host and backend); least recently used clinics are
+    /// evicted past it (and expanded again on their next request).
+    pub key_cache_bytes: usize,
 }
 
 impl ServiceConfig {
@@ -55,6 +58,7 @@ impl ServiceConfig {
             max_readings_per_step: 64,
             reorder_grace: Duration::from_secs(2),
             tls: None,
+            key_cache_bytes: 8 << 30,
         }
     }
 }
@@ -71,6 +75,10 @@ struct AppState {
     alerts: tokio::sync::Notify,
     /// Signalled when analyses or cohort results are stored.
     analyses: tokio::sync::Notify,
+    /// Whether a worker thread is running now, and how many times the supervisor restarted
+    /// one that stopped (a panic).
+    worker_running: std::sync::atomic::AtomicBool,
+    worker_restarts: std::sync::atomic::AtomicU64,
 }
 
 impl AppState {
@@ -125,20 +133,23 @@ pub async fn serve(
 ) -> Result<(), ServiceError> {
     let store = Store::open(&config.database)?;
     let limit = config.max_body_bytes;
+    let cache_bytes = config.key_cache_bytes;
     let state = Arc::new(AppState {
         store,
         config,
-        keys: KeyCache::default(),
+        keys: KeyCache::new(cache_bytes),
         work: (Mutex::new(true), std::sync::Condvar::new()),
         alerts: tokio::sync::Notify::new(),
         analyses: tokio::sync::Notify::new(),
+        worker_running: std::sync::atomic::AtomicBool::new(false),
+        worker_restarts: std::sync::atomic::AtomicU64::new(0),
     });
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let worker = {
         let (state, stop) = (state.clone(), stop.clone());
         std::thread::Builder::new()
-            .name("glovebox-alerts".into())
-            .spawn(move || worker::run(state, stop))
+            .name("glovebox-supervisor".into())
+            .spawn(move || worker::supervise(state, stop))
             .map_err(|e| ServiceError::Internal(format!("starting the worker: {e}")))?
     };
     let app = routes::router(limit).with_state(state.clone());

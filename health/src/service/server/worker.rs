@@ -22,11 +22,50 @@ use std::time::Duration;
 /// Attempts of a job that fails on its own before it is marked failed.
 const MAX_ATTEMPTS: u32 = 5;
 
+/// Runs the worker on a thread of its own and starts it again whenever it stops before `stop`
+/// (a panic), after a back-off of 1 s doubling to 30 s; `/v1/health` reports whether a worker
+/// runs and how many restarts there were. Jobs a dead worker held uncommitted are pending in
+/// the store, so the new worker takes them up.
+pub(super) fn supervise(state: Shared, stop: Arc<AtomicBool>) {
+    let mut backoff = Duration::from_secs(1);
+    while !stop.load(Ordering::Relaxed) {
+        state.worker_running.store(true, Ordering::Relaxed);
+        let worker = {
+            let (state, stop) = (state.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("glovebox-alerts".into())
+                .spawn(move || run(state, stop))
+        };
+        let outcome = match worker {
+            Ok(w) => w.join().map_err(|p| {
+                p.downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into())
+            }),
+            Err(e) => Err(format!("cannot start: {e}")),
+        };
+        state.worker_running.store(false, Ordering::Relaxed);
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let why = outcome.err().unwrap_or_else(|| "it returned".into());
+        eprintln!("glovebox serve: the worker stopped ({why}); restarting in {backoff:?}");
+        state.worker_restarts.fetch_add(1, Ordering::Relaxed);
+        let deadline = std::time::Instant::now() + backoff;
+        while std::time::Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
 /// The worker's loop: steps of pending readings (one per device), of pending records (one per
 /// series), and pending cohort jobs (one at a time), until `stop`; it sleeps while there is
 /// nothing to do, until woken ([`AppState::wake_worker`]) or half a second passed.
 pub(super) fn run(state: Shared, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
+        fault_panic_once();
         let steps = [
             readings_step(&state),
             records_step(&state),
@@ -221,6 +260,17 @@ fn analyze(state: &AppState, clinic: i64, records: &[PendingRecord]) -> Result<(
         .collect();
     commit_delay();
     Ok(state.store.complete_records(&done)?)
+}
+
+/// A fault-injection hook for the supervisor's test: with `GLOVEBOX_FAULT_WORKER_PANIC` set,
+/// the first worker of the process panics at its first step (later ones run normally).
+fn fault_panic_once() {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if std::env::var_os("GLOVEBOX_FAULT_WORKER_PANIC").is_some()
+        && !DONE.swap(true, Ordering::SeqCst)
+    {
+        panic!("GLOVEBOX_FAULT_WORKER_PANIC");
+    }
 }
 
 /// A fault-injection hook for the crash test: `GLOVEBOX_FAULT_COMMIT_DELAY_MS` makes the

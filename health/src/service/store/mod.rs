@@ -105,7 +105,7 @@ pub struct Store {
 }
 
 /// Milliseconds since the Unix epoch.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -219,6 +219,14 @@ impl Store {
             )
             .optional()
             .map_err(StoreError::from)
+    }
+
+    /// Clinics registered.
+    pub fn clinic_count(&self) -> Result<u64> {
+        Ok(self
+            .conn()
+            .query_row("SELECT COUNT(*) FROM clinics", [], |r| r.get::<_, i64>(0))?
+            as u64)
     }
 
     /// Adds a device (a patient's wearable) to a clinic; returns its id.

@@ -151,6 +151,28 @@ impl Store {
     }
 
     /// Counts (for tests and the load command): readings stored, readings pending, alerts.
+    /// Pending jobs (readings, records, cohorts) and the age in ms of the oldest pending
+    /// reading (`None` when none is pending).
+    pub fn pending_jobs(&self) -> Result<(u64, u64, u64, Option<i64>)> {
+        let conn = self.conn();
+        let one = |sql: &str| -> Result<u64> {
+            conn.query_row(sql, [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(StoreError::from)
+        };
+        let oldest: Option<i64> = conn.query_row(
+            "SELECT MIN(received) FROM readings WHERE state = 0",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok((
+            one("SELECT COUNT(*) FROM readings WHERE state = 0")?,
+            one("SELECT COUNT(*) FROM records WHERE state = 0")?,
+            one("SELECT COUNT(*) FROM cohorts WHERE state = 0")?,
+            oldest.map(|t| (super::now_ms() - t).max(0)),
+        ))
+    }
+
     pub fn counts(&self) -> Result<(u64, u64, u64)> {
         let conn = self.conn();
         let one = |sql: &str| -> Result<u64> {

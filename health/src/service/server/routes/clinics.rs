@@ -1,6 +1,7 @@
 //! Clinics and their devices: `POST /v1/clinics`, `POST /v1/devices`.
 
 use super::super::auth::{new_secret, Authed, ClinicAuth};
+use super::super::keys::expand;
 use super::super::{blocking, with_store, Shared};
 use super::{body_or_error, json_body};
 use crate::prelude::*;
@@ -10,8 +11,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use glovebox_engine::serialization::{from_bytes, Header};
-use glovebox_engine::shortint::public_key::CompressedCastingKey;
+use glovebox_engine::serialization::Header;
 use std::result::Result;
 
 /// `POST /v1/clinics`, body: the compressed server key and the compressed casting key
@@ -44,19 +44,16 @@ pub(super) async fn register_clinic(
                 params.name
             )));
         }
-        let key: CompressedServerKey = from_bytes(server_key, params, None, server_key.len())?;
-        let _: CompressedCastingKey =
-            from_bytes(casting_key, params, Some(key.key_id()), casting_key.len())?;
+        let key_id = header.key_id;
+        // Expanded and uploaded to the backend first: keys that do not load leave nothing
+        // stored; the first reading does not wait.
+        let monitor = expand(&state.config, params.name, key_id, server_key, casting_key)?;
         let secret = new_secret();
-        let id = state.store.insert_clinic(
-            &secret,
-            params.name,
-            key.key_id(),
-            server_key,
-            casting_key,
-        )?;
-        // Expanded and uploaded to the backend now, once, so the first reading does not wait.
-        state.keys.load(&state.store, &state.config, id)?;
+        let id =
+            state
+                .store
+                .insert_clinic(&secret, params.name, key_id, server_key, casting_key)?;
+        state.keys.put(id, monitor);
         Ok((id, format!("c{id}.{secret}")))
     })
     .await?;

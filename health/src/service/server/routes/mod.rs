@@ -30,7 +30,7 @@ pub(super) fn router(max_body_bytes: usize) -> Router<Shared> {
         .route("/v1/analyses", get(records::get_analyses))
         .route("/v1/cohorts", post(records::post_cohort))
         .route("/v1/cohorts/{id}", get(records::get_cohort))
-        .route("/v1/health", get(|| async { "ok" }))
+        .route("/v1/health", get(health))
         .fallback(
             |uri: Uri| async move { ServiceError::NotFound(format!("no route {}", uri.path())) },
         )
@@ -38,6 +38,39 @@ pub(super) fn router(max_body_bytes: usize) -> Router<Shared> {
             ServiceError::MethodNotAllowed(format!("{method} {}", uri.path()))
         })
         .layer(DefaultBodyLimit::max(max_body_bytes))
+}
+
+/// `GET /v1/health` (no token): 200 with `status: "ok"` while a worker runs, 503 with
+/// `"degraded"` while none does (the supervisor restarts it); the worker's restarts, the
+/// pending jobs and the oldest pending reading's age, and the key cache's clinics and bytes.
+async fn health(
+    axum::extract::State(state): axum::extract::State<Shared>,
+) -> Result<(StatusCode, axum::Json<serde_json::Value>), ServiceError> {
+    use std::sync::atomic::Ordering;
+    let running = state.worker_running.load(Ordering::Relaxed);
+    let (readings, records, cohorts, oldest_ms) =
+        super::with_store(&state, |s| s.pending_jobs()).await?;
+    let (clinics, bytes) = state.keys.resident();
+    let status = if running {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    Ok((
+        status,
+        axum::Json(serde_json::json!({
+            "status": if running { "ok" } else { "degraded" },
+            "worker_running": running,
+            "worker_restarts": state.worker_restarts.load(Ordering::Relaxed),
+            "pending_readings": readings,
+            "pending_records": records,
+            "pending_cohorts": cohorts,
+            "oldest_pending_reading_ms": oldest_ms,
+            "clinics_cached": clinics,
+            "key_expansions": state.keys.expansions(),
+            "key_cache_bytes": bytes,
+        })),
+    ))
 }
 
 /// A query string, or a JSON 400 naming what did not parse (axum's own `Query` answers in
