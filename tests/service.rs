@@ -1462,3 +1462,91 @@ fn concurrent_first_requests_expand_a_key_once() {
         .unwrap();
     assert_eq!(health["key_expansions"], 1, "{health}");
 }
+
+/// The server's own bounds: a connection past the cap is closed at accept; a client that
+/// sends no headers is disconnected after the header timeout; a long poll past the cap is a
+/// 503; a request past the request timeout is a 408; a JSON route's body over its 4 KiB limit
+/// is a 413 although the registration route takes megabytes.
+#[test]
+fn connections_polls_and_slow_clients_are_bounded() {
+    use std::io::{Read, Write};
+    let server = start_configured(
+        false,
+        |_| {},
+        |c| {
+            c.max_connections = 3;
+            c.max_long_polls = 1;
+            c.header_timeout = Duration::from_millis(500);
+            c.request_timeout = Duration::from_secs(2);
+        },
+    );
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let (_, clinic) = register(&server.endpoint());
+    // A client that says nothing is let go after the header timeout.
+    let mut silent = std::net::TcpStream::connect(&addr).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let begin = Instant::now();
+    let mut buf = [0u8; 256];
+    let n = silent.read(&mut buf).unwrap_or(0);
+    let _ = n;
+    assert!(
+        begin.elapsed() < Duration::from_secs(5),
+        "held past the timeout"
+    );
+    // Three connections open; a fourth is closed without an answer.
+    let held: Vec<std::net::TcpStream> = (0..3)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut extra = std::net::TcpStream::connect(&addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let _ = write!(extra, "GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut answer = Vec::new();
+    let _ = extra.read_to_end(&mut answer);
+    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    drop(held);
+    std::thread::sleep(Duration::from_millis(700));
+    // One long poll waits; a second is a 503, and a poll that does not wait still answers.
+    std::thread::scope(|s| {
+        let waiting = s.spawn(|| clinic.fetch_alerts(0, Duration::from_millis(1500)));
+        std::thread::sleep(Duration::from_millis(300));
+        match clinic.fetch_alerts(0, Duration::from_millis(1500)) {
+            Err(ServiceError::Status {
+                status: 503, kind, ..
+            }) => assert_eq!(kind, "busy"),
+            x => panic!("{x:?}"),
+        }
+        assert!(clinic.fetch_alerts(0, Duration::ZERO).unwrap().is_empty());
+        assert!(waiting.join().unwrap().unwrap().is_empty());
+    });
+    // A request still running after the request timeout (a body that never comes) is a 408.
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        slow,
+        "POST /v1/clinics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = slow.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"kind\":\"timeout\""), "{answer}");
+    // A device's JSON over 4 KiB.
+    let big = format!("{{\"patient\":\"{}\"}}", "x".repeat(5000));
+    let status = server
+        .endpoint()
+        .agent()
+        .post(&format!("{}/v1/devices", server.url))
+        .set("Authorization", &format!("Bearer {}", clinic.token()))
+        .send_string(&big);
+    match status {
+        Err(ureq::Error::Status(413, _)) => {}
+        x => panic!("{x:?}"),
+    }
+}

@@ -23,6 +23,12 @@ pub struct Args {
     /// host and backend together); least recently used clinics are evicted past it.
     #[arg(long, default_value_t = 8192)]
     pub key_cache_mb: usize,
+    /// Connections open at once (one past it is closed at accept).
+    #[arg(long, default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Long polls waiting at once (one past it is a 503).
+    #[arg(long, default_value_t = 1024)]
+    pub max_long_polls: usize,
     /// The server's certificate chain (PEM).
     #[arg(long, requires = "tls_key", conflicts_with = "dev_tls")]
     pub tls_cert: Option<PathBuf>,
@@ -52,6 +58,8 @@ pub fn run(args: Args) -> CliResult<()> {
     let mut config = ServiceConfig::new(args.database.clone(), args.backend.open()?);
     config.max_body_bytes = args.max_body_mib << 20;
     config.key_cache_bytes = args.key_cache_mb << 20;
+    config.max_connections = args.max_connections.max(1);
+    config.max_long_polls = args.max_long_polls;
     let mut note = String::new();
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         config.tls = Some(tls::server_config(&read(cert)?, &read(key)?)?);

@@ -69,6 +69,12 @@ pub enum ServiceError {
     /// A body over the limit (413).
     #[error("request body over the limit of {limit} bytes")]
     TooLarge { limit: usize },
+    /// A request that did not finish in time (408).
+    #[error("timeout: {0}")]
+    Timeout(String),
+    /// The server is at a limit of its own (open long polls): retry later (503).
+    #[error("busy: {0}")]
+    Busy(String),
     /// A job failed for good after its attempts (500, kind `failed`).
     #[error("failed: {0}")]
     Failed(String),
@@ -116,6 +122,8 @@ impl ServiceError {
             ServiceError::NotFound(_) => (404, "not_found"),
             ServiceError::MethodNotAllowed(_) => (405, "method_not_allowed"),
             ServiceError::TooLarge { .. } => (413, "too_large"),
+            ServiceError::Timeout(_) => (408, "timeout"),
+            ServiceError::Busy(_) => (503, "busy"),
             ServiceError::Failed(_) => (500, "failed"),
             ServiceError::Store(_) => (500, "store"),
             ServiceError::Internal(_) => (500, "internal"),

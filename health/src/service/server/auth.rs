@@ -1,9 +1,11 @@
 //! Tokens as extractors: a handler that names [`ClinicAuth`] or [`DeviceAuth`] in its
 //! signature runs only for a request whose bearer token the store recognizes, and never
-//! parses headers itself. A route with a body names [`Authed`], which takes the body off the
-//! connection before it answers (a plain HTTP/1.1 client writes its whole request before it
-//! reads the answer, and one refused halfway would see a broken pipe, not the 401), then
-//! checks the token first: a wrong token is a 401 whatever the body.
+//! parses headers itself. A route with a body names [`Authed`], which checks the token
+//! *before* it reads the body: a wrong token is a 401 whatever the body, and an unknown
+//! client's body is never buffered. A refused body is drained (at most
+//! [`DRAIN_BYTES`], for at most [`DRAIN_TIME`], then discarded) so that a plain HTTP/1.1
+//! client, which writes its whole request before it reads the answer, sees the 401 rather
+//! than a broken pipe.
 //!
 //! Tokens are `c<id>.<secret>` (clinic) and `d<id>.<secret>` (device); the store keeps the
 //! SHA-256 of the secret and compares in constant time.
@@ -66,15 +68,27 @@ where
 
     async fn from_request(req: Request, state: &Shared) -> Result<Self, ServiceError> {
         let (mut parts, body) = req.into_parts();
+        let auth = match A::from_request_parts(&mut parts, state).await {
+            Ok(auth) => auth,
+            Err(e) => {
+                let drain = axum::body::to_bytes(body, DRAIN_BYTES);
+                let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+                return Err(e);
+            }
+        };
         // The body under the route's limit (kept in the extensions) and with its headers.
         let mut for_body = Request::new(body);
-        *for_body.headers_mut() = parts.headers.clone();
-        *for_body.extensions_mut() = parts.extensions.clone();
+        *for_body.headers_mut() = parts.headers;
+        *for_body.extensions_mut() = parts.extensions;
         let body = Bytes::from_request(for_body, state).await;
-        let auth = A::from_request_parts(&mut parts, state).await?;
         Ok(Authed { auth, body })
     }
 }
+
+/// The most of a refused request's body read (and discarded) before the 401.
+pub(super) const DRAIN_BYTES: usize = 64 << 10;
+/// The longest a refused request's body is waited for.
+pub(super) const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A new token secret: 32 bytes from the OS's cryptographic generator, in hex.
 pub(super) fn new_secret() -> String {

@@ -10,6 +10,7 @@
 
 mod auth;
 mod keys;
+mod limits;
 mod routes;
 mod worker;
 
@@ -45,6 +46,15 @@ pub struct ServiceConfig {
     /// Memory for clinics' expanded keys (host and backend); least recently used clinics are
     /// evicted past it (and expanded again on their next request).
     pub key_cache_bytes: usize,
+    /// Connections open at once; a connection past it is closed at accept.
+    pub max_connections: usize,
+    /// Long polls waiting at once; one past it is a 503.
+    pub max_long_polls: usize,
+    /// How long a client has to send a request's headers (also how long a kept-alive
+    /// connection may sit idle).
+    pub header_timeout: Duration,
+    /// How long a request may take in all (body, work, long poll): past it, a 408.
+    pub request_timeout: Duration,
 }
 
 impl ServiceConfig {
@@ -59,6 +69,10 @@ impl ServiceConfig {
             reorder_grace: Duration::from_secs(2),
             tls: None,
             key_cache_bytes: 8 << 30,
+            max_connections: 4096,
+            max_long_polls: 1024,
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -79,6 +93,8 @@ struct AppState {
     /// one that stopped (a panic).
     worker_running: std::sync::atomic::AtomicBool,
     worker_restarts: std::sync::atomic::AtomicU64,
+    /// Permits of waiting long polls.
+    long_polls: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -134,6 +150,8 @@ pub async fn serve(
     let store = Store::open(&config.database)?;
     let limit = config.max_body_bytes;
     let cache_bytes = config.key_cache_bytes;
+    let long_polls = tokio::sync::Semaphore::new(config.max_long_polls);
+    let connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     let state = Arc::new(AppState {
         store,
         config,
@@ -143,6 +161,7 @@ pub async fn serve(
         analyses: tokio::sync::Notify::new(),
         worker_running: std::sync::atomic::AtomicBool::new(false),
         worker_restarts: std::sync::atomic::AtomicU64::new(0),
+        long_polls,
     });
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let worker = {
@@ -152,36 +171,43 @@ pub async fn serve(
             .spawn(move || worker::supervise(state, stop))
             .map_err(|e| ServiceError::Internal(format!("starting the worker: {e}")))?
     };
-    let app = routes::router(limit).with_state(state.clone());
+    let app = routes::router(limit, state.config.request_timeout).with_state(state.clone());
+    let header_timeout = state.config.header_timeout;
+    // One server for both schemes (axum-server on hyper): connections capped at accept,
+    // headers read within `header_timeout` (which also closes idle keep-alive connections),
+    // TLS handshakes per connection within 10 s, every request within `request_timeout`.
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    let listener = listener
+        .into_std()
+        .map_err(|e| ServiceError::Internal(format!("the listener: {e}")))?;
     let result = match state.config.tls.clone() {
-        None => axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| ServiceError::Http(e.to_string())),
+        None => {
+            let acceptor = limits::Capped::new(
+                axum_server::accept::DefaultAcceptor,
+                connections,
+                header_timeout,
+            );
+            let mut server = axum_server::from_tcp(listener).acceptor(acceptor);
+            limits::configure(server.http_builder(), header_timeout);
+            server.handle(handle).serve(app.into_make_service()).await
+        }
         Some(tls) => {
-            // TLS handshakes run per connection (axum-server's acceptor), never in the accept
-            // loop, and time out after 10 s.
-            let handle = axum_server::Handle::new();
-            let stopper = handle.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                stopper.graceful_shutdown(Some(Duration::from_secs(10)));
-            });
-            let listener = listener
-                .into_std()
-                .map_err(|e| ServiceError::Internal(format!("the listener: {e}")))?;
-            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
+            let rustls = axum_server::tls_rustls::RustlsAcceptor::new(
                 axum_server::tls_rustls::RustlsConfig::from_config(tls),
             )
             .handshake_timeout(Duration::from_secs(10));
-            axum_server::from_tcp(listener)
-                .acceptor(acceptor)
-                .handle(handle)
-                .serve(app.into_make_service())
-                .await
-                .map_err(|e| ServiceError::Http(e.to_string()))
+            let acceptor = limits::Capped::new(rustls, connections, header_timeout);
+            let mut server = axum_server::from_tcp(listener).acceptor(acceptor);
+            limits::configure(server.http_builder(), header_timeout);
+            server.handle(handle).serve(app.into_make_service()).await
         }
-    };
+    }
+    .map_err(|e| ServiceError::Http(e.to_string()));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     state.wake_worker();
     let _ = worker.join();

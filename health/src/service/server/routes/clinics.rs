@@ -20,7 +20,7 @@ pub(super) async fn register_clinic(
     State(state): State<Shared>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
-    let body = body_or_error(&state, body)?;
+    let body = body_or_error(state.config.max_body_bytes, body)?;
     let (id, token) = blocking(move || {
         let (server_key, casting_key) =
             crate::service::wire::decode_registration(&body).map_err(ServiceError::BadRequest)?;
@@ -96,7 +96,7 @@ pub(super) async fn add_device(
         body,
     }: Authed<ClinicAuth>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
-    let body = body_or_error(&state, body)?;
+    let body = body_or_error(super::limits::JSON, body)?;
     let device: NewDevice = json_body(&body, "device")?;
     if device.patient.is_empty() || device.patient.len() > 200 {
         return Err(ServiceError::BadRequest(

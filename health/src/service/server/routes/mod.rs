@@ -19,16 +19,44 @@ use axum::Router;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The service's routes, bodies limited to `max_body_bytes`.
-pub(super) fn router(max_body_bytes: usize) -> Router<Shared> {
+/// Each route's largest body: a registration's keys (`max_body_bytes`, about 29 MiB on the
+/// default set) on `/v1/clinics` alone; the others small.
+pub(super) mod limits {
+    /// A batch of readings: 4 MiB (about 250 readings of 16.5 KiB on the default set).
+    pub const READINGS: usize = 4 << 20;
+    /// A lab value's envelope: 1 MiB (a `u16`'s blocks: 131 KiB on the default set).
+    pub const RECORD: usize = 1 << 20;
+    /// A JSON request (a device, a cohort): 4 KiB.
+    pub const JSON: usize = 4 << 10;
+}
+
+/// The service's routes, each body under its route's limit ([`limits`]; registration under
+/// `max_body_bytes`).
+pub(super) fn router(max_body_bytes: usize, request_timeout: Duration) -> Router<Shared> {
+    let limit = DefaultBodyLimit::max;
     Router::new()
-        .route("/v1/clinics", post(clinics::register_clinic))
-        .route("/v1/devices", post(clinics::add_device))
-        .route("/v1/readings", post(readings::post_readings))
+        .route(
+            "/v1/clinics",
+            post(clinics::register_clinic).layer(limit(max_body_bytes)),
+        )
+        .route(
+            "/v1/devices",
+            post(clinics::add_device).layer(limit(limits::JSON)),
+        )
+        .route(
+            "/v1/readings",
+            post(readings::post_readings).layer(limit(limits::READINGS)),
+        )
         .route("/v1/alerts", get(readings::get_alerts))
-        .route("/v1/records", post(records::post_record))
+        .route(
+            "/v1/records",
+            post(records::post_record).layer(limit(limits::RECORD)),
+        )
         .route("/v1/analyses", get(records::get_analyses))
-        .route("/v1/cohorts", post(records::post_cohort))
+        .route(
+            "/v1/cohorts",
+            post(records::post_cohort).layer(limit(limits::JSON)),
+        )
         .route("/v1/cohorts/{id}", get(records::get_cohort))
         .route("/v1/health", get(health))
         .fallback(
@@ -37,7 +65,29 @@ pub(super) fn router(max_body_bytes: usize) -> Router<Shared> {
         .method_not_allowed_fallback(|method: Method, uri: Uri| async move {
             ServiceError::MethodNotAllowed(format!("{method} {}", uri.path()))
         })
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(limit(limits::JSON))
+        .layer(axum::middleware::from_fn_with_state(
+            request_timeout,
+            within,
+        ))
+}
+
+/// Every request ends within the configured time (a long poll waits at most 30 s; a
+/// registration expands its keys in seconds): past it, a 408.
+async fn within(
+    axum::extract::State(limit): axum::extract::State<Duration>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ServiceError::Timeout(format!(
+            "the request took longer than {:.1} s",
+            limit.as_secs_f64()
+        ))
+        .into_response(),
+    }
 }
 
 /// `GET /v1/health` (no token): 200 with `status: "ok"` while a worker runs, 503 with
@@ -102,16 +152,12 @@ impl<T: serde::de::DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> 
     }
 }
 
-/// The body, or the typed error for a body that could not be read (over the limit: 413).
-fn body_or_error(
-    state: &Shared,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Bytes, ServiceError> {
+/// The body, or the typed error for a body that could not be read (over the route's `limit`:
+/// 413).
+fn body_or_error(limit: usize, body: Result<Bytes, BytesRejection>) -> Result<Bytes, ServiceError> {
     body.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ServiceError::TooLarge {
-                limit: state.config.max_body_bytes,
-            }
+            ServiceError::TooLarge { limit }
         } else {
             ServiceError::BadRequest(e.body_text())
         }
@@ -152,8 +198,10 @@ impl PollQuery {
 }
 
 /// Waits until `ready` has something (re-checked whenever `notify` fires) or `wait_ms` (at
-/// most 30 s) passed; `None` at the deadline.
+/// most 30 s) passed; `None` at the deadline. A poll that would wait takes one of the
+/// server's long-poll permits for its wait (`max_long_polls`): none left is a 503.
 async fn long_poll<T, F>(
+    state: &Shared,
     notify: &tokio::sync::Notify,
     wait_ms: u64,
     mut ready: impl FnMut() -> F,
@@ -161,6 +209,13 @@ async fn long_poll<T, F>(
 where
     F: std::future::Future<Output = Result<Option<T>, ServiceError>>,
 {
+    let _permit = if wait_ms > 0 {
+        Some(state.long_polls.try_acquire().map_err(|_| {
+            ServiceError::Busy("too many open long polls; retry, or poll with wait_ms=0".into())
+        })?)
+    } else {
+        None
+    };
     let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms.min(30_000));
     loop {
         // Registered before the check, so a result stored in between still wakes this poll.

@@ -20,7 +20,7 @@ pub(super) async fn post_readings(
         body,
     }: Authed<DeviceAuth>,
 ) -> Result<Json<serde_json::Value>, ServiceError> {
-    let body = body_or_error(&state, body)?;
+    let body = body_or_error(super::limits::READINGS, body)?;
     let monitor = monitor(&state, clinic).await?;
     let parsed = wire::records(&body, 1).map_err(ServiceError::BadRequest)?;
     if parsed.is_empty() {
@@ -56,7 +56,7 @@ pub(super) async fn get_alerts(
     QueryArgs(q): QueryArgs<PollQuery>,
 ) -> Result<Vec<u8>, ServiceError> {
     let (since, limit) = (q.since, q.limit());
-    let rows = long_poll(&state.alerts, q.wait_ms, || async {
+    let rows = long_poll(&state, &state.alerts, q.wait_ms, || async {
         let rows = with_store(&state, move |s| s.alerts_since(clinic, since, limit)).await?;
         Ok((!rows.is_empty()).then_some(rows))
     })

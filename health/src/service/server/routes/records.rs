@@ -66,7 +66,7 @@ pub(super) async fn post_record(
         body,
     }: Authed<ClinicAuth>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
-    let body = body_or_error(&state, body)?;
+    let body = body_or_error(super::limits::RECORD, body)?;
     check_name("patient", &q.patient)?;
     check_name("test type", &q.test)?;
     if !valid_date(&q.date) {
@@ -129,7 +129,7 @@ pub(super) async fn get_analyses(
     QueryArgs(q): QueryArgs<PollQuery>,
 ) -> Result<Vec<u8>, ServiceError> {
     let (since, limit) = (q.since, q.limit());
-    let rows = long_poll(&state.analyses, q.wait_ms, || async {
+    let rows = long_poll(&state, &state.analyses, q.wait_ms, || async {
         let rows = with_store(&state, move |s| s.analyses_since(clinic, since, limit)).await?;
         Ok((!rows.is_empty()).then_some(rows))
     })
@@ -167,7 +167,7 @@ pub(super) async fn post_cohort(
         body,
     }: Authed<ClinicAuth>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
-    let body = body_or_error(&state, body)?;
+    let body = body_or_error(super::limits::JSON, body)?;
     let job: NewCohort = json_body(&body, "cohort")?;
     check_name("test type", &job.test)?;
     if job.threshold > MAX_VALUE {
@@ -202,7 +202,7 @@ pub(super) async fn get_cohort(
     PathArgs(id): PathArgs<i64>,
     QueryArgs(q): QueryArgs<WaitQuery>,
 ) -> Result<Response, ServiceError> {
-    let job = long_poll(&state.analyses, q.wait_ms, || async {
+    let job = long_poll(&state, &state.analyses, q.wait_ms, || async {
         let job = with_store(&state, move |s| s.cohort(clinic, id))
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("cohort {id}")))?;
