@@ -122,27 +122,40 @@ fn fetch_all_analyses(clinic: &ClinicClient, count: usize) -> Vec<AnalysisRecord
     got
 }
 
-/// `keys` registered at `endpoint`: their compressed server and casting keys.
-fn register_keys(endpoint: &Endpoint, keys: &Clinic) -> ClinicClient {
+/// An enrollment token made in the server's store (what `glovebox serve enroll` does).
+fn enroll_in(database: &std::path::Path) -> String {
+    let secret = glovebox::service::new_token_secret();
+    let expires = glovebox::service::store::now_ms() + 3_600_000;
+    let id = Store::open(database)
+        .unwrap()
+        .create_enrollment(&secret, expires, Default::default())
+        .unwrap();
+    format!("e{id}.{secret}")
+}
+
+/// `keys` registered at the server of `database` (reached at `endpoint`) with a fresh
+/// enrollment token: their compressed server and casting keys.
+fn register_keys(endpoint: &Endpoint, database: &std::path::Path, keys: &Clinic) -> ClinicClient {
     ClinicClient::register(
         endpoint,
+        &enroll_in(database),
         &keys.compressed_server_key().unwrap(),
         &keys.compressed_casting_key().unwrap(),
     )
     .unwrap()
 }
 
-/// A clinic's keys, registered at `endpoint`.
-fn register(endpoint: &Endpoint) -> (Clinic, ClinicClient) {
+/// A clinic's keys, registered at `server`.
+fn register(server: &Running) -> (Clinic, ClinicClient) {
     let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
-    let client = register_keys(endpoint, &keys);
+    let client = register_keys(&server.endpoint(), &server.database, &keys);
     (keys, client)
 }
 
 #[test]
 fn readings_in_alerts_out_equal_to_the_plaintext_rules() {
     let server = start();
-    let (clinic_keys, clinic) = register(&server.endpoint());
+    let (clinic_keys, clinic) = register(&server);
     // Episodes that raise every flag: tachycardia sustained over readings 1–4 (with a
     // desaturation and bradycardia at 4), then a calm stream with one isolated alert.
     let r = Reading::new;
@@ -228,8 +241,8 @@ fn bad_requests_get_their_status_and_store_nothing() {
     let params = TEST_PARAMS_INSECURE;
     let keys = Clinic::new(&params).unwrap();
     let other = Clinic::new(&params).unwrap();
-    let clinic = register_keys(&server.endpoint(), &keys);
-    let other_clinic = register_keys(&server.endpoint(), &other);
+    let clinic = register_keys(&server.endpoint(), &server.database, &keys);
+    let other_clinic = register_keys(&server.endpoint(), &server.database, &other);
     let d = clinic.add_device("p").unwrap();
     let reading = keys
         .provision_device()
@@ -272,6 +285,21 @@ fn bad_requests_get_their_status_and_store_nothing() {
     garbage.extend_from_slice(&[7; 40]);
     let forged = format!("c{}.{}", clinic.clinic_id(), "00".repeat(32));
     let device_token = d.token().to_string();
+    // An enrollment token for the registration rows (none of them registers, so none uses
+    // it), and one used already.
+    let enrollment = enroll_in(&server.database);
+    let used_enrollment = {
+        let t = enroll_in(&server.database);
+        let other = Clinic::new(&params).unwrap();
+        ClinicClient::register(
+            &server.endpoint(),
+            &t,
+            &other.compressed_server_key().unwrap(),
+            &other.compressed_casting_key().unwrap(),
+        )
+        .unwrap();
+        t
+    };
     let clinic_token = clinic.token().to_string();
     let record = |q: &str| format!("/v1/records?patient=p&test=glucose&{q}");
     let value = to_bytes(
@@ -382,10 +410,34 @@ fn bad_requests_get_their_status_and_store_nothing() {
             400,
         ),
         (
-            "registration: garbage",
+            "registration without an enrollment token",
             "POST",
             "/v1/clinics".into(),
             None,
+            registration(server_key.clone(), casting_key.clone()),
+            401,
+        ),
+        (
+            "registration with a used enrollment token",
+            "POST",
+            "/v1/clinics".into(),
+            Some(&used_enrollment),
+            registration(server_key.clone(), casting_key.clone()),
+            401,
+        ),
+        (
+            "registration with a clinic token",
+            "POST",
+            "/v1/clinics".into(),
+            Some(&clinic_token),
+            registration(server_key.clone(), casting_key.clone()),
+            401,
+        ),
+        (
+            "registration: garbage",
+            "POST",
+            "/v1/clinics".into(),
+            Some(&enrollment),
             vec![7; 100],
             400,
         ),
@@ -393,7 +445,7 @@ fn bad_requests_get_their_status_and_store_nothing() {
             "registration: garbage in the frame",
             "POST",
             "/v1/clinics".into(),
-            None,
+            Some(&enrollment),
             registration(vec![7; 100], casting_key.clone()),
             422,
         ),
@@ -401,7 +453,7 @@ fn bad_requests_get_their_status_and_store_nothing() {
             "registration: the server key alone",
             "POST",
             "/v1/clinics".into(),
-            None,
+            Some(&enrollment),
             {
                 let mut b = Vec::new();
                 glovebox::service::wire::put_record(&mut b, &[], &server_key);
@@ -413,7 +465,7 @@ fn bad_requests_get_their_status_and_store_nothing() {
             "registration: a client key (a secret!)",
             "POST",
             "/v1/clinics".into(),
-            None,
+            Some(&enrollment),
             registration(to_bytes(keys.client_key()), casting_key.clone()),
             422,
         ),
@@ -421,7 +473,7 @@ fn bad_requests_get_their_status_and_store_nothing() {
             "registration: a compact private key (a secret!) as the casting key",
             "POST",
             "/v1/clinics".into(),
-            None,
+            Some(&enrollment),
             registration(server_key.clone(), to_bytes(keys.compact_key())),
             422,
         ),
@@ -429,7 +481,7 @@ fn bad_requests_get_their_status_and_store_nothing() {
             "registration: another clinic's casting key",
             "POST",
             "/v1/clinics".into(),
-            None,
+            Some(&enrollment),
             registration(
                 server_key.clone(),
                 to_bytes(&other.compressed_casting_key().unwrap()),
@@ -440,7 +492,7 @@ fn bad_requests_get_their_status_and_store_nothing() {
             "registration: a key under an unknown parameter set",
             "POST",
             "/v1/clinics".into(),
-            None,
+            Some(&enrollment),
             {
                 let mut b = server_key.clone();
                 b[8] ^= 1;
@@ -582,19 +634,22 @@ fn bad_requests_get_their_status_and_store_nothing() {
     // Raw HTTP/1.1 over a socket (written and read at once from two threads), so on a plain
     // loopback server of the same configuration; a token of that server's own device.
     let plain = start_on(false, |_| {});
-    let (_, plain_clinic) = register(&plain.endpoint());
+    let (_, plain_clinic) = register(&plain);
     let plain_device = plain_clinic.add_device("p").unwrap();
-    for path in ["/v1/clinics", "/v1/readings"] {
+    let plain_enrollment = enroll_in(&plain.database);
+    for (path, token) in [
+        ("/v1/clinics", plain_enrollment.as_str()),
+        ("/v1/readings", plain_device.token()),
+    ] {
         use std::io::{Read, Write};
         let mut tcp =
             std::net::TcpStream::connect(plain.url.trim_start_matches("http://")).unwrap();
         tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         write!(
             tcp,
-            "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\
              Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\
              Connection: close\r\n\r\n",
-            plain_device.token(),
             (64usize << 20) + 1
         )
         .unwrap();
@@ -619,10 +674,10 @@ fn bad_requests_get_their_status_and_store_nothing() {
         );
         feeding.join().unwrap();
     }
-    // Nothing of the above was stored (the refused registrations neither: two clinics);
+    // Nothing of the above was stored (the refused registrations neither: three clinics);
     // another clinic sees none of this one's rows.
     let store = Store::open(&server.database).unwrap();
-    assert_eq!(store.clinic_count().unwrap(), 2);
+    assert_eq!(store.clinic_count().unwrap(), 3);
     assert_eq!(store.counts().unwrap().0, 0);
     assert_eq!(store.record_counts().unwrap().0, 0);
     d.post_readings(&[(0, &reading)]).unwrap();
@@ -698,7 +753,7 @@ fn a_killed_server_loses_nothing_acknowledged_and_computes_every_alert_once() {
     let database = dir.path().join("clinic.sqlite");
     let (mut child, url) = spawn_server(&database, Some(300));
     let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
-    let clinic = register_keys(&url, &keys);
+    let clinic = register_keys(&url, &database, &keys);
     let ca_path = format!("{}.dev-cert.pem", database.display());
     let first_certificate = std::fs::read(&ca_path).unwrap();
     let token = clinic.token().to_string();
@@ -830,8 +885,8 @@ fn a_killed_server_loses_nothing_acknowledged_and_computes_every_alert_once() {
 fn records_and_cohorts_equal_the_plaintext_computation() {
     use glovebox::records::{reference_analysis, reference_cohort};
     let server = start();
-    let (keys, clinic) = register(&server.endpoint());
-    let (other_keys, other) = register(&server.endpoint());
+    let (keys, clinic) = register(&server);
+    let (other_keys, other) = register(&server);
     // Three patients' glucose series (mg/dL), one creatinine series; changes of ±30 and the
     // mean of the last 3 records.
     let series: Vec<(&str, &str, Vec<u16>)> = vec![
@@ -998,6 +1053,23 @@ fn the_serve_clinic_and_device_commands_work_together() {
         "{}.dev-cert.pem",
         dir.path().join("clinic.sqlite").display()
     );
+    // The operator makes an enrollment token (the server runs meanwhile).
+    let enrolled = std::process::Command::new(env!("CARGO_BIN_EXE_glovebox"))
+        .args(["serve", "--database"])
+        .arg(dir.path().join("clinic.sqlite"))
+        .args(["enroll", "--valid-hours", "1"])
+        .output()
+        .unwrap();
+    assert!(
+        enrolled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enrolled.stderr)
+    );
+    let token = String::from_utf8(enrolled.stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(token.starts_with('e'), "{token}");
     let registered = run(&[
         "clinic",
         "--dir",
@@ -1005,6 +1077,8 @@ fn the_serve_clinic_and_device_commands_work_together() {
         "register",
         "--url",
         url.url(),
+        "--enrollment-token",
+        &token,
         "--ca",
         &ca,
         "--params",
@@ -1033,6 +1107,8 @@ fn the_serve_clinic_and_device_commands_work_together() {
             "register",
             "--url",
             url.url(),
+            "--enrollment-token",
+            &token,
             "--params",
             "test",
         ])
@@ -1280,7 +1356,7 @@ fn a_poisoned_job_fails_alone_after_its_attempts() {
 #[test]
 fn a_late_reading_is_waited_for() {
     let server = start();
-    let (keys, clinic) = register(&server.endpoint());
+    let (keys, clinic) = register(&server);
     let stream: Vec<Reading> = [130, 131, 132, 133, 134, 70]
         .iter()
         .map(|&hr| Reading::new(hr, 97))
@@ -1324,8 +1400,7 @@ fn a_key_cache_of_one_clinic_evicts_and_expands_again() {
             c.key_cache_bytes = 1;
         },
     );
-    let clinics: Vec<(Clinic, ClinicClient)> =
-        (0..2).map(|_| register(&server.endpoint())).collect();
+    let clinics: Vec<(Clinic, ClinicClient)> = (0..2).map(|_| register(&server)).collect();
     let rules = AlertRules::default();
     let stream = [
         Reading::new(130, 97),
@@ -1392,7 +1467,8 @@ fn a_dead_worker_is_restarted_and_health_says_so() {
         }
     }
     let _child = Kill(child);
-    let (keys, clinic) = register(&endpoint);
+    let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
+    let clinic = register_keys(&endpoint, &database, &keys);
     let d = clinic.add_device("p").unwrap();
     let e = keys
         .provision_device()
@@ -1481,7 +1557,7 @@ fn connections_polls_and_slow_clients_are_bounded() {
         },
     );
     let addr = server.url.trim_start_matches("http://").to_string();
-    let (_, clinic) = register(&server.endpoint());
+    let (_, clinic) = register(&server);
     // A client that says nothing is let go after the header timeout.
     let mut silent = std::net::TcpStream::connect(&addr).unwrap();
     silent
@@ -1529,7 +1605,9 @@ fn connections_polls_and_slow_clients_are_bounded() {
         .unwrap();
     write!(
         slow,
-        "POST /v1/clinics HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc"
+        "POST /v1/clinics HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Length: 1000\r\n\r\nabc",
+        enroll_in(&server.database)
     )
     .unwrap();
     let mut answer = Vec::new();
@@ -1549,4 +1627,121 @@ fn connections_polls_and_slow_clients_are_bounded() {
         Err(ureq::Error::Status(413, _)) => {}
         x => panic!("{x:?}"),
     }
+}
+
+/// Who may register, and what a clinic may do: an enrollment token registers one clinic and
+/// gives it its quotas; devices past the device quota, readings past the rate and bytes past
+/// the storage quota are 429s; a revoked device and a rotated-away token are 401s.
+#[test]
+fn tokens_are_revoked_and_rotated_and_quotas_hold() {
+    use glovebox::service::store::Quotas;
+    let server = start();
+    let enroll_with = |quotas: Quotas| {
+        let secret = glovebox::service::new_token_secret();
+        let expires = glovebox::service::store::now_ms() + 60_000;
+        let id = Store::open(&server.database)
+            .unwrap()
+            .create_enrollment(&secret, expires, quotas)
+            .unwrap();
+        format!("e{id}.{secret}")
+    };
+    let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
+    let register = |token: &str| {
+        ClinicClient::register(
+            &server.endpoint(),
+            token,
+            &keys.compressed_server_key().unwrap(),
+            &keys.compressed_casting_key().unwrap(),
+        )
+    };
+    let status = |r: std::result::Result<(), ServiceError>| match r {
+        Err(ServiceError::Status { status, .. }) => status,
+        Err(e) => panic!("{e}"),
+        Ok(_) => 200,
+    };
+    // An expired token registers nothing.
+    let expired = {
+        let secret = glovebox::service::new_token_secret();
+        let id = Store::open(&server.database)
+            .unwrap()
+            .create_enrollment(&secret, 0, Quotas::default())
+            .unwrap();
+        format!("e{id}.{secret}")
+    };
+    assert_eq!(status(register(&expired).map(|_| ())), 401);
+    let token = enroll_with(Quotas {
+        max_devices: 2,
+        readings_per_second: 3,
+        max_stored_bytes: 1 << 30,
+    });
+    let mut clinic = register(&token).unwrap();
+    // The token is used: a second registration with it is refused.
+    assert_eq!(status(register(&token).map(|_| ())), 401);
+    let a = clinic.add_device("a").unwrap();
+    let b = clinic.add_device("b").unwrap();
+    assert_eq!(status(clinic.add_device("c").map(|_| ())), 429);
+    let reading = keys
+        .provision_device()
+        .encrypt(Reading::new(70, 97))
+        .unwrap();
+    // Readings past the rate (3 a second, 6 of burst): a batch of 7 is refused whole.
+    let seven: Vec<(u64, &EncryptedReading)> = (0..7).map(|s| (s, &reading)).collect();
+    assert_eq!(status(a.post_readings(&seven).map(|_| ())), 429);
+    assert_eq!(a.post_readings(&seven[..2]).unwrap().accepted, 2);
+    // A revoked device is refused, and frees its place in the quota.
+    clinic.revoke_device(a.device_id()).unwrap();
+    assert_eq!(status(a.post_readings(&seven[2..3]).map(|_| ())), 401);
+    let c = clinic.add_device("c").unwrap();
+    // A rotated device token: the old one refused, the new one accepted.
+    let b2 = clinic.rotate_device_token(b.device_id()).unwrap();
+    assert_eq!(status(b.post_readings(&seven[..1]).map(|_| ())), 401);
+    assert_eq!(b2.post_readings(&seven[..1]).unwrap().accepted, 1);
+    // A rotated clinic token: the old one refused.
+    let old = ClinicClient::connect(
+        &server.endpoint(),
+        clinic.token(),
+        &TEST_PARAMS_INSECURE,
+        keys.key_id(),
+    )
+    .unwrap();
+    clinic.rotate_token().unwrap();
+    assert_eq!(status(old.fetch_alerts(0, Duration::ZERO).map(|_| ())), 401);
+    assert!(clinic.fetch_alerts(0, Duration::ZERO).is_ok());
+    // Another device's revocation by another clinic: not found.
+    let (_, other) = register_other(&server);
+    assert_eq!(status(other.revoke_device(c.device_id())), 404);
+    // Storage: a clinic whose quota holds two readings stores two, then refuses.
+    let small = enroll_with(Quotas {
+        max_stored_bytes: 2 * to_bytes(&reading.list).len() as u64 + 10,
+        ..Quotas::default()
+    });
+    let tight = register(&small).unwrap();
+    let d = tight.add_device("p").unwrap();
+    assert_eq!(d.post_readings(&seven[..2]).unwrap().accepted, 2);
+    assert_eq!(status(d.post_readings(&[(2, &reading)]).map(|_| ())), 429);
+}
+
+/// Another clinic, registered at `server`.
+fn register_other(server: &Running) -> (Clinic, ClinicClient) {
+    register(server)
+}
+
+/// The same sequence number with the same body is a replay; with another body it is a 409
+/// and nothing of its batch is stored.
+#[test]
+fn a_used_sequence_number_with_another_reading_is_a_conflict() {
+    let server = start();
+    let (keys, clinic) = register(&server);
+    let d = clinic.add_device("p").unwrap();
+    let device = keys.provision_device();
+    let first = device.encrypt(Reading::new(70, 97)).unwrap();
+    let other = device.encrypt(Reading::new(70, 97)).unwrap();
+    assert_eq!(d.post_readings(&[(0, &first)]).unwrap().accepted, 1);
+    assert_eq!(d.post_readings(&[(0, &first)]).unwrap().replays, vec![0]);
+    match d.post_readings(&[(1, &first), (0, &other)]) {
+        Err(ServiceError::Status { status: 409, .. }) => {}
+        x => panic!("{x:?}"),
+    }
+    let (readings, ..) = Store::open(&server.database).unwrap().counts().unwrap();
+    assert_eq!(readings, 1, "nothing of the refused batch is stored");
 }

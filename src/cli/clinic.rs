@@ -37,6 +37,10 @@ pub enum ClinicCommand {
         /// The server, e.g. https://clinic.example:8443 (http:// on loopback only).
         #[arg(long)]
         url: String,
+        /// The enrollment token the server's operator made for this clinic (`glovebox serve
+        /// enroll`).
+        #[arg(long)]
+        enrollment_token: String,
         /// The server's certificate or its CA (PEM), kept in the directory as
         /// `server-ca.pem` and trusted from then on (without it: the public web roots).
         #[arg(long)]
@@ -50,6 +54,13 @@ pub enum ClinicCommand {
     },
     /// Adds a wearable for a patient; prints its device token.
     AddDevice {
+        #[arg(long)]
+        patient: String,
+    },
+    /// Replaces the clinic's token (the old one is refused from then on).
+    RotateToken,
+    /// Revokes a patient's wearable: its token is refused from then on.
+    RevokeDevice {
         #[arg(long)]
         patient: String,
     },
@@ -267,14 +278,21 @@ fn read_keys(dir: &Path, params: &Parameters, key_id: Option<u64>) -> Result<Cli
 
 /// Generates keys (if the directory has none) and registers; a directory that holds a
 /// registered clinic is refused unless `force`.
+/// Where a clinic registers: the server's URL, the enrollment token, the certificate to trust.
+struct Server<'a> {
+    url: &'a str,
+    enrollment_token: &'a str,
+    ca: Option<&'a Path>,
+}
+
 fn register(
     dir: &Path,
-    url: &str,
-    ca: Option<&Path>,
+    server: &Server<'_>,
     params: &ParamsArg,
     force: bool,
     output: OutputArgs,
 ) -> CliResult<()> {
+    let (url, ca) = (server.url, server.ca);
     if dir.join("clinic.json").exists() && !force {
         return Err(ServiceError::Conflict(format!(
             "{} holds a registered clinic (its devices' tokens belong to it); `--force` \
@@ -302,7 +320,7 @@ fn register(
     };
     let compressed = compressed_key_with_bar(output, &keys)?;
     let casting = keys.compressed_casting_key()?;
-    let client = ClinicClient::register(&endpoint, &compressed, &casting)?;
+    let client = ClinicClient::register(&endpoint, server.enrollment_token, &compressed, &casting)?;
     let files = ClinicFiles {
         dir: dir.to_path_buf(),
         state: ClinicState {
@@ -501,12 +519,18 @@ pub fn run(args: Args) -> CliResult<()> {
     let output = args.output;
     if let ClinicCommand::Register {
         url,
+        enrollment_token,
         ca,
         params,
         force,
     } = &args.command
     {
-        return register(&args.dir, url, ca.as_deref(), params, *force, output);
+        let server = Server {
+            url,
+            enrollment_token,
+            ca: ca.as_deref(),
+        };
+        return register(&args.dir, &server, params, *force, output);
     }
     let mut files = ClinicFiles::open(&args.dir)?;
     let client = files.client()?;
@@ -515,6 +539,27 @@ pub fn run(args: Args) -> CliResult<()> {
         ClinicCommand::AddDevice { patient } => {
             let d = files.device(&patient)?;
             println!("device {} for {patient}: token {}", d.device_id, d.token);
+        }
+        ClinicCommand::RotateToken => {
+            let mut client = client;
+            files.state.token = client.rotate_token()?.to_string();
+            files.save()?;
+            println!(
+                "clinic token rotated; the new one is in {}",
+                args.dir.display()
+            );
+        }
+        ClinicCommand::RevokeDevice { patient } => {
+            let d = files
+                .state
+                .devices
+                .iter()
+                .position(|d| d.patient == patient)
+                .ok_or_else(|| ServiceError::NotFound(format!("no device for {patient}")))?;
+            client.revoke_device(files.state.devices[d].device_id)?;
+            let gone = files.state.devices.remove(d);
+            files.save()?;
+            println!("device {} of {patient} revoked", gone.device_id);
         }
         ClinicCommand::Provision { patients, out } => {
             let mut devices = Vec::with_capacity(patients);

@@ -110,6 +110,16 @@ pub fn run(args: Args) -> CliResult<()> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos())
     ));
+    // The operator's enrollment token for the one clinic (the store made before the server
+    // opens it), with no rate quota to measure against.
+    let enrollment = super::serve::enroll(
+        &database,
+        Duration::from_secs(3600),
+        glovebox::service::store::Quotas {
+            readings_per_second: 1_000_000,
+            ..Default::default()
+        },
+    )?;
     // Over TLS, as a deployment serves it: a self-signed certificate the clients trust.
     let (cert, key) = tls::self_signed(&["127.0.0.1"])?;
     let mut config = ServiceConfig::new(database.clone(), backend);
@@ -126,7 +136,7 @@ pub fn run(args: Args) -> CliResult<()> {
             let _ = stopped.await;
         }))
     });
-    let result = drive(&args, params, &endpoint);
+    let result = drive(&args, params, &endpoint, &enrollment);
     let _ = stop.send(());
     let served = server
         .join()
@@ -149,6 +159,7 @@ fn drive(
     args: &Args,
     params: &'static glovebox::prelude::Parameters,
     endpoint: &Endpoint,
+    enrollment: &str,
 ) -> CliResult<LoadReport> {
     let keys = Clinic::new(params)?;
     let compressed = compressed_key_with_bar(args.output, &keys)?;
@@ -156,7 +167,7 @@ fn drive(
     let upload = glovebox::engine::serialization::to_bytes(&compressed).len()
         + glovebox::engine::serialization::to_bytes(&casting).len();
     let t = Instant::now();
-    let clinic = ClinicClient::register(endpoint, &compressed, &casting)?;
+    let clinic = ClinicClient::register(endpoint, enrollment, &compressed, &casting)?;
     let devices = (0..args.devices)
         .map(|p| clinic.add_device(&format!("patient-{}", p + 1)))
         .collect::<Result<Vec<_>, _>>()?;

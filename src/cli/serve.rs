@@ -46,6 +46,42 @@ pub struct Args {
     pub insecure_http: bool,
     #[command(flatten)]
     pub backend: BackendArg,
+    #[command(subcommand)]
+    pub command: Option<ServeCommand>,
+}
+
+/// The operator's commands on the server's database.
+#[derive(clap::Subcommand)]
+pub enum ServeCommand {
+    /// Makes an enrollment token (printed once): it registers one clinic, with these quotas,
+    /// until it expires.
+    Enroll {
+        /// Hours until the token expires.
+        #[arg(long, default_value_t = 24)]
+        valid_hours: u64,
+        /// Devices the clinic may have (not revoked).
+        #[arg(long, default_value_t = 10_000)]
+        max_devices: u64,
+        /// Readings per second the clinic's devices may post (with two seconds of burst).
+        #[arg(long, default_value_t = 100)]
+        readings_per_second: u64,
+        /// MiB of readings and records the clinic may store.
+        #[arg(long, default_value_t = 10_240)]
+        stored_mb: u64,
+    },
+}
+
+/// Makes an enrollment token in `database`'s store; returns it (`e<id>.<secret>`).
+pub fn enroll(
+    database: &std::path::Path,
+    valid: std::time::Duration,
+    quotas: glovebox::service::store::Quotas,
+) -> Result<String, ServiceError> {
+    let store = glovebox::service::store::Store::open(database)?;
+    let secret = glovebox::service::new_token_secret();
+    let expires = glovebox::service::store::now_ms() + valid.as_millis() as i64;
+    let id = store.create_enrollment(&secret, expires, quotas)?;
+    Ok(format!("e{id}.{secret}"))
 }
 
 fn read(path: &PathBuf) -> Result<Vec<u8>, CliError> {
@@ -55,6 +91,30 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, CliError> {
 }
 
 pub fn run(args: Args) -> CliResult<()> {
+    if let Some(ServeCommand::Enroll {
+        valid_hours,
+        max_devices,
+        readings_per_second,
+        stored_mb,
+    }) = args.command
+    {
+        let quotas = glovebox::service::store::Quotas {
+            max_devices,
+            readings_per_second: readings_per_second.max(1),
+            max_stored_bytes: stored_mb << 20,
+        };
+        let token = enroll(
+            &args.database,
+            std::time::Duration::from_secs(valid_hours * 3600),
+            quotas,
+        )?;
+        eprintln!(
+            "an enrollment token for one clinic, valid {valid_hours} h (give it to the clinic \
+             over a trusted channel; `glovebox clinic register --enrollment-token`):"
+        );
+        println!("{token}");
+        return Ok(());
+    }
     let mut config = ServiceConfig::new(args.database.clone(), args.backend.open()?);
     config.max_body_bytes = args.max_body_mib << 20;
     config.key_cache_bytes = args.key_cache_mb << 20;

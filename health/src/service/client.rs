@@ -100,16 +100,19 @@ fn read_body(response: ureq::Response) -> Result<Vec<u8>, ServiceError> {
 }
 
 impl ClinicClient {
-    /// Registers a clinic at `url` (`http://host:port`) with its compressed server key and
-    /// compressed casting key (its devices' readings are cast with it).
+    /// Registers a clinic at `endpoint` with an enrollment token from the server's operator
+    /// (`glovebox serve enroll`), its compressed server key and compressed casting key (its
+    /// devices' readings are cast with it).
     pub fn register(
         endpoint: &Endpoint,
+        enrollment_token: &str,
         key: &CompressedServerKey,
         casting: &CompressedCastingKey,
     ) -> Result<Self, ServiceError> {
         let answer: serde_json::Value = endpoint
             .agent()
             .post(&format!("{}/v1/clinics", endpoint.url()))
+            .set("Authorization", &format!("Bearer {enrollment_token}"))
             .set("Content-Type", "application/octet-stream")
             .send_bytes(&wire::encode_registration(
                 &to_bytes(key),
@@ -172,6 +175,49 @@ impl ClinicClient {
             token: json_field(&answer, "token")?,
             device_id: json_field(&answer, "device_id")?,
         })
+    }
+
+    /// A new clinic token (the current one is refused from now on); this client uses it.
+    pub fn rotate_token(&mut self) -> Result<&str, ServiceError> {
+        let answer: serde_json::Value = self
+            .endpoint
+            .agent()
+            .post(&format!("{}/v1/clinics/token", self.endpoint.url()))
+            .set("Authorization", &self.bearer())
+            .call()
+            .map_err(http_error)?
+            .into_json()
+            .map_err(|e| ServiceError::Http(e.to_string()))?;
+        self.token = json_field(&answer, "token")?;
+        Ok(&self.token)
+    }
+
+    /// Revokes one of the clinic's devices: its token is refused from now on.
+    pub fn revoke_device(&self, device_id: i64) -> Result<(), ServiceError> {
+        self.endpoint
+            .agent()
+            .delete(&format!("{}/v1/devices/{device_id}", self.endpoint.url()))
+            .set("Authorization", &self.bearer())
+            .call()
+            .map_err(http_error)?;
+        Ok(())
+    }
+
+    /// A new token for one of the clinic's devices (the old one refused from now on).
+    pub fn rotate_device_token(&self, device_id: i64) -> Result<DeviceClient, ServiceError> {
+        let answer: serde_json::Value = self
+            .endpoint
+            .agent()
+            .post(&format!(
+                "{}/v1/devices/{device_id}/token",
+                self.endpoint.url()
+            ))
+            .set("Authorization", &self.bearer())
+            .call()
+            .map_err(http_error)?
+            .into_json()
+            .map_err(|e| ServiceError::Http(e.to_string()))?;
+        DeviceClient::connect(&self.endpoint, &json_field::<String>(&answer, "token")?)
     }
 
     fn bearer(&self) -> String {

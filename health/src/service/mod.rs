@@ -43,6 +43,14 @@ pub use client::{
 pub use server::{serve, ServiceConfig};
 pub use tls::Endpoint;
 
+/// A new token secret: 32 bytes from the operating system's cryptographic generator, in hex.
+pub fn new_token_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
 /// Everything that can go wrong in the service or its clients.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -80,7 +88,10 @@ pub enum ServiceError {
     Failed(String),
     /// The store failed (500).
     #[error("store: {0}")]
-    Store(#[from] store::StoreError),
+    Store(store::StoreError),
+    /// A clinic's quota would be exceeded: devices, readings per second, stored bytes (429).
+    #[error("quota: {0}")]
+    Quota(String),
     /// The server failed in itself: a task that panicked, a thread that could not start
     /// (500).
     #[error("internal: {0}")]
@@ -98,6 +109,18 @@ pub enum ServiceError {
         kind: String,
         message: String,
     },
+}
+
+/// The store's errors: a quota is the client's (429), a conflict too (409); the rest the
+/// server's.
+impl From<store::StoreError> for ServiceError {
+    fn from(e: store::StoreError) -> Self {
+        match e {
+            store::StoreError::Quota(m) => ServiceError::Quota(m),
+            store::StoreError::Conflict(m) => ServiceError::Conflict(m),
+            e => ServiceError::Store(e),
+        }
+    }
 }
 
 /// The application's errors: the engine's are the content's fault (422), input the
@@ -123,6 +146,7 @@ impl ServiceError {
             ServiceError::MethodNotAllowed(_) => (405, "method_not_allowed"),
             ServiceError::TooLarge { .. } => (413, "too_large"),
             ServiceError::Timeout(_) => (408, "timeout"),
+            ServiceError::Quota(_) => (429, "quota"),
             ServiceError::Busy(_) => (503, "busy"),
             ServiceError::Failed(_) => (500, "failed"),
             ServiceError::Store(_) => (500, "store"),

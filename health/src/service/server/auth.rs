@@ -7,8 +7,9 @@
 //! client, which writes its whole request before it reads the answer, sees the 401 rather
 //! than a broken pipe.
 //!
-//! Tokens are `c<id>.<secret>` (clinic) and `d<id>.<secret>` (device); the store keeps the
-//! SHA-256 of the secret and compares in constant time.
+//! Tokens are `e<id>.<secret>` (enrollment: registers one clinic, made by the operator with
+//! `glovebox serve enroll`), `c<id>.<secret>` (clinic) and `d<id>.<secret>` (device); the
+//! store keeps the SHA-256 of the secret and compares in constant time.
 
 use super::{with_store, Shared};
 use crate::service::ServiceError;
@@ -17,10 +18,32 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
-use rand::RngCore;
 
 /// A request made with a clinic's token: the clinic's id.
 pub(super) struct ClinicAuth(pub i64);
+
+/// A request made with a valid enrollment token (unused, unexpired): its id and secret, for
+/// the registration's transaction to use it.
+pub(super) struct EnrollmentAuth {
+    pub id: i64,
+    pub secret: String,
+    pub quotas: crate::service::store::Quotas,
+}
+
+impl FromRequestParts<Shared> for EnrollmentAuth {
+    type Rejection = ServiceError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ServiceError> {
+        let (id, secret) = bearer(&parts.headers, 'e')?;
+        let check = secret.clone();
+        match with_store(state, move |s| s.enrollment_quotas(id, &check)).await? {
+            Some(quotas) => Ok(EnrollmentAuth { id, secret, quotas }),
+            None => Err(ServiceError::Unauthorized(
+                "unknown, used or expired enrollment token".into(),
+            )),
+        }
+    }
+}
 
 /// A request made with a device's token: the device's id and its clinic's.
 pub(super) struct DeviceAuth {
@@ -90,11 +113,9 @@ pub(super) const DRAIN_BYTES: usize = 64 << 10;
 /// The longest a refused request's body is waited for.
 pub(super) const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// A new token secret: 32 bytes from the OS's cryptographic generator, in hex.
+/// A new token secret ([`crate::service::new_token_secret`]).
 pub(super) fn new_secret() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    hex::encode(bytes)
+    crate::service::new_token_secret()
 }
 
 /// `Authorization: Bearer <prefix><id>.<secret>` → (id, secret).

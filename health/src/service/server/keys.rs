@@ -5,7 +5,7 @@
 use super::ServiceConfig;
 use crate::prelude::*;
 use crate::records::value_from_ciphertexts;
-use crate::service::store::Store;
+use crate::service::store::{Quotas, Store};
 use crate::service::ServiceError;
 use crate::vitals::{EncryptedReading, MonitoringServer};
 use glovebox_driver::DriverConfig;
@@ -24,9 +24,32 @@ pub(super) struct ClinicMonitor {
     pub params: &'static Parameters,
     pub key_id: u64,
     pub server: MonitoringServer,
+    pub quotas: Quotas,
+    /// Readings the clinic may post now (a bucket of two seconds' worth, refilled at
+    /// `quotas.readings_per_second`), and when it was last refilled.
+    bucket: Mutex<(f64, std::time::Instant)>,
 }
 
 impl ClinicMonitor {
+    /// Takes `n` readings from the clinic's rate bucket, or refuses them all (429).
+    pub fn take_readings(&self, n: usize) -> Result<(), ServiceError> {
+        let rate = self.quotas.readings_per_second as f64;
+        let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        let (tokens, last) = *bucket;
+        let tokens = (tokens + rate * now.duration_since(last).as_secs_f64()).min(2.0 * rate);
+        if (n as f64) > tokens {
+            *bucket = (tokens, now);
+            return Err(ServiceError::Quota(format!(
+                "{n} readings over the clinic's rate of {} a second; retry in {:.1} s",
+                self.quotas.readings_per_second,
+                (n as f64 - tokens) / rate.max(1e-9)
+            )));
+        }
+        *bucket = (tokens - n as f64, now);
+        Ok(())
+    }
+
     /// The ciphertexts of an envelope under this clinic's parameters and key (a reading, a
     /// lab value or a reading's alerts: at most 2^20 bytes).
     pub fn ciphertexts(&self, envelope: &[u8]) -> Result<Vec<Ciphertext>, ServiceError> {
@@ -173,7 +196,14 @@ impl KeyCache {
                             .into(),
                     )
                 })?;
-                expand(config, &row.params, row.key_id, &row.server_key, casting)
+                expand(
+                    config,
+                    &row.params,
+                    row.key_id,
+                    &row.server_key,
+                    casting,
+                    row.quotas,
+                )
             });
         Ok(self.insert(clinic, expanded)?)
     }
@@ -253,6 +283,7 @@ pub(super) fn expand(
     key_id: u64,
     server_key: &[u8],
     casting_key: &[u8],
+    quotas: Quotas,
 ) -> Result<Arc<ClinicMonitor>, ServiceError> {
     let params = Parameters::by_name(params)?;
     let key: CompressedServerKey = from_bytes(server_key, params, Some(key_id), server_key.len())?;
@@ -269,5 +300,10 @@ pub(super) fn expand(
         params,
         key_id,
         server,
+        quotas,
+        bucket: Mutex::new((
+            2.0 * quotas.readings_per_second as f64,
+            std::time::Instant::now(),
+        )),
     }))
 }

@@ -46,6 +46,33 @@ pub enum StoreError {
     /// Rows that contradict each other (a store written wrongly, or edited by hand).
     #[error("inconsistent store: {0}")]
     Inconsistent(String),
+    /// A clinic's quota would be exceeded (devices, stored bytes).
+    #[error("quota: {0}")]
+    Quota(String),
+    /// A write that contradicts what is stored (a used sequence number with another body).
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+/// A clinic's quotas, set by its enrollment token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quotas {
+    /// Devices not revoked.
+    pub max_devices: u64,
+    /// Readings accepted per second (a bucket of two seconds' worth).
+    pub readings_per_second: u64,
+    /// Bytes of readings and records stored.
+    pub max_stored_bytes: u64,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Self {
+            max_devices: 10_000,
+            readings_per_second: 100,
+            max_stored_bytes: 10 << 30,
+        }
+    }
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -97,6 +124,7 @@ pub struct ClinicRow {
     pub server_key: Vec<u8>,
     /// The compressed casting key (absent for a clinic registered before schema 3).
     pub casting_key: Option<Vec<u8>>,
+    pub quotas: Quotas,
 }
 
 /// The store: one connection behind a lock (SQLite serializes writers anyway).
@@ -105,7 +133,7 @@ pub struct Store {
 }
 
 /// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -116,28 +144,66 @@ pub fn hash_secret(secret: &str) -> Vec<u8> {
     Sha256::digest(secret.as_bytes()).to_vec()
 }
 
+/// Applies the migrations from the version found to this build's (the caller holds the write
+/// lock).
+fn migrate(conn: &Connection) -> Result<()> {
+    let migrations = [
+        schema::SCHEMA_V1,
+        schema::SCHEMA_V2,
+        schema::SCHEMA_V3,
+        schema::SCHEMA_V4,
+    ];
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew { found: version });
+    }
+    for (i, m) in migrations.iter().enumerate().skip(version as usize) {
+        conn.execute_batch(m)?;
+        conn.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    Ok(())
+}
+
 impl Store {
-    /// Opens (creating or migrating) the database at `path`.
+    /// Opens (creating or migrating) the database at `path`. Another process setting up the
+    /// same new database at the same moment (a server and `glovebox serve enroll`) is waited
+    /// for, up to 10 s: SQLite answers "busy" at once to a journal-mode switch.
     pub fn open(path: &Path) -> Result<Self> {
+        let begin = std::time::Instant::now();
+        loop {
+            match Self::open_once(path) {
+                Err(StoreError::Sqlite(e))
+                    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                        && begin.elapsed() < std::time::Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<Self> {
         let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        // Each migration in one transaction, from the version found to this build's.
-        let migrations = [schema::SCHEMA_V1, schema::SCHEMA_V2, schema::SCHEMA_V3];
-        match version {
-            v if (0..SCHEMA_VERSION).contains(&v) => {
-                for (i, m) in migrations.iter().enumerate().skip(v as usize) {
-                    conn.execute_batch(&format!(
-                        "BEGIN; {m} PRAGMA user_version = {}; COMMIT;",
-                        i + 1
-                    ))?;
-                }
-            }
-            SCHEMA_VERSION => {}
-            found => return Err(StoreError::SchemaTooNew { found }),
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew { found: version });
+        }
+        if version < SCHEMA_VERSION {
+            // Under the write lock, the version read again: two processes that open a new
+            // database at once migrate it once (the second waits, then finds it done).
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let migrated = migrate(&conn);
+            conn.execute_batch(if migrated.is_ok() {
+                "COMMIT"
+            } else {
+                "ROLLBACK"
+            })?;
+            migrated?;
         }
         Ok(Self {
             conn: Mutex::new(conn),
@@ -148,7 +214,159 @@ impl Store {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a clinic; returns its id.
+    /// A new enrollment token's row (its secret hashed): valid until `expires_ms` (ms since the
+    /// epoch), used once, giving its clinic `quotas`. Returns its id.
+    pub fn create_enrollment(&self, secret: &str, expires_ms: i64, quotas: Quotas) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO enrollments (token_hash, created, expires, max_devices,
+                                      readings_per_second, max_stored_bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                hash_secret(secret),
+                now_ms(),
+                expires_ms,
+                quotas.max_devices as i64,
+                quotas.readings_per_second as i64,
+                quotas.max_stored_bytes as i64
+            ],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    /// Registers a clinic with enrollment token `enrollment` (`(id, secret)`), in one
+    /// transaction: the token must match (constant time), be unused and unexpired; it is
+    /// marked used by the new clinic, which gets its quotas. `None` when the token is refused
+    /// (nothing stored).
+    #[allow(clippy::too_many_arguments)]
+    pub fn register_clinic(
+        &self,
+        enrollment: (i64, &str),
+        secret: &str,
+        params: &str,
+        key_id: u64,
+        server_key: &[u8],
+        casting_key: &[u8],
+    ) -> Result<Option<i64>> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let row: Option<(Vec<u8>, i64, Option<i64>, i64, i64, i64)> = tx
+            .query_row(
+                "SELECT token_hash, expires, used_by, max_devices, readings_per_second,
+                        max_stored_bytes FROM enrollments WHERE id = ?1",
+                params![enrollment.0],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let hash = row.as_ref().map(|r| r.0.clone());
+        let valid = matches(hash, enrollment.1);
+        let Some((_, expires, used_by, devices, rate, bytes)) = row.filter(|_| valid) else {
+            return Ok(None);
+        };
+        if used_by.is_some() || expires < now_ms() {
+            return Ok(None);
+        }
+        tx.execute(
+            "INSERT INTO clinics (token_hash, params, key_id, server_key, casting_key, created,
+                                  max_devices, readings_per_second, max_stored_bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                hash_secret(secret),
+                params,
+                key_id as i64,
+                server_key,
+                casting_key,
+                now_ms() / 1000,
+                devices,
+                rate,
+                bytes
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.execute(
+            "UPDATE enrollments SET used_by = ?1 WHERE id = ?2",
+            params![id, enrollment.0],
+        )?;
+        tx.commit()?;
+        Ok(Some(id))
+    }
+
+    /// The quotas enrollment token `id.secret` gives, if it would register a clinic now (it
+    /// matches, in constant time, and is unused and unexpired). [`Self::register_clinic`]
+    /// checks again in its transaction.
+    pub fn enrollment_quotas(&self, id: i64, secret: &str) -> Result<Option<Quotas>> {
+        let row: Option<(Vec<u8>, i64, Option<i64>, i64, i64, i64)> = self
+            .conn()
+            .query_row(
+                "SELECT token_hash, expires, used_by, max_devices, readings_per_second,
+                        max_stored_bytes FROM enrollments WHERE id = ?1",
+                params![id],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let hash = row.as_ref().map(|r| r.0.clone());
+        let valid = matches(hash, secret);
+        Ok(row
+            .filter(|(_, expires, used, ..)| valid && used.is_none() && *expires >= now_ms())
+            .map(|(_, _, _, d, r, b)| Quotas {
+                max_devices: d as u64,
+                readings_per_second: r as u64,
+                max_stored_bytes: b as u64,
+            }))
+    }
+
+    /// Replaces a clinic's token (the old one is refused from now on).
+    pub fn rotate_clinic_token(&self, clinic_id: i64, secret: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE clinics SET token_hash = ?1 WHERE id = ?2",
+            params![hash_secret(secret), clinic_id],
+        )?;
+        Ok(())
+    }
+
+    /// Revokes one of a clinic's devices (its token is refused; what it posted stays).
+    /// `false` when the clinic has no such device.
+    pub fn revoke_device(&self, clinic_id: i64, device_id: i64) -> Result<bool> {
+        Ok(self.conn().execute(
+            "UPDATE devices SET revoked = 1 WHERE id = ?1 AND clinic_id = ?2",
+            params![device_id, clinic_id],
+        )? == 1)
+    }
+
+    /// Replaces the token of one of a clinic's devices (not revoked). `false` when the clinic
+    /// has no such device.
+    pub fn rotate_device_token(
+        &self,
+        clinic_id: i64,
+        device_id: i64,
+        secret: &str,
+    ) -> Result<bool> {
+        Ok(self.conn().execute(
+            "UPDATE devices SET token_hash = ?1 WHERE id = ?2 AND clinic_id = ?3 AND revoked = 0",
+            params![hash_secret(secret), device_id, clinic_id],
+        )? == 1)
+    }
+
+    /// Registers a clinic directly (tests, and stores prepared by hand), with the default
+    /// quotas; returns its id.
     pub fn insert_clinic(
         &self,
         secret: &str,
@@ -194,7 +412,7 @@ impl Store {
         let row: Option<(Vec<u8>, i64)> = self
             .conn()
             .query_row(
-                "SELECT token_hash, clinic_id FROM devices WHERE id = ?1",
+                "SELECT token_hash, clinic_id FROM devices WHERE id = ?1 AND revoked = 0",
                 params![id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -205,7 +423,8 @@ impl Store {
     pub fn clinic(&self, id: i64) -> Result<Option<ClinicRow>> {
         self.conn()
             .query_row(
-                "SELECT id, params, key_id, server_key, casting_key FROM clinics WHERE id = ?1",
+                "SELECT id, params, key_id, server_key, casting_key, max_devices,
+                        readings_per_second, max_stored_bytes FROM clinics WHERE id = ?1",
                 params![id],
                 |r| {
                     Ok(ClinicRow {
@@ -214,6 +433,11 @@ impl Store {
                         key_id: r.get::<_, i64>(2)? as u64,
                         server_key: r.get(3)?,
                         casting_key: r.get(4)?,
+                        quotas: Quotas {
+                            max_devices: r.get::<_, i64>(5)? as u64,
+                            readings_per_second: r.get::<_, i64>(6)? as u64,
+                            max_stored_bytes: r.get::<_, i64>(7)? as u64,
+                        },
                     })
                 },
             )
@@ -229,14 +453,49 @@ impl Store {
             as u64)
     }
 
-    /// Adds a device (a patient's wearable) to a clinic; returns its id.
+    /// Adds a device (a patient's wearable) to a clinic, within its device quota (devices not
+    /// revoked); returns its id.
     pub fn insert_device(&self, clinic_id: i64, patient: &str, secret: &str) -> Result<i64> {
-        let conn = self.conn();
-        conn.execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let (devices, max): (i64, i64) = tx.query_row(
+            "SELECT (SELECT COUNT(*) FROM devices WHERE clinic_id = ?1 AND revoked = 0),
+                    max_devices FROM clinics WHERE id = ?1",
+            params![clinic_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if devices >= max {
+            return Err(StoreError::Quota(format!(
+                "the clinic has {devices} devices, its quota"
+            )));
+        }
+        tx.execute(
             "INSERT INTO devices (clinic_id, patient, token_hash) VALUES (?1, ?2, ?3)",
             params![clinic_id, patient, hash_secret(secret)],
         )?;
-        Ok(conn.last_insert_rowid())
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Adds `bytes` to what a clinic stores, within its quota (inside the caller's
+    /// transaction).
+    fn charge(tx: &rusqlite::Transaction<'_>, clinic_id: i64, bytes: usize) -> Result<()> {
+        let (stored, max): (i64, i64) = tx.query_row(
+            "SELECT stored_bytes, max_stored_bytes FROM clinics WHERE id = ?1",
+            params![clinic_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if stored + bytes as i64 > max {
+            return Err(StoreError::Quota(format!(
+                "the clinic stores {stored} bytes of its {max}; {bytes} more do not fit"
+            )));
+        }
+        tx.execute(
+            "UPDATE clinics SET stored_bytes = stored_bytes + ?1 WHERE id = ?2",
+            params![bytes as i64, clinic_id],
+        )?;
+        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
 //! Readings (the alert jobs) and their alerts.
 
 use super::{now_ms, JobState, Result, Store, StoreError};
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 /// A pending reading.
 pub struct PendingReading {
@@ -30,8 +30,10 @@ pub struct CompletedReading {
 }
 
 impl Store {
-    /// Commits a device's readings in one transaction; a sequence number already stored is
-    /// left as it is (a replay). Returns the sequence numbers that were replays.
+    /// Commits a device's readings in one transaction, within the clinic's storage quota. A
+    /// sequence number already stored with the same body is a replay (left as it is); with
+    /// another body the whole batch is refused ([`StoreError::Conflict`], nothing stored).
+    /// Returns the sequence numbers that were replays.
     pub fn insert_readings(
         &self,
         clinic_id: i64,
@@ -41,19 +43,39 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut replays = Vec::new();
+        let mut bytes = 0;
         {
+            let mut existing =
+                tx.prepare("SELECT body FROM readings WHERE device_id = ?1 AND seq = ?2")?;
             let mut insert = tx.prepare(
-                "INSERT OR IGNORE INTO readings (device_id, seq, clinic_id, body, received)
+                "INSERT INTO readings (device_id, seq, clinic_id, body, received)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for (seq, body) in readings {
-                let n =
-                    insert.execute(params![device_id, *seq as i64, clinic_id, body, now_ms()])?;
-                if n == 0 {
-                    replays.push(*seq);
+                let stored: Option<Vec<u8>> = existing
+                    .query_row(params![device_id, *seq as i64], |r| r.get(0))
+                    .optional()?;
+                match stored {
+                    Some(b) if b == *body => replays.push(*seq),
+                    Some(_) => {
+                        return Err(StoreError::Conflict(format!(
+                            "sequence number {seq} is stored with another reading"
+                        )))
+                    }
+                    None => {
+                        insert.execute(params![
+                            device_id,
+                            *seq as i64,
+                            clinic_id,
+                            body,
+                            now_ms()
+                        ])?;
+                        bytes += body.len();
+                    }
                 }
             }
         }
+        Store::charge(&tx, clinic_id, bytes)?;
         tx.commit()?;
         Ok(replays)
     }

@@ -117,6 +117,7 @@ impl Store {
         )
         ?;
         let id = tx.last_insert_rowid();
+        Store::charge(&tx, clinic_id, r.value.len())?;
         tx.commit()?;
         Ok(RecordInsert::Stored(id))
     }

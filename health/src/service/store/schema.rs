@@ -2,7 +2,7 @@
 //! the version it finds (`PRAGMA user_version`) to this build's, each in one transaction.
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 pub(super) const SCHEMA_V1: &str = "
 CREATE TABLE clinics (
@@ -88,4 +88,25 @@ CREATE TABLE cohorts (
 /// readings cannot be cast: they register again.
 pub(super) const SCHEMA_V3: &str = "
 ALTER TABLE clinics ADD COLUMN casting_key BLOB;
+";
+
+/// Version 4: who may register (enrollment tokens the operator makes, each used once), each
+/// clinic's quotas (devices, readings per second, stored bytes) and the bytes it stores, and
+/// revoked devices.
+pub(super) const SCHEMA_V4: &str = "
+CREATE TABLE enrollments (
+    id INTEGER PRIMARY KEY,
+    token_hash BLOB NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    used_by INTEGER REFERENCES clinics(id),
+    max_devices INTEGER NOT NULL,
+    readings_per_second INTEGER NOT NULL,
+    max_stored_bytes INTEGER NOT NULL
+);
+ALTER TABLE clinics ADD COLUMN max_devices INTEGER NOT NULL DEFAULT 10000;
+ALTER TABLE clinics ADD COLUMN readings_per_second INTEGER NOT NULL DEFAULT 100;
+ALTER TABLE clinics ADD COLUMN max_stored_bytes INTEGER NOT NULL DEFAULT 10737418240;
+ALTER TABLE clinics ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
 ";

@@ -1,24 +1,33 @@
-//! Clinics and their devices: `POST /v1/clinics`, `POST /v1/devices`.
+//! Clinics and their devices: `POST /v1/clinics`, `POST /v1/clinics/token`,
+//! `POST /v1/devices`, `DELETE /v1/devices/{id}`, `POST /v1/devices/{id}/token`.
 
-use super::super::auth::{new_secret, Authed, ClinicAuth};
+use super::super::auth::{new_secret, Authed, ClinicAuth, EnrollmentAuth};
 use super::super::keys::expand;
 use super::super::{blocking, with_store, Shared};
-use super::{body_or_error, json_body};
+use super::{body_or_error, json_body, PathArgs};
 use crate::prelude::*;
 use crate::service::ServiceError;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use glovebox_engine::serialization::Header;
 use std::result::Result;
 
-/// `POST /v1/clinics`, body: the compressed server key and the compressed casting key
-/// ([`crate::service::wire::encode_registration`]) → `{clinic_id, token}`.
+/// `POST /v1/clinics` (enrollment token), body: the compressed server key and the
+/// compressed casting key ([`crate::service::wire::encode_registration`]) → `{clinic_id,
+/// token}`. The token is checked before the body is read; the keys are expanded before
+/// anything is stored; the clinic is stored and the token used in one transaction.
 pub(super) async fn register_clinic(
     State(state): State<Shared>,
-    body: Result<Bytes, BytesRejection>,
+    Authed {
+        auth:
+            EnrollmentAuth {
+                id: enrollment,
+                secret: enrollment_secret,
+                quotas,
+            },
+        body,
+    }: Authed<EnrollmentAuth>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
     let body = body_or_error(state.config.max_body_bytes, body)?;
     let (id, token) = blocking(move || {
@@ -47,12 +56,28 @@ pub(super) async fn register_clinic(
         let key_id = header.key_id;
         // Expanded and uploaded to the backend first: keys that do not load leave nothing
         // stored; the first reading does not wait.
-        let monitor = expand(&state.config, params.name, key_id, server_key, casting_key)?;
+        let monitor = expand(
+            &state.config,
+            params.name,
+            key_id,
+            server_key,
+            casting_key,
+            quotas,
+        )?;
         let secret = new_secret();
-        let id =
-            state
-                .store
-                .insert_clinic(&secret, params.name, key_id, server_key, casting_key)?;
+        let id = state
+            .store
+            .register_clinic(
+                (enrollment, &enrollment_secret),
+                &secret,
+                params.name,
+                key_id,
+                server_key,
+                casting_key,
+            )?
+            .ok_or_else(|| {
+                ServiceError::Unauthorized("the enrollment token was used meanwhile".into())
+            })?;
         state.keys.put(id, monitor);
         Ok((id, format!("c{id}.{secret}")))
     })
@@ -113,6 +138,56 @@ pub(super) async fn add_device(
         StatusCode::CREATED,
         Json(serde_json::json!({ "device_id": id, "token": format!("d{id}.{secret}") })),
     ))
+}
+
+/// `POST /v1/clinics/token` (clinic token) → `{token}`: a new clinic token; the one used
+/// is refused from now on.
+pub(super) async fn rotate_clinic_token(
+    State(state): State<Shared>,
+    ClinicAuth(clinic): ClinicAuth,
+) -> Result<Json<serde_json::Value>, ServiceError> {
+    let secret = new_secret();
+    let stored = secret.clone();
+    with_store(&state, move |s| s.rotate_clinic_token(clinic, &stored)).await?;
+    Ok(Json(
+        serde_json::json!({ "token": format!("c{clinic}.{secret}") }),
+    ))
+}
+
+/// `DELETE /v1/devices/{id}` (clinic token): the device is revoked (its token refused, what
+/// it posted kept). 204, or 404 when the clinic has no such device.
+pub(super) async fn revoke_device(
+    State(state): State<Shared>,
+    ClinicAuth(clinic): ClinicAuth,
+    PathArgs(device): PathArgs<i64>,
+) -> Result<StatusCode, ServiceError> {
+    if with_store(&state, move |s| s.revoke_device(clinic, device)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ServiceError::NotFound(format!("device {device}")))
+    }
+}
+
+/// `POST /v1/devices/{id}/token` (clinic token) → `{token}`: the device's new token (the old
+/// one refused from now on); 404 when the clinic has no such device (or it is revoked).
+pub(super) async fn rotate_device_token(
+    State(state): State<Shared>,
+    ClinicAuth(clinic): ClinicAuth,
+    PathArgs(device): PathArgs<i64>,
+) -> Result<Json<serde_json::Value>, ServiceError> {
+    let secret = new_secret();
+    let stored = secret.clone();
+    if with_store(&state, move |s| {
+        s.rotate_device_token(clinic, device, &stored)
+    })
+    .await?
+    {
+        Ok(Json(
+            serde_json::json!({ "token": format!("d{device}.{secret}") }),
+        ))
+    } else {
+        Err(ServiceError::NotFound(format!("device {device}")))
+    }
 }
 
 #[cfg(test)]

@@ -39,10 +39,16 @@ pub(super) fn router(max_body_bytes: usize, request_timeout: Duration) -> Router
             "/v1/clinics",
             post(clinics::register_clinic).layer(limit(max_body_bytes)),
         )
+        .route("/v1/clinics/token", post(clinics::rotate_clinic_token))
         .route(
             "/v1/devices",
             post(clinics::add_device).layer(limit(limits::JSON)),
         )
+        .route(
+            "/v1/devices/{id}",
+            axum::routing::delete(clinics::revoke_device),
+        )
+        .route("/v1/devices/{id}/token", post(clinics::rotate_device_token))
         .route(
             "/v1/readings",
             post(readings::post_readings).layer(limit(limits::READINGS)),

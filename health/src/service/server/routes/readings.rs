@@ -37,6 +37,7 @@ pub(super) async fn post_readings(
         readings.push((head[0], envelope.to_vec()));
     }
     let count = readings.len();
+    monitor.take_readings(count)?;
     let replays = with_store(&state, move |s| {
         s.insert_readings(clinic, device, &readings)
     })
