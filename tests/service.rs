@@ -1239,9 +1239,10 @@ fn the_serve_clinic_and_device_commands_work_together() {
 }
 
 /// A job that fails on its own (a stored reading or record whose bytes were corrupted on disk)
-/// is retried a bounded number of times, then marked failed; the rest of its stream and series
-/// goes on: later readings get their alerts ("sustained" restarts after the gap), later
-/// records are compared with the records before it.
+/// is retried a bounded number of times, then marked failed, and its clinic's stream says so
+/// with the reason; the rest of its stream and series goes on: later readings get their alerts
+/// ("sustained" restarts after the gap), later records are compared with the records before
+/// it.
 #[test]
 fn a_poisoned_job_fails_alone_after_its_attempts() {
     use glovebox::engine::serialization::to_bytes;
@@ -1325,6 +1326,27 @@ fn a_poisoned_job_fails_alone_after_its_attempts() {
     let mut seqs: Vec<u64> = alerts.iter().map(|a| a.seq).collect();
     seqs.sort_unstable();
     assert_eq!(seqs, [0, 1, 3, 4, 5], "every reading but the poisoned one");
+    // The poisoned reading's failure reaches the clinic in its stream, with the reason.
+    let begin = Instant::now();
+    let mut failed = Vec::new();
+    while failed.is_empty() && begin.elapsed() < Duration::from_secs(60) {
+        failed = clinic
+            .fetch_stream(0, Duration::from_secs(2))
+            .unwrap()
+            .into_iter()
+            .filter_map(|item| match item {
+                glovebox::service::StreamItem::Failed(f) => Some(f),
+                glovebox::service::StreamItem::Alerts(_) => None,
+            })
+            .collect();
+    }
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].seq, 2);
+    assert!(
+        failed[0].reason.contains("malformed bytes"),
+        "{}",
+        failed[0].reason
+    );
     for a in &alerts {
         assert!(keys.decrypt_flag(&a.any).unwrap());
         // Sustained needs the 2 readings before, all present: only reading 5 after the gap.
@@ -1744,4 +1766,85 @@ fn a_used_sequence_number_with_another_reading_is_a_conflict() {
     }
     let (readings, ..) = Store::open(&server.database).unwrap().counts().unwrap();
     assert_eq!(readings, 1, "nothing of the refused batch is stored");
+}
+
+/// A backend that faults on its first `faults` blind rotations (a device that resets), then
+/// works: its faults are transient.
+struct FaultingBackend {
+    inner: CpuFftBackend,
+    faults: std::sync::atomic::AtomicUsize,
+}
+
+impl Backend for FaultingBackend {
+    fn name(&self) -> String {
+        "faulting".into()
+    }
+    fn upload_bootstrap_key(&self, bsk: &LweBootstrapKey) -> Result<BootstrapKeyHandle> {
+        self.inner.upload_bootstrap_key(bsk)
+    }
+    fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle> {
+        self.inner.upload_keyswitch_key(ksk)
+    }
+    fn release_bootstrap_key(&self, bsk: &BootstrapKeyHandle) -> Result<()> {
+        self.inner.release_bootstrap_key(bsk)
+    }
+    fn release_keyswitch_key(&self, ksk: &KeyswitchKeyHandle) -> Result<()> {
+        self.inner.release_keyswitch_key(ksk)
+    }
+    fn blind_rotate_batch(
+        &self,
+        bsk: &BootstrapKeyHandle,
+        msed: &[u64],
+        accumulators: &mut [u64],
+    ) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self
+            .faults
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |f| f.checked_sub(1))
+            .is_ok()
+        {
+            return Err(Error::Backend {
+                backend: "faulting".into(),
+                reason: "the device reset".into(),
+            });
+        }
+        self.inner.blind_rotate_batch(bsk, msed, accumulators)
+    }
+    fn keyswitch_batch(
+        &self,
+        ksk: &KeyswitchKeyHandle,
+        inputs: &[u64],
+        outputs: &mut [u64],
+    ) -> Result<()> {
+        self.inner.keyswitch_batch(ksk, inputs, outputs)
+    }
+}
+
+/// Backend faults are transient: a reading that meets more of them than a job's attempts is
+/// retried with back-off, never counted, and gets its alerts once the backend works again.
+#[test]
+fn transient_backend_faults_count_against_no_job() {
+    let backend = Arc::new(FaultingBackend {
+        inner: CpuFftBackend::new(),
+        faults: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let shared = backend.clone();
+    let server = start_configured(true, |_| {}, move |c| c.backend = shared);
+    let (keys, clinic) = register(&server);
+    let d = clinic.add_device("p").unwrap();
+    // Six faults: more than a job's five attempts (the lane backs off 0.2 s, doubling).
+    backend.faults.store(6, std::sync::atomic::Ordering::SeqCst);
+    let reading = keys
+        .provision_device()
+        .encrypt(Reading::new(130, 97))
+        .unwrap();
+    d.post_readings(&[(0, &reading)]).unwrap();
+    let got = fetch_all(&clinic, 1);
+    assert_eq!(got.len(), 1);
+    assert!(keys.decrypt_flag(&got[0].heart_rate).unwrap());
+    assert_eq!(backend.faults.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let items = clinic.fetch_stream(0, Duration::ZERO).unwrap();
+    assert!(items
+        .iter()
+        .all(|i| matches!(i, glovebox::service::StreamItem::Alerts(_))));
 }

@@ -10,7 +10,7 @@ use glovebox::engine::serialization::{from_bytes, to_bytes};
 use glovebox::engine::shortint::public_key::CompactPrivateKey;
 use glovebox::prelude::*;
 use glovebox::records::PlainAnalysis;
-use glovebox::service::{ClinicClient, Endpoint, ServiceError};
+use glovebox::service::{ClinicClient, Endpoint, ServiceError, StreamItem};
 use glovebox::vitals::Clinic;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -396,9 +396,18 @@ struct AlertRow {
     sustained: bool,
 }
 
+/// A reading that failed for good, as the stream reports it.
+#[derive(Serialize)]
+struct FailedRow {
+    patient: String,
+    seq: u64,
+    reason: String,
+}
+
 #[derive(Serialize)]
 struct Alerts {
     alerts: Vec<AlertRow>,
+    failed: Vec<FailedRow>,
 }
 
 fn mark(b: bool) -> &'static str {
@@ -411,6 +420,12 @@ fn mark(b: bool) -> &'static str {
 
 impl Report for Alerts {
     fn print_table(&self) {
+        for f in &self.failed {
+            println!(
+                "{:<16} {:>6}  FAILED: {} (the reading was not evaluated)",
+                f.patient, f.seq, f.reason
+            );
+        }
         if self.alerts.is_empty() {
             println!("no new alerts");
             return;
@@ -586,23 +601,31 @@ pub fn run(args: Args) -> CliResult<()> {
         }
         ClinicCommand::Alerts { wait, all } => {
             let since = if all { 0 } else { files.state.alerts_cursor };
-            let fetched = client.fetch_alerts(since, Duration::from_secs(wait))?;
+            let fetched = client.fetch_stream(since, Duration::from_secs(wait))?;
             let mut alerts = Vec::with_capacity(fetched.len());
-            for a in &fetched {
-                alerts.push(AlertRow {
-                    patient: files.patient_of(a.device_id),
-                    seq: a.seq,
-                    heart_rate: files.keys.decrypt_flag(&a.heart_rate)?,
-                    spo2: files.keys.decrypt_flag(&a.spo2)?,
-                    any: files.keys.decrypt_flag(&a.any)?,
-                    sustained: files.keys.decrypt_flag(&a.sustained)?,
-                });
+            let mut failed = Vec::new();
+            for item in &fetched {
+                match item {
+                    StreamItem::Alerts(a) => alerts.push(AlertRow {
+                        patient: files.patient_of(a.device_id),
+                        seq: a.seq,
+                        heart_rate: files.keys.decrypt_flag(&a.heart_rate)?,
+                        spo2: files.keys.decrypt_flag(&a.spo2)?,
+                        any: files.keys.decrypt_flag(&a.any)?,
+                        sustained: files.keys.decrypt_flag(&a.sustained)?,
+                    }),
+                    StreamItem::Failed(f) => failed.push(FailedRow {
+                        patient: files.patient_of(f.device_id),
+                        seq: f.seq,
+                        reason: f.reason.clone(),
+                    }),
+                }
             }
             if let Some(last) = fetched.last() {
-                files.state.alerts_cursor = files.state.alerts_cursor.max(last.id);
+                files.state.alerts_cursor = files.state.alerts_cursor.max(last.id());
                 files.save()?;
             }
-            Alerts { alerts }.emit(output);
+            Alerts { alerts, failed }.emit(output);
         }
         ClinicCommand::Record {
             patient,

@@ -58,6 +58,34 @@ pub struct AlertRecord {
     pub sustained: BoolCiphertext,
 }
 
+/// A reading that failed for good (its own fault: bytes that do not decode under the clinic's
+/// key, …), as its clinic's stream reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedReading {
+    /// The cursor, as [`AlertRecord::id`].
+    pub id: i64,
+    pub device_id: i64,
+    pub seq: u64,
+    pub reason: String,
+}
+
+/// One item of a clinic's stream.
+#[derive(Clone, Debug)]
+pub enum StreamItem {
+    Alerts(AlertRecord),
+    Failed(FailedReading),
+}
+
+impl StreamItem {
+    /// The cursor: fetch `since` the largest one seen.
+    pub fn id(&self) -> i64 {
+        match self {
+            StreamItem::Alerts(a) => a.id,
+            StreamItem::Failed(f) => f.id,
+        }
+    }
+}
+
 /// A record's analysis as fetched, still encrypted, with the record's clear metadata.
 #[derive(Clone, Debug)]
 pub struct AnalysisRecord {
@@ -378,21 +406,46 @@ impl ClinicClient {
         since: i64,
         wait: Duration,
     ) -> Result<Vec<AlertRecord>, ServiceError> {
+        Ok(self
+            .fetch_stream(since, wait)?
+            .into_iter()
+            .filter_map(|item| match item {
+                StreamItem::Alerts(a) => Some(a),
+                StreamItem::Failed(_) => None,
+            })
+            .collect())
+    }
+
+    /// The clinic's stream since `since`: each reading's alerts, or why it failed for good
+    /// ([`Self::fetch_alerts`] leaves the failures out).
+    pub fn fetch_stream(
+        &self,
+        since: i64,
+        wait: Duration,
+    ) -> Result<Vec<StreamItem>, ServiceError> {
         let body = self.poll("alerts", since, wait)?;
         wire::decode_alerts(&body)
             .map_err(ServiceError::Http)?
             .into_iter()
-            .map(|frame| {
-                let alerts = ReadingAlerts::from_ciphertexts(self.ciphertexts(frame.envelope)?)?;
-                Ok(AlertRecord {
+            .map(|frame| match frame.body {
+                wire::AlertBody::Failed(reason) => Ok(StreamItem::Failed(FailedReading {
                     id: frame.id,
                     device_id: frame.device_id,
                     seq: frame.seq,
-                    heart_rate: alerts.heart_rate,
-                    spo2: alerts.spo2,
-                    any: alerts.any,
-                    sustained: alerts.sustained,
-                })
+                    reason: reason.to_string(),
+                })),
+                wire::AlertBody::Flags(envelope) => {
+                    let alerts = ReadingAlerts::from_ciphertexts(self.ciphertexts(envelope)?)?;
+                    Ok(StreamItem::Alerts(AlertRecord {
+                        id: frame.id,
+                        device_id: frame.device_id,
+                        seq: frame.seq,
+                        heart_rate: alerts.heart_rate,
+                        spo2: alerts.spo2,
+                        any: alerts.any,
+                        sustained: alerts.sustained,
+                    }))
+                }
             })
             .collect()
     }

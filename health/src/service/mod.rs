@@ -21,8 +21,8 @@
 //!   list of the reading's four nibbles (heart rate then SpO2,
 //!   [`crate::vitals::EncryptedReading`]);
 //! - alerts: `[count: u32]` then repeated `[alert id: i64][device id: i64][seq: u64]
-//!   [length: u32][envelope]`, each envelope a batch of 4 flags: heart rate, SpO2, any,
-//!   sustained;
+//!   [status: u64][length: u32][body]`, the body (status 0) an envelope of 4 flags: heart
+//!   rate, SpO2, any, sustained, or (status 1) why the reading failed for good;
 //! - records: `POST /v1/records?patient=&test=&date=YYYY-MM-DD&change=X&window=k`, the body
 //!   one envelope: a ciphertext batch of the value's blocks ([`crate::records`]);
 //! - analyses and cohort results: `[count: u32]` (analyses only) then per item `[length: u32]
@@ -38,7 +38,8 @@ pub mod tls;
 pub mod wire;
 
 pub use client::{
-    AlertRecord, AnalysisRecord, ClinicClient, CohortResult, DeviceClient, RecordPosted,
+    AlertRecord, AnalysisRecord, ClinicClient, CohortResult, DeviceClient, FailedReading,
+    RecordPosted, StreamItem,
 };
 pub use server::{serve, ServiceConfig};
 pub use tls::Endpoint;
@@ -135,6 +136,25 @@ impl From<crate::Error> for ServiceError {
 }
 
 impl ServiceError {
+    /// Whether the failure is the server's passing state rather than the request's or the
+    /// job's content: the store, the backend (a device fault, a key released meanwhile), a
+    /// limit of the moment. The worker retries these without counting them against a job.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ServiceError::Store(_)
+            | ServiceError::Internal(_)
+            | ServiceError::Busy(_)
+            | ServiceError::Timeout(_)
+            | ServiceError::Io(_)
+            | ServiceError::Http(_) => true,
+            ServiceError::Engine(e) => matches!(
+                e,
+                glovebox_engine::Error::Backend { .. } | glovebox_engine::Error::InvalidHandle(_)
+            ),
+            _ => false,
+        }
+    }
+
     /// The HTTP status of the error, and its `kind` in the JSON body.
     pub fn status(&self) -> (u16, &'static str) {
         match self {

@@ -8,24 +8,37 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One alert record on the wire: `[alert id: i64][device id: i64][seq: u64][length: u32]
-/// [envelope]`, the envelope a batch of the reading's flags.
+/// One alert record on the wire: `[alert id: i64][device id: i64][seq: u64][status: u64]
+/// [length: u32][body]`: status 0, the body an envelope of the reading's flags; status 1, the
+/// reading failed for good and the body is the reason (UTF-8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AlertFrame<'a> {
     pub id: i64,
     pub device_id: i64,
     pub seq: u64,
-    pub envelope: &'a [u8],
+    /// The flags' envelope, or the failure's reason.
+    pub body: AlertBody<'a>,
+}
+
+/// What an alert record carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertBody<'a> {
+    Flags(&'a [u8]),
+    Failed(&'a str),
 }
 
 /// An answer of alert records: `[count: u32]` then the records.
 pub fn encode_alerts(alerts: &[AlertFrame<'_>]) -> Vec<u8> {
     let mut out = (alerts.len() as u32).to_le_bytes().to_vec();
     for a in alerts {
+        let (status, body) = match a.body {
+            AlertBody::Flags(e) => (0, e),
+            AlertBody::Failed(reason) => (1, reason.as_bytes()),
+        };
         put_record(
             &mut out,
-            &[a.id as u64, a.device_id as u64, a.seq],
-            a.envelope,
+            &[a.id as u64, a.device_id as u64, a.seq, status],
+            body,
         );
     }
     out
@@ -34,15 +47,24 @@ pub fn encode_alerts(alerts: &[AlertFrame<'_>]) -> Vec<u8> {
 /// The records of an answer of [`encode_alerts`], checked against its declared count.
 pub fn decode_alerts(bytes: &[u8]) -> Result<Vec<AlertFrame<'_>>, String> {
     let (count, body) = counted(bytes)?;
-    let frames: Vec<AlertFrame<'_>> = records(body, 3)?
+    let frames: Vec<AlertFrame<'_>> = records(body, 4)?
         .into_iter()
-        .map(|(head, envelope)| AlertFrame {
-            id: head[0] as i64,
-            device_id: head[1] as i64,
-            seq: head[2],
-            envelope,
+        .map(|(head, body)| {
+            let body = match head[3] {
+                0 => AlertBody::Flags(body),
+                1 => AlertBody::Failed(
+                    std::str::from_utf8(body).map_err(|e| format!("a failure's reason: {e}"))?,
+                ),
+                s => return Err(format!("an alert record of status {s}")),
+            };
+            Ok(AlertFrame {
+                id: head[0] as i64,
+                device_id: head[1] as i64,
+                seq: head[2],
+                body,
+            })
         })
-        .collect();
+        .collect::<Result<_, String>>()?;
     check_count(frames.len(), count)?;
     Ok(frames)
 }
@@ -240,13 +262,13 @@ mod tests {
                 id: 7,
                 device_id: 2,
                 seq: 40,
-                envelope: b"abc",
+                body: AlertBody::Flags(b"abc"),
             },
             AlertFrame {
                 id: 8,
                 device_id: 3,
                 seq: 0,
-                envelope: b"",
+                body: AlertBody::Failed("bytes that do not decode"),
             },
         ];
         let bytes = encode_alerts(&alerts);
@@ -255,6 +277,15 @@ mod tests {
         let mut wrong_count = bytes.clone();
         wrong_count[0] = 3;
         assert!(decode_alerts(&wrong_count).is_err());
+        // An unknown status, and a reason that is not UTF-8, are errors.
+        let mut bad = encode_alerts(&alerts[..1]);
+        bad[4 + 24] = 9;
+        assert!(decode_alerts(&bad).is_err());
+        let mut bad = encode_alerts(&alerts[1..]);
+        bad[4 + 24] = 1;
+        let n = bad.len();
+        bad[n - 1] = 0xff;
+        assert!(decode_alerts(&bad).is_err());
 
         let meta = AnalysisMeta {
             id: 1,

@@ -2,10 +2,10 @@
 //! signature runs only for a request whose bearer token the store recognizes, and never
 //! parses headers itself. A route with a body names [`Authed`], which checks the token
 //! *before* it reads the body: a wrong token is a 401 whatever the body, and an unknown
-//! client's body is never buffered. A refused body is drained (at most
-//! [`DRAIN_BYTES`], for at most [`DRAIN_TIME`], then discarded) so that a plain HTTP/1.1
-//! client, which writes its whole request before it reads the answer, sees the 401 rather
-//! than a broken pipe.
+//! client's body is never kept. A refused body is read and dropped frame by frame (up to the
+//! largest body limit, for at most [`DRAIN_TIME`]) so that a plain HTTP/1.1 client, which
+//! writes its whole request before it reads the answer, sees the 401 rather than a broken
+//! pipe.
 //!
 //! Tokens are `e<id>.<secret>` (enrollment: registers one clinic, made by the operator with
 //! `glovebox serve enroll`), `c<id>.<secret>` (clinic) and `d<id>.<secret>` (device); the
@@ -94,8 +94,8 @@ where
         let auth = match A::from_request_parts(&mut parts, state).await {
             Ok(auth) => auth,
             Err(e) => {
-                let drain = axum::body::to_bytes(body, DRAIN_BYTES);
-                let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+                let limit = state.config.max_body_bytes;
+                let _ = tokio::time::timeout(DRAIN_TIME, discard(body, limit)).await;
                 return Err(e);
             }
         };
@@ -108,10 +108,20 @@ where
     }
 }
 
-/// The most of a refused request's body read (and discarded) before the 401.
-pub(super) const DRAIN_BYTES: usize = 64 << 10;
-/// The longest a refused request's body is waited for.
-pub(super) const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+/// The longest a refused request's body is read (and discarded) before the 401.
+pub(super) const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reads and drops a body frame by frame, at most `limit` bytes: nothing is kept.
+async fn discard(mut body: axum::body::Body, limit: usize) {
+    use http_body_util::BodyExt;
+    let mut seen = 0usize;
+    while let Some(Ok(frame)) = body.frame().await {
+        seen += frame.data_ref().map_or(0, |d| d.len());
+        if seen > limit {
+            return;
+        }
+    }
+}
 
 /// A new token secret ([`crate::service::new_token_secret`]).
 pub(super) fn new_secret() -> String {

@@ -89,9 +89,9 @@ struct AppState {
     alerts: tokio::sync::Notify,
     /// Signalled when analyses or cohort results are stored.
     analyses: tokio::sync::Notify,
-    /// Whether a worker thread is running now, and how many times the supervisor restarted
-    /// one that stopped (a panic).
-    worker_running: std::sync::atomic::AtomicBool,
+    /// Worker lanes running now (of [`worker::Lane`]'s two), and how many times a supervisor
+    /// restarted one that stopped (a panic).
+    workers_running: std::sync::atomic::AtomicUsize,
     worker_restarts: std::sync::atomic::AtomicU64,
     /// Permits of waiting long polls.
     long_polls: tokio::sync::Semaphore,
@@ -159,18 +159,21 @@ pub async fn serve(
         work: (Mutex::new(true), std::sync::Condvar::new()),
         alerts: tokio::sync::Notify::new(),
         analyses: tokio::sync::Notify::new(),
-        worker_running: std::sync::atomic::AtomicBool::new(false),
+        workers_running: std::sync::atomic::AtomicUsize::new(0),
         worker_restarts: std::sync::atomic::AtomicU64::new(0),
         long_polls,
     });
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let worker = {
+    let mut workers = Vec::new();
+    for lane in [worker::Lane::Alerts, worker::Lane::Batch] {
         let (state, stop) = (state.clone(), stop.clone());
-        std::thread::Builder::new()
-            .name("glovebox-supervisor".into())
-            .spawn(move || worker::supervise(state, stop))
-            .map_err(|e| ServiceError::Internal(format!("starting the worker: {e}")))?
-    };
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("glovebox-supervisor-{lane:?}").to_lowercase())
+                .spawn(move || worker::supervise(state, stop, lane))
+                .map_err(|e| ServiceError::Internal(format!("starting the worker: {e}")))?,
+        );
+    }
     let app = routes::router(limit, state.config.request_timeout).with_state(state.clone());
     let header_timeout = state.config.header_timeout;
     // One server for both schemes (axum-server on hyper): connections capped at accept,
@@ -210,6 +213,8 @@ pub async fn serve(
     .map_err(|e| ServiceError::Http(e.to_string()));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     state.wake_worker();
-    let _ = worker.join();
+    for w in workers {
+        let _ = w.join();
+    }
     result
 }

@@ -22,19 +22,30 @@ use std::time::Duration;
 /// Attempts of a job that fails on its own before it is marked failed.
 const MAX_ATTEMPTS: u32 = 5;
 
-/// Runs the worker on a thread of its own and starts it again whenever it stops before `stop`
-/// (a panic), after a back-off of 1 s doubling to 30 s; `/v1/health` reports whether a worker
-/// runs and how many restarts there were. Jobs a dead worker held uncommitted are pending in
-/// the store, so the new worker takes them up.
-pub(super) fn supervise(state: Shared, stop: Arc<AtomicBool>) {
+/// The worker's lanes, each a thread of its own: readings' alerts never wait behind a lab
+/// record or a cohort (a cohort of tens of thousands of patients takes minutes). Both lanes'
+/// bootstraps go through the clinic's driver, which batches them together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Lane {
+    /// Readings' alerts.
+    Alerts,
+    /// Lab records' analyses, then cohorts.
+    Batch,
+}
+
+/// Runs `lane`'s worker on a thread of its own and starts it again whenever it stops before
+/// `stop` (a panic), after a back-off of 1 s doubling to 30 s; `/v1/health` reports the lanes
+/// running and the restarts. Jobs a dead worker held uncommitted are pending in the store, so
+/// the new worker takes them up.
+pub(super) fn supervise(state: Shared, stop: Arc<AtomicBool>, lane: Lane) {
     let mut backoff = Duration::from_secs(1);
     while !stop.load(Ordering::Relaxed) {
-        state.worker_running.store(true, Ordering::Relaxed);
+        state.workers_running.fetch_add(1, Ordering::Relaxed);
         let worker = {
             let (state, stop) = (state.clone(), stop.clone());
             std::thread::Builder::new()
-                .name("glovebox-alerts".into())
-                .spawn(move || run(state, stop))
+                .name(format!("glovebox-{lane:?}").to_lowercase())
+                .spawn(move || run(state, stop, lane))
         };
         let outcome = match worker {
             Ok(w) => w.join().map_err(|p| {
@@ -45,42 +56,56 @@ pub(super) fn supervise(state: Shared, stop: Arc<AtomicBool>) {
             }),
             Err(e) => Err(format!("cannot start: {e}")),
         };
-        state.worker_running.store(false, Ordering::Relaxed);
+        state.workers_running.fetch_sub(1, Ordering::Relaxed);
         if stop.load(Ordering::Relaxed) {
             return;
         }
         let why = outcome.err().unwrap_or_else(|| "it returned".into());
-        eprintln!("glovebox serve: the worker stopped ({why}); restarting in {backoff:?}");
+        eprintln!("glovebox serve: the {lane:?} worker stopped ({why}); restarting in {backoff:?}");
         state.worker_restarts.fetch_add(1, Ordering::Relaxed);
-        let deadline = std::time::Instant::now() + backoff;
-        while std::time::Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        pause(&stop, backoff);
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
 }
 
-/// The worker's loop: steps of pending readings (one per device), of pending records (one per
-/// series), and pending cohort jobs (one at a time), until `stop`; it sleeps while there is
-/// nothing to do, until woken ([`AppState::wake_worker`]) or half a second passed.
-pub(super) fn run(state: Shared, stop: Arc<AtomicBool>) {
+/// Sleeps `d`, or until `stop`.
+fn pause(stop: &AtomicBool, d: Duration) {
+    let deadline = std::time::Instant::now() + d;
+    while std::time::Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(20).min(d));
+    }
+}
+
+/// A lane's loop until `stop`: steps of pending readings (one per device), or of pending
+/// records (one per series) and cohort jobs (one at a time). A transient failure (the store,
+/// the backend, a key being loaded) counts against no job: the lane backs off, 200 ms doubling
+/// to 30 s, and runs the step again. It sleeps while there is nothing to do, until woken
+/// ([`AppState::wake_worker`]) or half a second passed.
+pub(super) fn run(state: Shared, stop: Arc<AtomicBool>, lane: Lane) {
+    let mut backoff = Duration::from_millis(200);
     while !stop.load(Ordering::Relaxed) {
         fault_panic_once();
-        let steps = [
-            readings_step(&state),
-            records_step(&state),
-            cohort_step(&state),
-        ];
+        let steps = match lane {
+            Lane::Alerts => vec![readings_step(&state)],
+            Lane::Batch => vec![records_step(&state), cohort_step(&state)],
+        };
         let mut busy = false;
+        let mut failed = false;
         for step in steps {
             match step {
                 Ok(did) => busy |= did,
                 Err(e) => {
-                    eprintln!("glovebox serve: {e}");
-                    std::thread::sleep(Duration::from_millis(200));
+                    eprintln!("glovebox serve: {e} (transient: retried in {backoff:?})");
+                    failed = true;
                 }
             }
         }
+        if failed {
+            pause(&stop, backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+            continue;
+        }
+        backoff = Duration::from_millis(200);
         if !busy {
             let (flag, cv) = &state.work;
             let mut woken = flag.lock().unwrap_or_else(|e| e.into_inner());
@@ -101,9 +126,11 @@ fn monitor(state: &AppState, clinic: i64) -> Result<Arc<ClinicMonitor>, ServiceE
 }
 
 /// One step of jobs (readings or records): per clinic, all its jobs in one batch; when the
-/// batch fails, one job at a time, to find the jobs that fail alone: each of those counts an
-/// attempt (`fail`) and fails for good after [`MAX_ATTEMPTS`] (its stream or series goes on
-/// without it). Whether there was any job.
+/// batch fails on its content, one job at a time, to find the jobs that fail alone: each of
+/// those counts an attempt (`fail`) and fails for good after [`MAX_ATTEMPTS`] (its stream or
+/// series goes on without it, and the failure is reported to the clinic). A transient failure
+/// ([`ServiceError::is_transient`]) counts against no job: the step stops with it, for the
+/// lane to back off and run again. Whether there was any job.
 fn run_step<J>(
     state: &AppState,
     pending: Vec<J>,
@@ -118,20 +145,24 @@ fn run_step<J>(
     for p in pending {
         by_clinic.entry(clinic_of(&p)).or_default().push(p);
     }
-    let mut result = Ok(true);
     for (clinic, jobs) in by_clinic {
-        if run(state, clinic, &jobs).is_err() {
-            for job in &jobs {
-                if let Err(e) = run(state, clinic, std::slice::from_ref(job)) {
+        match run(state, clinic, &jobs) {
+            Ok(()) => continue,
+            Err(e) if e.is_transient() => return Err(e),
+            Err(_) => {}
+        }
+        for job in &jobs {
+            match run(state, clinic, std::slice::from_ref(job)) {
+                Ok(()) => {}
+                Err(e) if e.is_transient() => return Err(e),
+                Err(e) => {
                     let what = fail(job, &e.to_string())?;
-                    result = Err(ServiceError::Failed(format!(
-                        "clinic {clinic}, {what}: {e}"
-                    )));
+                    eprintln!("glovebox serve: clinic {clinic}, {what}: {e} (an attempt counted)");
                 }
             }
         }
     }
-    result
+    Ok(true)
 }
 
 /// One step of readings (one per device).
@@ -180,11 +211,18 @@ fn cohort_step(state: &AppState) -> Result<bool, ServiceError> {
     let Some(job) = state.store.next_pending_cohort()? else {
         return Ok(false);
     };
-    if let Err(e) = compute_cohort(state, &job) {
-        state
-            .store
-            .fail_cohort(job.id, &e.to_string(), MAX_ATTEMPTS)?;
-        return Err(ServiceError::Failed(format!("cohort {}: {e}", job.id)));
+    match compute_cohort(state, &job) {
+        Ok(()) => {}
+        Err(e) if e.is_transient() => return Err(e),
+        Err(e) => {
+            state
+                .store
+                .fail_cohort(job.id, &e.to_string(), MAX_ATTEMPTS)?;
+            eprintln!(
+                "glovebox serve: cohort {}: {e} (an attempt counted)",
+                job.id
+            );
+        }
     }
     state.analyses.notify_waiters();
     Ok(true)

@@ -152,6 +152,7 @@ fn migrate(conn: &Connection) -> Result<()> {
         schema::SCHEMA_V2,
         schema::SCHEMA_V3,
         schema::SCHEMA_V4,
+        schema::SCHEMA_V5,
     ];
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {

@@ -17,7 +17,10 @@ pub struct AlertRow {
     pub id: i64,
     pub device_id: i64,
     pub seq: u64,
+    /// The flags' envelope (empty for a failed reading).
     pub flags: Vec<u8>,
+    /// Why the reading failed for good (`None` for computed alerts).
+    pub error: Option<String>,
 }
 
 /// A reading's computed alerts, to store with the reading marked done.
@@ -118,8 +121,8 @@ impl Store {
     pub fn device_alerts(&self, device_id: i64, from: u64, to: u64) -> Result<Vec<AlertRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, device_id, seq, flags FROM alerts
-             WHERE device_id = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq",
+            "SELECT id, device_id, seq, flags, error FROM alerts
+             WHERE device_id = ?1 AND seq >= ?2 AND seq < ?3 AND error IS NULL ORDER BY seq",
         )?;
         let rows = stmt.query_map(params![device_id, from as i64, to as i64], Self::alert_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -151,6 +154,7 @@ impl Store {
             device_id: r.get(1)?,
             seq: r.get::<_, i64>(2)? as u64,
             flags: r.get(3)?,
+            error: r.get(4)?,
         })
     }
 
@@ -158,21 +162,13 @@ impl Store {
     pub fn alerts_since(&self, clinic_id: i64, since: i64, limit: usize) -> Result<Vec<AlertRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT id, device_id, seq, flags FROM alerts WHERE clinic_id = ?1 AND id > ?2
+            "SELECT id, device_id, seq, flags, error FROM alerts WHERE clinic_id = ?1 AND id > ?2
                  ORDER BY id LIMIT ?3",
         )?;
-        let rows = stmt.query_map(params![clinic_id, since, limit as i64], |r| {
-            Ok(AlertRow {
-                id: r.get(0)?,
-                device_id: r.get(1)?,
-                seq: r.get::<_, i64>(2)? as u64,
-                flags: r.get(3)?,
-            })
-        })?;
+        let rows = stmt.query_map(params![clinic_id, since, limit as i64], Self::alert_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Counts (for tests and the load command): readings stored, readings pending, alerts.
     /// Pending jobs (readings, records, cohorts) and the age in ms of the oldest pending
     /// reading (`None` when none is pending).
     pub fn pending_jobs(&self) -> Result<(u64, u64, u64, Option<i64>)> {
@@ -195,6 +191,8 @@ impl Store {
         ))
     }
 
+    /// Counts (for tests and the load command): readings stored, readings pending, alerts
+    /// computed (failures left out).
     pub fn counts(&self) -> Result<(u64, u64, u64)> {
         let conn = self.conn();
         let one = |sql: &str| -> Result<u64> {
@@ -205,7 +203,7 @@ impl Store {
         Ok((
             one("SELECT COUNT(*) FROM readings")?,
             one("SELECT COUNT(*) FROM readings WHERE state = 0")?,
-            one("SELECT COUNT(*) FROM alerts")?,
+            one("SELECT COUNT(*) FROM alerts WHERE error IS NULL")?,
         ))
     }
 }

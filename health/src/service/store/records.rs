@@ -373,8 +373,9 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    /// A failed attempt of a reading; failed for good, it has no alerts, and its stream goes
-    /// on without it ("sustained" restarts after the gap).
+    /// A failed attempt of a reading; failed for good, it leaves an alert row with the reason
+    /// (empty flags: the clinic sees the failure in its stream), and its stream goes on
+    /// without it ("sustained" restarts after the gap).
     pub fn fail_reading(
         &self,
         device_id: i64,
@@ -389,7 +390,14 @@ impl Store {
             &[(":device", &device_id), (":seq", &seq)],
             error,
             max_attempts,
-        )
+        )?;
+        self.conn().execute(
+            "INSERT OR IGNORE INTO alerts (clinic_id, device_id, seq, flags, error)
+             SELECT clinic_id, device_id, seq, x'', error FROM readings
+             WHERE device_id = ?1 AND seq = ?2 AND state = ?3",
+            params![device_id, seq, JobState::Failed],
+        )?;
+        Ok(())
     }
 
     /// A failed attempt of a record's analysis; failed for good, its series' later records

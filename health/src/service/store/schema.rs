@@ -2,7 +2,7 @@
 //! the version it finds (`PRAGMA user_version`) to this build's, each in one transaction.
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 pub(super) const SCHEMA_V1: &str = "
 CREATE TABLE clinics (
@@ -109,4 +109,10 @@ ALTER TABLE clinics ADD COLUMN readings_per_second INTEGER NOT NULL DEFAULT 100;
 ALTER TABLE clinics ADD COLUMN max_stored_bytes INTEGER NOT NULL DEFAULT 10737418240;
 ALTER TABLE clinics ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
+";
+
+/// Version 5: a reading that failed for good leaves an alert row with its reason (and empty
+/// flags), so the failure reaches the clinic in its stream.
+pub(super) const SCHEMA_V5: &str = "
+ALTER TABLE alerts ADD COLUMN error TEXT;
 ";

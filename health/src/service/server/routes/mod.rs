@@ -96,14 +96,16 @@ async fn within(
     }
 }
 
-/// `GET /v1/health` (no token): 200 with `status: "ok"` while a worker runs, 503 with
-/// `"degraded"` while none does (the supervisor restarts it); the worker's restarts, the
+/// `GET /v1/health` (no token): 200 with `status: "ok"` while both worker lanes run (alerts;
+/// records and cohorts), 503 with `"degraded"` while one does not (its supervisor restarts
+/// it); the restarts, the
 /// pending jobs and the oldest pending reading's age, and the key cache's clinics and bytes.
 async fn health(
     axum::extract::State(state): axum::extract::State<Shared>,
 ) -> Result<(StatusCode, axum::Json<serde_json::Value>), ServiceError> {
     use std::sync::atomic::Ordering;
-    let running = state.worker_running.load(Ordering::Relaxed);
+    let lanes = state.workers_running.load(Ordering::Relaxed);
+    let running = lanes == 2;
     let (readings, records, cohorts, oldest_ms) =
         super::with_store(&state, |s| s.pending_jobs()).await?;
     let (clinics, bytes) = state.keys.resident();
@@ -117,6 +119,7 @@ async fn health(
         axum::Json(serde_json::json!({
             "status": if running { "ok" } else { "degraded" },
             "worker_running": running,
+            "worker_lanes_running": lanes,
             "worker_restarts": state.worker_restarts.load(Ordering::Relaxed),
             "pending_readings": readings,
             "pending_records": records,

@@ -4,7 +4,7 @@ use super::super::auth::{Authed, ClinicAuth, DeviceAuth};
 use super::super::{with_store, Shared};
 use super::QueryArgs;
 use super::{body_or_error, long_poll, monitor, PollQuery};
-use crate::service::wire::{self, AlertFrame};
+use crate::service::wire::{self, AlertBody, AlertFrame};
 use crate::service::ServiceError;
 use axum::extract::State;
 use axum::Json;
@@ -69,7 +69,10 @@ pub(super) async fn get_alerts(
             id: r.id,
             device_id: r.device_id,
             seq: r.seq,
-            envelope: &r.flags,
+            body: match &r.error {
+                Some(reason) => AlertBody::Failed(reason),
+                None => AlertBody::Flags(&r.flags),
+            },
         })
         .collect();
     Ok(wire::encode_alerts(&frames))
