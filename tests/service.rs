@@ -620,11 +620,15 @@ fn bad_requests_get_their_status_and_store_nothing() {
         };
         match result {
             Err(ureq::Error::Status(status, response)) => {
+                let header = response.header("x-request-id").map(str::to_string);
                 let json: serde_json::Value = response.into_json().unwrap_or_default();
                 assert_eq!(status, *want, "{what}: {json}");
+                assert_eq!(header.as_deref(), json["request_id"].as_str(), "{what}");
                 assert!(
-                    json["error"].is_string() && json["kind"].is_string(),
-                    "{what}: a JSON error body, got {json}"
+                    json["error"].is_string()
+                        && json["kind"].is_string()
+                        && json["request_id"].as_str().is_some_and(|id| id.len() == 16),
+                    "{what}: a JSON error body with the request id, got {json}"
                 );
             }
             other => panic!("{what}: expected {want}, got {other:?}"),

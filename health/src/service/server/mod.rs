@@ -108,10 +108,33 @@ impl AppState {
 
 type Shared = Arc<AppState>;
 
+tokio::task_local! {
+    /// The id of the request being answered (set by [`routes`]'s request-id layer).
+    pub(super) static REQUEST_ID: String;
+}
+
+/// Errors as answers: a JSON body `{"error", "kind", "request_id"}`. An internal failure (the
+/// store, the server itself) is logged with the request id and answered generically: its
+/// details (SQL, paths) stay in the server's log.
 impl IntoResponse for ServiceError {
     fn into_response(self) -> Response {
         let (status, kind) = self.status();
-        let body = serde_json::json!({ "error": self.to_string(), "kind": kind });
+        let id = REQUEST_ID.try_with(|id| id.clone()).unwrap_or_default();
+        let internal = matches!(
+            self,
+            ServiceError::Store(_)
+                | ServiceError::Internal(_)
+                | ServiceError::Io(_)
+                | ServiceError::Http(_)
+                | ServiceError::Status { .. }
+        );
+        let message = if internal {
+            eprintln!("glovebox serve: request {id}: {self}");
+            format!("internal error (request {id}; the server's log has the details)")
+        } else {
+            self.to_string()
+        };
+        let body = serde_json::json!({ "error": message, "kind": kind, "request_id": id });
         (
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             Json(body),
@@ -217,4 +240,44 @@ pub async fn serve(
         let _ = w.join();
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An internal failure is answered without its details, with the request's id; a client's
+    /// error keeps its message.
+    #[test]
+    fn internal_errors_are_answered_generically_with_the_request_id() {
+        let body = |e: ServiceError| {
+            REQUEST_ID.sync_scope("00c0ffee00c0ffee".to_string(), || {
+                let response = e.into_response();
+                let status = response.status();
+                let bytes = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap()
+                    .block_on(axum::body::to_bytes(response.into_body(), 1 << 16))
+                    .unwrap();
+                (
+                    status,
+                    serde_json::from_slice::<serde_json::Value>(&bytes).unwrap(),
+                )
+            })
+        };
+        let (status, json) = body(ServiceError::Store(StoreError::Inconsistent(
+            "SELECT token_hash FROM clinics".into(),
+        )));
+        assert_eq!(status, 500);
+        assert_eq!(json["request_id"], "00c0ffee00c0ffee");
+        let text = json["error"].as_str().unwrap();
+        assert!(
+            !text.contains("SELECT") && text.contains("00c0ffee00c0ffee"),
+            "{text}"
+        );
+        let (status, json) = body(ServiceError::BadRequest("a date".into()));
+        assert_eq!(status, 400);
+        assert_eq!(json["error"], "bad request: a date");
+        assert_eq!(json["request_id"], "00c0ffee00c0ffee");
+    }
 }

@@ -76,6 +76,23 @@ pub(super) fn router(max_body_bytes: usize, request_timeout: Duration) -> Router
             request_timeout,
             within,
         ))
+        .layer(axum::middleware::from_fn(with_request_id))
+}
+
+/// Gives every request an id (16 hex digits from the OS's generator): answered in the
+/// `x-request-id` header and in every error body, and named in the server's log beside any
+/// internal failure.
+async fn with_request_id(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use rand::RngCore;
+    let id = format!("{:016x}", rand::rngs::OsRng.next_u64());
+    let mut response = super::REQUEST_ID.scope(id.clone(), next.run(request)).await;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", v);
+    }
+    response
 }
 
 /// Every request ends within the configured time (a long poll waits at most 30 s; a
