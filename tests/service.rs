@@ -1203,7 +1203,7 @@ fn the_serve_clinic_and_device_commands_work_together() {
             d,
             "record",
             "--patient",
-            "ana",
+            "Ana Lopez-Garcia",
             "--test",
             "glucose",
             "--date",
@@ -1240,6 +1240,19 @@ fn the_serve_clinic_and_device_commands_work_together() {
         (cohort["count_above"].as_u64(), cohort["sum_all"].as_u64()),
         (Some(1), Some(120))
     );
+    // The analyses show the name again (kept in the clinic's directory)...
+    assert!(analyses.iter().all(|a| a["patient"] == "Ana Lopez-Garcia"));
+    // ...and the server never saw a name: its database (and its log) holds pseudonyms only.
+    for suffix in ["", "-wal"] {
+        let path = format!("{}{suffix}", dir.path().join("clinic.sqlite").display());
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        for name in ["Ana Lopez-Garcia", "patient-1", "patient-2"] {
+            assert!(
+                !bytes.windows(name.len()).any(|w| w == name.as_bytes()),
+                "{name} in {path}"
+            );
+        }
+    }
 }
 
 /// A job that fails on its own (a stored reading or record whose bytes were corrupted on disk)

@@ -10,6 +10,7 @@ use glovebox::engine::serialization::{from_bytes, to_bytes};
 use glovebox::engine::shortint::public_key::CompactPrivateKey;
 use glovebox::prelude::*;
 use glovebox::records::PlainAnalysis;
+use glovebox::service::pseudonym::Pseudonyms;
 use glovebox::service::{ClinicClient, Endpoint, ServiceError, StreamItem};
 use glovebox::vitals::Clinic;
 use serde::{Deserialize, Serialize};
@@ -147,13 +148,32 @@ pub struct ClinicState {
     pub alerts_cursor: i64,
     #[serde(default)]
     pub analyses_cursor: i64,
+    /// Patients' names by the pseudonyms the server knows them by.
+    #[serde(default)]
+    pub patients: std::collections::BTreeMap<String, String>,
 }
 
-/// The clinic's directory: its secret key and its state.
+/// The clinic's directory: its secret keys, its pseudonym key and its state.
 pub struct ClinicFiles {
     pub dir: PathBuf,
     pub keys: Clinic,
+    pub pseudonyms: Pseudonyms,
     pub state: ClinicState,
+}
+
+/// The clinic's pseudonym key (`pseudonym.key`, made when missing).
+fn read_pseudonyms(dir: &Path) -> Result<Pseudonyms, ServiceError> {
+    let path = dir.join("pseudonym.key");
+    if !path.exists() {
+        let p = Pseudonyms::new();
+        write_private(&path, p.key())?;
+        return Ok(p);
+    }
+    let bytes = std::fs::read(&path).map_err(|e| io("reading", &path, e))?;
+    let key: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| ServiceError::BadRequest(format!("{}: not 32 bytes", path.display())))?;
+    Ok(Pseudonyms::from_key(key))
 }
 
 pub(super) fn io(what: &str, path: &Path, e: impl std::fmt::Display) -> ServiceError {
@@ -191,8 +211,25 @@ impl ClinicFiles {
         Ok(Self {
             dir: dir.to_path_buf(),
             keys: read_keys(dir, params, Some(state.key_id))?,
+            pseudonyms: read_pseudonyms(dir)?,
             state,
         })
+    }
+
+    /// The pseudonym the server knows `name` by (remembered for showing names again).
+    pub fn pseudonym(&mut self, name: &str) -> String {
+        let id = self.pseudonyms.of(name);
+        self.state.patients.insert(id.clone(), name.to_string());
+        id
+    }
+
+    /// The name behind a pseudonym (the pseudonym itself if this directory never sent it).
+    fn name_of(&self, pseudonym: &str) -> String {
+        self.state
+            .patients
+            .get(pseudonym)
+            .cloned()
+            .unwrap_or_else(|| pseudonym.to_string())
     }
 
     pub fn save(&self) -> Result<(), ServiceError> {
@@ -219,7 +256,8 @@ impl ClinicFiles {
         if let Some(d) = self.state.devices.iter().find(|d| d.patient == patient) {
             return Ok(d.clone());
         }
-        let d = self.client()?.add_device(patient)?;
+        let pseudonym = self.pseudonym(patient);
+        let d = self.client()?.add_device(&pseudonym)?;
         let entry = DeviceEntry {
             patient: patient.to_string(),
             device_id: d.device_id(),
@@ -331,7 +369,9 @@ fn register(
             devices: Vec::new(),
             alerts_cursor: 0,
             analyses_cursor: 0,
+            patients: Default::default(),
         },
+        pseudonyms: read_pseudonyms(dir)?,
         keys,
     };
     files.save()?;
@@ -579,7 +619,10 @@ pub fn run(args: Args) -> CliResult<()> {
         ClinicCommand::Provision { patients, out } => {
             let mut devices = Vec::with_capacity(patients);
             for p in 0..patients {
-                devices.push(files.device(&format!("patient-{}", p + 1))?);
+                // The wearables' directory names its patients by pseudonym too.
+                let mut entry = files.device(&format!("patient-{}", p + 1))?;
+                entry.patient = files.pseudonyms.of(&entry.patient);
+                devices.push(entry);
             }
             let fleet = super::device::DeviceFleet::write(
                 &out,
@@ -636,7 +679,9 @@ pub fn run(args: Args) -> CliResult<()> {
             window,
         } => {
             let ct = files.keys.encrypt_lab_value(value)?;
-            let posted = client.post_record(&patient, &test, &date, &ct, change, window)?;
+            let pseudonym = files.pseudonym(&patient);
+            files.save()?;
+            let posted = client.post_record(&pseudonym, &test, &date, &ct, change, window)?;
             println!(
                 "record {} ({patient}, {test}, {date}){}",
                 posted.record_id,
@@ -653,7 +698,7 @@ pub fn run(args: Args) -> CliResult<()> {
             let mut analyses = Vec::with_capacity(fetched.len());
             for a in &fetched {
                 analyses.push(AnalysisRow {
-                    patient: a.patient.clone(),
+                    patient: files.name_of(&a.patient),
                     test: a.test.clone(),
                     date: a.date.clone(),
                     analysis: a

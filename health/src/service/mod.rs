@@ -32,6 +32,7 @@
 //! - errors: JSON `{"error": message, "kind": kind}` with a 4xx or 5xx status.
 
 pub mod client;
+pub mod pseudonym;
 pub mod server;
 pub mod store;
 pub mod tls;
