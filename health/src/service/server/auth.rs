@@ -2,10 +2,9 @@
 //! signature runs only for a request whose bearer token the store recognizes, and never
 //! parses headers itself. A route with a body names [`Authed`], which checks the token
 //! *before* it reads the body: a wrong token is a 401 whatever the body, and an unknown
-//! client's body is never kept. A refused body is read and dropped frame by frame (up to the
-//! largest body limit, for at most [`DRAIN_TIME`]) so that a plain HTTP/1.1 client, which
-//! writes its whole request before it reads the answer, sees the 401 rather than a broken
-//! pipe.
+//! client's body is never kept (the drain layer, `super::drain`, reads a refused body and
+//! drops it frame by frame, so that a plain HTTP/1.1 client sees the 401 rather than a broken
+//! pipe).
 //!
 //! Tokens are `e<id>.<secret>` (enrollment: registers one clinic, made by the operator with
 //! `glovebox serve enroll`), `c<id>.<secret>` (clinic) and `d<id>.<secret>` (device); the
@@ -94,8 +93,8 @@ where
         let auth = match A::from_request_parts(&mut parts, state).await {
             Ok(auth) => auth,
             Err(e) => {
-                let limit = state.config.max_body_bytes;
-                let _ = tokio::time::timeout(DRAIN_TIME, discard(body, limit)).await;
+                // Dropped unread: the drain layer reads it and drops it before the 401 goes.
+                drop(body);
                 return Err(e);
             }
         };
@@ -105,21 +104,6 @@ where
         *for_body.extensions_mut() = parts.extensions;
         let body = Bytes::from_request(for_body, state).await;
         Ok(Authed { auth, body })
-    }
-}
-
-/// The longest a refused request's body is read (and discarded) before the 401.
-pub(super) const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Reads and drops a body frame by frame, at most `limit` bytes: nothing is kept.
-async fn discard(mut body: axum::body::Body, limit: usize) {
-    use http_body_util::BodyExt;
-    let mut seen = 0usize;
-    while let Some(Ok(frame)) = body.frame().await {
-        seen += frame.data_ref().map_or(0, |d| d.len());
-        if seen > limit {
-            return;
-        }
     }
 }
 

@@ -9,6 +9,7 @@
 //!   off the runtime's threads: a long fsync never stalls an acknowledgement or a long poll.
 
 mod auth;
+mod drain;
 mod keys;
 mod limits;
 mod routes;

@@ -76,6 +76,10 @@ pub(super) fn router(max_body_bytes: usize, request_timeout: Duration) -> Router
             request_timeout,
             within,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            max_body_bytes,
+            super::drain::drain_unread,
+        ))
         .layer(axum::middleware::from_fn(with_request_id))
 }
 
