@@ -2048,3 +2048,150 @@ fn http_fuzz_finds_no_5xx_and_no_panic() {
     d.post_readings(&[(0, &reading)]).unwrap();
     assert_eq!(fetch_all(&clinic, 1).len(), 1);
 }
+
+/// Waits (up to a minute) for a fault point's marker file, then kills the server with SIGKILL.
+fn kill_at_marker(child: &mut std::process::Child, marker: &std::path::Path) {
+    let begin = Instant::now();
+    while !marker.exists() {
+        assert!(
+            begin.elapsed() < Duration::from_secs(60),
+            "the server never reached {}",
+            marker.display()
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the server exited");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+}
+
+/// The crash test's other kills, each at a deterministic point *inside* a transaction (a fault
+/// hook pauses the server there and says so): while the worker commits alerts, while a
+/// registration commits, while a cohort's result commits. After each, a restart on the same
+/// database finds nothing half-written, loses nothing acknowledged, and computes every result
+/// once.
+#[test]
+fn kills_inside_transactions_lose_nothing_and_compute_once() {
+    use glovebox::records::reference_cohort;
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("clinic.sqlite");
+    let marker = dir.path().join("paused");
+    let pause_at = |point: &'static str| {
+        let _ = std::fs::remove_file(&marker);
+        spawn_server_with(
+            &database,
+            None,
+            &[
+                ("GLOVEBOX_FAULT_PAUSE_AT", point),
+                ("GLOVEBOX_FAULT_MARKER", marker.to_str().unwrap()),
+            ],
+        )
+    };
+    let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
+
+    // 1. Inside the worker's transaction: the alerts inserted, not committed.
+    let (mut child, endpoint) = pause_at("alerts-commit");
+    let clinic = register_keys(&endpoint, &database, &keys);
+    let token = clinic.token().to_string();
+    let device = clinic.add_device("p").unwrap();
+    let stream = [
+        Reading::new(130, 97),
+        Reading::new(135, 97),
+        Reading::new(70, 85),
+    ];
+    let encrypted: Vec<EncryptedReading> = stream
+        .iter()
+        .map(|&r| keys.provision_device().encrypt(r).unwrap())
+        .collect();
+    let batch: Vec<(u64, &EncryptedReading)> = encrypted
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i as u64, r))
+        .collect();
+    device.post_readings(&batch).unwrap();
+    kill_at_marker(&mut child, &marker);
+    let (stored, pending, alerts) = Store::open(&database).unwrap().counts().unwrap();
+    assert_eq!(stored, 3, "every acknowledged reading is stored");
+    assert_eq!(alerts, 0, "the killed transaction left no alert");
+    assert!(pending >= 1);
+
+    // 2. Inside a registration's transaction: nothing stored, the token not used.
+    let (mut child, endpoint) = pause_at("registration-commit");
+    let clinics_before = Store::open(&database).unwrap().clinic_count().unwrap();
+    let enrollment = enroll_in(&database);
+    let other = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
+    let registering = {
+        let (endpoint, enrollment) = (endpoint.clone(), enrollment.clone());
+        let key = other.compressed_server_key().unwrap();
+        let casting = other.compressed_casting_key().unwrap();
+        std::thread::spawn(move || ClinicClient::register(&endpoint, &enrollment, &key, &casting))
+    };
+    kill_at_marker(&mut child, &marker);
+    assert!(
+        registering.join().unwrap().is_err(),
+        "the client saw the kill"
+    );
+    assert_eq!(
+        Store::open(&database).unwrap().clinic_count().unwrap(),
+        clinics_before,
+        "no clinic half-registered"
+    );
+
+    // 3. Inside a cohort's transaction. (This server also finishes the readings of step 1.)
+    let (mut child, endpoint) = pause_at("cohort-commit");
+    let clinic =
+        ClinicClient::connect(&endpoint, &token, &TEST_PARAMS_INSECURE, keys.key_id()).unwrap();
+    let alerts = fetch_all(&clinic, 3);
+    let mut seqs: Vec<u64> = alerts.iter().map(|a| a.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, [0, 1, 2], "each reading's alerts once");
+    let want = AlertRules::default().evaluate(&stream);
+    for a in &alerts {
+        assert_eq!(keys.decrypt_flag(&a.any).unwrap(), want.any[a.seq as usize]);
+    }
+    // The enrollment token the killed registration held is still good.
+    assert!(ClinicClient::register(
+        &endpoint,
+        &enrollment,
+        &other.compressed_server_key().unwrap(),
+        &other.compressed_casting_key().unwrap(),
+    )
+    .is_ok());
+    let values = [120u16, 90, 150];
+    for (i, v) in values.iter().enumerate() {
+        let ct = keys.encrypt_lab_value(*v).unwrap();
+        clinic
+            .post_record(&format!("q{i}"), "glucose", "2026-06-01", &ct, 10, 3)
+            .unwrap();
+    }
+    assert_eq!(fetch_all_analyses(&clinic, 3).len(), 3);
+    let cohort = clinic.request_cohort("glucose", 100).unwrap();
+    kill_at_marker(&mut child, &marker);
+    let (_, _, _, cohorts_pending) = Store::open(&database).unwrap().record_counts().unwrap();
+    assert_eq!(cohorts_pending, 1, "the killed cohort is still pending");
+
+    // The restart (no fault) completes everything once.
+    let (mut child, endpoint) = spawn_server(&database, None);
+    let clinic =
+        ClinicClient::connect(&endpoint, &token, &TEST_PARAMS_INSECURE, keys.key_id()).unwrap();
+    let mut result = None;
+    let begin = Instant::now();
+    while result.is_none() && begin.elapsed() < Duration::from_secs(120) {
+        result = clinic.fetch_cohort(cohort, Duration::from_secs(5)).unwrap();
+    }
+    let result = result.expect("the cohort finished after the restart");
+    assert_eq!(
+        keys.decrypt_cohort(&result.statistics).unwrap(),
+        reference_cohort(&values, 100)
+    );
+    let store = Store::open(&database).unwrap();
+    assert_eq!(store.counts().unwrap(), (3, 0, 3), "alerts computed once");
+    assert_eq!(store.record_counts().unwrap(), (3, 0, 3, 0));
+    assert_eq!(
+        clinic.fetch_alerts(0, Duration::ZERO).unwrap().len(),
+        3,
+        "no alert twice"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

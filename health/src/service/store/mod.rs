@@ -54,6 +54,25 @@ pub enum StoreError {
     Conflict(String),
 }
 
+/// A fault-injection point for the crash tests: when `GLOVEBOX_FAULT_PAUSE_AT` names `point`,
+/// the first time the process reaches it (inside a transaction, before its commit) it writes
+/// the file `GLOVEBOX_FAULT_MARKER` and waits there for ever, for the test to kill it. Points:
+/// `alerts-commit`, `registration-commit`, `cohort-commit`.
+pub(crate) fn pause_point(point: &str) {
+    static REACHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if std::env::var("GLOVEBOX_FAULT_PAUSE_AT").as_deref() != Ok(point)
+        || REACHED.swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        return;
+    }
+    if let Ok(marker) = std::env::var("GLOVEBOX_FAULT_MARKER") {
+        let _ = std::fs::write(marker, point);
+    }
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
+
 /// A clinic's quotas, set by its enrollment token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Quotas {
@@ -297,6 +316,7 @@ impl Store {
             "UPDATE enrollments SET used_by = ?1 WHERE id = ?2",
             params![id, enrollment.0],
         )?;
+        pause_point("registration-commit");
         tx.commit()?;
         Ok(Some(id))
     }

@@ -145,6 +145,7 @@ impl Store {
                 mark.execute(params![r.device_id, seq, JobState::Done])?;
             }
         }
+        super::pause_point("alerts-commit");
         Ok(tx.commit()?)
     }
 

@@ -336,13 +336,14 @@ impl Store {
 
     /// Stores a cohort job's result and marks it done.
     pub fn complete_cohort(&self, id: i64, patients: usize, body: &[u8]) -> Result<()> {
-        self.conn()
-            .execute(
-                "UPDATE cohorts SET state = ?4, patients = ?2, body = ?3 WHERE id = ?1 AND state = ?5",
-                params![id, patients as i64, body, JobState::Done, JobState::Pending],
-            )
-            .map(|_| ())
-            .map_err(StoreError::from)
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE cohorts SET state = ?4, patients = ?2, body = ?3 WHERE id = ?1 AND state = ?5",
+            params![id, patients as i64, body, JobState::Done, JobState::Pending],
+        )?;
+        super::pause_point("cohort-commit");
+        Ok(tx.commit()?)
     }
 
     /// Counts a failed attempt of a pending job of `table` (the row `filter` selects): its
