@@ -201,8 +201,8 @@ pub async fn serve(
     let app = routes::router(limit, state.config.request_timeout).with_state(state.clone());
     let header_timeout = state.config.header_timeout;
     // One server for both schemes (axum-server on hyper): connections capped at accept,
-    // headers read within `header_timeout` (which also closes idle keep-alive connections),
-    // TLS handshakes per connection within 10 s, every request within `request_timeout`.
+    // TLS handshakes per connection and the first request's headers each within
+    // `header_timeout`, every request within `request_timeout`.
     let handle = axum_server::Handle::new();
     let stopper = handle.clone();
     tokio::spawn(async move {
@@ -227,7 +227,7 @@ pub async fn serve(
             let rustls = axum_server::tls_rustls::RustlsAcceptor::new(
                 axum_server::tls_rustls::RustlsConfig::from_config(tls),
             )
-            .handshake_timeout(Duration::from_secs(10));
+            .handshake_timeout(header_timeout);
             let acceptor = limits::Capped::new(rustls, connections, header_timeout);
             let mut server = axum_server::from_tcp(listener).acceptor(acceptor);
             limits::configure(server.http_builder(), header_timeout);
