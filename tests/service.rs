@@ -901,6 +901,7 @@ fn records_and_cohorts_equal_the_plaintext_computation() {
     ];
     let (change, window) = (30u16, 3usize);
     let mut posted = 0;
+    let mut first = None;
     for (patient, test, values) in &series {
         for (day, &v) in values.iter().enumerate() {
             let date = format!("2026-03-{:02}", day + 1);
@@ -909,15 +910,32 @@ fn records_and_cohorts_equal_the_plaintext_computation() {
                 .post_record(patient, test, &date, &ct, change, window)
                 .unwrap();
             assert!(!out.replay);
+            assert_eq!(out.version, Some(1));
+            first.get_or_insert(ct);
             posted += 1;
         }
     }
-    // A replay (same patient, test, date) and an earlier date: answered, nothing stored.
-    let again = keys.encrypt_lab_value(98).unwrap();
+    // A replay (the same record again), another value for an earlier date (a correction
+    // only the series' latest date takes), and a new earlier date: answered, nothing stored.
     let replay = clinic
-        .post_record("ana", "glucose", "2026-03-01", &again, change, window)
+        .post_record(
+            "ana",
+            "glucose",
+            "2026-03-01",
+            first.as_ref().unwrap(),
+            change,
+            window,
+        )
         .unwrap();
     assert!(replay.replay);
+    let again = keys.encrypt_lab_value(98).unwrap();
+    assert_eq!(
+        match clinic.post_record("ana", "glucose", "2026-03-01", &again, change, window) {
+            Err(ServiceError::Status { status, .. }) => status,
+            x => panic!("{x:?}"),
+        },
+        409
+    );
     let status = |r: std::result::Result<glovebox::service::RecordPosted, ServiceError>| match r {
         Err(ServiceError::Status { status, kind, .. }) => {
             assert!(!kind.is_empty(), "a JSON error body");
@@ -2194,4 +2212,62 @@ fn kills_inside_transactions_lose_nothing_and_compute_once() {
     );
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// A record for a (patient, test, date) stored already with another value is a new version:
+/// it supersedes the old one in the series' later windows and in cohorts, and its analysis
+/// (compared with the records before its date) reaches the clinic with its version.
+#[test]
+fn a_corrected_record_is_a_new_version() {
+    use glovebox::records::{reference_analysis, reference_cohort};
+    let server = start();
+    let (keys, clinic) = register(&server);
+    let (change, window) = (10u16, 3usize);
+    let post = |date: &str, v: u16| {
+        clinic
+            .post_record(
+                "p-1",
+                "glucose",
+                date,
+                &keys.encrypt_lab_value(v).unwrap(),
+                change,
+                window,
+            )
+            .unwrap()
+    };
+    assert_eq!(post("2026-04-01", 100).version, Some(1));
+    assert_eq!(post("2026-04-02", 300).version, Some(1));
+    assert_eq!(fetch_all_analyses(&clinic, 2).len(), 2);
+    // 300 was a typo for 130.
+    let corrected = post("2026-04-02", 130);
+    assert_eq!((corrected.replay, corrected.version), (false, Some(2)));
+    let analyses = fetch_all_analyses(&clinic, 3);
+    let last = analyses.last().unwrap();
+    assert_eq!((last.date.as_str(), last.version), ("2026-04-02", 2));
+    assert_eq!(
+        last.analysis
+            .as_ref()
+            .map(|a| keys.decrypt_analysis(a).unwrap()),
+        reference_analysis(130, &[100], change, window)
+    );
+    // The next record compares with the corrected value, and a cohort counts it.
+    post("2026-04-03", 125);
+    let analyses = fetch_all_analyses(&clinic, 4);
+    let next = analyses.last().unwrap();
+    assert_eq!(
+        next.analysis
+            .as_ref()
+            .map(|a| keys.decrypt_analysis(a).unwrap()),
+        reference_analysis(125, &[100, 130], change, window)
+    );
+    let cohort = clinic.request_cohort("glucose", 120).unwrap();
+    let mut result = None;
+    let begin = Instant::now();
+    while result.is_none() && begin.elapsed() < Duration::from_secs(60) {
+        result = clinic.fetch_cohort(cohort, Duration::from_secs(5)).unwrap();
+    }
+    assert_eq!(
+        keys.decrypt_cohort(&result.unwrap().statistics).unwrap(),
+        reference_cohort(&[125], 120)
+    );
 }

@@ -95,6 +95,8 @@ pub struct AnalysisRecord {
     pub patient: String,
     pub test: String,
     pub date: String,
+    /// The record's version (a correction of its date's earlier one when above 1).
+    pub version: i64,
     /// `None` for the first record of its series.
     pub analysis: Option<RecordAnalysis>,
 }
@@ -112,8 +114,12 @@ pub struct CohortResult {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecordPosted {
     pub record_id: i64,
-    /// The same (patient, test, date) was stored already (nothing new stored).
+    /// The same (patient, test, date) with the same value was stored already (nothing new
+    /// stored).
     pub replay: bool,
+    /// The record's version: 1 for its date's first, more for a correction (`None` for a
+    /// replay).
+    pub version: Option<i64>,
 }
 
 /// Reads the whole answer (at most 256 MiB).
@@ -320,6 +326,7 @@ impl ClinicClient {
         Ok(RecordPosted {
             record_id: json_field(&answer, "record_id")?,
             replay: json_field(&answer, "replay")?,
+            version: answer["version"].as_i64(),
         })
     }
 
@@ -347,6 +354,7 @@ impl ClinicClient {
                     patient: meta.patient,
                     test: meta.test,
                     date: meta.date,
+                    version: meta.version,
                     analysis,
                 })
             })

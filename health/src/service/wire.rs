@@ -78,8 +78,15 @@ pub struct AnalysisMeta {
     pub patient: String,
     pub test: String,
     pub date: String,
+    /// The record's version (1 for its date's first; a later one corrects it).
+    #[serde(default = "first_version")]
+    pub version: i64,
     /// k, the mean window (0 for a first record: no analysis).
     pub window: usize,
+}
+
+fn first_version() -> i64 {
+    1
 }
 
 /// An answer of analyses: `[count: u32]` then per analysis an item of its metadata and its
@@ -293,6 +300,7 @@ mod tests {
             patient: "p".into(),
             test: "t".into(),
             date: "2026-01-02".into(),
+            version: 2,
             window: 3,
         };
         let bytes = encode_analyses(&[(meta.clone(), b"xyz".as_slice())]);

@@ -172,6 +172,7 @@ fn migrate(conn: &Connection) -> Result<()> {
         schema::SCHEMA_V3,
         schema::SCHEMA_V4,
         schema::SCHEMA_V5,
+        schema::SCHEMA_V6,
     ];
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {
@@ -208,7 +209,6 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::SchemaTooNew { found: version });
@@ -225,6 +225,8 @@ impl Store {
             })?;
             migrated?;
         }
+        // On only now: a migration may rebuild a table (SQLite's way needs them off).
+        conn.pragma_update(None, "foreign_keys", "ON")?;
         Ok(Self {
             conn: Mutex::new(conn),
         })

@@ -46,6 +46,8 @@ pub struct AnalysisRow {
     pub patient: String,
     pub test: String,
     pub date: String,
+    /// The record's version (1 for its date's first).
+    pub version: i64,
     pub mean_window: usize,
     /// `None` for a first record.
     pub body: Option<Vec<u8>>,
@@ -68,29 +70,46 @@ pub struct CohortRow {
 /// What inserting a record did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RecordInsert {
-    /// Stored under this id.
-    Stored(i64),
-    /// The same (patient, test, date) was stored already, under this id: a replay.
+    /// Stored under this id, as this version of its (patient, test, date) (1 for a new date).
+    Stored { id: i64, version: i64 },
+    /// The same (patient, test, date) with the same value was stored already, under this id:
+    /// a replay.
     Replay(i64),
-    /// The series has a later record (dates are the series' order).
+    /// The series has a later record (dates are the series' order; only the latest date can
+    /// take a new version: a correction of an earlier one would change every later analysis).
     OutOfOrder { latest: String },
 }
 
 impl Store {
-    /// Stores a record as a pending analysis job, in one transaction with the order check.
+    /// Stores a record as a pending analysis job, in one transaction with the order check. A
+    /// (patient, test, date) stored already with the same value, change threshold and window
+    /// is a replay; with another, it is a new version that supersedes the current one (which
+    /// is then not analyzed if it was still pending, and leaves cohorts and later windows).
     pub fn insert_record(&self, clinic_id: i64, r: &NewRecord<'_>) -> Result<RecordInsert> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let existing: Option<i64> = tx
+        let current: Option<(i64, i64, Vec<u8>, u16, i64)> = tx
             .query_row(
-                "SELECT id FROM records WHERE clinic_id = ?1 AND patient = ?2 AND test = ?3 AND date = ?4",
+                "SELECT id, version, value, change_threshold, mean_window FROM records
+                 WHERE clinic_id = ?1 AND patient = ?2 AND test = ?3 AND date = ?4
+                   AND superseded = 0",
                 params![clinic_id, r.patient, r.test, r.date],
-                |row| row.get(0),
+                |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
+                },
             )
-            .optional()
-            ?;
-        if let Some(id) = existing {
-            return Ok(RecordInsert::Replay(id));
+            .optional()?;
+        if let Some((id, _, value, change, window)) = &current {
+            if *value == r.value && *change == r.change_threshold && *window == r.mean_window as i64
+            {
+                return Ok(RecordInsert::Replay(*id));
+            }
         }
         let latest: Option<String> = tx.query_row(
             "SELECT MAX(date) FROM records WHERE clinic_id = ?1 AND patient = ?2 AND test = ?3",
@@ -102,9 +121,20 @@ impl Store {
                 return Ok(RecordInsert::OutOfOrder { latest });
             }
         }
+        let version = match &current {
+            Some((id, version, ..)) => {
+                tx.execute(
+                    "UPDATE records SET superseded = 1 WHERE id = ?1",
+                    params![id],
+                )?;
+                version + 1
+            }
+            None => 1,
+        };
         tx.execute(
-            "INSERT INTO records (clinic_id, patient, test, date, change_threshold, mean_window, value)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO records (clinic_id, patient, test, date, change_threshold, mean_window,
+                                  value, version)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 clinic_id,
                 r.patient,
@@ -112,14 +142,14 @@ impl Store {
                 r.date,
                 r.change_threshold,
                 r.mean_window as i64,
-                r.value
+                r.value,
+                version
             ],
-        )
-        ?;
+        )?;
         let id = tx.last_insert_rowid();
         Store::charge(&tx, clinic_id, r.value.len())?;
         tx.commit()?;
-        Ok(RecordInsert::Stored(id))
+        Ok(RecordInsert::Stored { id, version })
     }
 
     /// The next records to analyze: per series (clinic, patient, test), its pending record of
@@ -141,7 +171,7 @@ impl Store {
                 .prepare(
                     "SELECT r.clinic_id, r.id, r.patient, r.test, r.change_threshold, r.mean_window, r.value
                      FROM records r
-                     JOIN (SELECT MIN(id) AS id FROM records WHERE state = 0
+                     JOIN (SELECT MIN(id) AS id FROM records WHERE state = 0 AND superseded = 0
                            GROUP BY clinic_id, patient, test) m ON r.id = m.id
                      ORDER BY r.id LIMIT ?1",
                 )
@@ -173,7 +203,7 @@ impl Store {
             let mut stmt = conn.prepare(
                 "SELECT value, running_max FROM records
                      WHERE clinic_id = ?1 AND patient = ?2 AND test = ?3 AND id < ?4
-                       AND state = 1
+                       AND state = 1 AND superseded = 0
                      ORDER BY id DESC LIMIT ?5",
             )?;
             let earlier: Vec<(Vec<u8>, Option<Vec<u8>>)> = stmt
@@ -239,7 +269,7 @@ impl Store {
     ) -> Result<Vec<AnalysisRow>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT a.id, a.record_id, r.patient, r.test, r.date, a.mean_window, a.body
+            "SELECT a.id, a.record_id, r.patient, r.test, r.date, a.mean_window, a.body, r.version
                  FROM analyses a JOIN records r ON r.id = a.record_id
                  WHERE a.clinic_id = ?1 AND a.id > ?2 ORDER BY a.id LIMIT ?3",
         )?;
@@ -252,6 +282,7 @@ impl Store {
                 date: r.get(4)?,
                 mean_window: r.get::<_, i64>(5)? as usize,
                 body: r.get(6)?,
+                version: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -327,6 +358,7 @@ impl Store {
             "SELECT r.value FROM records r
                  JOIN (SELECT MAX(id) AS id FROM records
                        WHERE clinic_id = ?1 AND test = ?2 AND id <= ?3 AND state != 2
+                         AND superseded = 0
                        GROUP BY patient) m
                  ON r.id = m.id ORDER BY r.patient",
         )?;
@@ -423,7 +455,7 @@ impl Store {
         };
         Ok((
             one("SELECT COUNT(*) FROM records")?,
-            one("SELECT COUNT(*) FROM records WHERE state = 0")?,
+            one("SELECT COUNT(*) FROM records WHERE state = 0 AND superseded = 0")?,
             one("SELECT COUNT(*) FROM analyses")?,
             one("SELECT COUNT(*) FROM cohorts WHERE state = 0")?,
         ))

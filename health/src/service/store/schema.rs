@@ -2,7 +2,7 @@
 //! the version it finds (`PRAGMA user_version`) to this build's, each in one transaction.
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 pub(super) const SCHEMA_V1: &str = "
 CREATE TABLE clinics (
@@ -115,4 +115,36 @@ ALTER TABLE devices ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
 /// flags), so the failure reaches the clinic in its stream.
 pub(super) const SCHEMA_V5: &str = "
 ALTER TABLE alerts ADD COLUMN error TEXT;
+";
+
+/// Version 6: record versions. A record for a (patient, test, date) already stored with
+/// another value is a new version of it: the table is rebuilt without the old
+/// `UNIQUE (clinic_id, patient, test, date)`, each row gets its `version` and whether a later
+/// version `superseded` it (run with foreign keys off, as SQLite's table rebuild requires).
+pub(super) const SCHEMA_V6: &str = "
+CREATE TABLE records_v6 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    clinic_id INTEGER NOT NULL REFERENCES clinics(id),
+    patient TEXT NOT NULL,
+    test TEXT NOT NULL,
+    date TEXT NOT NULL,
+    change_threshold INTEGER NOT NULL,
+    mean_window INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    running_max BLOB,
+    state INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    version INTEGER NOT NULL DEFAULT 1,
+    superseded INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (clinic_id, patient, test, date, version)
+);
+INSERT INTO records_v6 (id, clinic_id, patient, test, date, change_threshold, mean_window,
+                        value, running_max, state, attempts, error)
+    SELECT id, clinic_id, patient, test, date, change_threshold, mean_window, value,
+           running_max, state, attempts, error FROM records;
+DROP TABLE records;
+ALTER TABLE records_v6 RENAME TO records;
+CREATE INDEX records_series ON records(clinic_id, patient, test, id);
+CREATE INDEX records_pending ON records(state, id);
 ";

@@ -103,11 +103,11 @@ pub(super) async fn post_record(
     })
     .await?;
     match inserted {
-        RecordInsert::Stored(id) => {
+        RecordInsert::Stored { id, version } => {
             state.wake_worker();
             Ok((
                 StatusCode::CREATED,
-                Json(serde_json::json!({ "record_id": id, "replay": false })),
+                Json(serde_json::json!({ "record_id": id, "replay": false, "version": version })),
             ))
         }
         RecordInsert::Replay(id) => Ok((
@@ -144,6 +144,7 @@ pub(super) async fn get_analyses(
                 patient: r.patient.clone(),
                 test: r.test.clone(),
                 date: r.date.clone(),
+                version: r.version,
                 window: r.mean_window,
             };
             (meta, r.body.as_deref().unwrap_or(&[]))
