@@ -363,9 +363,9 @@ fn rows() -> Vec<Row> {
                 let (_, clinic) = r.register(Quotas::default());
                 let statuses = std::thread::scope(|s| {
                     let polls: Vec<_> = (0..2)
-                        .map(|_| s.spawn(|| clinic.fetch_alerts(0, Duration::from_millis(1500))))
+                        .map(|_| s.spawn(|| clinic.fetch_alerts(0, Duration::from_millis(4000))))
                         .collect();
-                    std::thread::sleep(Duration::from_millis(300));
+                    std::thread::sleep(Duration::from_millis(1000));
                     let third = status(
                         clinic
                             .fetch_alerts(0, Duration::from_millis(1500))
