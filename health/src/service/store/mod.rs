@@ -298,22 +298,24 @@ impl Store {
             return Ok(None);
         }
         tx.execute(
-            "INSERT INTO clinics (token_hash, params, key_id, server_key, casting_key, created,
-                                  max_devices, readings_per_second, max_stored_bytes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO clinics (token_hash, params, key_id, server_key, casting_key, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
                 hash_secret(secret),
                 params,
                 key_id as i64,
                 server_key,
                 casting_key,
-                now_ms() / 1000,
-                devices,
-                rate,
-                bytes
+                now_ms() / 1000
             ],
         )?;
         let id = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO clinic_quotas (clinic_id, max_devices, readings_per_second,
+                                        max_stored_bytes)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![id, devices, rate, bytes],
+        )?;
         tx.execute(
             "UPDATE enrollments SET used_by = ?1 WHERE id = ?2",
             params![id, enrollment.0],
@@ -398,11 +400,12 @@ impl Store {
         server_key: &[u8],
         casting_key: &[u8],
     ) -> Result<i64> {
-        let conn = self.conn();
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        conn.execute(
+        tx.execute(
             "INSERT INTO clinics (token_hash, params, key_id, server_key, casting_key, created)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -414,7 +417,13 @@ impl Store {
                 now
             ],
         )?;
-        Ok(conn.last_insert_rowid())
+        let id = tx.last_insert_rowid();
+        tx.execute(
+            "INSERT INTO clinic_quotas (clinic_id) VALUES (?1)",
+            params![id],
+        )?;
+        tx.commit()?;
+        Ok(id)
     }
 
     /// The clinic whose token is `id.secret`, if the secret matches (constant time).
@@ -446,8 +455,9 @@ impl Store {
     pub fn clinic(&self, id: i64) -> Result<Option<ClinicRow>> {
         self.conn()
             .query_row(
-                "SELECT id, params, key_id, server_key, casting_key, max_devices,
-                        readings_per_second, max_stored_bytes FROM clinics WHERE id = ?1",
+                "SELECT c.id, c.params, c.key_id, c.server_key, c.casting_key, q.max_devices,
+                        q.readings_per_second, q.max_stored_bytes
+                 FROM clinics c JOIN clinic_quotas q ON q.clinic_id = c.id WHERE c.id = ?1",
                 params![id],
                 |r| {
                     Ok(ClinicRow {
@@ -483,7 +493,7 @@ impl Store {
         let tx = conn.transaction()?;
         let (devices, max): (i64, i64) = tx.query_row(
             "SELECT (SELECT COUNT(*) FROM devices WHERE clinic_id = ?1 AND revoked = 0),
-                    max_devices FROM clinics WHERE id = ?1",
+                    max_devices FROM clinic_quotas WHERE clinic_id = ?1",
             params![clinic_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
@@ -505,7 +515,7 @@ impl Store {
     /// transaction).
     fn charge(tx: &rusqlite::Transaction<'_>, clinic_id: i64, bytes: usize) -> Result<()> {
         let (stored, max): (i64, i64) = tx.query_row(
-            "SELECT stored_bytes, max_stored_bytes FROM clinics WHERE id = ?1",
+            "SELECT stored_bytes, max_stored_bytes FROM clinic_quotas WHERE clinic_id = ?1",
             params![clinic_id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
@@ -515,7 +525,7 @@ impl Store {
             )));
         }
         tx.execute(
-            "UPDATE clinics SET stored_bytes = stored_bytes + ?1 WHERE id = ?2",
+            "UPDATE clinic_quotas SET stored_bytes = stored_bytes + ?1 WHERE clinic_id = ?2",
             params![bytes as i64, clinic_id],
         )?;
         Ok(())

@@ -92,7 +92,9 @@ ALTER TABLE clinics ADD COLUMN casting_key BLOB;
 
 /// Version 4: who may register (enrollment tokens the operator makes, each used once), each
 /// clinic's quotas (devices, readings per second, stored bytes) and the bytes it stores, and
-/// revoked devices.
+/// revoked devices. The quotas have a table of their own: a `clinics` row holds its keys
+/// (29 MiB on the default set), and SQLite reads, and rewrites on an update, every overflow
+/// page of a row to reach a column stored after them.
 pub(super) const SCHEMA_V4: &str = "
 CREATE TABLE enrollments (
     id INTEGER PRIMARY KEY,
@@ -104,10 +106,14 @@ CREATE TABLE enrollments (
     readings_per_second INTEGER NOT NULL,
     max_stored_bytes INTEGER NOT NULL
 );
-ALTER TABLE clinics ADD COLUMN max_devices INTEGER NOT NULL DEFAULT 10000;
-ALTER TABLE clinics ADD COLUMN readings_per_second INTEGER NOT NULL DEFAULT 100;
-ALTER TABLE clinics ADD COLUMN max_stored_bytes INTEGER NOT NULL DEFAULT 10737418240;
-ALTER TABLE clinics ADD COLUMN stored_bytes INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE clinic_quotas (
+    clinic_id INTEGER PRIMARY KEY REFERENCES clinics(id),
+    max_devices INTEGER NOT NULL DEFAULT 10000,
+    readings_per_second INTEGER NOT NULL DEFAULT 100,
+    max_stored_bytes INTEGER NOT NULL DEFAULT 10737418240,
+    stored_bytes INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO clinic_quotas (clinic_id) SELECT id FROM clinics;
 ALTER TABLE devices ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
 ";
 
