@@ -1755,10 +1755,13 @@ fn tokens_are_revoked_and_rotated_and_quotas_hold() {
         .provision_device()
         .encrypt(Reading::new(70, 97))
         .unwrap();
-    // Readings past the rate (3 a second, 6 of burst): a batch of 7 is refused whole.
+    // Readings past the rate (3 a second, 6 of burst): a batch larger than the burst is a
+    // 400, readings past what is left a 429 (refused whole).
     let seven: Vec<(u64, &EncryptedReading)> = (0..7).map(|s| (s, &reading)).collect();
-    assert_eq!(status(a.post_readings(&seven).map(|_| ())), 429);
-    assert_eq!(a.post_readings(&seven[..2]).unwrap().accepted, 2);
+    assert_eq!(status(a.post_readings(&seven).map(|_| ())), 400);
+    assert_eq!(a.post_readings(&seven[..5]).unwrap().accepted, 5);
+    assert_eq!(status(a.post_readings(&seven[5..7]).map(|_| ())), 429);
+    std::thread::sleep(Duration::from_secs(1));
     // A revoked device is refused, and frees its place in the quota.
     clinic.revoke_device(a.device_id()).unwrap();
     assert_eq!(status(a.post_readings(&seven[2..3]).map(|_| ())), 401);

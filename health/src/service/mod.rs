@@ -142,8 +142,9 @@ impl ServiceError {
     /// limit of the moment. The worker retries these without counting them against a job.
     pub fn is_transient(&self) -> bool {
         match self {
-            ServiceError::Store(_)
-            | ServiceError::Internal(_)
+            // SQLite failing (busy, I/O, a full disk); not a store that contradicts itself.
+            ServiceError::Store(e) => matches!(e, store::StoreError::Sqlite(_)),
+            ServiceError::Internal(_)
             | ServiceError::Busy(_)
             | ServiceError::Timeout(_)
             | ServiceError::Io(_)

@@ -31,9 +31,18 @@ pub(super) struct ClinicMonitor {
 }
 
 impl ClinicMonitor {
-    /// Takes `n` readings from the clinic's rate bucket, or refuses them all (429).
+    /// Takes `n` readings from the clinic's rate bucket, or refuses them all (429); a batch
+    /// larger than the bucket can ever hold is a 400.
     pub fn take_readings(&self, n: usize) -> Result<(), ServiceError> {
         let rate = self.quotas.readings_per_second as f64;
+        if n as f64 > 2.0 * rate {
+            return Err(ServiceError::BadRequest(format!(
+                "a batch of {n} readings: the clinic's rate of {} a second takes at most {} at \
+                 once",
+                self.quotas.readings_per_second,
+                2 * self.quotas.readings_per_second
+            )));
+        }
         let mut bucket = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
         let now = std::time::Instant::now();
         let (tokens, last) = *bucket;
@@ -184,6 +193,26 @@ impl KeyCache {
         }
         self.expansions
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // If the expansion unwinds (a panic), the `Loading` slot is cleared and its waiters
+        // woken, so that they load again rather than wait for ever.
+        struct Unload<'a> {
+            cache: &'a KeyCache,
+            clinic: i64,
+            armed: bool,
+        }
+        impl Drop for Unload<'_> {
+            fn drop(&mut self) {
+                if self.armed {
+                    self.cache.lock().0.remove(&self.clinic);
+                    self.cache.loaded.notify_all();
+                }
+            }
+        }
+        let mut unload = Unload {
+            cache: self,
+            clinic,
+            armed: true,
+        };
         let expanded = store
             .clinic(clinic)
             .map_err(ServiceError::from)
@@ -205,6 +234,7 @@ impl KeyCache {
                     row.quotas,
                 )
             });
+        unload.armed = false;
         Ok(self.insert(clinic, expanded)?)
     }
 

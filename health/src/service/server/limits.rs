@@ -18,6 +18,14 @@ pub(super) fn configure(
     builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
     header_timeout: Duration,
 ) {
+    // HTTP/1 only: hyper's HTTP/2 (which its auto builder would take on sight of the
+    // preface, even under TLS) has none of these timeouts, so an idle HTTP/2 connection would
+    // hold its permit for ever.
+    let auto = std::mem::replace(
+        builder,
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new()),
+    );
+    *builder = auto.http1_only();
     builder
         .http1()
         .timer(hyper_util::rt::TokioTimer::new())

@@ -145,16 +145,25 @@ fn run_step<J>(
     for p in pending {
         by_clinic.entry(clinic_of(&p)).or_default().push(p);
     }
-    for (clinic, jobs) in by_clinic {
+    // A clinic whose step meets a transient failure is left for the lane's next try; the
+    // other clinics go on. The step reports the failure after all of them ran.
+    let mut transient = None;
+    'clinics: for (clinic, jobs) in by_clinic {
         match run(state, clinic, &jobs) {
             Ok(()) => continue,
-            Err(e) if e.is_transient() => return Err(e),
+            Err(e) if e.is_transient() => {
+                transient = Some(e);
+                continue;
+            }
             Err(_) => {}
         }
         for job in &jobs {
             match run(state, clinic, std::slice::from_ref(job)) {
                 Ok(()) => {}
-                Err(e) if e.is_transient() => return Err(e),
+                Err(e) if e.is_transient() => {
+                    transient = Some(e);
+                    continue 'clinics;
+                }
                 Err(e) => {
                     let what = fail(job, &e.to_string())?;
                     eprintln!("glovebox serve: clinic {clinic}, {what}: {e} (an attempt counted)");
@@ -162,7 +171,7 @@ fn run_step<J>(
             }
         }
     }
-    Ok(true)
+    transient.map_or(Ok(true), Err)
 }
 
 /// One step of readings (one per device).

@@ -186,7 +186,7 @@ impl Store {
         )?;
         Ok((
             one("SELECT COUNT(*) FROM readings WHERE state = 0")?,
-            one("SELECT COUNT(*) FROM records WHERE state = 0")?,
+            one("SELECT COUNT(*) FROM records WHERE state = 0 AND superseded = 0")?,
             one("SELECT COUNT(*) FROM cohorts WHERE state = 0")?,
             oldest.map(|t| (super::now_ms() - t).max(0)),
         ))

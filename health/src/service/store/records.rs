@@ -417,20 +417,29 @@ impl Store {
         max_attempts: u32,
     ) -> Result<()> {
         let seq = seq as i64;
-        self.count_failure(
-            "readings",
-            "device_id = :device AND seq = :seq",
-            &[(":device", &device_id), (":seq", &seq)],
-            error,
-            max_attempts,
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE readings SET attempts = attempts + 1, error = ?3,
+             state = CASE WHEN attempts + 1 >= ?4 THEN ?5 ELSE state END
+             WHERE device_id = ?1 AND seq = ?2 AND state = ?6",
+            params![
+                device_id,
+                seq,
+                error,
+                max_attempts,
+                JobState::Failed,
+                JobState::Pending
+            ],
         )?;
-        self.conn().execute(
+        // In the same transaction: a reading failed for good always has its stream entry.
+        tx.execute(
             "INSERT OR IGNORE INTO alerts (clinic_id, device_id, seq, flags, error)
              SELECT clinic_id, device_id, seq, x'', error FROM readings
              WHERE device_id = ?1 AND seq = ?2 AND state = ?3",
             params![device_id, seq, JobState::Failed],
         )?;
-        Ok(())
+        Ok(tx.commit()?)
     }
 
     /// A failed attempt of a record's analysis; failed for good, its series' later records

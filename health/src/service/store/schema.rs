@@ -113,7 +113,11 @@ CREATE TABLE clinic_quotas (
     max_stored_bytes INTEGER NOT NULL DEFAULT 10737418240,
     stored_bytes INTEGER NOT NULL DEFAULT 0
 );
-INSERT INTO clinic_quotas (clinic_id) SELECT id FROM clinics;
+INSERT INTO clinic_quotas (clinic_id, stored_bytes)
+    SELECT id,
+           COALESCE((SELECT SUM(length(body)) FROM readings WHERE clinic_id = clinics.id), 0)
+         + COALESCE((SELECT SUM(length(value)) FROM records WHERE clinic_id = clinics.id), 0)
+    FROM clinics;
 ALTER TABLE devices ADD COLUMN revoked INTEGER NOT NULL DEFAULT 0;
 ";
 

@@ -26,6 +26,8 @@ pub(super) async fn post_readings(
     if parsed.is_empty() {
         return Err(ServiceError::BadRequest("no readings".into()));
     }
+    // The rate before any decoding (the expensive part of a request).
+    monitor.take_readings(parsed.len())?;
     let mut readings = Vec::with_capacity(parsed.len());
     for (head, envelope) in parsed {
         monitor.reading(envelope)?;
@@ -37,7 +39,6 @@ pub(super) async fn post_readings(
         readings.push((head[0], envelope.to_vec()));
     }
     let count = readings.len();
-    monitor.take_readings(count)?;
     let replays = with_store(&state, move |s| {
         s.insert_readings(clinic, device, &readings)
     })
