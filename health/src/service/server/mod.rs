@@ -85,7 +85,9 @@ struct AppState {
     /// Each clinic's expanded key and compiled rules.
     keys: KeyCache,
     /// Set and signalled when jobs are committed (wakes the worker).
-    work: (Mutex<bool>, std::sync::Condvar),
+    /// A generation counted up and signalled when jobs are committed (each worker lane keeps
+    /// the last one it saw, so no lane can take another's wake-up).
+    work: (Mutex<u64>, std::sync::Condvar),
     /// Signalled when alerts are stored (wakes long polls).
     alerts: tokio::sync::Notify,
     /// Signalled when analyses or cohort results are stored.
@@ -101,8 +103,8 @@ struct AppState {
 impl AppState {
     /// Wakes the worker: jobs were committed.
     fn wake_worker(&self) {
-        let (flag, cv) = &self.work;
-        *flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        let (generation, cv) = &self.work;
+        *generation.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         cv.notify_all();
     }
 }
@@ -180,7 +182,7 @@ pub async fn serve(
         store,
         config,
         keys: KeyCache::new(cache_bytes),
-        work: (Mutex::new(true), std::sync::Condvar::new()),
+        work: (Mutex::new(0), std::sync::Condvar::new()),
         alerts: tokio::sync::Notify::new(),
         analyses: tokio::sync::Notify::new(),
         workers_running: std::sync::atomic::AtomicUsize::new(0),

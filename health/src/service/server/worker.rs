@@ -85,6 +85,8 @@ pub(super) fn run(state: Shared, stop: Arc<AtomicBool>, lane: Lane) {
     let mut backoff = Duration::from_millis(200);
     while !stop.load(Ordering::Relaxed) {
         fault_panic_once();
+        // The wake-up generation before the step: one during the step is not missed.
+        let seen = *state.work.0.lock().unwrap_or_else(|e| e.into_inner());
         let steps = match lane {
             Lane::Alerts => vec![readings_step(&state)],
             Lane::Batch => vec![records_step(&state), cohort_step(&state)],
@@ -107,15 +109,13 @@ pub(super) fn run(state: Shared, stop: Arc<AtomicBool>, lane: Lane) {
         }
         backoff = Duration::from_millis(200);
         if !busy {
-            let (flag, cv) = &state.work;
-            let mut woken = flag.lock().unwrap_or_else(|e| e.into_inner());
-            if !*woken {
-                woken = cv
-                    .wait_timeout(woken, Duration::from_millis(500))
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+            let (generation, cv) = &state.work;
+            let now = generation.lock().unwrap_or_else(|e| e.into_inner());
+            if *now == seen {
+                let _ = cv
+                    .wait_timeout(now, Duration::from_millis(500))
+                    .unwrap_or_else(|e| e.into_inner());
             }
-            *woken = false;
         }
     }
 }

@@ -12,6 +12,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use glovebox_engine::serialization::Header;
 use std::result::Result;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// `POST /v1/clinics` (enrollment token), body: the compressed server key and the
 /// compressed casting key ([`crate::service::wire::encode_registration`]) → `{clinic_id,
@@ -30,6 +32,17 @@ pub(super) async fn register_clinic(
     }: Authed<EnrollmentAuth>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ServiceError> {
     let body = body_or_error(state.config.max_body_bytes, body)?;
+    // Set if this request is dropped (its timeout, or the client gone) while the keys expand:
+    // the registration is then not stored, so the enrollment token is not used up by a
+    // clinic whose token no one received.
+    let abandoned = Arc::new(AtomicBool::new(false));
+    struct Abandon(Arc<AtomicBool>);
+    impl Drop for Abandon {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let _abandon = Abandon(abandoned.clone());
     let (id, token) = blocking(move || {
         let (server_key, casting_key) =
             crate::service::wire::decode_registration(&body).map_err(ServiceError::BadRequest)?;
@@ -64,6 +77,11 @@ pub(super) async fn register_clinic(
             casting_key,
             quotas,
         )?;
+        if abandoned.load(Ordering::SeqCst) {
+            return Err(ServiceError::Timeout(
+                "the request was abandoned before its registration was stored".into(),
+            ));
+        }
         let secret = new_secret();
         let id = state
             .store
