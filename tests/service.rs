@@ -1753,6 +1753,18 @@ fn tokens_are_revoked_and_rotated_and_quotas_hold() {
     let mut clinic = register(&token).unwrap();
     // The token is used: a second registration with it is refused.
     assert_eq!(status(register(&token).map(|_| ())), 401);
+    // Two registrations racing with one token: one registers, the other is refused (the
+    // token is claimed before the keys expand).
+    let shared = enroll_with(Quotas::default());
+    let outcomes: Vec<u16> = std::thread::scope(|s| {
+        let racers: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| status(register(&shared).map(|_| ()))))
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let mut sorted = outcomes.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, [200, 401], "{outcomes:?}");
     let a = clinic.add_device("a").unwrap();
     let b = clinic.add_device("b").unwrap();
     assert_eq!(status(clinic.add_device("c").map(|_| ())), 429);

@@ -174,6 +174,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServiceError> {
     let store = Store::open(&config.database)?;
+    store.release_all_claims()?;
     let limit = config.max_body_bytes;
     let cache_bytes = config.key_cache_bytes;
     let long_polls = tokio::sync::Semaphore::new(config.max_long_polls);

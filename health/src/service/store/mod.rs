@@ -358,6 +358,54 @@ impl Store {
             }))
     }
 
+    /// Claims enrollment token `id.secret` for one registration while its keys expand: true
+    /// when it matches (constant time), is unused, unexpired, and not claimed by another
+    /// registration (a claim older than five minutes, left by a killed process, has lapsed).
+    pub fn claim_enrollment(&self, id: i64, secret: &str) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let row: Option<(Vec<u8>, i64, Option<i64>, Option<i64>)> = tx
+            .query_row(
+                "SELECT token_hash, expires, used_by, claimed FROM enrollments WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let hash = row.as_ref().map(|r| r.0.clone());
+        let now = now_ms();
+        let free = matches(hash, secret)
+            && row.is_some_and(|(_, expires, used, claimed)| {
+                used.is_none() && expires >= now && claimed.is_none_or(|c| c < now - 300_000)
+            });
+        if free {
+            tx.execute(
+                "UPDATE enrollments SET claimed = ?1 WHERE id = ?2",
+                params![now, id],
+            )?;
+            tx.commit()?;
+        }
+        Ok(free)
+    }
+
+    /// Releases every claim: a claim lives only while its registration runs in this server,
+    /// so one found at start was left by a killed process.
+    pub fn release_all_claims(&self) -> Result<()> {
+        self.conn().execute(
+            "UPDATE enrollments SET claimed = NULL WHERE used_by IS NULL",
+            [],
+        )?;
+        Ok(())
+    }
+
+    /// Releases a registration's claim on an enrollment token (the registration failed).
+    pub fn release_enrollment(&self, id: i64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE enrollments SET claimed = NULL WHERE id = ?1 AND used_by IS NULL",
+            params![id],
+        )?;
+        Ok(())
+    }
+
     /// Replaces a clinic's token (the old one is refused from now on).
     pub fn rotate_clinic_token(&self, clinic_id: i64, secret: &str) -> Result<()> {
         self.conn().execute(

@@ -102,6 +102,7 @@ CREATE TABLE enrollments (
     created INTEGER NOT NULL,
     expires INTEGER NOT NULL,
     used_by INTEGER REFERENCES clinics(id),
+    claimed INTEGER,
     max_devices INTEGER NOT NULL,
     readings_per_second INTEGER NOT NULL,
     max_stored_bytes INTEGER NOT NULL

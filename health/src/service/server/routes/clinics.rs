@@ -67,6 +67,25 @@ pub(super) async fn register_clinic(
             )));
         }
         let key_id = header.key_id;
+        // The token claimed before the expensive part: concurrent registrations with one
+        // token expand no keys but the first's. A failure below releases the claim.
+        if !state
+            .store
+            .claim_enrollment(enrollment, &enrollment_secret)?
+        {
+            return Err(ServiceError::Unauthorized(
+                "the enrollment token is used, expired, or held by another registration".into(),
+            ));
+        }
+        struct Release<'a>(&'a crate::service::store::Store, i64, bool);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                if self.2 {
+                    let _ = self.0.release_enrollment(self.1);
+                }
+            }
+        }
+        let mut claim = Release(&state.store, enrollment, true);
         // Expanded and uploaded to the backend first: keys that do not load leave nothing
         // stored; the first reading does not wait.
         let monitor = expand(
@@ -96,6 +115,7 @@ pub(super) async fn register_clinic(
             .ok_or_else(|| {
                 ServiceError::Unauthorized("the enrollment token was used meanwhile".into())
             })?;
+        claim.2 = false;
         state.keys.put(id, monitor);
         Ok((id, format!("c{id}.{secret}")))
     })
