@@ -39,7 +39,7 @@ use crate::entities::{
     LweCiphertext, LweCompactCiphertextList, LweCompactPublicKey, LweKeyswitchKey, LweSecretKey,
     SeededLweKeyswitchKey,
 };
-use crate::error::{Error, Result};
+use crate::error::{check_dim, Error, Result};
 use crate::parameters::{Parameters, SecurityLevel};
 
 /// The parameters of compact public-key encryption and of the cast into a compute set.
@@ -205,13 +205,11 @@ impl CompactPrivateKey {
         key_id: u64,
     ) -> Result<Self> {
         check_pair(params, compute)?;
-        if key.lwe_dimension() != params.lwe_dimension {
-            return Err(Error::DimensionMismatch {
-                what: "compact secret key dimension",
-                expected: params.lwe_dimension.0,
-                got: key.lwe_dimension().0,
-            });
-        }
+        check_dim(
+            "compact secret key dimension",
+            params.lwe_dimension.0,
+            key.lwe_dimension().0,
+        )?;
         Ok(Self {
             key,
             params: *params,
@@ -318,13 +316,11 @@ impl CompactPublicKey {
     /// paired with `compute`, for client key `key_id`.
     pub fn from_parts(key: LweCompactPublicKey, compute: &Parameters, key_id: u64) -> Result<Self> {
         let params = compact_parameters_for(compute)?;
-        if key.lwe_dimension() != params.lwe_dimension {
-            return Err(Error::DimensionMismatch {
-                what: "compact public key dimension",
-                expected: params.lwe_dimension.0,
-                got: key.lwe_dimension().0,
-            });
-        }
+        check_dim(
+            "compact public key dimension",
+            params.lwe_dimension.0,
+            key.lwe_dimension().0,
+        )?;
         Ok(Self {
             key,
             params: *params,
@@ -469,13 +465,11 @@ impl CompactCiphertextList {
         bound: u64,
     ) -> Result<Self> {
         let pke = compact_parameters_for(compute)?;
-        if list.lwe_dimension() != pke.lwe_dimension {
-            return Err(Error::DimensionMismatch {
-                what: "compact list dimension",
-                expected: pke.lwe_dimension.0,
-                got: list.lwe_dimension().0,
-            });
-        }
+        check_dim(
+            "compact list dimension",
+            pke.lwe_dimension.0,
+            list.lwe_dimension().0,
+        )?;
         let (plain, packed) = (
             compute.message_modulus,
             compute.message_modulus * compute.carry_modulus,
@@ -654,13 +648,11 @@ impl ResidentServerKey<'_> {
         }
         super::check_fingerprint(params, list.compute_fingerprint)?;
         let cast_in = casting.key.ksk.input_lwe_dimension();
-        if list.list.lwe_dimension() != cast_in {
-            return Err(Error::DimensionMismatch {
-                what: "compact list dimension against the casting key's input",
-                expected: cast_in.0,
-                got: list.list.lwe_dimension().0,
-            });
-        }
+        check_dim(
+            "compact list dimension against the casting key's input",
+            cast_in.0,
+            list.list.lwe_dimension().0,
+        )?;
         let big = params.glwe_dimension.0 * params.polynomial_size.0;
         if cast_in.0 != big {
             return Err(Error::InvalidParameters(format!(
