@@ -73,6 +73,40 @@ pub(crate) fn pause_point(point: &str) {
     }
 }
 
+/// Enrollment token `id.secret` if it would register a clinic now: it matches (compared in
+/// constant time, a wrong id costing the same as a wrong secret), is unused and unexpired.
+/// Its quotas, and when a registration claimed it (if one did).
+fn usable_enrollment(
+    conn: &Connection,
+    id: i64,
+    secret: &str,
+) -> Result<Option<(Quotas, Option<i64>)>> {
+    let row: Option<(Vec<u8>, i64, Option<i64>, Option<i64>, Quotas)> = conn
+        .query_row(
+            "SELECT token_hash, expires, used_by, claimed, max_devices, readings_per_second,
+                    max_stored_bytes FROM enrollments WHERE id = ?1",
+            params![id],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    Quotas {
+                        max_devices: r.get::<_, i64>(4)? as u64,
+                        readings_per_second: r.get::<_, i64>(5)? as u64,
+                        max_stored_bytes: r.get::<_, i64>(6)? as u64,
+                    },
+                ))
+            },
+        )
+        .optional()?;
+    let valid = matches(row.as_ref().map(|r| r.0.clone()), secret);
+    Ok(row
+        .filter(|(_, expires, used, ..)| valid && used.is_none() && *expires >= now_ms())
+        .map(|(_, _, _, claimed, quotas)| (quotas, claimed)))
+}
+
 /// A clinic's quotas, set by its enrollment token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Quotas {
@@ -272,31 +306,9 @@ impl Store {
     ) -> Result<Option<i64>> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let row: Option<(Vec<u8>, i64, Option<i64>, i64, i64, i64)> = tx
-            .query_row(
-                "SELECT token_hash, expires, used_by, max_devices, readings_per_second,
-                        max_stored_bytes FROM enrollments WHERE id = ?1",
-                params![enrollment.0],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let hash = row.as_ref().map(|r| r.0.clone());
-        let valid = matches(hash, enrollment.1);
-        let Some((_, expires, used_by, devices, rate, bytes)) = row.filter(|_| valid) else {
+        let Some((quotas, _)) = usable_enrollment(&tx, enrollment.0, enrollment.1)? else {
             return Ok(None);
         };
-        if used_by.is_some() || expires < now_ms() {
-            return Ok(None);
-        }
         tx.execute(
             "INSERT INTO clinics (token_hash, params, key_id, server_key, casting_key, created)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -314,7 +326,12 @@ impl Store {
             "INSERT INTO clinic_quotas (clinic_id, max_devices, readings_per_second,
                                         max_stored_bytes)
              VALUES (?1, ?2, ?3, ?4)",
-            params![id, devices, rate, bytes],
+            params![
+                id,
+                quotas.max_devices as i64,
+                quotas.readings_per_second as i64,
+                quotas.max_stored_bytes as i64
+            ],
         )?;
         tx.execute(
             "UPDATE enrollments SET used_by = ?1 WHERE id = ?2",
@@ -329,33 +346,7 @@ impl Store {
     /// matches, in constant time, and is unused and unexpired). [`Self::register_clinic`]
     /// checks again in its transaction.
     pub fn enrollment_quotas(&self, id: i64, secret: &str) -> Result<Option<Quotas>> {
-        let row: Option<(Vec<u8>, i64, Option<i64>, i64, i64, i64)> = self
-            .conn()
-            .query_row(
-                "SELECT token_hash, expires, used_by, max_devices, readings_per_second,
-                        max_stored_bytes FROM enrollments WHERE id = ?1",
-                params![id],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let hash = row.as_ref().map(|r| r.0.clone());
-        let valid = matches(hash, secret);
-        Ok(row
-            .filter(|(_, expires, used, ..)| valid && used.is_none() && *expires >= now_ms())
-            .map(|(_, _, _, d, r, b)| Quotas {
-                max_devices: d as u64,
-                readings_per_second: r as u64,
-                max_stored_bytes: b as u64,
-            }))
+        Ok(usable_enrollment(&self.conn(), id, secret)?.map(|(quotas, _)| quotas))
     }
 
     /// Claims enrollment token `id.secret` for one registration while its keys expand: true
@@ -364,19 +355,9 @@ impl Store {
     pub fn claim_enrollment(&self, id: i64, secret: &str) -> Result<bool> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let row: Option<(Vec<u8>, i64, Option<i64>, Option<i64>)> = tx
-            .query_row(
-                "SELECT token_hash, expires, used_by, claimed FROM enrollments WHERE id = ?1",
-                params![id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
-            .optional()?;
-        let hash = row.as_ref().map(|r| r.0.clone());
         let now = now_ms();
-        let free = matches(hash, secret)
-            && row.is_some_and(|(_, expires, used, claimed)| {
-                used.is_none() && expires >= now && claimed.is_none_or(|c| c < now - 300_000)
-            });
+        let free = usable_enrollment(&tx, id, secret)?
+            .is_some_and(|(_, claimed)| claimed.is_none_or(|c| c < now - 300_000));
         if free {
             tx.execute(
                 "UPDATE enrollments SET claimed = ?1 WHERE id = ?2",
