@@ -4,6 +4,8 @@
 //! lists the same rows. Rows that need a process of their own (the crash kills, the dead
 //! worker, the command-line checks) are in `tests/service.rs`, named in the README.
 
+mod common;
+use common::FaultingBackend;
 use glovebox::engine::serialization::{from_bytes, to_bytes};
 use glovebox::engine::shortint::public_key::{CompactPrivateKey, CompactPublicKey};
 use glovebox::prelude::*;
@@ -12,59 +14,9 @@ use glovebox::service::{
     serve, tls, ClinicClient, DeviceClient, Endpoint, ServiceConfig, ServiceError, StreamItem,
 };
 use glovebox::vitals::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// A backend that faults on its next `faults` blind rotations.
-struct FaultingBackend {
-    inner: CpuFftBackend,
-    faults: AtomicUsize,
-}
-
-impl Backend for FaultingBackend {
-    fn name(&self) -> String {
-        "faulting".into()
-    }
-    fn upload_bootstrap_key(&self, bsk: &LweBootstrapKey) -> Result<BootstrapKeyHandle> {
-        self.inner.upload_bootstrap_key(bsk)
-    }
-    fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle> {
-        self.inner.upload_keyswitch_key(ksk)
-    }
-    fn release_bootstrap_key(&self, bsk: &BootstrapKeyHandle) -> Result<()> {
-        self.inner.release_bootstrap_key(bsk)
-    }
-    fn release_keyswitch_key(&self, ksk: &KeyswitchKeyHandle) -> Result<()> {
-        self.inner.release_keyswitch_key(ksk)
-    }
-    fn blind_rotate_batch(
-        &self,
-        bsk: &BootstrapKeyHandle,
-        msed: &[u64],
-        accumulators: &mut [u64],
-    ) -> Result<()> {
-        if self
-            .faults
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |f| f.checked_sub(1))
-            .is_ok()
-        {
-            return Err(Error::Backend {
-                backend: "faulting".into(),
-                reason: "the device reset".into(),
-            });
-        }
-        self.inner.blind_rotate_batch(bsk, msed, accumulators)
-    }
-    fn keyswitch_batch(
-        &self,
-        ksk: &KeyswitchKeyHandle,
-        inputs: &[u64],
-        outputs: &mut [u64],
-    ) -> Result<()> {
-        self.inner.keyswitch_batch(ksk, inputs, outputs)
-    }
-}
 
 /// The server under review and what the rows share.
 struct Review {
@@ -96,10 +48,7 @@ impl Review {
         let dir = tempfile::tempdir().unwrap();
         let database = dir.path().join("clinic.sqlite");
         Store::open(&database).unwrap();
-        let backend = Arc::new(FaultingBackend {
-            inner: CpuFftBackend::new(),
-            faults: AtomicUsize::new(0),
-        });
+        let backend = Arc::new(FaultingBackend::new());
         let mut config = ServiceConfig::new(database.clone(), backend.clone());
         let (cert, key) = tls::self_signed(&["127.0.0.1"]).unwrap();
         config.tls = Some(tls::server_config(cert.as_bytes(), key.as_bytes()).unwrap());

@@ -3,6 +3,8 @@
 //! plaintext; replays are not double-counted; bad requests get their 4xx and a JSON error,
 //! with nothing stored.
 
+mod common;
+use common::FaultingBackend;
 use glovebox::engine::serialization::to_bytes;
 use glovebox::engine::shortint::public_key::CompactPrivateKey;
 use glovebox::prelude::*;
@@ -1837,66 +1839,11 @@ fn a_used_sequence_number_with_another_reading_is_a_conflict() {
     assert_eq!(readings, 1, "nothing of the refused batch is stored");
 }
 
-/// A backend that faults on its first `faults` blind rotations (a device that resets), then
-/// works: its faults are transient.
-struct FaultingBackend {
-    inner: CpuFftBackend,
-    faults: std::sync::atomic::AtomicUsize,
-}
-
-impl Backend for FaultingBackend {
-    fn name(&self) -> String {
-        "faulting".into()
-    }
-    fn upload_bootstrap_key(&self, bsk: &LweBootstrapKey) -> Result<BootstrapKeyHandle> {
-        self.inner.upload_bootstrap_key(bsk)
-    }
-    fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle> {
-        self.inner.upload_keyswitch_key(ksk)
-    }
-    fn release_bootstrap_key(&self, bsk: &BootstrapKeyHandle) -> Result<()> {
-        self.inner.release_bootstrap_key(bsk)
-    }
-    fn release_keyswitch_key(&self, ksk: &KeyswitchKeyHandle) -> Result<()> {
-        self.inner.release_keyswitch_key(ksk)
-    }
-    fn blind_rotate_batch(
-        &self,
-        bsk: &BootstrapKeyHandle,
-        msed: &[u64],
-        accumulators: &mut [u64],
-    ) -> Result<()> {
-        use std::sync::atomic::Ordering;
-        if self
-            .faults
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |f| f.checked_sub(1))
-            .is_ok()
-        {
-            return Err(Error::Backend {
-                backend: "faulting".into(),
-                reason: "the device reset".into(),
-            });
-        }
-        self.inner.blind_rotate_batch(bsk, msed, accumulators)
-    }
-    fn keyswitch_batch(
-        &self,
-        ksk: &KeyswitchKeyHandle,
-        inputs: &[u64],
-        outputs: &mut [u64],
-    ) -> Result<()> {
-        self.inner.keyswitch_batch(ksk, inputs, outputs)
-    }
-}
-
 /// Backend faults are transient: a reading that meets more of them than a job's attempts is
 /// retried with back-off, never counted, and gets its alerts once the backend works again.
 #[test]
 fn transient_backend_faults_count_against_no_job() {
-    let backend = Arc::new(FaultingBackend {
-        inner: CpuFftBackend::new(),
-        faults: std::sync::atomic::AtomicUsize::new(0),
-    });
+    let backend = Arc::new(FaultingBackend::new());
     let shared = backend.clone();
     let server = start_configured(true, |_| {}, move |c| c.backend = shared);
     let (keys, clinic) = register(&server);
