@@ -107,6 +107,11 @@ pub enum Error {
     /// A handle handed to a backend that did not create it, or that was released.
     #[error("invalid handle: {0}")]
     InvalidHandle(String),
+
+    /// An input of another library (a TFHE-rs key or ciphertext) of a kind that Glovebox does
+    /// not run: the message names the kind and what Glovebox accepts instead.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
 }
 
 /// `Result` with the engine's [`Error`].

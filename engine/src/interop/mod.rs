@@ -1,5 +1,7 @@
-//! Conversion of keys and ciphertexts to and from TFHE-rs 1.8, container for container
-//! (the layouts are the same; only the wrappers change). Feature `tfhe-interop`.
+//! TFHE-rs 1.8 interop (feature `tfhe-interop`): conversion of keys and ciphertexts, container
+//! for container (the layouts are the same; only the wrappers change); TFHE-rs compressed
+//! server keys imported with no secret key ([`TfheRsServerKey`]); TFHE-rs ciphertexts and
+//! lookup tables through Glovebox's batches ([`TfheRsResidentKey`]).
 //!
 //! TFHE-rs objects on a non-native modulus are accepted only where Glovebox has the same
 //! modulus (the native torus for everything, or a power of two for keyswitch keys); anything
@@ -12,7 +14,15 @@ use crate::parameters::Parameters;
 use crate::shortint;
 use tfhe::core_crypto::prelude as tc;
 
-fn require_native(what: &'static str, m: tc::CiphertextModulus<u64>) -> Result<()> {
+mod batch;
+mod server_key;
+
+pub use batch::TfheRsResidentKey;
+pub use server_key::{
+    tfhe_classic_parameters, tfhe_ks32_parameters, TfheRsServerKey, SAFE_DESERIALIZATION_LIMIT,
+};
+
+pub(crate) fn require_native(what: &'static str, m: tc::CiphertextModulus<u64>) -> Result<()> {
     if m.is_native_modulus() {
         Ok(())
     } else {
