@@ -15,6 +15,9 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/glovebox-xdg-$(id -u)}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 cargo build --release --workspace --all-targets --features glovebox/sim
 cargo test --release --workspace --features glovebox/sim
+# The C ABI: the C tests compiled by cc against the generated header (capi/include), linked to
+# libglovebox_capi.so and run.
+bash capi/tests/run_c_tests.sh
 # The RTL: lint clean under Verilator -Wall (waivers, with reasons, in hdl/waivers.vlt), and
 # synthesizable by Yosys (cell counts of the multiplier, the butterfly and a small NTT unit,
 # unit by unit; then the whole processor, blind rotation, keyswitch and command interface, in

@@ -314,6 +314,12 @@ impl TfheRsServerKey {
         &self.server_key
     }
 
+    /// The Glovebox server key, the TFHE-rs metadata dropped (for callers that work in raw LWE
+    /// words, e.g. the C ABI).
+    pub fn into_server_key(self) -> ServerKey {
+        self.server_key
+    }
+
     /// The Glovebox parameter set whose shapes the key has.
     pub fn parameters(&self) -> &Parameters {
         self.server_key.parameters()
