@@ -18,6 +18,9 @@ cargo test --release --workspace --features glovebox/sim
 # The C ABI: the C tests compiled by cc against the generated header (capi/include), linked to
 # libglovebox_capi.so and run.
 bash capi/tests/run_c_tests.sh
+# A TFHE-rs integer program (FheUint8 vitals thresholds) whose bootstraps run on Glovebox,
+# checked against the clear rules and TFHE-rs's own comparisons.
+cargo run --release --example tfhe_rs_vitals
 # The RTL: lint clean under Verilator -Wall (waivers, with reasons, in hdl/waivers.vlt), and
 # synthesizable by Yosys (cell counts of the multiplier, the butterfly and a small NTT unit,
 # unit by unit; then the whole processor, blind rotation, keyswitch and command interface, in
