@@ -32,45 +32,42 @@ struct TfheRsReference {
 
 impl TfheRsReference {
     fn new(compressed: &tfhe::shortint::CompressedServerKey) -> Self {
-        let (bsk, config, ksk64, ksk32) = match &compressed.compressed_ap_server_key {
-            CompressedAtomicPatternServerKey::Standard(ap) => {
-                let ShortintCompressedBootstrappingKey::Classic {
-                    bsk,
-                    modulus_switch_noise_reduction_key,
-                } = ap.bootstrapping_key()
-                else {
-                    unreachable!()
-                };
-                (
-                    bsk.as_view().par_decompress_into_lwe_bootstrap_key(),
-                    format!("{modulus_switch_noise_reduction_key:?}"),
-                    Some(
-                        ap.key_switching_key()
-                            .as_view()
-                            .par_decompress_into_lwe_keyswitch_key(),
-                    ),
-                    None,
-                )
-            }
-            CompressedAtomicPatternServerKey::KeySwitch32(ap) => {
-                let ShortintCompressedBootstrappingKey::Classic {
-                    bsk,
-                    modulus_switch_noise_reduction_key,
-                } = ap.bootstrapping_key()
-                else {
-                    unreachable!()
-                };
-                (
-                    bsk.as_view().par_decompress_into_lwe_bootstrap_key(),
-                    format!("{modulus_switch_noise_reduction_key:?}"),
-                    None,
-                    Some(
-                        ap.key_switching_key()
-                            .as_view()
-                            .par_decompress_into_lwe_keyswitch_key(),
-                    ),
-                )
-            }
+        /// The standard-domain bootstrapping key and the modulus-switch configuration (as
+        /// text) of a classic key of either atomic pattern.
+        fn classic<S: tc::UnsignedInteger>(
+            key: &ShortintCompressedBootstrappingKey<S>,
+        ) -> (tc::LweBootstrapKeyOwned<u64>, String) {
+            let ShortintCompressedBootstrappingKey::Classic {
+                bsk,
+                modulus_switch_noise_reduction_key,
+            } = key
+            else {
+                unreachable!("the tests make classic keys")
+            };
+            (
+                bsk.as_view().par_decompress_into_lwe_bootstrap_key(),
+                format!("{modulus_switch_noise_reduction_key:?}"),
+            )
+        }
+        let ((bsk, config), ksk64, ksk32) = match &compressed.compressed_ap_server_key {
+            CompressedAtomicPatternServerKey::Standard(ap) => (
+                classic(ap.bootstrapping_key()),
+                Some(
+                    ap.key_switching_key()
+                        .as_view()
+                        .par_decompress_into_lwe_keyswitch_key(),
+                ),
+                None,
+            ),
+            CompressedAtomicPatternServerKey::KeySwitch32(ap) => (
+                classic(ap.bootstrapping_key()),
+                None,
+                Some(
+                    ap.key_switching_key()
+                        .as_view()
+                        .par_decompress_into_lwe_keyswitch_key(),
+                ),
+            ),
         };
         let mut nbsk = tc::NttLweBootstrapKeyOwned::new(
             0u64,

@@ -171,8 +171,7 @@ impl TfheRsServerKey {
     /// # Ok::<(), glovebox_engine::Error>(())
     /// ```
     pub fn from_shortint(key: &tfhe::shortint::CompressedServerKey) -> Result<Self> {
-        let message_modulus = key.message_modulus;
-        let carry_modulus = key.carry_modulus;
+        let moduli = (key.message_modulus, key.carry_modulus);
         let (server_key, atomic_pattern) = match &key.compressed_ap_server_key {
             CompressedAtomicPatternServerKey::Standard(ap) => {
                 if ap.pbs_order() != PBSOrder::KeyswitchBootstrap {
@@ -185,33 +184,8 @@ impl TfheRsServerKey {
                 let (bsk, modulus_switch) = classic_bsk(ap.bootstrapping_key())?;
                 let ksk = ap.key_switching_key();
                 require_native("TFHE-rs keyswitch key", ksk.ciphertext_modulus())?;
-                let shapes = shapes(
-                    bsk,
-                    ksk.decomposition_base_log().0,
-                    ksk.decomposition_level_count().0,
-                    ksk.input_key_lwe_dimension().0,
-                    ksk.output_key_lwe_dimension().0,
-                    64,
-                    (message_modulus, carry_modulus),
-                    modulus_switch,
-                )?;
-                let params = shapes.matching_parameters()?;
-                let id = digest(
-                    digest(params.fingerprint(), bsk.as_ref().iter().copied()),
-                    ksk.as_ref().iter().copied(),
-                );
-                let id = digest(
-                    id,
-                    seed_words(bsk.compression_seed(), ksk.compression_seed()),
-                );
-                let (bsk, ksk) = rayon::join(
-                    || bsk.as_view().par_decompress_into_lwe_bootstrap_key(),
-                    || ksk.as_view().par_decompress_into_lwe_keyswitch_key(),
-                );
-                let bsk = lwe_bootstrap_key_from_tfhe(&bsk)?;
-                let ksk = super::lwe_keyswitch_key_from_tfhe(&ksk)?;
                 (
-                    ServerKey::from_keys(params, id, bsk, ksk)?,
+                    import_classic(bsk, modulus_switch, ksk, 64, moduli, |w| w)?,
                     AtomicPatternKind::Standard(PBSOrder::KeyswitchBootstrap),
                 )
             }
@@ -228,43 +202,12 @@ impl TfheRsServerKey {
                         "a TFHE-rs KS32 keyswitch key modulo {m:?} (not a power of two)"
                     )));
                 };
-                let shapes = shapes(
-                    bsk,
-                    ksk.decomposition_base_log().0,
-                    ksk.decomposition_level_count().0,
-                    ksk.input_key_lwe_dimension().0,
-                    ksk.output_key_lwe_dimension().0,
-                    output_modulus_log,
-                    (message_modulus, carry_modulus),
-                    modulus_switch,
-                )?;
-                let params = shapes.matching_parameters()?;
-                let id = digest(
-                    digest(params.fingerprint(), bsk.as_ref().iter().copied()),
-                    ksk.as_ref().iter().map(|&w| w as u64),
-                );
-                let id = digest(
-                    id,
-                    seed_words(bsk.compression_seed(), ksk.compression_seed()),
-                );
-                let (bsk, ksk) = rayon::join(
-                    || bsk.as_view().par_decompress_into_lwe_bootstrap_key(),
-                    || ksk.as_view().par_decompress_into_lwe_keyswitch_key(),
-                );
-                let bsk = lwe_bootstrap_key_from_tfhe(&bsk)?;
                 // TFHE-rs keeps a power-of-two modulus 2^w < 2^32 in the top w bits of a u32;
                 // Glovebox keeps 2^w in the top w bits of a u64: the same word, shifted up.
-                let words: Vec<u64> = ksk.as_ref().iter().map(|&w| (w as u64) << 32).collect();
-                let ksk = LweKeyswitchKey::from_container(
-                    words,
-                    gb::LweDimension(ksk.input_key_lwe_dimension().0),
-                    gb::LweDimension(ksk.output_key_lwe_dimension().0),
-                    gb::DecompositionBaseLog(ksk.decomposition_base_log().0),
-                    gb::DecompositionLevelCount(ksk.decomposition_level_count().0),
-                    output_modulus_log,
-                )?;
                 (
-                    ServerKey::from_keys(params, id, bsk, ksk)?,
+                    import_classic(bsk, modulus_switch, ksk, output_modulus_log, moduli, |w| {
+                        (w as u64) << 32
+                    })?,
                     AtomicPatternKind::KeySwitch32,
                 )
             }
@@ -272,8 +215,8 @@ impl TfheRsServerKey {
         Ok(Self {
             server_key,
             atomic_pattern,
-            message_modulus,
-            carry_modulus,
+            message_modulus: key.message_modulus,
+            carry_modulus: key.carry_modulus,
             max_degree: key.max_degree,
             max_noise_level: key.max_noise_level,
         })
@@ -347,6 +290,52 @@ impl TfheRsServerKey {
     pub fn max_noise_level(&self) -> tfhe::shortint::ciphertext::MaxNoiseLevel {
         self.max_noise_level
     }
+}
+
+/// The Glovebox server key of a classic bootstrapping key and a keyswitch key whose words
+/// `lift` takes to Glovebox's `u64` form (the identity on the native torus; a shift into the
+/// top bits for KS32's `u32` words): the parameter set matched by shapes, the id digested from
+/// the compressed words and seeds, both keys decompressed by TFHE-rs.
+fn import_classic<S: tc::UnsignedTorus + Send + Sync>(
+    bsk: &tc::SeededLweBootstrapKeyOwned<u64>,
+    modulus_switch: ModulusSwitchType,
+    ksk: &tc::SeededLweKeyswitchKeyOwned<S>,
+    ks_output_modulus_log: u32,
+    moduli: (MessageModulus, CarryModulus),
+    lift: impl Fn(S) -> u64,
+) -> Result<ServerKey> {
+    let params = shapes(
+        bsk,
+        ksk.decomposition_base_log().0,
+        ksk.decomposition_level_count().0,
+        ksk.input_key_lwe_dimension().0,
+        ksk.output_key_lwe_dimension().0,
+        ks_output_modulus_log,
+        moduli,
+        modulus_switch,
+    )?
+    .matching_parameters()?;
+    let id = digest(
+        digest(params.fingerprint(), bsk.as_ref().iter().copied()),
+        ksk.as_ref().iter().map(|&w| lift(w)),
+    );
+    let id = digest(
+        id,
+        seed_words(bsk.compression_seed(), ksk.compression_seed()),
+    );
+    let (bsk, ksk) = rayon::join(
+        || bsk.as_view().par_decompress_into_lwe_bootstrap_key(),
+        || ksk.as_view().par_decompress_into_lwe_keyswitch_key(),
+    );
+    let ksk = LweKeyswitchKey::from_container(
+        ksk.as_ref().iter().map(|&w| lift(w)).collect(),
+        gb::LweDimension(ksk.input_key_lwe_dimension().0),
+        gb::LweDimension(ksk.output_key_lwe_dimension().0),
+        gb::DecompositionBaseLog(ksk.decomposition_base_log().0),
+        gb::DecompositionLevelCount(ksk.decomposition_level_count().0),
+        ks_output_modulus_log,
+    )?;
+    ServerKey::from_keys(params, id, lwe_bootstrap_key_from_tfhe(&bsk)?, ksk)
 }
 
 #[allow(clippy::too_many_arguments)]
