@@ -9,7 +9,8 @@
 #                                  Yosys (hdl/synth.sh), python3 (the twiddle ROM generator) and
 #                                  Mesa's Vulkan driver (the GPU backend runs on a real GPU when
 #                                  there is one, else on the llvmpipe software device; its tests
-#                                  never skip)
+#                                  never skip) and PostgreSQL's server (the scaled-out store's
+#                                  tests run on a throwaway cluster, scripts/postgres.sh)
 set -euo pipefail
 missing=()
 command -v cc >/dev/null || missing+=(gcc g++)
@@ -18,6 +19,7 @@ if [ "${1:-}" = "--test" ]; then
     command -v verilator >/dev/null || missing+=(verilator)
     command -v yosys >/dev/null || missing+=(yosys)
     command -v python3 >/dev/null || missing+=(python3)
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 elif [ -n "${1:-}" ]; then
     echo "usage: bash scripts/setup.sh [--test]" >&2
     exit 2

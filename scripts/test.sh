@@ -14,6 +14,12 @@ export WGPU_BACKEND="${WGPU_BACKEND:-vulkan}"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/glovebox-xdg-$(id -u)}"
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 cargo build --release --workspace --all-targets --features glovebox/sim
+# A throwaway PostgreSQL cluster for the scaled-out store's tests (stopped and deleted on exit);
+# the tests create a database each in it.
+pg_dir="$(mktemp -d)"
+trap 'bash scripts/postgres.sh stop "$pg_dir"' EXIT
+GLOVEBOX_TEST_POSTGRES="$(bash scripts/postgres.sh start "$pg_dir")"
+export GLOVEBOX_TEST_POSTGRES GLOVEBOX_TEST_POSTGRES_DIR="$pg_dir"
 cargo test --release --workspace --features glovebox/sim
 # The C ABI: the C tests compiled by cc against the generated header (capi/include), linked to
 # libglovebox_capi.so and run.

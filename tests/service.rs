@@ -8,7 +8,7 @@ use common::FaultingBackend;
 use glovebox::engine::serialization::to_bytes;
 use glovebox::engine::shortint::public_key::CompactPrivateKey;
 use glovebox::prelude::*;
-use glovebox::service::store::Store;
+use glovebox::service::store::{Database, Store};
 use glovebox::service::{serve, tls, ClinicClient, Endpoint, ServiceConfig, ServiceError};
 use glovebox::vitals::*;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ struct Running {
     url: String,
     /// The server's self-signed certificate (PEM), `None` for plain HTTP.
     ca: Option<String>,
-    database: std::path::PathBuf,
+    database: Database,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -56,15 +56,50 @@ fn start_on(with_tls: bool, prepare: impl FnOnce(&std::path::Path)) -> Running {
     start_configured(with_tls, prepare, |_| {})
 }
 
+/// The database a test's server runs on.
+#[derive(Clone, Copy, Debug)]
+enum Db {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A new database in the test PostgreSQL cluster ([`common::postgres_database`]).
+    Postgres,
+}
+
+/// The service over TLS on a new database of kind `db`.
+fn start_in(db: Db) -> Running {
+    match db {
+        Db::Sqlite => start(),
+        Db::Postgres => start_at(
+            Some(Database::Postgres(common::postgres_database())),
+            true,
+            |_| {},
+            |_| {},
+        ),
+    }
+}
+
 fn start_configured(
+    with_tls: bool,
+    prepare: impl FnOnce(&std::path::Path),
+    configure: impl FnOnce(&mut ServiceConfig),
+) -> Running {
+    start_at(None, with_tls, prepare, configure)
+}
+
+/// Starts the server on `database` (`None`: a SQLite file that `prepare` wrote first).
+fn start_at(
+    database: Option<Database>,
     with_tls: bool,
     prepare: impl FnOnce(&std::path::Path),
     configure: impl FnOnce(&mut ServiceConfig),
 ) -> Running {
     std::env::set_var("GLOVEBOX_ALLOW_INSECURE", "1");
     let dir = tempfile::tempdir().unwrap();
-    let database = dir.path().join("clinic.sqlite");
-    prepare(&database);
+    let database = database.unwrap_or_else(|| {
+        let file = dir.path().join("clinic.sqlite");
+        prepare(&file);
+        Database::Sqlite(file)
+    });
     let mut config = ServiceConfig::new(database.clone(), Arc::new(CpuFftBackend::new()));
     configure(&mut config);
     let ca = with_tls.then(|| {
@@ -125,10 +160,10 @@ fn fetch_all_analyses(clinic: &ClinicClient, count: usize) -> Vec<AnalysisRecord
 }
 
 /// An enrollment token made in the server's store (what `glovebox serve enroll` does).
-fn enroll_in(database: &std::path::Path) -> String {
+fn enroll_in(database: &Database) -> String {
     let secret = glovebox::service::new_token_secret();
     let expires = glovebox::service::store::now_ms() + 3_600_000;
-    let id = Store::open(database)
+    let id = Store::open_database(database)
         .unwrap()
         .create_enrollment(&secret, expires, Default::default())
         .unwrap();
@@ -137,7 +172,7 @@ fn enroll_in(database: &std::path::Path) -> String {
 
 /// `keys` registered at the server of `database` (reached at `endpoint`) with a fresh
 /// enrollment token: their compressed server and casting keys.
-fn register_keys(endpoint: &Endpoint, database: &std::path::Path, keys: &Clinic) -> ClinicClient {
+fn register_keys(endpoint: &Endpoint, database: &Database, keys: &Clinic) -> ClinicClient {
     ClinicClient::register(
         endpoint,
         &enroll_in(database),
@@ -156,7 +191,16 @@ fn register(server: &Running) -> (Clinic, ClinicClient) {
 
 #[test]
 fn readings_in_alerts_out_equal_to_the_plaintext_rules() {
-    let server = start();
+    readings_in_alerts_out_equal_to_the_plaintext_rules_on(Db::Sqlite);
+}
+
+#[test]
+fn postgres_readings_in_alerts_out_equal_to_the_plaintext_rules() {
+    readings_in_alerts_out_equal_to_the_plaintext_rules_on(Db::Postgres);
+}
+
+fn readings_in_alerts_out_equal_to_the_plaintext_rules_on(db: Db) {
+    let server = start_in(db);
     let (clinic_keys, clinic) = register(&server);
     // Episodes that raise every flag: tachycardia sustained over readings 1–4 (with a
     // desaturation and bradycardia at 4), then a calm stream with one isolated alert.
@@ -233,13 +277,25 @@ fn readings_in_alerts_out_equal_to_the_plaintext_rules() {
             assert_eq!(got, expected, "patient {p}, reading {t}");
         }
     }
-    let (stored, pending, alerts) = Store::open(&server.database).unwrap().counts().unwrap();
+    let (stored, pending, alerts) = Store::open_database(&server.database)
+        .unwrap()
+        .counts()
+        .unwrap();
     assert_eq!((stored, pending, alerts), (12, 0, 12));
 }
 
 #[test]
 fn bad_requests_get_their_status_and_store_nothing() {
-    let server = start();
+    bad_requests_get_their_status_and_store_nothing_on(Db::Sqlite);
+}
+
+#[test]
+fn postgres_bad_requests_get_their_status_and_store_nothing() {
+    bad_requests_get_their_status_and_store_nothing_on(Db::Postgres);
+}
+
+fn bad_requests_get_their_status_and_store_nothing_on(db: Db) {
+    let server = start_in(db);
     let params = TEST_PARAMS_INSECURE;
     let keys = Clinic::new(&params).unwrap();
     let other = Clinic::new(&params).unwrap();
@@ -682,7 +738,7 @@ fn bad_requests_get_their_status_and_store_nothing() {
     }
     // Nothing of the above was stored (the refused registrations neither: three clinics);
     // another clinic sees none of this one's rows.
-    let store = Store::open(&server.database).unwrap();
+    let store = Store::open_database(&server.database).unwrap();
     assert_eq!(store.clinic_count().unwrap(), 3);
     assert_eq!(store.counts().unwrap().0, 0);
     assert_eq!(store.record_counts().unwrap().0, 0);
@@ -759,7 +815,7 @@ fn a_killed_server_loses_nothing_acknowledged_and_computes_every_alert_once() {
     let database = dir.path().join("clinic.sqlite");
     let (mut child, url) = spawn_server(&database, Some(300));
     let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
-    let clinic = register_keys(&url, &database, &keys);
+    let clinic = register_keys(&url, &database.clone().into(), &keys);
     let ca_path = format!("{}.dev-cert.pem", database.display());
     let first_certificate = std::fs::read(&ca_path).unwrap();
     let token = clinic.token().to_string();
@@ -884,13 +940,22 @@ fn a_killed_server_loses_nothing_acknowledged_and_computes_every_alert_once() {
     assert_eq!((stored, pending, alerts), (40, 0, 40));
 }
 
+#[test]
+fn records_and_cohorts_equal_the_plaintext_computation() {
+    records_and_cohorts_equal_the_plaintext_computation_on(Db::Sqlite);
+}
+
+#[test]
+fn postgres_records_and_cohorts_equal_the_plaintext_computation() {
+    records_and_cohorts_equal_the_plaintext_computation_on(Db::Postgres);
+}
+
 /// Lab records compared with each patient's past, and cohort statistics, through the real
 /// server: every decrypted value equals the plaintext computation; replays and out-of-order
 /// records are answered without storing anything; another clinic sees none of it.
-#[test]
-fn records_and_cohorts_equal_the_plaintext_computation() {
+fn records_and_cohorts_equal_the_plaintext_computation_on(db: Db) {
     use glovebox::records::{reference_analysis, reference_cohort};
-    let server = start();
+    let server = start_in(db);
     let (keys, clinic) = register(&server);
     let (other_keys, other) = register(&server);
     // Three patients' glucose series (mg/dL), one creatinine series; changes of ±30 and the
@@ -1030,7 +1095,7 @@ fn records_and_cohorts_equal_the_plaintext_computation() {
         Err(ServiceError::Status { status: 404, .. }) => {}
         x => panic!("{x:?}"),
     }
-    let (records, pending, analyses, cohorts_pending) = Store::open(&server.database)
+    let (records, pending, analyses, cohorts_pending) = Store::open_database(&server.database)
         .unwrap()
         .record_counts()
         .unwrap();
@@ -1406,15 +1471,27 @@ fn a_poisoned_job_fails_alone_after_its_attempts() {
             "record {i}"
         );
     }
-    let (stored, pending, alerts_stored) = Store::open(&server.database).unwrap().counts().unwrap();
+    let (stored, pending, alerts_stored) = Store::open_database(&server.database)
+        .unwrap()
+        .counts()
+        .unwrap();
     assert_eq!((stored, pending, alerts_stored), (6, 0, 5));
+}
+
+#[test]
+fn a_late_reading_is_waited_for() {
+    a_late_reading_is_waited_for_on(Db::Sqlite);
+}
+
+#[test]
+fn postgres_a_late_reading_is_waited_for() {
+    a_late_reading_is_waited_for_on(Db::Postgres);
 }
 
 /// A reading that arrives after a later one (reordered on the network) is waited for, so
 /// "sustained" sees the whole stream: the alerts equal the rules on the stream in order.
-#[test]
-fn a_late_reading_is_waited_for() {
-    let server = start();
+fn a_late_reading_is_waited_for_on(db: Db) {
+    let server = start_in(db);
     let (keys, clinic) = register(&server);
     let stream: Vec<Reading> = [130, 131, 132, 133, 134, 70]
         .iter()
@@ -1527,7 +1604,7 @@ fn a_dead_worker_is_restarted_and_health_says_so() {
     }
     let _child = Kill(child);
     let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
-    let clinic = register_keys(&endpoint, &database, &keys);
+    let clinic = register_keys(&endpoint, &database.clone().into(), &keys);
     let d = clinic.add_device("p").unwrap();
     let e = keys
         .provision_device()
@@ -1707,17 +1784,26 @@ fn connections_polls_and_slow_clients_are_bounded() {
     }
 }
 
+#[test]
+fn tokens_are_revoked_and_rotated_and_quotas_hold() {
+    tokens_are_revoked_and_rotated_and_quotas_hold_on(Db::Sqlite);
+}
+
+#[test]
+fn postgres_tokens_are_revoked_and_rotated_and_quotas_hold() {
+    tokens_are_revoked_and_rotated_and_quotas_hold_on(Db::Postgres);
+}
+
 /// Who may register, and what a clinic may do: an enrollment token registers one clinic and
 /// gives it its quotas; devices past the device quota, readings past the rate and bytes past
 /// the storage quota are 429s; a revoked device and a rotated-away token are 401s.
-#[test]
-fn tokens_are_revoked_and_rotated_and_quotas_hold() {
+fn tokens_are_revoked_and_rotated_and_quotas_hold_on(db: Db) {
     use glovebox::service::store::Quotas;
-    let server = start();
+    let server = start_in(db);
     let enroll_with = |quotas: Quotas| {
         let secret = glovebox::service::new_token_secret();
         let expires = glovebox::service::store::now_ms() + 60_000;
-        let id = Store::open(&server.database)
+        let id = Store::open_database(&server.database)
             .unwrap()
             .create_enrollment(&secret, expires, quotas)
             .unwrap();
@@ -1740,7 +1826,7 @@ fn tokens_are_revoked_and_rotated_and_quotas_hold() {
     // An expired token registers nothing.
     let expired = {
         let secret = glovebox::service::new_token_secret();
-        let id = Store::open(&server.database)
+        let id = Store::open_database(&server.database)
             .unwrap()
             .create_enrollment(&secret, 0, Quotas::default())
             .unwrap();
@@ -1819,11 +1905,20 @@ fn register_other(server: &Running) -> (Clinic, ClinicClient) {
     register(server)
 }
 
-/// The same sequence number with the same body is a replay; with another body it is a 409
-/// and nothing of its batch is stored.
 #[test]
 fn a_used_sequence_number_with_another_reading_is_a_conflict() {
-    let server = start();
+    a_used_sequence_number_with_another_reading_is_a_conflict_on(Db::Sqlite);
+}
+
+#[test]
+fn postgres_a_used_sequence_number_with_another_reading_is_a_conflict() {
+    a_used_sequence_number_with_another_reading_is_a_conflict_on(Db::Postgres);
+}
+
+/// The same sequence number with the same body is a replay; with another body it is a 409
+/// and nothing of its batch is stored.
+fn a_used_sequence_number_with_another_reading_is_a_conflict_on(db: Db) {
+    let server = start_in(db);
     let (keys, clinic) = register(&server);
     let d = clinic.add_device("p").unwrap();
     let device = keys.provision_device();
@@ -1835,7 +1930,10 @@ fn a_used_sequence_number_with_another_reading_is_a_conflict() {
         Err(ServiceError::Status { status: 409, .. }) => {}
         x => panic!("{x:?}"),
     }
-    let (readings, ..) = Store::open(&server.database).unwrap().counts().unwrap();
+    let (readings, ..) = Store::open_database(&server.database)
+        .unwrap()
+        .counts()
+        .unwrap();
     assert_eq!(readings, 1, "nothing of the refused batch is stored");
 }
 
@@ -2090,7 +2188,7 @@ fn kills_inside_transactions_lose_nothing_and_compute_once() {
 
     // 1. Inside the worker's transaction: the alerts inserted, not committed.
     let (mut child, endpoint) = pause_at("alerts-commit");
-    let clinic = register_keys(&endpoint, &database, &keys);
+    let clinic = register_keys(&endpoint, &database.clone().into(), &keys);
     let token = clinic.token().to_string();
     let device = clinic.add_device("p").unwrap();
     let stream = [
@@ -2117,7 +2215,7 @@ fn kills_inside_transactions_lose_nothing_and_compute_once() {
     // 2. Inside a registration's transaction: nothing stored, the token not used.
     let (mut child, endpoint) = pause_at("registration-commit");
     let clinics_before = Store::open(&database).unwrap().clinic_count().unwrap();
-    let enrollment = enroll_in(&database);
+    let enrollment = enroll_in(&database.clone().into());
     let other = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
     let registering = {
         let (endpoint, enrollment) = (endpoint.clone(), enrollment.clone());
@@ -2195,13 +2293,22 @@ fn kills_inside_transactions_lose_nothing_and_compute_once() {
     child.wait().unwrap();
 }
 
+#[test]
+fn a_corrected_record_is_a_new_version() {
+    a_corrected_record_is_a_new_version_on(Db::Sqlite);
+}
+
+#[test]
+fn postgres_a_corrected_record_is_a_new_version() {
+    a_corrected_record_is_a_new_version_on(Db::Postgres);
+}
+
 /// A record for a (patient, test, date) stored already with another value is a new version:
 /// it supersedes the old one in the series' later windows and in cohorts, and its analysis
 /// (compared with the records before its date) reaches the clinic with its version.
-#[test]
-fn a_corrected_record_is_a_new_version() {
+fn a_corrected_record_is_a_new_version_on(db: Db) {
     use glovebox::records::{reference_analysis, reference_cohort};
-    let server = start();
+    let server = start_in(db);
     let (keys, clinic) = register(&server);
     let (change, window) = (10u16, 3usize);
     let post = |date: &str, v: u16| {

@@ -113,7 +113,7 @@ pub fn run(args: Args) -> CliResult<()> {
     // The operator's enrollment token for the one clinic (the store made before the server
     // opens it), with no rate quota to measure against.
     let enrollment = super::serve::enroll(
-        &database,
+        &database.clone().into(),
         Duration::from_secs(3600),
         glovebox::service::store::Quotas {
             readings_per_second: 1_000_000,

@@ -1,11 +1,13 @@
 //! `glovebox serve`: the clinic service (see `glovebox::service`).
 
 use super::{BackendArg, CliError, CliResult};
+use glovebox::service::store::{Database, Store};
 use glovebox::service::{serve, tls, ServiceConfig, ServiceError};
 use std::path::PathBuf;
 
 /// Runs the clinic service: clinics register their compressed server and casting keys,
-/// devices post encrypted readings, alerts are computed blind and stored in SQLite. Ctrl-C
+/// devices post encrypted readings, alerts are computed blind and stored in SQLite (or
+/// PostgreSQL, `--database postgres://…`, shared by several servers). Ctrl-C
 /// stops it. It speaks HTTPS (`--tls-cert` and `--tls-key`, or `--dev-tls`); plain HTTP only
 /// on a loopback address, or elsewhere when `--insecure-http` says so.
 #[derive(clap::Args)]
@@ -13,9 +15,10 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// The SQLite database (created and migrated if needed).
+    /// The store: a SQLite file, or a PostgreSQL URL (`postgres://user@host/db`); its tables
+    /// are created or migrated if needed.
     #[arg(long, default_value = "glovebox.sqlite")]
-    pub database: PathBuf,
+    pub database: Database,
     /// Largest request body in MiB (a compressed key on the default set is about 30 MiB).
     #[arg(long, default_value_t = 64)]
     pub max_body_mib: usize,
@@ -36,7 +39,8 @@ pub struct Args {
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// A self-signed certificate for 127.0.0.1 and localhost, made now (rcgen) and written
-    /// beside the database as `<database>.dev-cert.pem` for clients to trust; its SHA-256
+    /// beside the database as `<database>.dev-cert.pem` (with PostgreSQL, as
+    /// `glovebox.dev-cert.pem` in the working directory) for clients to trust; its SHA-256
     /// fingerprint is printed. For development and tests.
     #[arg(long)]
     pub dev_tls: bool,
@@ -73,11 +77,11 @@ pub enum ServeCommand {
 
 /// Makes an enrollment token in `database`'s store; returns it (`e<id>.<secret>`).
 pub fn enroll(
-    database: &std::path::Path,
+    database: &Database,
     valid: std::time::Duration,
     quotas: glovebox::service::store::Quotas,
 ) -> Result<String, ServiceError> {
-    let store = glovebox::service::store::Store::open(database)?;
+    let store = Store::open_database(database)?;
     let secret = glovebox::service::new_token_secret();
     let expires = glovebox::service::store::now_ms() + valid.as_millis() as i64;
     let id = store.create_enrollment(&secret, expires, quotas)?;
@@ -125,7 +129,10 @@ pub fn run(args: Args) -> CliResult<()> {
         config.tls = Some(tls::server_config(&read(cert)?, &read(key)?)?);
     } else if args.dev_tls {
         let (cert, key) = tls::self_signed(&["127.0.0.1", "localhost"])?;
-        let path = PathBuf::from(format!("{}.dev-cert.pem", args.database.display()));
+        let path = match args.database.path() {
+            Some(file) => PathBuf::from(format!("{}.dev-cert.pem", file.display())),
+            None => PathBuf::from("glovebox.dev-cert.pem"),
+        };
         std::fs::write(&path, &cert).map_err(|e| {
             CliError::Service(ServiceError::Io(format!("writing {}: {e}", path.display())))
         })?;
@@ -155,7 +162,7 @@ pub fn run(args: Args) -> CliResult<()> {
         }
         eprintln!(
             "glovebox serve: listening on {scheme}://{addr}, database {}{note}",
-            args.database.display()
+            args.database
         );
         serve(listener, config, async {
             let _ = tokio::signal::ctrl_c().await;

@@ -1,4 +1,5 @@
 //! What the root crate's service tests share: a backend whose faults the test sets.
+#![allow(dead_code)]
 
 use glovebox::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -63,4 +64,31 @@ impl Backend for FaultingBackend {
     ) -> Result<()> {
         self.inner.keyswitch_batch(ksk, inputs, outputs)
     }
+}
+
+/// A new, empty database in the test PostgreSQL cluster, as a URL. The cluster is the one
+/// `GLOVEBOX_TEST_POSTGRES` names (the URL of its `postgres` database): `scripts/test.sh`
+/// starts a throwaway one (`scripts/postgres.sh`). Without it the test fails: PostgreSQL's
+/// tests never skip.
+#[allow(dead_code)]
+pub fn postgres_database() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let base = std::env::var("GLOVEBOX_TEST_POSTGRES").expect(
+        "GLOVEBOX_TEST_POSTGRES is not set: run the tests with `bash scripts/test.sh`, or start \
+         a cluster with `bash scripts/postgres.sh start DIR` and set it to the URL printed",
+    );
+    let name = format!(
+        "glovebox_test_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = postgres::Client::connect(&base, postgres::NoTls)
+        .unwrap_or_else(|e| panic!("the test cluster at {base}: {e}"));
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    let (server, _) = base
+        .rsplit_once('/')
+        .expect("GLOVEBOX_TEST_POSTGRES is a URL ending in /database");
+    format!("{server}/{name}")
 }

@@ -142,8 +142,9 @@ impl ServiceError {
     /// limit of the moment. The worker retries these without counting them against a job.
     pub fn is_transient(&self) -> bool {
         match self {
-            // SQLite failing (busy, I/O, a full disk); not a store that contradicts itself.
-            ServiceError::Store(e) => matches!(e, store::StoreError::Sqlite(_)),
+            // The database failing (busy, I/O, a full disk, a lost connection); not a store
+            // that contradicts itself.
+            ServiceError::Store(e) => e.is_transient(),
             ServiceError::Internal(_)
             | ServiceError::Busy(_)
             | ServiceError::Timeout(_)
@@ -171,6 +172,11 @@ impl ServiceError {
             ServiceError::Quota(_) => (429, "quota"),
             ServiceError::Busy(_) => (503, "busy"),
             ServiceError::Failed(_) => (500, "failed"),
+            // PostgreSQL down or unreachable: the request may succeed once it is back.
+            ServiceError::Store(store::StoreError::Unavailable(_)) => (503, "unavailable"),
+            ServiceError::Store(store::StoreError::Postgres(e)) if e.is_closed() => {
+                (503, "unavailable")
+            }
             ServiceError::Store(_) => (500, "store"),
             ServiceError::Internal(_) => (500, "internal"),
             ServiceError::Io(_) => (500, "io"),

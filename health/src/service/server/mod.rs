@@ -15,7 +15,7 @@ mod limits;
 mod routes;
 mod worker;
 
-use super::store::{Store, StoreError};
+use super::store::{Database, Store, StoreError};
 use super::ServiceError;
 use crate::prelude::*;
 use crate::vitals::AlertRules;
@@ -23,15 +23,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use keys::KeyCache;
-use std::path::PathBuf;
 use std::result::Result;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// What a service runs with.
 pub struct ServiceConfig {
-    /// The SQLite database (created if missing).
-    pub database: PathBuf,
+    /// The store: a SQLite file (created if missing), or a PostgreSQL database shared with
+    /// other API servers and workers.
+    pub database: Database,
     /// The backend every clinic's bootstraps run on.
     pub backend: Arc<dyn Backend>,
     /// The alert rules.
@@ -60,9 +60,9 @@ pub struct ServiceConfig {
 
 impl ServiceConfig {
     /// A configuration with the default rules and limits.
-    pub fn new(database: PathBuf, backend: Arc<dyn Backend>) -> Self {
+    pub fn new(database: impl Into<Database>, backend: Arc<dyn Backend>) -> Self {
         Self {
-            database,
+            database: database.into(),
             backend,
             rules: AlertRules::default(),
             max_body_bytes: 64 << 20,
@@ -173,8 +173,15 @@ pub async fn serve(
     config: ServiceConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServiceError> {
-    let store = Store::open(&config.database)?;
-    store.release_all_claims()?;
+    // Off the runtime's threads, as every store call (PostgreSQL's blocking client runs a
+    // runtime of its own).
+    let database = config.database.clone();
+    let store = blocking(move || {
+        let store = Store::open_database(&database)?;
+        store.release_all_claims()?;
+        Ok(store)
+    })
+    .await?;
     let limit = config.max_body_bytes;
     let cache_bytes = config.key_cache_bytes;
     let long_polls = tokio::sync::Semaphore::new(config.max_long_polls);

@@ -1,7 +1,7 @@
 //! Readings (the alert jobs) and their alerts.
 
+use super::sql::{params, Row};
 use super::{now_ms, JobState, Result, Store, StoreError};
-use rusqlite::{params, OptionalExtension};
 
 /// A pending reading.
 pub struct PendingReading {
@@ -43,44 +43,37 @@ impl Store {
         device_id: i64,
         readings: &[(u64, Vec<u8>)],
     ) -> Result<Vec<u64>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let mut replays = Vec::new();
-        let mut bytes = 0;
-        {
-            let mut existing =
-                tx.prepare("SELECT body FROM readings WHERE device_id = ?1 AND seq = ?2")?;
-            let mut insert = tx.prepare(
-                "INSERT INTO readings (device_id, seq, clinic_id, body, received)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
+        // Read committed on PostgreSQL: each insert is atomic (a reading another request
+        // stored meanwhile is found by the insert, then compared), and so is the charge.
+        self.write_read_committed(|c| {
+            let mut replays = Vec::new();
+            let mut bytes = 0;
             for (seq, body) in readings {
-                let stored: Option<Vec<u8>> = existing
-                    .query_row(params![device_id, *seq as i64], |r| r.get(0))
-                    .optional()?;
-                match stored {
-                    Some(b) if b == *body => replays.push(*seq),
-                    Some(_) => {
-                        return Err(StoreError::Conflict(format!(
-                            "sequence number {seq} is stored with another reading"
-                        )))
-                    }
-                    None => {
-                        insert.execute(params![
-                            device_id,
-                            *seq as i64,
-                            clinic_id,
-                            body,
-                            now_ms()
-                        ])?;
-                        bytes += body.len();
-                    }
+                let inserted = c.query_opt(
+                    "INSERT INTO readings (device_id, seq, clinic_id, body, received)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING RETURNING seq",
+                    params![device_id, *seq as i64, clinic_id, body, now_ms()],
+                )?;
+                if inserted.is_some() {
+                    bytes += body.len();
+                    continue;
                 }
+                let stored = c
+                    .query_one(
+                        "SELECT body FROM readings WHERE device_id = ?1 AND seq = ?2",
+                        params![device_id, *seq as i64],
+                    )?
+                    .blob(0)?;
+                if stored != *body {
+                    return Err(StoreError::Conflict(format!(
+                        "sequence number {seq} is stored with another reading"
+                    )));
+                }
+                replays.push(*seq);
             }
-        }
-        Store::charge(&tx, clinic_id, bytes)?;
-        tx.commit()?;
-        Ok(replays)
+            Store::charge(c, clinic_id, bytes)?;
+            Ok(replays)
+        })
     }
 
     /// The next readings to evaluate: per device, its pending reading of lowest sequence
@@ -93,118 +86,128 @@ impl Store {
         limit: usize,
         grace: std::time::Duration,
     ) -> Result<Vec<PendingReading>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT r.clinic_id, r.device_id, r.seq, r.body FROM readings r
-                 JOIN (SELECT device_id, MIN(seq) AS seq FROM readings WHERE state = 0
-                       GROUP BY device_id) m
-                 ON r.device_id = m.device_id AND r.seq = m.seq
-                 WHERE r.seq = 0 OR r.received <= ?2
-                    OR EXISTS (SELECT 1 FROM readings p
-                               WHERE p.device_id = r.device_id AND p.seq = r.seq - 1)
-                 ORDER BY r.received, r.device_id LIMIT ?1",
-        )?;
         let waited_since = now_ms() - grace.as_millis() as i64;
-        let rows = stmt.query_map(params![limit as i64, waited_since], |r| {
-            Ok(PendingReading {
-                clinic_id: r.get(0)?,
-                device_id: r.get(1)?,
-                seq: r.get::<_, i64>(2)? as u64,
-                body: r.get(3)?,
+        self.read(|c| {
+            c.query(
+                "SELECT r.clinic_id, r.device_id, r.seq, r.body FROM readings r
+                     JOIN (SELECT device_id, MIN(seq) AS seq FROM readings WHERE state = 0
+                           GROUP BY device_id) m
+                     ON r.device_id = m.device_id AND r.seq = m.seq
+                     WHERE r.seq = 0 OR r.received <= ?2
+                        OR EXISTS (SELECT 1 FROM readings p
+                                   WHERE p.device_id = r.device_id AND p.seq = r.seq - 1)
+                     ORDER BY r.received, r.device_id LIMIT ?1",
+                params![limit as i64, waited_since],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(PendingReading {
+                    clinic_id: r.int(0)?,
+                    device_id: r.int(1)?,
+                    seq: r.int_as(2)?,
+                    body: r.blob(3)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            .collect()
+        })
     }
 
     /// The alert records of a device's readings with sequence numbers in `[from, to)`,
     /// in order.
     pub fn device_alerts(&self, device_id: i64, from: u64, to: u64) -> Result<Vec<AlertRow>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id, device_id, seq, flags, error FROM alerts
-             WHERE device_id = ?1 AND seq >= ?2 AND seq < ?3 AND error IS NULL ORDER BY seq",
-        )?;
-        let rows = stmt.query_map(params![device_id, from as i64, to as i64], Self::alert_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.read(|c| {
+            c.query(
+                "SELECT id, device_id, seq, flags, error FROM alerts
+                 WHERE device_id = ?1 AND seq >= ?2 AND seq < ?3 AND error IS NULL
+                 ORDER BY seq",
+                params![device_id, from as i64, to as i64],
+            )?
+            .iter()
+            .map(Self::alert_row)
+            .collect()
+        })
     }
 
     /// Stores the alerts of readings and marks them done, in one transaction.
     pub fn complete(&self, done: &[CompletedReading]) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        {
-            let mut insert = tx.prepare(
-                "INSERT OR IGNORE INTO alerts (clinic_id, device_id, seq, flags)
-                     VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            let mut mark =
-                tx.prepare("UPDATE readings SET state = ?3 WHERE device_id = ?1 AND seq = ?2")?;
+        self.write_read_committed(|c| {
+            let mut clinics: Vec<i64> = done.iter().map(|r| r.clinic_id).collect();
+            clinics.sort_unstable();
+            clinics.dedup();
+            for clinic in clinics {
+                c.lock_stream(1, clinic)?;
+            }
             for r in done {
                 let seq = r.seq as i64;
-                insert.execute(params![r.clinic_id, r.device_id, seq, r.flags])?;
-                mark.execute(params![r.device_id, seq, JobState::Done])?;
+                c.execute(
+                    "INSERT INTO alerts (clinic_id, device_id, seq, flags)
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                    params![r.clinic_id, r.device_id, seq, &r.flags],
+                )?;
+                c.execute(
+                    "UPDATE readings SET state = ?3 WHERE device_id = ?1 AND seq = ?2",
+                    params![r.device_id, seq, JobState::Done],
+                )?;
             }
-        }
-        super::pause_point("alerts-commit");
-        Ok(tx.commit()?)
+            super::pause_point("alerts-commit");
+            Ok(())
+        })
     }
 
-    fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
+    fn alert_row(r: &Row) -> Result<AlertRow> {
         Ok(AlertRow {
-            id: r.get(0)?,
-            device_id: r.get(1)?,
-            seq: r.get::<_, i64>(2)? as u64,
-            flags: r.get(3)?,
-            error: r.get(4)?,
+            id: r.int(0)?,
+            device_id: r.int(1)?,
+            seq: r.int_as(2)?,
+            flags: r.blob(3)?,
+            error: r.opt_text(4)?,
         })
     }
 
     /// A clinic's alert records after `since` (an alert id), at most `limit`.
     pub fn alerts_since(&self, clinic_id: i64, since: i64, limit: usize) -> Result<Vec<AlertRow>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id, device_id, seq, flags, error FROM alerts WHERE clinic_id = ?1 AND id > ?2
-                 ORDER BY id LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![clinic_id, since, limit as i64], Self::alert_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.read(|c| {
+            c.query(
+                "SELECT id, device_id, seq, flags, error FROM alerts
+                 WHERE clinic_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                params![clinic_id, since, limit as i64],
+            )?
+            .iter()
+            .map(Self::alert_row)
+            .collect()
+        })
     }
 
     /// Pending jobs (readings, records, cohorts) and the age in ms of the oldest pending
     /// reading (`None` when none is pending).
     pub fn pending_jobs(&self) -> Result<(u64, u64, u64, Option<i64>)> {
-        let conn = self.conn();
-        let one = |sql: &str| -> Result<u64> {
-            conn.query_row(sql, [], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
-                .map_err(StoreError::from)
-        };
-        let oldest: Option<i64> = conn.query_row(
-            "SELECT MIN(received) FROM readings WHERE state = 0",
-            [],
-            |r| r.get(0),
-        )?;
-        Ok((
-            one("SELECT COUNT(*) FROM readings WHERE state = 0")?,
-            one("SELECT COUNT(*) FROM records WHERE state = 0 AND superseded = 0")?,
-            one("SELECT COUNT(*) FROM cohorts WHERE state = 0")?,
-            oldest.map(|t| (super::now_ms() - t).max(0)),
-        ))
+        self.read(|c| {
+            let oldest = c
+                .query_one(
+                    "SELECT MIN(received) FROM readings WHERE state = 0",
+                    params![],
+                )?
+                .opt_int(0)?;
+            let mut one = |sql: &str| c.query_int(sql, params![]).map(|n| n as u64);
+            Ok((
+                one("SELECT COUNT(*) FROM readings WHERE state = 0")?,
+                one("SELECT COUNT(*) FROM records WHERE state = 0 AND superseded = 0")?,
+                one("SELECT COUNT(*) FROM cohorts WHERE state = 0")?,
+                oldest.map(|t| (super::now_ms() - t).max(0)),
+            ))
+        })
     }
 
     /// Counts (for tests and the load command): readings stored, readings pending, alerts
     /// computed (failures left out).
     pub fn counts(&self) -> Result<(u64, u64, u64)> {
-        let conn = self.conn();
-        let one = |sql: &str| -> Result<u64> {
-            conn.query_row(sql, [], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
-                .map_err(StoreError::from)
-        };
-        Ok((
-            one("SELECT COUNT(*) FROM readings")?,
-            one("SELECT COUNT(*) FROM readings WHERE state = 0")?,
-            one("SELECT COUNT(*) FROM alerts WHERE error IS NULL")?,
-        ))
+        self.read(|c| {
+            let mut one = |sql: &str| c.query_int(sql, params![]).map(|n| n as u64);
+            Ok((
+                one("SELECT COUNT(*) FROM readings")?,
+                one("SELECT COUNT(*) FROM readings WHERE state = 0")?,
+                one("SELECT COUNT(*) FROM alerts WHERE error IS NULL")?,
+            ))
+        })
     }
 }

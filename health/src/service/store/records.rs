@@ -1,7 +1,7 @@
 //! Lab records (the analysis jobs), their analyses, and cohort jobs.
 
+use super::sql::{params, Row};
 use super::{JobState, Result, Store, StoreError};
-use rusqlite::{params, OptionalExtension};
 
 /// A lab record to store.
 pub struct NewRecord<'a> {
@@ -86,178 +86,152 @@ impl Store {
     /// is a replay; with another, it is a new version that supersedes the current one (which
     /// is then not analyzed if it was still pending, and leaves cohorts and later windows).
     pub fn insert_record(&self, clinic_id: i64, r: &NewRecord<'_>) -> Result<RecordInsert> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let current: Option<(i64, i64, Vec<u8>, u16, i64)> = tx
-            .query_row(
-                "SELECT id, version, value, change_threshold, mean_window FROM records
-                 WHERE clinic_id = ?1 AND patient = ?2 AND test = ?3 AND date = ?4
-                   AND superseded = 0",
-                params![clinic_id, r.patient, r.test, r.date],
-                |row| {
-                    Ok((
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
+        self.write(|c| {
+            let current = c
+                .query_opt(
+                    "SELECT id, version, value, change_threshold, mean_window FROM records
+                     WHERE clinic_id = ?1 AND patient = ?2 AND test = ?3 AND date = ?4
+                       AND superseded = 0",
+                    params![clinic_id, r.patient, r.test, r.date],
+                )?
+                .map(|row| {
+                    Ok::<_, StoreError>((
+                        row.int(0)?,
+                        row.int(1)?,
+                        row.blob(2)?,
+                        row.int_as::<u16>(3)?,
+                        row.int(4)?,
                     ))
-                },
-            )
-            .optional()?;
-        if let Some((id, _, value, change, window)) = &current {
-            if *value == r.value && *change == r.change_threshold && *window == r.mean_window as i64
-            {
-                return Ok(RecordInsert::Replay(*id));
+                })
+                .transpose()?;
+            if let Some((id, _, value, change, window)) = &current {
+                if *value == r.value
+                    && *change == r.change_threshold
+                    && *window == r.mean_window as i64
+                {
+                    return Ok(RecordInsert::Replay(*id));
+                }
             }
-        }
-        let latest: Option<String> = tx.query_row(
-            "SELECT MAX(date) FROM records WHERE clinic_id = ?1 AND patient = ?2 AND test = ?3",
-            params![clinic_id, r.patient, r.test],
-            |row| row.get(0),
-        )?;
-        if let Some(latest) = latest {
-            if latest.as_str() > r.date {
-                return Ok(RecordInsert::OutOfOrder { latest });
+            let latest = c
+                .query_one(
+                    "SELECT MAX(date) FROM records
+                     WHERE clinic_id = ?1 AND patient = ?2 AND test = ?3",
+                    params![clinic_id, r.patient, r.test],
+                )?
+                .opt_text(0)?;
+            if let Some(latest) = latest {
+                if latest.as_str() > r.date {
+                    return Ok(RecordInsert::OutOfOrder { latest });
+                }
             }
-        }
-        let version = match &current {
-            Some((id, version, ..)) => {
-                tx.execute(
-                    "UPDATE records SET superseded = 1 WHERE id = ?1",
-                    params![id],
-                )?;
-                version + 1
-            }
-            None => 1,
-        };
-        tx.execute(
-            "INSERT INTO records (clinic_id, patient, test, date, change_threshold, mean_window,
-                                  value, version)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                clinic_id,
-                r.patient,
-                r.test,
-                r.date,
-                r.change_threshold,
-                r.mean_window as i64,
-                r.value,
-                version
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        Store::charge(&tx, clinic_id, r.value.len())?;
-        tx.commit()?;
-        Ok(RecordInsert::Stored { id, version })
+            let version = match &current {
+                Some((id, version, ..)) => {
+                    c.execute(
+                        "UPDATE records SET superseded = 1 WHERE id = ?1",
+                        params![*id],
+                    )?;
+                    version + 1
+                }
+                None => 1,
+            };
+            let id = c.query_int(
+                "INSERT INTO records (clinic_id, patient, test, date, change_threshold,
+                                      mean_window, value, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+                params![
+                    clinic_id,
+                    r.patient,
+                    r.test,
+                    r.date,
+                    r.change_threshold,
+                    r.mean_window as i64,
+                    r.value,
+                    version
+                ],
+            )?;
+            Store::charge(c, clinic_id, r.value.len())?;
+            Ok(RecordInsert::Stored { id, version })
+        })
     }
 
     /// The next records to analyze: per series (clinic, patient, test), its pending record of
     /// lowest id, whose earlier records are all analyzed; at most `limit`.
     pub fn next_pending_records(&self, limit: usize) -> Result<Vec<PendingRecord>> {
-        let conn = self.conn();
-        // Each series' next record; its earlier records are read below.
-        struct Head {
-            clinic_id: i64,
-            id: i64,
-            patient: String,
-            test: String,
-            change_threshold: u16,
-            mean_window: usize,
-            value: Vec<u8>,
-        }
-        let heads: Vec<Head> = {
-            let mut stmt = conn
-                .prepare(
-                    "SELECT r.clinic_id, r.id, r.patient, r.test, r.change_threshold, r.mean_window, r.value
-                     FROM records r
-                     JOIN (SELECT MIN(id) AS id FROM records WHERE state = 0 AND superseded = 0
-                           GROUP BY clinic_id, patient, test) m ON r.id = m.id
-                     ORDER BY r.id LIMIT ?1",
-                )
-                ?;
-            let rows = stmt.query_map(params![limit as i64], |r| {
-                Ok(Head {
-                    clinic_id: r.get(0)?,
-                    id: r.get(1)?,
-                    patient: r.get(2)?,
-                    test: r.get(3)?,
-                    change_threshold: r.get(4)?,
-                    mean_window: r.get::<_, i64>(5)? as usize,
-                    value: r.get(6)?,
-                })
-            })?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        let mut out = Vec::with_capacity(heads.len());
-        for Head {
-            clinic_id,
-            id,
-            patient,
-            test,
-            change_threshold,
-            mean_window,
-            value,
-        } in heads
-        {
-            let mut stmt = conn.prepare(
-                "SELECT value, running_max FROM records
-                     WHERE clinic_id = ?1 AND patient = ?2 AND test = ?3 AND id < ?4
-                       AND state = 1 AND superseded = 0
-                     ORDER BY id DESC LIMIT ?5",
+        self.read(|c| {
+            // Each series' next record; its earlier records are read below.
+            let heads = c.query(
+                "SELECT r.clinic_id, r.id, r.patient, r.test, r.change_threshold,
+                        r.mean_window, r.value
+                 FROM records r
+                 JOIN (SELECT MIN(id) AS id FROM records WHERE state = 0 AND superseded = 0
+                       GROUP BY clinic_id, patient, test) m ON r.id = m.id
+                 ORDER BY r.id LIMIT ?1",
+                params![limit as i64],
             )?;
-            let earlier: Vec<(Vec<u8>, Option<Vec<u8>>)> = stmt
-                .query_map(
-                    params![clinic_id, patient, test, id, mean_window as i64],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?
-                .collect::<rusqlite::Result<_>>()?;
-            let previous_max = match earlier.first() {
-                Some((_, Some(m))) => Some(m.clone()),
-                Some((_, None)) => {
-                    return Err(StoreError::Inconsistent(format!(
-                        "record {id}: the previous record of its series has no running maximum"
-                    )))
-                }
-                None => None,
-            };
-            let window = earlier.into_iter().rev().map(|(v, _)| v).collect();
-            out.push(PendingRecord {
-                clinic_id,
-                id,
-                change_threshold,
-                mean_window,
-                value,
-                previous_max,
-                window,
-            });
-        }
-        Ok(out)
+            let mut out = Vec::with_capacity(heads.len());
+            for head in heads {
+                let (clinic_id, id) = (head.int(0)?, head.int(1)?);
+                let (patient, test) = (head.text(2)?, head.text(3)?);
+                let mean_window: usize = head.int_as(5)?;
+                let earlier: Vec<(Vec<u8>, Option<Vec<u8>>)> = c
+                    .query(
+                        "SELECT value, running_max FROM records
+                         WHERE clinic_id = ?1 AND patient = ?2 AND test = ?3 AND id < ?4
+                           AND state = 1 AND superseded = 0
+                         ORDER BY id DESC LIMIT ?5",
+                        params![clinic_id, &patient, &test, id, mean_window as i64],
+                    )?
+                    .iter()
+                    .map(|r| Ok((r.blob(0)?, r.opt_blob(1)?)))
+                    .collect::<Result<_>>()?;
+                let previous_max = match earlier.first() {
+                    Some((_, Some(m))) => Some(m.clone()),
+                    Some((_, None)) => {
+                        return Err(StoreError::Inconsistent(format!(
+                            "record {id}: the previous record of its series has no running \
+                             maximum"
+                        )))
+                    }
+                    None => None,
+                };
+                let window = earlier.into_iter().rev().map(|(v, _)| v).collect();
+                out.push(PendingRecord {
+                    clinic_id,
+                    id,
+                    change_threshold: head.int_as(4)?,
+                    mean_window,
+                    value: head.blob(6)?,
+                    previous_max,
+                    window,
+                });
+            }
+            Ok(out)
+        })
     }
 
     /// Stores analyses (body `None` for a first record) and running maxima, marking the
     /// records done, in one transaction.
     pub fn complete_records(&self, done: &[CompletedRecord]) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        {
-            let mut insert = tx.prepare(
-                "INSERT OR IGNORE INTO analyses (clinic_id, record_id, mean_window, body)
-                     VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            let mut mark =
-                tx.prepare("UPDATE records SET state = ?3, running_max = ?2 WHERE id = ?1")?;
-            for r in done {
-                insert.execute(params![
-                    r.clinic_id,
-                    r.record_id,
-                    r.window as i64,
-                    r.analysis
-                ])?;
-                mark.execute(params![r.record_id, r.running_max, JobState::Done])?;
+        self.write_read_committed(|c| {
+            let mut clinics: Vec<i64> = done.iter().map(|r| r.clinic_id).collect();
+            clinics.sort_unstable();
+            clinics.dedup();
+            for clinic in clinics {
+                c.lock_stream(2, clinic)?;
             }
-        }
-        Ok(tx.commit()?)
+            for r in done {
+                c.execute(
+                    "INSERT INTO analyses (clinic_id, record_id, mean_window, body)
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                    params![r.clinic_id, r.record_id, r.window as i64, &r.analysis],
+                )?;
+                c.execute(
+                    "UPDATE records SET state = ?3, running_max = ?2 WHERE id = ?1",
+                    params![r.record_id, &r.running_max, JobState::Done],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// A clinic's analyses after `since`, at most `limit`, with their records' metadata.
@@ -267,143 +241,141 @@ impl Store {
         since: i64,
         limit: usize,
     ) -> Result<Vec<AnalysisRow>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT a.id, a.record_id, r.patient, r.test, r.date, a.mean_window, a.body, r.version
+        self.read(|c| {
+            c.query(
+                "SELECT a.id, a.record_id, r.patient, r.test, r.date, a.mean_window, a.body,
+                        r.version
                  FROM analyses a JOIN records r ON r.id = a.record_id
                  WHERE a.clinic_id = ?1 AND a.id > ?2 ORDER BY a.id LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![clinic_id, since, limit as i64], |r| {
-            Ok(AnalysisRow {
-                id: r.get(0)?,
-                record_id: r.get(1)?,
-                patient: r.get(2)?,
-                test: r.get(3)?,
-                date: r.get(4)?,
-                mean_window: r.get::<_, i64>(5)? as usize,
-                body: r.get(6)?,
-                version: r.get(7)?,
+                params![clinic_id, since, limit as i64],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(AnalysisRow {
+                    id: r.int(0)?,
+                    record_id: r.int(1)?,
+                    patient: r.text(2)?,
+                    test: r.text(3)?,
+                    date: r.text(4)?,
+                    mean_window: r.int_as(5)?,
+                    body: r.opt_blob(6)?,
+                    version: r.int(7)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            .collect()
+        })
     }
 
     /// Creates a cohort job over the clinic's records of `test` stored so far; `None` when no
     /// patient has one.
     pub fn insert_cohort(&self, clinic_id: i64, test: &str, threshold: u16) -> Result<Option<i64>> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        let as_of: Option<i64> = tx.query_row(
-            "SELECT MAX(id) FROM records WHERE clinic_id = ?1 AND test = ?2",
-            params![clinic_id, test],
-            |r| r.get(0),
-        )?;
-        let Some(as_of) = as_of else {
-            return Ok(None);
-        };
-        tx.execute(
-            "INSERT INTO cohorts (clinic_id, test, threshold, as_of) VALUES (?1, ?2, ?3, ?4)",
-            params![clinic_id, test, threshold, as_of],
-        )?;
-        let id = tx.last_insert_rowid();
-        tx.commit()?;
-        Ok(Some(id))
+        self.write(|c| {
+            let as_of = c
+                .query_one(
+                    "SELECT MAX(id) FROM records WHERE clinic_id = ?1 AND test = ?2",
+                    params![clinic_id, test],
+                )?
+                .opt_int(0)?;
+            let Some(as_of) = as_of else {
+                return Ok(None);
+            };
+            Ok(Some(c.query_int(
+                "INSERT INTO cohorts (clinic_id, test, threshold, as_of) VALUES (?1, ?2, ?3, ?4)
+                 RETURNING id",
+                params![clinic_id, test, threshold, as_of],
+            )?))
+        })
     }
 
-    fn cohort_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CohortRow> {
+    fn cohort_row(r: &Row) -> Result<CohortRow> {
         Ok(CohortRow {
-            id: r.get(0)?,
-            clinic_id: r.get(1)?,
-            test: r.get(2)?,
-            threshold: r.get(3)?,
-            as_of: r.get(4)?,
-            state: r.get(5)?,
-            patients: r.get::<_, Option<i64>>(6)?.map(|n| n as usize),
-            body: r.get(7)?,
-            error: r.get(8)?,
+            id: r.int(0)?,
+            clinic_id: r.int(1)?,
+            test: r.text(2)?,
+            threshold: r.int_as(3)?,
+            as_of: r.int(4)?,
+            state: JobState::from_code(r.int(5)?)?,
+            patients: r.opt_int(6)?.map(|n| n as usize),
+            body: r.opt_blob(7)?,
+            error: r.opt_text(8)?,
         })
     }
 
     /// A clinic's cohort job.
     pub fn cohort(&self, clinic_id: i64, id: i64) -> Result<Option<CohortRow>> {
-        self.conn()
-            .query_row(
-                "SELECT id, clinic_id, test, threshold, as_of, state, patients, body, error FROM cohorts
-                 WHERE clinic_id = ?1 AND id = ?2",
+        self.read(|c| {
+            c.query_opt(
+                "SELECT id, clinic_id, test, threshold, as_of, state, patients, body, error
+                 FROM cohorts WHERE clinic_id = ?1 AND id = ?2",
                 params![clinic_id, id],
-                Self::cohort_row,
-            )
-            .optional()
-            .map_err(StoreError::from)
+            )?
+            .as_ref()
+            .map(Self::cohort_row)
+            .transpose()
+        })
     }
 
     /// The oldest pending cohort job.
     pub fn next_pending_cohort(&self) -> Result<Option<CohortRow>> {
-        self.conn()
-            .query_row(
-                "SELECT id, clinic_id, test, threshold, as_of, state, patients, body, error FROM cohorts
-                 WHERE state = 0 ORDER BY id LIMIT 1",
-                [],
-                Self::cohort_row,
-            )
-            .optional()
-            .map_err(StoreError::from)
+        self.read(|c| {
+            c.query_opt(
+                "SELECT id, clinic_id, test, threshold, as_of, state, patients, body, error
+                 FROM cohorts WHERE state = 0 ORDER BY id LIMIT 1",
+                params![],
+            )?
+            .as_ref()
+            .map(Self::cohort_row)
+            .transpose()
+        })
     }
 
     /// Each patient's latest value of a cohort's test, among records up to its `as_of` (a
     /// record whose analysis failed for good is left out: its bytes may be what failed).
     pub fn cohort_values(&self, job: &CohortRow) -> Result<Vec<Vec<u8>>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT r.value FROM records r
-                 JOIN (SELECT MAX(id) AS id FROM records
-                       WHERE clinic_id = ?1 AND test = ?2 AND id <= ?3 AND state != 2
-                         AND superseded = 0
-                       GROUP BY patient) m
-                 ON r.id = m.id ORDER BY r.patient",
-        )?;
-        let rows = stmt.query_map(params![job.clinic_id, job.test, job.as_of], |r| r.get(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.read(|c| {
+            c.query(
+                "SELECT r.value FROM records r
+                     JOIN (SELECT MAX(id) AS id FROM records
+                           WHERE clinic_id = ?1 AND test = ?2 AND id <= ?3 AND state != 2
+                             AND superseded = 0
+                           GROUP BY patient) m
+                     ON r.id = m.id ORDER BY r.patient",
+                params![job.clinic_id, &job.test, job.as_of],
+            )?
+            .iter()
+            .map(|r| r.blob(0))
+            .collect()
+        })
     }
 
     /// Stores a cohort job's result and marks it done.
     pub fn complete_cohort(&self, id: i64, patients: usize, body: &[u8]) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "UPDATE cohorts SET state = ?4, patients = ?2, body = ?3 WHERE id = ?1 AND state = ?5",
-            params![id, patients as i64, body, JobState::Done, JobState::Pending],
-        )?;
-        super::pause_point("cohort-commit");
-        Ok(tx.commit()?)
+        self.write(|c| {
+            c.execute(
+                "UPDATE cohorts SET state = ?4, patients = ?2, body = ?3
+                 WHERE id = ?1 AND state = ?5",
+                params![id, patients as i64, body, JobState::Done, JobState::Pending],
+            )?;
+            super::pause_point("cohort-commit");
+            Ok(())
+        })
     }
 
-    /// Counts a failed attempt of a pending job of `table` (the row `filter` selects): its
+    /// Counts a failed attempt of a pending job of `table` (a record or a cohort, by id): its
     /// `attempts` and last `error`; at `max_attempts` the job fails for good (state 2).
-    fn count_failure(
-        &self,
-        table: &str,
-        filter: &str,
-        key: &[(&str, &dyn rusqlite::ToSql)],
-        error: &str,
-        max_attempts: u32,
-    ) -> Result<()> {
-        let mut named: Vec<(&str, &dyn rusqlite::ToSql)> = key.to_vec();
-        named.push((":error", &error));
-        named.push((":max", &max_attempts));
-        named.push((":failed", &JobState::Failed));
-        named.push((":pending", &JobState::Pending));
-        self.conn()
-            .execute(
-                &format!(
-                    "UPDATE {table} SET attempts = attempts + 1, error = :error,
-                     state = CASE WHEN attempts + 1 >= :max THEN :failed ELSE state END
-                     WHERE {filter} AND state = :pending"
-                ),
-                named.as_slice(),
+    fn count_failure(&self, table: &str, id: i64, error: &str, max_attempts: u32) -> Result<()> {
+        let sql = format!(
+            "UPDATE {table} SET attempts = attempts + 1, error = ?2,
+             state = CASE WHEN attempts + 1 >= ?3 THEN ?4 ELSE state END
+             WHERE id = ?1 AND state = ?5"
+        );
+        self.read(|c| {
+            c.execute(
+                &sql,
+                params![id, error, max_attempts, JobState::Failed, JobState::Pending],
             )
             .map(|_| ())
-            .map_err(StoreError::from)
+        })
     }
 
     /// A failed attempt of a reading; failed for good, it leaves an alert row with the reason
@@ -417,56 +389,61 @@ impl Store {
         max_attempts: u32,
     ) -> Result<()> {
         let seq = seq as i64;
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        tx.execute(
-            "UPDATE readings SET attempts = attempts + 1, error = ?3,
-             state = CASE WHEN attempts + 1 >= ?4 THEN ?5 ELSE state END
-             WHERE device_id = ?1 AND seq = ?2 AND state = ?6",
-            params![
-                device_id,
-                seq,
-                error,
-                max_attempts,
-                JobState::Failed,
-                JobState::Pending
-            ],
-        )?;
-        // In the same transaction: a reading failed for good always has its stream entry.
-        tx.execute(
-            "INSERT OR IGNORE INTO alerts (clinic_id, device_id, seq, flags, error)
-             SELECT clinic_id, device_id, seq, x'', error FROM readings
-             WHERE device_id = ?1 AND seq = ?2 AND state = ?3",
-            params![device_id, seq, JobState::Failed],
-        )?;
-        Ok(tx.commit()?)
+        self.write_read_committed(|c| {
+            c.execute(
+                "UPDATE readings SET attempts = attempts + 1, error = ?3,
+                 state = CASE WHEN attempts + 1 >= ?4 THEN ?5 ELSE state END
+                 WHERE device_id = ?1 AND seq = ?2 AND state = ?6",
+                params![
+                    device_id,
+                    seq,
+                    error,
+                    max_attempts,
+                    JobState::Failed,
+                    JobState::Pending
+                ],
+            )?;
+            // In the same transaction: a reading failed for good always has its stream entry.
+            let failed = c.query_opt(
+                "SELECT clinic_id, error FROM readings
+                 WHERE device_id = ?1 AND seq = ?2 AND state = ?3",
+                params![device_id, seq, JobState::Failed],
+            )?;
+            if let Some(row) = failed {
+                let (clinic_id, error) = (row.int(0)?, row.opt_text(1)?);
+                c.lock_stream(1, clinic_id)?;
+                c.execute(
+                    "INSERT INTO alerts (clinic_id, device_id, seq, flags, error)
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                    params![clinic_id, device_id, seq, &[0u8; 0][..], &error],
+                )?;
+            }
+            Ok(())
+        })
     }
 
     /// A failed attempt of a record's analysis; failed for good, its series' later records
     /// are compared with the records before it.
     pub fn fail_record(&self, id: i64, error: &str, max_attempts: u32) -> Result<()> {
-        self.count_failure("records", "id = :id", &[(":id", &id)], error, max_attempts)
+        self.count_failure("records", id, error, max_attempts)
     }
 
     /// A failed attempt of a cohort job; failed for good, its fetch answers with the error.
     pub fn fail_cohort(&self, id: i64, error: &str, max_attempts: u32) -> Result<()> {
-        self.count_failure("cohorts", "id = :id", &[(":id", &id)], error, max_attempts)
+        self.count_failure("cohorts", id, error, max_attempts)
     }
 
     /// Counts of the records side (for tests): records, records pending, analyses, cohort
     /// jobs pending.
     pub fn record_counts(&self) -> Result<(u64, u64, u64, u64)> {
-        let conn = self.conn();
-        let one = |sql: &str| -> Result<u64> {
-            conn.query_row(sql, [], |r| r.get::<_, i64>(0))
-                .map(|n| n as u64)
-                .map_err(StoreError::from)
-        };
-        Ok((
-            one("SELECT COUNT(*) FROM records")?,
-            one("SELECT COUNT(*) FROM records WHERE state = 0 AND superseded = 0")?,
-            one("SELECT COUNT(*) FROM analyses")?,
-            one("SELECT COUNT(*) FROM cohorts WHERE state = 0")?,
-        ))
+        self.read(|c| {
+            let mut one = |sql: &str| c.query_int(sql, params![]).map(|n| n as u64);
+            Ok((
+                one("SELECT COUNT(*) FROM records")?,
+                one("SELECT COUNT(*) FROM records WHERE state = 0 AND superseded = 0")?,
+                one("SELECT COUNT(*) FROM analyses")?,
+                one("SELECT COUNT(*) FROM cohorts WHERE state = 0")?,
+            ))
+        })
     }
 }
