@@ -7,8 +7,9 @@
 #   bash scripts/postgres.sh start DIR   initdb and start; prints the URL of its `postgres`
 #                                        database (the tests create their own databases)
 #   bash scripts/postgres.sh stop DIR    stops it (immediately) and deletes DIR
-#   bash scripts/postgres.sh restart DIR stops it and starts it again on the same port (the
-#                                        tests' outage)
+#   bash scripts/postgres.sh restart DIR [SECONDS]
+#                                        stops it, waits SECONDS (default 0) and starts it
+#                                        again on the same port (the tests' outage)
 #
 # initdb refuses to run as root: as root the cluster belongs to the package's `postgres`
 # user.
@@ -16,7 +17,7 @@ set -euo pipefail
 cmd="${1:-}"
 dir="${2:-}"
 if [ -z "$cmd" ] || [ -z "$dir" ]; then
-    echo "usage: bash scripts/postgres.sh start|stop|restart DIR" >&2
+    echo "usage: bash scripts/postgres.sh start|stop|restart DIR [SECONDS]" >&2
     exit 2
 fi
 bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
@@ -55,6 +56,7 @@ stop)
     ;;
 restart)
     as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    sleep "${3:-0}"
     as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
     ;;
 *)

@@ -33,6 +33,7 @@ enum Command {
     Device(cli::device::Args),
     Load(cli::load::Args),
     Predict(cli::predict::Args),
+    Worker(cli::worker::Args),
 }
 
 fn main() {
@@ -54,6 +55,7 @@ fn main() {
         Command::Device(args) => cli::device::run(args),
         Command::Load(args) => cli::load::run(args),
         Command::Predict(args) => cli::predict::run(args),
+        Command::Worker(args) => cli::worker::run(args),
     };
     if let Err(e) = result {
         eprintln!("glovebox: {e}");

@@ -115,7 +115,8 @@ fn store_behaves(store: &Store) {
         store.insert_readings(clinic, d2, &[(9, vec![0; 60])]),
         Err(StoreError::Quota(_))
     ));
-    let pending = store.next_pending(10, Duration::from_secs(60)).unwrap();
+    let (grace, lease) = (Duration::from_secs(60), Duration::from_secs(60));
+    let pending = store.claim_readings("w1", 10, grace, lease).unwrap();
     assert_eq!(
         pending
             .iter()
@@ -124,26 +125,68 @@ fn store_behaves(store: &Store) {
         vec![(clinic, d1, 0, vec![1; 4])],
         "one per device, lowest first; d2's waits for its predecessor"
     );
-    // With no grace, d2's goes on without it.
-    assert_eq!(store.next_pending(10, Duration::ZERO).unwrap().len(), 2);
+    // Leased: another worker gets none of it; the holder gets it again.
+    assert!(store
+        .claim_readings("w2", 10, grace, lease)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store.claim_readings("w1", 10, grace, lease).unwrap().len(),
+        1
+    );
+    assert_eq!(store.extend_leases("w1", lease).unwrap(), 1);
+    // With no grace, d2's goes on without its predecessor.
+    let d2s = store
+        .claim_readings("w2", 10, Duration::ZERO, lease)
+        .unwrap();
+    assert_eq!(
+        d2s.iter().map(|p| p.device_id).collect::<Vec<_>>(),
+        vec![d2]
+    );
 
-    // Alerts: stored once, the reading done; the next reading comes up.
+    // Alerts: a commit checks the lease; stored once, the reading done; the next comes up.
     let done = |seq: u64, flag: u8| CompletedReading {
         clinic_id: clinic,
         device_id: d1,
         seq,
         flags: vec![flag; 3],
     };
-    store.complete(&[done(0, 10)]).unwrap();
-    store.complete(&[done(0, 11)]).unwrap();
+    assert!(matches!(
+        store.complete("w2", &[done(0, 66)]),
+        Err(StoreError::LeaseLost(_))
+    ));
+    assert!(
+        store.alerts_since(clinic, 0, 10).unwrap().is_empty(),
+        "nothing stored"
+    );
+    store.complete("w1", &[done(0, 10)]).unwrap();
+    assert!(
+        matches!(
+            store.complete("w1", &[done(0, 11)]),
+            Err(StoreError::LeaseLost(_))
+        ),
+        "done: no lease left to commit under"
+    );
     let alerts = store.alerts_since(clinic, 0, 10).unwrap();
     assert_eq!(alerts.len(), 1);
     assert_eq!((alerts[0].seq, alerts[0].flags.clone()), (0, vec![10; 3]));
-    let next = store.next_pending(10, Duration::from_secs(60)).unwrap();
+    // An expired lease (a dead worker's): another worker claims the reading, and the dead
+    // one's late commit stores nothing.
+    let next = store
+        .claim_readings("w1", 10, grace, Duration::ZERO)
+        .unwrap();
     assert_eq!(next.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![1]);
-    store.complete(&[done(1, 12)]).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    let taken = store.claim_readings("w3", 10, grace, lease).unwrap();
+    assert_eq!(taken.iter().map(|p| p.seq).collect::<Vec<_>>(), vec![1]);
+    assert!(matches!(
+        store.complete("w1", &[done(1, 99)]),
+        Err(StoreError::LeaseLost(_))
+    ));
+    store.complete("w3", &[done(1, 12)]).unwrap();
     let window = store.device_alerts(d1, 0, 2).unwrap();
     assert_eq!(window.iter().map(|a| a.seq).collect::<Vec<_>>(), vec![0, 1]);
+    assert_eq!(window[1].flags, vec![12; 3]);
     let since = store.alerts_since(clinic, alerts[0].id, 10).unwrap();
     assert_eq!(since.iter().map(|a| a.seq).collect::<Vec<_>>(), vec![1]);
     assert!(store.alerts_since(clinic + 1, 0, 10).unwrap().is_empty());
@@ -355,22 +398,40 @@ fn postgres_concurrent_writers_keep_the_invariants() {
     let devices: Vec<i64> = (0..8)
         .map(|i| store.insert_device(clinic, &format!("p{i}"), "d").unwrap())
         .collect();
+    // Each thread is a device and a worker at once: it posts its readings one by one, and
+    // claims and commits whatever the queue gives it (any device's), then drains the queue.
+    // Claims are disjoint (a commit under a lease another worker took would fail).
+    let work = |store: &Store, owner: &str| -> usize {
+        let claimed = store
+            .claim_readings(owner, 4, Duration::ZERO, Duration::from_secs(60))
+            .unwrap();
+        let done: Vec<CompletedReading> = claimed
+            .iter()
+            .map(|p| CompletedReading {
+                clinic_id: p.clinic_id,
+                device_id: p.device_id,
+                seq: p.seq,
+                flags: vec![p.seq as u8],
+            })
+            .collect();
+        store.complete(owner, &done).unwrap();
+        done.len()
+    };
     std::thread::scope(|s| {
         for &device in &devices {
             let store = store.clone();
             s.spawn(move || {
+                let owner = format!("w{device}");
                 for seq in 0..20u64 {
                     store
                         .insert_readings(clinic, device, &[(seq, vec![seq as u8])])
                         .unwrap();
-                    store
-                        .complete(&[CompletedReading {
-                            clinic_id: clinic,
-                            device_id: device,
-                            seq,
-                            flags: vec![1],
-                        }])
-                        .unwrap();
+                    work(&store, &owner);
+                }
+                while store.counts().unwrap().1 > 0 {
+                    if work(&store, &owner) == 0 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
                 }
             });
         }
@@ -391,4 +452,14 @@ fn postgres_concurrent_writers_keep_the_invariants() {
         });
     });
     assert_eq!(store.counts().unwrap(), (160, 0, 160));
+    // Each device's readings were evaluated in order, whichever workers took them.
+    let stream = store.alerts_since(clinic, 0, 1000).unwrap();
+    for &device in &devices {
+        let seqs: Vec<u64> = stream
+            .iter()
+            .filter(|a| a.device_id == device)
+            .map(|a| a.seq)
+            .collect();
+        assert_eq!(seqs, (0..20).collect::<Vec<_>>(), "device {device}");
+    }
 }

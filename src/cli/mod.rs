@@ -16,6 +16,7 @@ pub mod sim;
 #[path = "sim_absent.rs"]
 pub mod sim;
 pub mod vitals;
+pub mod worker;
 
 use glovebox::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};

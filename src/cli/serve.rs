@@ -44,6 +44,13 @@ pub struct Args {
     /// fingerprint is printed. For development and tests.
     #[arg(long)]
     pub dev_tls: bool,
+    /// Leave the jobs to `glovebox worker` processes (on a PostgreSQL store): this server
+    /// answers requests and computes nothing.
+    #[arg(long)]
+    pub no_worker: bool,
+    /// Seconds a worker's claim on a job lasts without a heartbeat.
+    #[arg(long, default_value_t = 30)]
+    pub lease_secs: u64,
     /// Serve plain HTTP on an address other than loopback (tokens, names and ciphertexts in
     /// clear on the network).
     #[arg(long)]
@@ -124,6 +131,16 @@ pub fn run(args: Args) -> CliResult<()> {
     config.key_cache_bytes = args.key_cache_mb << 20;
     config.max_connections = args.max_connections.max(1);
     config.max_long_polls = args.max_long_polls;
+    config.lease = std::time::Duration::from_secs(args.lease_secs.max(1));
+    if args.no_worker {
+        if args.database.path().is_some() {
+            return Err(CliError::Usage(
+                "--no-worker needs a shared store (--database postgres://…): with SQLite no                  other process can compute the jobs"
+                    .into(),
+            ));
+        }
+        config.in_process_worker = false;
+    }
     let mut note = String::new();
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         config.tls = Some(tls::server_config(&read(cert)?, &read(key)?)?);

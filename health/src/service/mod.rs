@@ -42,7 +42,7 @@ pub use client::{
     AlertRecord, AnalysisRecord, ClinicClient, CohortResult, DeviceClient, FailedReading,
     RecordPosted, StreamItem,
 };
-pub use server::{serve, ServiceConfig};
+pub use server::{serve, work, ServiceConfig};
 pub use tls::Endpoint;
 
 /// A new token secret: 32 bytes from the operating system's cryptographic generator, in hex.
@@ -173,10 +173,7 @@ impl ServiceError {
             ServiceError::Busy(_) => (503, "busy"),
             ServiceError::Failed(_) => (500, "failed"),
             // PostgreSQL down or unreachable: the request may succeed once it is back.
-            ServiceError::Store(store::StoreError::Unavailable(_)) => (503, "unavailable"),
-            ServiceError::Store(store::StoreError::Postgres(e)) if e.is_closed() => {
-                (503, "unavailable")
-            }
+            ServiceError::Store(e) if e.is_unavailable() => (503, "unavailable"),
             ServiceError::Store(_) => (500, "store"),
             ServiceError::Internal(_) => (500, "internal"),
             ServiceError::Io(_) => (500, "io"),

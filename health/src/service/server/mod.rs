@@ -42,6 +42,12 @@ pub struct ServiceConfig {
     pub max_readings_per_step: usize,
     /// How long a reading waits for a missing predecessor before it is evaluated without it.
     pub reorder_grace: Duration,
+    /// How long a worker's claim on a job lasts without a heartbeat (it sends one every
+    /// quarter of it while it lives): a dead worker's jobs are claimed again after it.
+    pub lease: Duration,
+    /// Whether the server computes jobs itself (its worker lanes). A server on a shared
+    /// store (PostgreSQL) may leave them to `glovebox worker` processes.
+    pub in_process_worker: bool,
     /// TLS (rustls): `None` serves plain HTTP, which `glovebox serve` allows on loopback only.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Memory for clinics' expanded keys (host and backend); least recently used clinics are
@@ -68,6 +74,8 @@ impl ServiceConfig {
             max_body_bytes: 64 << 20,
             max_readings_per_step: 64,
             reorder_grace: Duration::from_secs(2),
+            lease: Duration::from_secs(30),
+            in_process_worker: true,
             tls: None,
             key_cache_bytes: 8 << 30,
             max_connections: 4096,
@@ -81,6 +89,8 @@ impl ServiceConfig {
 /// The state every handler and the worker share.
 struct AppState {
     store: Store,
+    /// This process's name on the leases its worker takes.
+    owner: String,
     config: ServiceConfig,
     /// Each clinic's expanded key and compiled rules.
     keys: KeyCache,
@@ -166,6 +176,115 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ServiceError::Internal(format!("a blocking task: {e}")))?
 }
 
+/// The state of a server or a worker process over `store`.
+fn new_state(store: Store, config: ServiceConfig) -> Shared {
+    let cache_bytes = config.key_cache_bytes;
+    let long_polls = tokio::sync::Semaphore::new(config.max_long_polls);
+    Arc::new(AppState {
+        store,
+        owner: Store::new_lease_owner(),
+        config,
+        keys: KeyCache::new(cache_bytes),
+        work: (Mutex::new(0), std::sync::Condvar::new()),
+        alerts: tokio::sync::Notify::new(),
+        analyses: tokio::sync::Notify::new(),
+        workers_running: std::sync::atomic::AtomicUsize::new(0),
+        worker_restarts: std::sync::atomic::AtomicU64::new(0),
+        long_polls,
+    })
+}
+
+/// Starts the worker: its lanes' supervisors, and the heartbeat that extends its leases.
+fn start_worker(
+    state: &Shared,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Vec<std::thread::JoinHandle<()>>, ServiceError> {
+    let mut threads = Vec::new();
+    for lane in [worker::Lane::Alerts, worker::Lane::Batch] {
+        let (state, stop) = (state.clone(), stop.clone());
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("glovebox-supervisor-{lane:?}").to_lowercase())
+                .spawn(move || worker::supervise(state, stop, lane))
+                .map_err(|e| ServiceError::Internal(format!("starting the worker: {e}")))?,
+        );
+    }
+    let (state, stop) = (state.clone(), stop.clone());
+    threads.push(
+        std::thread::Builder::new()
+            .name("glovebox-heartbeat".into())
+            .spawn(move || worker::heartbeat(state, stop))
+            .map_err(|e| ServiceError::Internal(format!("starting the heartbeat: {e}")))?,
+    );
+    Ok(threads)
+}
+
+/// On a shared store, the thread that turns the store's notifications (jobs stored by any
+/// API server, results stored by any worker) into this process's wake-ups.
+fn listen(
+    state: &Shared,
+    stop: &Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Vec<std::thread::JoinHandle<()>>, ServiceError> {
+    if !state.store.is_shared() {
+        return Ok(Vec::new());
+    }
+    let (state, stop) = (state.clone(), stop.clone());
+    let thread = std::thread::Builder::new()
+        .name("glovebox-listen".into())
+        .spawn(move || {
+            let woken = |channel: &str| match channel {
+                super::store::JOBS_CHANNEL => state.wake_worker(),
+                _ => {
+                    state.alerts.notify_waiters();
+                    state.analyses.notify_waiters();
+                }
+            };
+            let stopped = || stop.load(std::sync::atomic::Ordering::Relaxed);
+            let mut backoff = Duration::from_millis(100);
+            while !stopped() {
+                if let Err(e) = state.store.listen(&woken, &stopped) {
+                    eprintln!("glovebox: listening for the store's notifications: {e}");
+                    worker::pause(&stop, backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    // What was notified while not listening: looked for at once.
+                    woken(super::store::JOBS_CHANNEL);
+                    woken(super::store::RESULTS_CHANNEL);
+                } else {
+                    backoff = Duration::from_millis(100);
+                }
+            }
+        })
+        .map_err(|e| ServiceError::Internal(format!("starting the listener: {e}")))?;
+    Ok(vec![thread])
+}
+
+/// Runs a worker process on the shared store `config.database` until `stop` is set: it
+/// claims jobs under leases, computes them on `config.backend` and commits them, as the
+/// server's in-process worker does (one job loop), woken by the store's notifications.
+pub fn work(
+    config: ServiceConfig,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<(), ServiceError> {
+    let store = Store::open_database(&config.database)?;
+    let state = new_state(store, config);
+    let mut threads = start_worker(&state, &stop)?;
+    threads.extend(listen(&state, &stop)?);
+    eprintln!(
+        "glovebox worker: {} on {}, backend {}",
+        state.owner,
+        state.config.database,
+        state.config.backend.name()
+    );
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    state.wake_worker();
+    for t in threads {
+        let _ = t.join();
+    }
+    Ok(())
+}
+
 /// Runs the service on `listener` until `shutdown` resolves. The worker thread starts first
 /// and resumes any jobs a previous run left pending.
 pub async fn serve(
@@ -183,31 +302,16 @@ pub async fn serve(
     })
     .await?;
     let limit = config.max_body_bytes;
-    let cache_bytes = config.key_cache_bytes;
-    let long_polls = tokio::sync::Semaphore::new(config.max_long_polls);
     let connections = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
-    let state = Arc::new(AppState {
-        store,
-        config,
-        keys: KeyCache::new(cache_bytes),
-        work: (Mutex::new(0), std::sync::Condvar::new()),
-        alerts: tokio::sync::Notify::new(),
-        analyses: tokio::sync::Notify::new(),
-        workers_running: std::sync::atomic::AtomicUsize::new(0),
-        worker_restarts: std::sync::atomic::AtomicU64::new(0),
-        long_polls,
-    });
+    let in_process_worker = config.in_process_worker;
+    let state = new_state(store, config);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut workers = Vec::new();
-    for lane in [worker::Lane::Alerts, worker::Lane::Batch] {
-        let (state, stop) = (state.clone(), stop.clone());
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("glovebox-supervisor-{lane:?}").to_lowercase())
-                .spawn(move || worker::supervise(state, stop, lane))
-                .map_err(|e| ServiceError::Internal(format!("starting the worker: {e}")))?,
-        );
-    }
+    let mut workers = if in_process_worker {
+        start_worker(&state, &stop)?
+    } else {
+        Vec::new()
+    };
+    workers.extend(listen(&state, &stop)?);
     let app = routes::router(limit, state.config.request_timeout).with_state(state.clone());
     let header_timeout = state.config.header_timeout;
     // One server for both schemes (axum-server on hyper): connections capped at accept,

@@ -68,8 +68,21 @@ pub(super) fn supervise(state: Shared, stop: Arc<AtomicBool>, lane: Lane) {
     }
 }
 
+/// Extends this process's leases every quarter of the lease while the worker lives, so
+/// that the jobs it computes stay its own; a worker that died stops, and its jobs are
+/// claimed by another once their leases expire.
+pub(super) fn heartbeat(state: Shared, stop: Arc<AtomicBool>) {
+    let every = state.config.lease / 4;
+    while !stop.load(Ordering::Relaxed) {
+        pause(&stop, every);
+        if let Err(e) = state.store.extend_leases(&state.owner, state.config.lease) {
+            eprintln!("glovebox: extending the worker's leases: {e}");
+        }
+    }
+}
+
 /// Sleeps `d`, or until `stop`.
-fn pause(stop: &AtomicBool, d: Duration) {
+pub(super) fn pause(stop: &AtomicBool, d: Duration) {
     let deadline = std::time::Instant::now() + d;
     while std::time::Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(20).min(d));
@@ -176,9 +189,11 @@ fn run_step<J>(
 
 /// One step of readings (one per device).
 fn readings_step(state: &AppState) -> Result<bool, ServiceError> {
-    let pending = state.store.next_pending(
+    let pending = state.store.claim_readings(
+        &state.owner,
         state.config.max_readings_per_step,
         state.config.reorder_grace,
+        state.config.lease,
     )?;
     let result = run_step(
         state,
@@ -380,5 +395,5 @@ fn evaluate(
         })
         .collect();
     commit_delay();
-    Ok(state.store.complete(&done)?)
+    Ok(state.store.complete(&state.owner, &done)?)
 }

@@ -39,6 +39,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use subtle::ConstantTimeEq;
 
+/// The notification channel of new jobs (readings, records, cohort requests): workers wake.
+pub const JOBS_CHANNEL: &str = "glovebox_jobs";
+/// The notification channel of new results (alerts, analyses, cohort results): long polls
+/// wake.
+pub const RESULTS_CHANNEL: &str = "glovebox_results";
+
 /// Where a service keeps its store: a SQLite file, or a PostgreSQL database.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Database {
@@ -144,14 +150,35 @@ pub enum StoreError {
     /// A write that contradicts what is stored (a used sequence number with another body).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A worker's commit of jobs whose lease it no longer holds (it expired, and another
+    /// worker claimed them): nothing of it is stored.
+    #[error("lease lost: {0}")]
+    LeaseLost(String),
 }
 
 impl StoreError {
+    /// Whether the database cannot be reached at the moment (PostgreSQL down, restarting,
+    /// or its connection lost): a request may be answered "503, retry".
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Unavailable(_) => true,
+            StoreError::Postgres(e) => {
+                let io = std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+                // Connection exceptions, and the server shutting down.
+                let class = e
+                    .code()
+                    .is_some_and(|c| c.code().starts_with("08") || c.code().starts_with("57"));
+                e.is_closed() || io || class
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the database itself failed (I/O, a lock, a lost or refused connection), as
     /// opposed to rows that contradict the request: the same request may succeed later.
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Sqlite(_) | StoreError::Unavailable(_) => true,
+            StoreError::Sqlite(_) | StoreError::Unavailable(_) | StoreError::LeaseLost(_) => true,
             // A constraint PostgreSQL enforced is the request's; the rest (a connection
             // closed, the server shutting down, a serialization failure) the moment's.
             StoreError::Postgres(e) => !e.code().is_some_and(|c| {
@@ -297,7 +324,7 @@ enum Db {
 /// A pool of PostgreSQL connections, dropped on a thread of its own: a blocking client closes
 /// its connection by running a runtime of its own, which cannot be done on an async runtime's
 /// thread (where a server's state may be dropped).
-struct PgPool(Option<r2d2::Pool<sql::PgManager>>);
+struct PgPool(Option<r2d2::Pool<sql::PgManager>>, postgres::Config);
 
 impl std::ops::Deref for PgPool {
     type Target = r2d2::Pool<sql::PgManager>;
@@ -341,6 +368,7 @@ fn migrate(conn: &Connection) -> Result<()> {
         schema::SCHEMA_V4,
         schema::SCHEMA_V5,
         schema::SCHEMA_V6,
+        schema::SCHEMA_V7,
     ];
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {
@@ -417,17 +445,24 @@ impl Store {
     pub fn connect(url: &str) -> Result<Self> {
         let mut config: postgres::Config = url.parse()?;
         if config.get_connect_timeout().is_none() {
-            config.connect_timeout(std::time::Duration::from_secs(5));
+            config.connect_timeout(std::time::Duration::from_secs(1));
         }
         let pool = r2d2::Pool::builder()
             .max_size(16)
             .min_idle(Some(1))
-            .connection_timeout(std::time::Duration::from_secs(5))
+            // A request waits at most a second for a connection: PostgreSQL down is a 503
+            // (retry) soon, not a hung request.
+            .connection_timeout(std::time::Duration::from_secs(1))
+            // No round trip before every use: a connection that broke (a restart) fails its
+            // request (a 503, or a worker's transient error) and leaves the pool.
+            .test_on_check_out(false)
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build(sql::PgManager { config })
+            .build(sql::PgManager {
+                config: config.clone(),
+            })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let store = Self {
-            db: Db::Postgres(PgPool(Some(pool))),
+            db: Db::Postgres(PgPool(Some(pool), config)),
         };
         // Read committed: each statement sees what was committed before it, so a process that
         // waited for the lock finds the tables the one before it created.
@@ -462,6 +497,38 @@ impl Store {
             }
         })?;
         Ok(store)
+    }
+
+    /// A new worker's name for its leases: the process id and 64 random bits.
+    pub fn new_lease_owner() -> String {
+        format!("w{}-{:016x}", std::process::id(), rand::random::<u64>())
+    }
+
+    /// Listens to the shared store's notifications on a connection of its own, calling
+    /// `woken` with each one's channel, until `stopped` (checked twice a second). Returns at
+    /// once on SQLite (one process: its wake-ups are in memory); fails when the connection
+    /// does (the caller listens again).
+    pub fn listen(&self, woken: &dyn Fn(&str), stopped: &dyn Fn() -> bool) -> Result<()> {
+        let Db::Postgres(pool) = &self.db else {
+            return Ok(());
+        };
+        let mut client = pool.1.connect(postgres::NoTls)?;
+        client.batch_execute(&format!("LISTEN {JOBS_CHANNEL}; LISTEN {RESULTS_CHANNEL};"))?;
+        while !stopped() {
+            {
+                let mut notifications = client.notifications();
+                let mut it = notifications.timeout_iter(std::time::Duration::from_millis(500));
+                while let Some(n) = postgres::fallible_iterator::FallibleIterator::next(&mut it)? {
+                    woken(n.channel());
+                }
+            }
+            if client.is_closed() {
+                return Err(StoreError::Unavailable(
+                    "the listening connection closed".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Whether this store is PostgreSQL (shared by several processes).
@@ -653,12 +720,19 @@ impl Store {
         if self.is_shared() {
             return Ok(());
         }
-        self.read(|c| {
+        self.write(|c| {
             c.execute(
                 "UPDATE enrollments SET claimed = NULL WHERE used_by IS NULL",
                 params![],
-            )
-            .map(|_| ())
+            )?;
+            // The same for the leases of readings: the worker that held them was this store's
+            // only one, killed.
+            c.execute(
+                "UPDATE readings SET lease_owner = NULL, lease_until = NULL
+                 WHERE lease_owner IS NOT NULL",
+                params![],
+            )?;
+            Ok(())
         })
     }
 

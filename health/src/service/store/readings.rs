@@ -72,43 +72,86 @@ impl Store {
                 replays.push(*seq);
             }
             Store::charge(c, clinic_id, bytes)?;
+            if bytes > 0 {
+                c.notify(super::JOBS_CHANNEL)?;
+            }
             Ok(replays)
         })
     }
 
-    /// The next readings to evaluate: per device, its pending reading of lowest sequence
-    /// number (one per device, so that "sustained" sees the earlier ones done), at most
-    /// `limit`, longest waiting first. A reading whose predecessor has not arrived waits up to
-    /// `grace` for it (a reading that overtook an earlier one on the network), then goes on
-    /// without it (a lost reading: "sustained" restarts after the gap).
-    pub fn next_pending(
+    /// Claims the next readings to evaluate for worker `owner`, under a lease until
+    /// `lease` from now: per device, its pending reading of lowest sequence number (one per
+    /// device, so that "sustained" sees the earlier ones done), at most `limit`, longest
+    /// waiting first, among readings no other worker holds a live lease on (this worker's own
+    /// are claimed again). A reading whose predecessor has not arrived waits up to `grace`
+    /// for it (a reading that overtook an earlier one on the network), then goes on without
+    /// it (a lost reading: "sustained" restarts after the gap). On PostgreSQL the claim skips
+    /// rows another worker's claim has locked (`FOR UPDATE SKIP LOCKED`).
+    pub fn claim_readings(
         &self,
+        owner: &str,
         limit: usize,
         grace: std::time::Duration,
+        lease: std::time::Duration,
     ) -> Result<Vec<PendingReading>> {
-        let waited_since = now_ms() - grace.as_millis() as i64;
-        self.read(|c| {
-            c.query(
-                "SELECT r.clinic_id, r.device_id, r.seq, r.body FROM readings r
+        let now = now_ms();
+        let waited_since = now - grace.as_millis() as i64;
+        let until = now + lease.as_millis() as i64;
+        self.write_read_committed(|c| {
+            let lock = if c.is_postgres() {
+                "FOR UPDATE OF r SKIP LOCKED"
+            } else {
+                ""
+            };
+            let sql = format!(
+                "UPDATE readings SET lease_owner = ?3, lease_until = ?4
+                 WHERE (device_id, seq) IN (
+                     SELECT r.device_id, r.seq FROM readings r
                      JOIN (SELECT device_id, MIN(seq) AS seq FROM readings WHERE state = 0
                            GROUP BY device_id) m
                      ON r.device_id = m.device_id AND r.seq = m.seq
-                     WHERE r.seq = 0 OR r.received <= ?2
-                        OR EXISTS (SELECT 1 FROM readings p
-                                   WHERE p.device_id = r.device_id AND p.seq = r.seq - 1)
-                     ORDER BY r.received, r.device_id LIMIT ?1",
-                params![limit as i64, waited_since],
-            )?
-            .iter()
-            .map(|r| {
-                Ok(PendingReading {
-                    clinic_id: r.int(0)?,
-                    device_id: r.int(1)?,
-                    seq: r.int_as(2)?,
-                    body: r.blob(3)?,
+                     WHERE (r.lease_until IS NULL OR r.lease_until < ?5 OR r.lease_owner = ?3)
+                       AND (r.seq = 0 OR r.received <= ?2
+                            OR EXISTS (SELECT 1 FROM readings p
+                                       WHERE p.device_id = r.device_id AND p.seq = r.seq - 1))
+                     ORDER BY r.received, r.device_id LIMIT ?1 {lock})
+                 RETURNING clinic_id, device_id, seq, body"
+            );
+            c.query(&sql, params![limit as i64, waited_since, owner, until, now])?
+                .iter()
+                .map(|r| {
+                    Ok(PendingReading {
+                        clinic_id: r.int(0)?,
+                        device_id: r.int(1)?,
+                        seq: r.int_as(2)?,
+                        body: r.blob(3)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
+        })
+    }
+
+    /// Pending readings under a lease of an owner whose name starts with `prefix` (a worker
+    /// process's: `w<pid>-`), live or expired.
+    pub fn leases_held(&self, prefix: &str) -> Result<u64> {
+        let pattern = format!("{prefix}%");
+        self.read(|c| {
+            Ok(c.query_int(
+                "SELECT COUNT(*) FROM readings WHERE state = 0 AND lease_owner LIKE ?1",
+                params![&pattern],
+            )? as u64)
+        })
+    }
+
+    /// Extends worker `owner`'s leases to `lease` from now (its heartbeat, while it
+    /// computes). Returns how many readings it holds.
+    pub fn extend_leases(&self, owner: &str, lease: std::time::Duration) -> Result<u64> {
+        let until = now_ms() + lease.as_millis() as i64;
+        self.read(|c| {
+            c.execute(
+                "UPDATE readings SET lease_until = ?2 WHERE lease_owner = ?1 AND state = 0",
+                params![owner, until],
+            )
         })
     }
 
@@ -128,8 +171,10 @@ impl Store {
         })
     }
 
-    /// Stores the alerts of readings and marks them done, in one transaction.
-    pub fn complete(&self, done: &[CompletedReading]) -> Result<()> {
+    /// Stores the alerts of readings that worker `owner` claimed and marks them done, in one
+    /// transaction that checks the worker still holds every one's lease: if another worker
+    /// claimed one since (the lease expired), nothing is stored ([`StoreError::LeaseLost`]).
+    pub fn complete(&self, owner: &str, done: &[CompletedReading]) -> Result<()> {
         self.write_read_committed(|c| {
             let mut clinics: Vec<i64> = done.iter().map(|r| r.clinic_id).collect();
             clinics.sort_unstable();
@@ -139,16 +184,24 @@ impl Store {
             }
             for r in done {
                 let seq = r.seq as i64;
+                let held = c.execute(
+                    "UPDATE readings SET state = ?3, lease_owner = NULL, lease_until = NULL
+                     WHERE device_id = ?1 AND seq = ?2 AND state = ?4 AND lease_owner = ?5",
+                    params![r.device_id, seq, JobState::Done, JobState::Pending, owner],
+                )?;
+                if held != 1 {
+                    return Err(StoreError::LeaseLost(format!(
+                        "device {}, reading {}",
+                        r.device_id, r.seq
+                    )));
+                }
                 c.execute(
                     "INSERT INTO alerts (clinic_id, device_id, seq, flags)
                      VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
                     params![r.clinic_id, r.device_id, seq, &r.flags],
                 )?;
-                c.execute(
-                    "UPDATE readings SET state = ?3 WHERE device_id = ?1 AND seq = ?2",
-                    params![r.device_id, seq, JobState::Done],
-                )?;
             }
+            c.notify(super::RESULTS_CHANNEL)?;
             super::pause_point("alerts-commit");
             Ok(())
         })

@@ -150,6 +150,7 @@ impl Store {
                 ],
             )?;
             Store::charge(c, clinic_id, r.value.len())?;
+            c.notify(super::JOBS_CHANNEL)?;
             Ok(RecordInsert::Stored { id, version })
         })
     }
@@ -230,6 +231,7 @@ impl Store {
                     params![r.record_id, &r.running_max, JobState::Done],
                 )?;
             }
+            c.notify(super::RESULTS_CHANNEL)?;
             Ok(())
         })
     }
@@ -279,11 +281,13 @@ impl Store {
             let Some(as_of) = as_of else {
                 return Ok(None);
             };
-            Ok(Some(c.query_int(
+            let id = c.query_int(
                 "INSERT INTO cohorts (clinic_id, test, threshold, as_of) VALUES (?1, ?2, ?3, ?4)
                  RETURNING id",
                 params![clinic_id, test, threshold, as_of],
-            )?))
+            )?;
+            c.notify(super::JOBS_CHANNEL)?;
+            Ok(Some(id))
         })
     }
 
@@ -356,6 +360,7 @@ impl Store {
                  WHERE id = ?1 AND state = ?5",
                 params![id, patients as i64, body, JobState::Done, JobState::Pending],
             )?;
+            c.notify(super::RESULTS_CHANNEL)?;
             super::pause_point("cohort-commit");
             Ok(())
         })
@@ -390,9 +395,11 @@ impl Store {
     ) -> Result<()> {
         let seq = seq as i64;
         self.write_read_committed(|c| {
+            // Its lease released: the next claim, by any worker, tries it again.
             c.execute(
                 "UPDATE readings SET attempts = attempts + 1, error = ?3,
-                 state = CASE WHEN attempts + 1 >= ?4 THEN ?5 ELSE state END
+                 state = CASE WHEN attempts + 1 >= ?4 THEN ?5 ELSE state END,
+                 lease_owner = NULL, lease_until = NULL
                  WHERE device_id = ?1 AND seq = ?2 AND state = ?6",
                 params![
                     device_id,
@@ -417,6 +424,7 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
                     params![clinic_id, device_id, seq, &[0u8; 0][..], &error],
                 )?;
+                c.notify(super::RESULTS_CHANNEL)?;
             }
             Ok(())
         })

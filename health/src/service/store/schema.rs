@@ -2,7 +2,7 @@
 //! the version it finds (`PRAGMA user_version`) to this build's, each in one transaction.
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 pub(super) const SCHEMA_V1: &str = "
 CREATE TABLE clinics (
@@ -160,6 +160,15 @@ CREATE INDEX records_series ON records(clinic_id, patient, test, id);
 CREATE INDEX records_pending ON records(state, id);
 ";
 
+/// Version 7: leases. A worker claims a pending reading for a while (`lease_owner`,
+/// `lease_until`, ms since the epoch) and extends the lease while it computes; its commit
+/// checks that it still holds it. A worker that died lets its leases expire, and another
+/// claims the readings.
+pub(super) const SCHEMA_V7: &str = "
+ALTER TABLE readings ADD COLUMN lease_owner TEXT;
+ALTER TABLE readings ADD COLUMN lease_until INTEGER;
+";
+
 /// PostgreSQL's tables: this build's schema (version [`SCHEMA_VERSION`]) as one script, the
 /// same tables, columns and constraints as SQLite's after its migrations (64-bit integers,
 /// `BYTEA` for SQLite's blobs, identity columns for its row ids). Statements are separated
@@ -190,6 +199,8 @@ CREATE TABLE readings (
     attempts BIGINT NOT NULL DEFAULT 0,
     error TEXT,
     received BIGINT NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until BIGINT,
     PRIMARY KEY (device_id, seq)
 );
 CREATE INDEX readings_pending ON readings(state, device_id, seq);

@@ -175,6 +175,16 @@ pub(crate) trait Conn {
     /// Whether this is PostgreSQL (several writers at once) rather than SQLite (one).
     fn is_postgres(&self) -> bool;
 
+    /// Tells the processes listening on the store (PostgreSQL's `NOTIFY`, delivered when the
+    /// transaction commits) that `channel` has news: [`super::JOBS_CHANNEL`],
+    /// [`super::RESULTS_CHANNEL`]. SQLite has one process: nothing to tell.
+    fn notify(&mut self, channel: &str) -> Result<()> {
+        if self.is_postgres() {
+            self.execute("SELECT pg_notify(?1, '')", &[Param::Text(channel)])?;
+        }
+        Ok(())
+    }
+
     /// Takes, until the transaction ends, the lock of a clinic's stream of results (`stream`
     /// 1: alerts, 2: analyses), so that their ids are handed out and committed in the same
     /// order: clients read a stream by cursor (the last id seen), and a lower id committed
