@@ -260,35 +260,56 @@ fn store_behaves(store: &Store) {
         Err(StoreError::Quota(_))
     ));
     // One per series, the superseded version skipped.
-    let heads = store.next_pending_records(10).unwrap();
+    let heads = store.claim_records("w1", 10, lease).unwrap();
     assert_eq!(
         heads.iter().map(|h| h.id).collect::<Vec<_>>(),
         vec![a1v2, b1]
     );
+    assert!(
+        store.claim_records("w2", 10, lease).unwrap().is_empty(),
+        "leased"
+    );
     assert!(heads[0].previous_max.is_none() && heads[0].window.is_empty());
     store
-        .complete_records(&[CompletedRecord {
-            clinic_id: clinic,
-            record_id: a1v2,
-            window: 0,
-            running_max: b"max1".to_vec(),
-            analysis: None,
-        }])
+        .complete_records(
+            "w1",
+            &[CompletedRecord {
+                clinic_id: clinic,
+                record_id: a1v2,
+                window: 0,
+                running_max: b"max1".to_vec(),
+                analysis: None,
+            }],
+        )
         .unwrap();
-    let heads = store.next_pending_records(10).unwrap();
+    let heads = store.claim_records("w1", 10, lease).unwrap();
     let head = heads.iter().find(|h| h.id == a2).unwrap();
     assert_eq!(
         (head.previous_max.as_deref(), head.window.clone()),
         (Some(&b"max1"[..]), vec![b"A1".to_vec()])
     );
+    let a2_done = CompletedRecord {
+        clinic_id: clinic,
+        record_id: a2,
+        window: 1,
+        running_max: b"max2".to_vec(),
+        analysis: Some(b"analysis".to_vec()),
+    };
+    assert!(matches!(
+        store.complete_records("w2", std::slice::from_ref(&a2_done)),
+        Err(StoreError::LeaseLost(_))
+    ));
     store
-        .complete_records(&[CompletedRecord {
-            clinic_id: clinic,
-            record_id: a2,
-            window: 1,
-            running_max: b"max2".to_vec(),
-            analysis: Some(b"analysis".to_vec()),
-        }])
+        .complete_records(
+            "w1",
+            &[CompletedRecord {
+                clinic_id: clinic,
+                record_id: a2,
+                window: 1,
+                running_max: b"max2".to_vec(),
+                analysis: Some(b"analysis".to_vec()),
+            }],
+        )
         .unwrap();
     for _ in 0..3 {
         store.fail_record(b1, "bad", 3).unwrap();
@@ -315,13 +336,18 @@ fn store_behaves(store: &Store) {
     // Cohorts: over each patient's latest value (a failed record left out).
     assert_eq!(store.insert_cohort(clinic, "sodium", 5).unwrap(), None);
     let job = store.insert_cohort(clinic, "glucose", 5).unwrap().unwrap();
-    let row = store.next_pending_cohort().unwrap().unwrap();
+    let row = store.claim_cohort("w1", lease).unwrap().unwrap();
+    assert!(store.claim_cohort("w2", lease).unwrap().is_none(), "leased");
+    assert!(matches!(
+        store.complete_cohort("w2", job, 1, b"x"),
+        Err(StoreError::LeaseLost(_))
+    ));
     assert_eq!(
         (row.id, row.threshold, row.state),
         (job, 5, JobState::Pending)
     );
     assert_eq!(store.cohort_values(&row).unwrap(), vec![b"a2".to_vec()]);
-    store.complete_cohort(job, 1, b"stats").unwrap();
+    store.complete_cohort("w1", job, 1, b"stats").unwrap();
     let row = store.cohort(clinic, job).unwrap().unwrap();
     assert_eq!(
         (row.state, row.patients, row.body.as_deref()),
@@ -335,7 +361,7 @@ fn store_behaves(store: &Store) {
         (row.state, row.error.as_deref()),
         (JobState::Failed, Some("no"))
     );
-    assert!(store.next_pending_cohort().unwrap().is_none());
+    assert!(store.claim_cohort("w1", lease).unwrap().is_none());
 
     // Revocation; a direct insert (tests' helper).
     assert!(store.revoke_device(clinic, d1).unwrap());

@@ -213,9 +213,11 @@ fn readings_step(state: &AppState) -> Result<bool, ServiceError> {
 
 /// One step of records (one per series).
 fn records_step(state: &AppState) -> Result<bool, ServiceError> {
-    let pending = state
-        .store
-        .next_pending_records(state.config.max_readings_per_step)?;
+    let pending = state.store.claim_records(
+        &state.owner,
+        state.config.max_readings_per_step,
+        state.config.lease,
+    )?;
     let result = run_step(
         state,
         pending,
@@ -232,7 +234,7 @@ fn records_step(state: &AppState) -> Result<bool, ServiceError> {
 
 /// The oldest pending cohort job; whether there was one.
 fn cohort_step(state: &AppState) -> Result<bool, ServiceError> {
-    let Some(job) = state.store.next_pending_cohort()? else {
+    let Some(job) = state.store.claim_cohort(&state.owner, state.config.lease)? else {
         return Ok(false);
     };
     match compute_cohort(state, &job) {
@@ -262,9 +264,12 @@ fn compute_cohort(state: &AppState, job: &CohortRow) -> Result<(), ServiceError>
     let ints = monitor.server.integers()?;
     let stats = cohort_statistics(&ints, &decoded.iter().collect::<Vec<_>>(), job.threshold)?;
     commit_delay();
-    Ok(state
-        .store
-        .complete_cohort(job.id, stats.patients, &to_bytes(&stats.to_ciphertexts()))?)
+    Ok(state.store.complete_cohort(
+        &state.owner,
+        job.id,
+        stats.patients,
+        &to_bytes(&stats.to_ciphertexts()),
+    )?)
 }
 
 /// One step of a clinic's records: decode each with its series' running maximum and window,
@@ -321,7 +326,7 @@ fn analyze(state: &AppState, clinic: i64, records: &[PendingRecord]) -> Result<(
         })
         .collect();
     commit_delay();
-    Ok(state.store.complete_records(&done)?)
+    Ok(state.store.complete_records(&state.owner, &done)?)
 }
 
 /// A fault-injection hook for the supervisor's test: with `GLOVEBOX_FAULT_WORKER_PANIC` set,

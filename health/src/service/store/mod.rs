@@ -727,11 +727,15 @@ impl Store {
             )?;
             // The same for the leases of readings: the worker that held them was this store's
             // only one, killed.
-            c.execute(
-                "UPDATE readings SET lease_owner = NULL, lease_until = NULL
-                 WHERE lease_owner IS NOT NULL",
-                params![],
-            )?;
+            for table in ["readings", "records", "cohorts"] {
+                c.execute(
+                    &format!(
+                        "UPDATE {table} SET lease_owner = NULL, lease_until = NULL
+                         WHERE lease_owner IS NOT NULL"
+                    ),
+                    params![],
+                )?;
+            }
             Ok(())
         })
     }

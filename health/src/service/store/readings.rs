@@ -143,15 +143,22 @@ impl Store {
         })
     }
 
-    /// Extends worker `owner`'s leases to `lease` from now (its heartbeat, while it
-    /// computes). Returns how many readings it holds.
+    /// Extends worker `owner`'s leases (readings, records, cohort requests) to `lease` from
+    /// now: its heartbeat, while it computes. Returns how many jobs it holds.
     pub fn extend_leases(&self, owner: &str, lease: std::time::Duration) -> Result<u64> {
         let until = now_ms() + lease.as_millis() as i64;
         self.read(|c| {
-            c.execute(
-                "UPDATE readings SET lease_until = ?2 WHERE lease_owner = ?1 AND state = 0",
-                params![owner, until],
-            )
+            let mut held = 0;
+            for table in ["readings", "records", "cohorts"] {
+                held += c.execute(
+                    &format!(
+                        "UPDATE {table} SET lease_until = ?2
+                         WHERE lease_owner = ?1 AND state = 0"
+                    ),
+                    params![owner, until],
+                )?;
+            }
+            Ok(held)
         })
     }
 

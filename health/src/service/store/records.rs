@@ -155,20 +155,52 @@ impl Store {
         })
     }
 
-    /// The next records to analyze: per series (clinic, patient, test), its pending record of
-    /// lowest id, whose earlier records are all analyzed; at most `limit`.
-    pub fn next_pending_records(&self, limit: usize) -> Result<Vec<PendingRecord>> {
-        self.read(|c| {
-            // Each series' next record; its earlier records are read below.
-            let heads = c.query(
-                "SELECT r.clinic_id, r.id, r.patient, r.test, r.change_threshold,
-                        r.mean_window, r.value
-                 FROM records r
-                 JOIN (SELECT MIN(id) AS id FROM records WHERE state = 0 AND superseded = 0
-                       GROUP BY clinic_id, patient, test) m ON r.id = m.id
-                 ORDER BY r.id LIMIT ?1",
-                params![limit as i64],
-            )?;
+    /// Claims the next records to analyze for worker `owner`, under a lease until `lease`
+    /// from now: per series (clinic, patient, test), its pending record of lowest id, whose
+    /// earlier records are all analyzed, at most `limit`, among records no other worker holds
+    /// a live lease on (on PostgreSQL, skipping rows another claim has locked).
+    pub fn claim_records(
+        &self,
+        owner: &str,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<PendingRecord>> {
+        let now = super::now_ms();
+        let until = now + lease.as_millis() as i64;
+        self.write_read_committed(|c| {
+            let lock = if c.is_postgres() {
+                "FOR UPDATE OF r SKIP LOCKED"
+            } else {
+                ""
+            };
+            let claimed: Vec<i64> = c
+                .query(
+                    &format!(
+                        "UPDATE records SET lease_owner = ?2, lease_until = ?3
+                         WHERE id IN (
+                             SELECT r.id FROM records r
+                             JOIN (SELECT MIN(id) AS id FROM records
+                                   WHERE state = 0 AND superseded = 0
+                                   GROUP BY clinic_id, patient, test) m ON r.id = m.id
+                             WHERE r.lease_until IS NULL OR r.lease_until < ?4
+                                OR r.lease_owner = ?2
+                             ORDER BY r.id LIMIT ?1 {lock})
+                         RETURNING id"
+                    ),
+                    params![limit as i64, owner, until, now],
+                )?
+                .iter()
+                .map(|r| r.int(0))
+                .collect::<Result<_>>()?;
+            let mut heads = Vec::with_capacity(claimed.len());
+            for id in claimed {
+                heads.push(c.query_one(
+                    "SELECT clinic_id, id, patient, test, change_threshold, mean_window, value
+                     FROM records WHERE id = ?1",
+                    params![id],
+                )?);
+            }
+            heads.sort_by_key(|h| h.int(1).unwrap_or_default());
             let mut out = Vec::with_capacity(heads.len());
             for head in heads {
                 let (clinic_id, id) = (head.int(0)?, head.int(1)?);
@@ -210,9 +242,10 @@ impl Store {
         })
     }
 
-    /// Stores analyses (body `None` for a first record) and running maxima, marking the
-    /// records done, in one transaction.
-    pub fn complete_records(&self, done: &[CompletedRecord]) -> Result<()> {
+    /// Stores analyses (body `None` for a first record) and running maxima of records that
+    /// worker `owner` claimed, marking the records done, in one transaction that checks it
+    /// still holds every one's lease ([`StoreError::LeaseLost`] otherwise: nothing stored).
+    pub fn complete_records(&self, owner: &str, done: &[CompletedRecord]) -> Result<()> {
         self.write_read_committed(|c| {
             let mut clinics: Vec<i64> = done.iter().map(|r| r.clinic_id).collect();
             clinics.sort_unstable();
@@ -221,14 +254,25 @@ impl Store {
                 c.lock_stream(2, clinic)?;
             }
             for r in done {
+                let held = c.execute(
+                    "UPDATE records SET state = ?3, running_max = ?2, lease_owner = NULL,
+                                        lease_until = NULL
+                     WHERE id = ?1 AND state = ?4 AND lease_owner = ?5",
+                    params![
+                        r.record_id,
+                        &r.running_max,
+                        JobState::Done,
+                        JobState::Pending,
+                        owner
+                    ],
+                )?;
+                if held != 1 {
+                    return Err(StoreError::LeaseLost(format!("record {}", r.record_id)));
+                }
                 c.execute(
                     "INSERT INTO analyses (clinic_id, record_id, mean_window, body)
                      VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
                     params![r.clinic_id, r.record_id, r.window as i64, &r.analysis],
-                )?;
-                c.execute(
-                    "UPDATE records SET state = ?3, running_max = ?2 WHERE id = ?1",
-                    params![r.record_id, &r.running_max, JobState::Done],
                 )?;
             }
             c.notify(super::RESULTS_CHANNEL)?;
@@ -319,13 +363,33 @@ impl Store {
         })
     }
 
-    /// The oldest pending cohort job.
-    pub fn next_pending_cohort(&self) -> Result<Option<CohortRow>> {
-        self.read(|c| {
+    /// Claims the oldest pending cohort job that no other worker holds a live lease on, for
+    /// worker `owner`, under a lease until `lease` from now.
+    pub fn claim_cohort(
+        &self,
+        owner: &str,
+        lease: std::time::Duration,
+    ) -> Result<Option<CohortRow>> {
+        let now = super::now_ms();
+        let until = now + lease.as_millis() as i64;
+        self.write_read_committed(|c| {
+            let lock = if c.is_postgres() {
+                "FOR UPDATE SKIP LOCKED"
+            } else {
+                ""
+            };
             c.query_opt(
-                "SELECT id, clinic_id, test, threshold, as_of, state, patients, body, error
-                 FROM cohorts WHERE state = 0 ORDER BY id LIMIT 1",
-                params![],
+                &format!(
+                    "UPDATE cohorts SET lease_owner = ?1, lease_until = ?2
+                     WHERE id IN (
+                         SELECT id FROM cohorts
+                         WHERE state = 0
+                           AND (lease_until IS NULL OR lease_until < ?3 OR lease_owner = ?1)
+                         ORDER BY id LIMIT 1 {lock})
+                     RETURNING id, clinic_id, test, threshold, as_of, state, patients, body,
+                               error"
+                ),
+                params![owner, until, now],
             )?
             .as_ref()
             .map(Self::cohort_row)
@@ -352,14 +416,32 @@ impl Store {
         })
     }
 
-    /// Stores a cohort job's result and marks it done.
-    pub fn complete_cohort(&self, id: i64, patients: usize, body: &[u8]) -> Result<()> {
-        self.write(|c| {
-            c.execute(
-                "UPDATE cohorts SET state = ?4, patients = ?2, body = ?3
-                 WHERE id = ?1 AND state = ?5",
-                params![id, patients as i64, body, JobState::Done, JobState::Pending],
+    /// Stores the result of a cohort job that worker `owner` claimed and marks it done, if it
+    /// still holds the job's lease ([`StoreError::LeaseLost`] otherwise: nothing stored).
+    pub fn complete_cohort(
+        &self,
+        owner: &str,
+        id: i64,
+        patients: usize,
+        body: &[u8],
+    ) -> Result<()> {
+        self.write_read_committed(|c| {
+            let held = c.execute(
+                "UPDATE cohorts SET state = ?4, patients = ?2, body = ?3, lease_owner = NULL,
+                                    lease_until = NULL
+                 WHERE id = ?1 AND state = ?5 AND lease_owner = ?6",
+                params![
+                    id,
+                    patients as i64,
+                    body,
+                    JobState::Done,
+                    JobState::Pending,
+                    owner
+                ],
             )?;
+            if held != 1 {
+                return Err(StoreError::LeaseLost(format!("cohort {id}")));
+            }
             c.notify(super::RESULTS_CHANNEL)?;
             super::pause_point("cohort-commit");
             Ok(())
@@ -371,7 +453,8 @@ impl Store {
     fn count_failure(&self, table: &str, id: i64, error: &str, max_attempts: u32) -> Result<()> {
         let sql = format!(
             "UPDATE {table} SET attempts = attempts + 1, error = ?2,
-             state = CASE WHEN attempts + 1 >= ?3 THEN ?4 ELSE state END
+             state = CASE WHEN attempts + 1 >= ?3 THEN ?4 ELSE state END,
+             lease_owner = NULL, lease_until = NULL
              WHERE id = ?1 AND state = ?5"
         );
         self.read(|c| {
