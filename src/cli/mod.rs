@@ -165,6 +165,14 @@ pub struct BackendArg {
 }
 
 impl BackendArg {
+    /// The backend's name as `--backend` takes it.
+    pub fn name(&self) -> String {
+        use clap::ValueEnum;
+        self.kind
+            .to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_string())
+    }
+
     /// Opens the backend (the GPU one fails with a typed error when no adapter exists; the
     /// simulated accelerator is a usage error in a build without the feature `sim`).
     pub fn open(&self) -> CliResult<Arc<dyn Backend>> {

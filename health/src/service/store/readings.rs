@@ -83,7 +83,10 @@ impl Store {
     /// `lease` from now: per device, its pending reading of lowest sequence number (one per
     /// device, so that "sustained" sees the earlier ones done), at most `limit`, longest
     /// waiting first, among readings no other worker holds a live lease on (this worker's own
-    /// are claimed again). A reading whose predecessor has not arrived waits up to `grace`
+    /// are claimed again). The conditions on the claimed row itself (pending, no live lease)
+    /// are what PostgreSQL checks again on a row another worker changed meanwhile: a reading
+    /// committed since this claim's snapshot is not claimed. A reading whose predecessor has
+    /// not arrived waits up to `grace`
     /// for it (a reading that overtook an earlier one on the network), then goes on without
     /// it (a lost reading: "sustained" restarts after the gap). On PostgreSQL the claim skips
     /// rows another worker's claim has locked (`FOR UPDATE SKIP LOCKED`).
@@ -105,12 +108,13 @@ impl Store {
             };
             let sql = format!(
                 "UPDATE readings SET lease_owner = ?3, lease_until = ?4
-                 WHERE (device_id, seq) IN (
+                 WHERE state = 0 AND (device_id, seq) IN (
                      SELECT r.device_id, r.seq FROM readings r
                      JOIN (SELECT device_id, MIN(seq) AS seq FROM readings WHERE state = 0
                            GROUP BY device_id) m
                      ON r.device_id = m.device_id AND r.seq = m.seq
-                     WHERE (r.lease_until IS NULL OR r.lease_until < ?5 OR r.lease_owner = ?3)
+                     WHERE r.state = 0
+                       AND (r.lease_until IS NULL OR r.lease_until < ?5 OR r.lease_owner = ?3)
                        AND (r.seq = 0 OR r.received <= ?2
                             OR EXISTS (SELECT 1 FROM readings p
                                        WHERE p.device_id = r.device_id AND p.seq = r.seq - 1))
@@ -182,31 +186,65 @@ impl Store {
     /// transaction that checks the worker still holds every one's lease: if another worker
     /// claimed one since (the lease expired), nothing is stored ([`StoreError::LeaseLost`]).
     pub fn complete(&self, owner: &str, done: &[CompletedReading]) -> Result<()> {
+        // Statements of up to 64 rows each: a worker's step is one or two round trips, not
+        // two a reading.
+        const ROWS: usize = 64;
         self.write_read_committed(|c| {
+            // The leases first (row locks), then the clinics' streams, held only for the
+            // inserts and the commit.
+            for chunk in done.chunks(ROWS) {
+                let pairs: Vec<String> = (0..chunk.len())
+                    .map(|i| {
+                        format!(
+                            "(CAST(?{} AS BIGINT), CAST(?{} AS BIGINT))",
+                            4 + 2 * i,
+                            5 + 2 * i
+                        )
+                    })
+                    .collect();
+                let sql = format!(
+                    "UPDATE readings SET state = ?1, lease_owner = NULL, lease_until = NULL
+                     WHERE state = ?2 AND lease_owner = ?3
+                       AND (device_id, seq) IN (VALUES {})",
+                    pairs.join(", ")
+                );
+                let mut p = params![JobState::Done, JobState::Pending, owner].to_vec();
+                for r in chunk {
+                    p.extend_from_slice(params![r.device_id, r.seq as i64]);
+                }
+                let held = c.execute(&sql, &p)?;
+                if held != chunk.len() as u64 {
+                    return Err(StoreError::LeaseLost(format!(
+                        "{} of {} readings (devices {:?})",
+                        chunk.len() as u64 - held,
+                        chunk.len(),
+                        chunk.iter().map(|r| r.device_id).collect::<Vec<_>>()
+                    )));
+                }
+            }
             let mut clinics: Vec<i64> = done.iter().map(|r| r.clinic_id).collect();
             clinics.sort_unstable();
             clinics.dedup();
             for clinic in clinics {
                 c.lock_stream(1, clinic)?;
             }
-            for r in done {
-                let seq = r.seq as i64;
-                let held = c.execute(
-                    "UPDATE readings SET state = ?3, lease_owner = NULL, lease_until = NULL
-                     WHERE device_id = ?1 AND seq = ?2 AND state = ?4 AND lease_owner = ?5",
-                    params![r.device_id, seq, JobState::Done, JobState::Pending, owner],
-                )?;
-                if held != 1 {
-                    return Err(StoreError::LeaseLost(format!(
-                        "device {}, reading {}",
-                        r.device_id, r.seq
-                    )));
+            for chunk in done.chunks(ROWS) {
+                let rows: Vec<String> = (0..chunk.len())
+                    .map(|i| {
+                        let k = 4 * i;
+                        format!("(?{}, ?{}, ?{}, ?{})", k + 1, k + 2, k + 3, k + 4)
+                    })
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO alerts (clinic_id, device_id, seq, flags) VALUES {}
+                     ON CONFLICT DO NOTHING",
+                    rows.join(", ")
+                );
+                let mut p = Vec::with_capacity(4 * chunk.len());
+                for r in chunk {
+                    p.extend_from_slice(params![r.clinic_id, r.device_id, r.seq as i64, &r.flags]);
                 }
-                c.execute(
-                    "INSERT INTO alerts (clinic_id, device_id, seq, flags)
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-                    params![r.clinic_id, r.device_id, seq, &r.flags],
-                )?;
+                c.execute(&sql, &p)?;
             }
             c.notify(super::RESULTS_CHANNEL)?;
             super::pause_point("alerts-commit");

@@ -177,13 +177,14 @@ impl Store {
                 .query(
                     &format!(
                         "UPDATE records SET lease_owner = ?2, lease_until = ?3
-                         WHERE id IN (
+                         WHERE state = 0 AND id IN (
                              SELECT r.id FROM records r
                              JOIN (SELECT MIN(id) AS id FROM records
                                    WHERE state = 0 AND superseded = 0
                                    GROUP BY clinic_id, patient, test) m ON r.id = m.id
-                             WHERE r.lease_until IS NULL OR r.lease_until < ?4
-                                OR r.lease_owner = ?2
+                             WHERE r.state = 0 AND r.superseded = 0
+                               AND (r.lease_until IS NULL OR r.lease_until < ?4
+                                    OR r.lease_owner = ?2)
                              ORDER BY r.id LIMIT ?1 {lock})
                          RETURNING id"
                     ),
@@ -381,7 +382,7 @@ impl Store {
             c.query_opt(
                 &format!(
                     "UPDATE cohorts SET lease_owner = ?1, lease_until = ?2
-                     WHERE id IN (
+                     WHERE state = 0 AND id IN (
                          SELECT id FROM cohorts
                          WHERE state = 0
                            AND (lease_until IS NULL OR lease_until < ?3 OR lease_owner = ?1)
