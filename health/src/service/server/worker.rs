@@ -69,16 +69,18 @@ pub(super) fn supervise(state: Shared, stop: Arc<AtomicBool>, lane: Lane) {
 }
 
 /// Extends this process's leases every quarter of the lease while the worker lives, so
-/// that the jobs it computes stay its own; a worker that died stops, and its jobs are
-/// claimed by another once their leases expire.
+/// that the jobs it computes stay its own, and keeps it on the list of live workers (taken
+/// off when it stops); a worker that died stops, and its jobs are claimed by another once
+/// their leases expire.
 pub(super) fn heartbeat(state: Shared, stop: Arc<AtomicBool>) {
     let every = state.config.lease / 4;
     while !stop.load(Ordering::Relaxed) {
-        pause(&stop, every);
         if let Err(e) = state.store.extend_leases(&state.owner, state.config.lease) {
             eprintln!("glovebox: extending the worker's leases: {e}");
         }
+        pause(&stop, every);
     }
+    let _ = state.store.retire_worker(&state.owner);
 }
 
 /// Sleeps `d`, or until `stop`.

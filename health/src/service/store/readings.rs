@@ -90,6 +90,11 @@ impl Store {
     /// for it (a reading that overtook an earlier one on the network), then goes on without
     /// it (a lost reading: "sustained" restarts after the gap). On PostgreSQL the claim skips
     /// rows another worker's claim has locked (`FOR UPDATE SKIP LOCKED`).
+    ///
+    /// A worker claims at most its share of the devices with pending readings: their count
+    /// over the live workers' ([`Self::extend_leases`] lists them), rounded up. Each device's
+    /// readings are evaluated one after the other, so a worker that took every device would
+    /// leave the others idle until it is done.
     pub fn claim_readings(
         &self,
         owner: &str,
@@ -100,12 +105,23 @@ impl Store {
         let now = now_ms();
         let waited_since = now - grace.as_millis() as i64;
         let until = now + lease.as_millis() as i64;
+        let live_since = now - lease.as_millis() as i64;
         self.write_read_committed(|c| {
             let lock = if c.is_postgres() {
                 "FOR UPDATE OF r SKIP LOCKED"
             } else {
                 ""
             };
+            let devices = c.query_int(
+                "SELECT COUNT(DISTINCT device_id) FROM readings WHERE state = 0",
+                params![],
+            )?;
+            let workers = c.query_int(
+                "SELECT COUNT(*) FROM workers WHERE seen >= ?1 AND owner != ?2",
+                params![live_since, owner],
+            )? + 1;
+            let share = (devices + workers - 1) / workers;
+            let limit = (limit as i64).min(share.max(1));
             let sql = format!(
                 "UPDATE readings SET lease_owner = ?3, lease_until = ?4
                  WHERE state = 0 AND (device_id, seq) IN (
@@ -121,7 +137,7 @@ impl Store {
                      ORDER BY r.received, r.device_id LIMIT ?1 {lock})
                  RETURNING clinic_id, device_id, seq, body"
             );
-            c.query(&sql, params![limit as i64, waited_since, owner, until, now])?
+            c.query(&sql, params![limit, waited_since, owner, until, now])?
                 .iter()
                 .map(|r| {
                     Ok(PendingReading {
@@ -132,6 +148,14 @@ impl Store {
                     })
                 })
                 .collect()
+        })
+    }
+
+    /// Takes worker `owner` off the list of live workers (it stops).
+    pub fn retire_worker(&self, owner: &str) -> Result<()> {
+        self.read(|c| {
+            c.execute("DELETE FROM workers WHERE owner = ?1", params![owner])
+                .map(|_| ())
         })
     }
 
@@ -148,10 +172,22 @@ impl Store {
     }
 
     /// Extends worker `owner`'s leases (readings, records, cohort requests) to `lease` from
-    /// now: its heartbeat, while it computes. Returns how many jobs it holds.
+    /// now, and lists it as live: its heartbeat, while it computes. Returns how many jobs it
+    /// holds.
     pub fn extend_leases(&self, owner: &str, lease: std::time::Duration) -> Result<u64> {
-        let until = now_ms() + lease.as_millis() as i64;
+        let now = now_ms();
+        let until = now + lease.as_millis() as i64;
         self.read(|c| {
+            // Listed as live (its share of the devices counts it).
+            c.execute(
+                "INSERT INTO workers (owner, seen) VALUES (?1, ?2)
+                 ON CONFLICT (owner) DO UPDATE SET seen = excluded.seen",
+                params![owner, now],
+            )?;
+            c.execute(
+                "DELETE FROM workers WHERE seen < ?1",
+                params![now - 10 * lease.as_millis() as i64],
+            )?;
             let mut held = 0;
             for table in ["readings", "records", "cohorts"] {
                 held += c.execute(

@@ -163,7 +163,8 @@ CREATE INDEX records_pending ON records(state, id);
 /// Version 7: leases. A worker claims a pending job (a reading, a record, a cohort request)
 /// for a while (`lease_owner`, `lease_until`, ms since the epoch) and extends the lease while
 /// it computes; its commit checks that it still holds it. A worker that died lets its leases
-/// expire, and another claims the jobs.
+/// expire, and another claims the jobs. Live workers are listed with their last heartbeat
+/// (`workers`), so that each claims its share of the devices.
 pub(super) const SCHEMA_V7: &str = "
 ALTER TABLE readings ADD COLUMN lease_owner TEXT;
 ALTER TABLE readings ADD COLUMN lease_until INTEGER;
@@ -171,6 +172,10 @@ ALTER TABLE records ADD COLUMN lease_owner TEXT;
 ALTER TABLE records ADD COLUMN lease_until INTEGER;
 ALTER TABLE cohorts ADD COLUMN lease_owner TEXT;
 ALTER TABLE cohorts ADD COLUMN lease_until INTEGER;
+CREATE TABLE workers (
+    owner TEXT PRIMARY KEY,
+    seen INTEGER NOT NULL
+);
 ";
 
 /// PostgreSQL's tables: this build's schema (version [`SCHEMA_VERSION`]) as one script, the
@@ -271,6 +276,10 @@ CREATE TABLE enrollments (
     max_devices BIGINT NOT NULL,
     readings_per_second BIGINT NOT NULL,
     max_stored_bytes BIGINT NOT NULL
+);
+CREATE TABLE workers (
+    owner TEXT PRIMARY KEY,
+    seen BIGINT NOT NULL
 );
 CREATE TABLE clinic_quotas (
     clinic_id BIGINT PRIMARY KEY REFERENCES clinics(id),
