@@ -273,3 +273,31 @@ fn a_killed_worker_and_a_restarted_database_lose_nothing_and_compute_once() {
     let store = Store::open_database(&database).unwrap();
     assert_eq!(store.counts().unwrap(), (total as u64, 0, total as u64));
 }
+
+/// A worker needs a shared store, and so does a server that leaves its jobs to workers: on
+/// SQLite both are usage errors (exit code 2), not a server whose jobs nobody computes.
+#[test]
+fn workers_need_a_shared_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("clinic.sqlite");
+    for args in [
+        vec!["worker", "--database", file.to_str().unwrap()],
+        vec![
+            "serve",
+            "--no-worker",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            file.to_str().unwrap(),
+        ],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_glovebox"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("postgres://"), "{args:?}: {stderr}");
+    }
+    assert!(!file.exists(), "no store was created");
+}

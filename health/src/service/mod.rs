@@ -4,8 +4,9 @@
 //! (envelopes, [`glovebox_engine::serialization`]) and gets a clinic token; it adds a device
 //! per wearable and gets a device token. Devices hold the clinic's compact public key only. The
 //! service speaks HTTPS ([`tls`]; plain HTTP on loopback only). Devices post batches of encrypted readings with sequence numbers;
-//! an acknowledged reading is committed to the store ([`store`], SQLite), a replayed sequence
-//! number is ignored. A worker computes each reading's alerts (heart rate, SpO2, any,
+//! an acknowledged reading is committed to the store ([`store`], SQLite or PostgreSQL), a replayed sequence
+//! number is ignored. A worker (the server's own, or `glovebox worker` processes on a shared
+//! PostgreSQL store, [`work`]) claims each reading under a lease and computes its alerts (heart rate, SpO2, any,
 //! sustained: the main job's rules, [`crate::vitals::MonitoringServer::evaluate_readings`])
 //! through the host driver, stores them encrypted, and the clinic fetches them since a cursor
 //! (long poll) and decrypts them locally. The server never holds a secret key.
