@@ -192,8 +192,16 @@ fn store_behaves(store: &Store) {
     assert!(store.alerts_since(clinic + 1, 0, 10).unwrap().is_empty());
 
     // A failing reading: attempts counted, then failed for good with its stream entry.
+    // Each attempt under a claim (an attempt releases the lease); another worker's attempt
+    // counts nothing.
     for _ in 0..2 {
-        store.fail_reading(d1, 2, "bad bytes", 2).unwrap();
+        let claimed = store.claim_readings("w1", 10, grace, lease).unwrap();
+        assert!(claimed.iter().any(|p| p.device_id == d1 && p.seq == 2));
+        assert!(matches!(
+            store.fail_reading("w9", d1, 2, "not mine", 2),
+            Err(StoreError::LeaseLost(_))
+        ));
+        store.fail_reading("w1", d1, 2, "bad bytes", 2).unwrap();
     }
     let stream = store.alerts_since(clinic, 0, 10).unwrap();
     let failed = stream.last().unwrap();
@@ -312,7 +320,13 @@ fn store_behaves(store: &Store) {
         )
         .unwrap();
     for _ in 0..3 {
-        store.fail_record(b1, "bad", 3).unwrap();
+        let heads = store.claim_records("w1", 10, lease).unwrap();
+        assert_eq!(heads.iter().map(|h| h.id).collect::<Vec<_>>(), vec![b1]);
+        assert!(matches!(
+            store.fail_record("w9", b1, "not mine", 3),
+            Err(StoreError::LeaseLost(_))
+        ));
+        store.fail_record("w1", b1, "bad", 3).unwrap();
     }
     let analyses = store.analyses_since(clinic, 0, 10).unwrap();
     assert_eq!(
@@ -355,7 +369,8 @@ fn store_behaves(store: &Store) {
     );
     assert!(store.cohort(clinic + 1, job).unwrap().is_none());
     let job2 = store.insert_cohort(clinic, "glucose", 6).unwrap().unwrap();
-    store.fail_cohort(job2, "no", 1).unwrap();
+    assert_eq!(store.claim_cohort("w1", lease).unwrap().unwrap().id, job2);
+    store.fail_cohort("w1", job2, "no", 1).unwrap();
     let row = store.cohort(clinic, job2).unwrap().unwrap();
     assert_eq!(
         (row.state, row.error.as_deref()),

@@ -135,7 +135,8 @@ pub fn run(args: Args) -> CliResult<()> {
     if args.no_worker {
         if args.database.path().is_some() {
             return Err(CliError::Usage(
-                "--no-worker needs a shared store (--database postgres://…): with SQLite no                  other process can compute the jobs"
+                "--no-worker needs a shared store (--database postgres://…): with SQLite no other \
+                 process can compute the jobs"
                     .into(),
             ));
         }

@@ -205,7 +205,7 @@ fn readings_step(state: &AppState) -> Result<bool, ServiceError> {
         |r, error| {
             state
                 .store
-                .fail_reading(r.device_id, r.seq, error, MAX_ATTEMPTS)?;
+                .fail_reading(&state.owner, r.device_id, r.seq, error, MAX_ATTEMPTS)?;
             Ok(format!("device {}, reading {}", r.device_id, r.seq))
         },
     );
@@ -226,7 +226,9 @@ fn records_step(state: &AppState) -> Result<bool, ServiceError> {
         |r: &PendingRecord| r.clinic_id,
         analyze,
         |r, error| {
-            state.store.fail_record(r.id, error, MAX_ATTEMPTS)?;
+            state
+                .store
+                .fail_record(&state.owner, r.id, error, MAX_ATTEMPTS)?;
             Ok(format!("record {}", r.id))
         },
     );
@@ -245,7 +247,7 @@ fn cohort_step(state: &AppState) -> Result<bool, ServiceError> {
         Err(e) => {
             state
                 .store
-                .fail_cohort(job.id, &e.to_string(), MAX_ATTEMPTS)?;
+                .fail_cohort(&state.owner, job.id, &e.to_string(), MAX_ATTEMPTS)?;
             eprintln!(
                 "glovebox serve: cohort {}: {e} (an attempt counted)",
                 job.id

@@ -736,6 +736,8 @@ impl Store {
                     params![],
                 )?;
             }
+            // And the list of live workers: this server's was the only one.
+            c.execute("DELETE FROM workers", params![])?;
             Ok(())
         })
     }

@@ -449,29 +449,56 @@ impl Store {
         })
     }
 
-    /// Counts a failed attempt of a pending job of `table` (a record or a cohort, by id): its
-    /// `attempts` and last `error`; at `max_attempts` the job fails for good (state 2).
-    fn count_failure(&self, table: &str, id: i64, error: &str, max_attempts: u32) -> Result<()> {
+    /// Counts a failed attempt of a pending job of `table` (a record or a cohort, by id) that
+    /// worker `owner` holds the lease of: its `attempts` and last `error`; at `max_attempts`
+    /// the job fails for good (state 2). Its lease is released, so that the next claim tries
+    /// it again. A worker that lost the lease counts nothing ([`StoreError::LeaseLost`]).
+    fn count_failure(
+        &self,
+        table: &str,
+        owner: &str,
+        id: i64,
+        error: &str,
+        max_attempts: u32,
+    ) -> Result<()> {
         let sql = format!(
             "UPDATE {table} SET attempts = attempts + 1, error = ?2,
              state = CASE WHEN attempts + 1 >= ?3 THEN ?4 ELSE state END,
              lease_owner = NULL, lease_until = NULL
-             WHERE id = ?1 AND state = ?5"
+             WHERE id = ?1 AND state = ?5 AND lease_owner = ?6
+             RETURNING state"
         );
-        self.read(|c| {
-            c.execute(
+        self.write_read_committed(|c| {
+            let row = c.query_opt(
                 &sql,
-                params![id, error, max_attempts, JobState::Failed, JobState::Pending],
-            )
-            .map(|_| ())
+                params![
+                    id,
+                    error,
+                    max_attempts,
+                    JobState::Failed,
+                    JobState::Pending,
+                    owner
+                ],
+            )?;
+            let Some(row) = row else {
+                return Err(StoreError::LeaseLost(format!("{table} {id}")));
+            };
+            if JobState::from_code(row.int(0)?)? == JobState::Failed {
+                // Its fetch (a long poll, on any API server) answers with the failure.
+                c.notify(super::RESULTS_CHANNEL)?;
+            }
+            Ok(())
         })
     }
 
-    /// A failed attempt of a reading; failed for good, it leaves an alert row with the reason
+    /// A failed attempt of a reading that worker `owner` holds the lease of (a worker that
+    /// lost it counts nothing: [`StoreError::LeaseLost`]); its lease is released, so that the
+    /// next claim tries it again. Failed for good, it leaves an alert row with the reason
     /// (empty flags: the clinic sees the failure in its stream), and its stream goes on
     /// without it ("sustained" restarts after the gap).
     pub fn fail_reading(
         &self,
+        owner: &str,
         device_id: i64,
         seq: u64,
         error: &str,
@@ -479,29 +506,30 @@ impl Store {
     ) -> Result<()> {
         let seq = seq as i64;
         self.write_read_committed(|c| {
-            // Its lease released: the next claim, by any worker, tries it again.
-            c.execute(
+            let row = c.query_opt(
                 "UPDATE readings SET attempts = attempts + 1, error = ?3,
                  state = CASE WHEN attempts + 1 >= ?4 THEN ?5 ELSE state END,
                  lease_owner = NULL, lease_until = NULL
-                 WHERE device_id = ?1 AND seq = ?2 AND state = ?6",
+                 WHERE device_id = ?1 AND seq = ?2 AND state = ?6 AND lease_owner = ?7
+                 RETURNING state, clinic_id, error",
                 params![
                     device_id,
                     seq,
                     error,
                     max_attempts,
                     JobState::Failed,
-                    JobState::Pending
+                    JobState::Pending,
+                    owner
                 ],
             )?;
+            let Some(row) = row else {
+                return Err(StoreError::LeaseLost(format!(
+                    "device {device_id}, reading {seq}"
+                )));
+            };
             // In the same transaction: a reading failed for good always has its stream entry.
-            let failed = c.query_opt(
-                "SELECT clinic_id, error FROM readings
-                 WHERE device_id = ?1 AND seq = ?2 AND state = ?3",
-                params![device_id, seq, JobState::Failed],
-            )?;
-            if let Some(row) = failed {
-                let (clinic_id, error) = (row.int(0)?, row.opt_text(1)?);
+            if JobState::from_code(row.int(0)?)? == JobState::Failed {
+                let (clinic_id, error) = (row.int(1)?, row.opt_text(2)?);
                 c.lock_stream(1, clinic_id)?;
                 c.execute(
                     "INSERT INTO alerts (clinic_id, device_id, seq, flags, error)
@@ -516,13 +544,13 @@ impl Store {
 
     /// A failed attempt of a record's analysis; failed for good, its series' later records
     /// are compared with the records before it.
-    pub fn fail_record(&self, id: i64, error: &str, max_attempts: u32) -> Result<()> {
-        self.count_failure("records", id, error, max_attempts)
+    pub fn fail_record(&self, owner: &str, id: i64, error: &str, max_attempts: u32) -> Result<()> {
+        self.count_failure("records", owner, id, error, max_attempts)
     }
 
     /// A failed attempt of a cohort job; failed for good, its fetch answers with the error.
-    pub fn fail_cohort(&self, id: i64, error: &str, max_attempts: u32) -> Result<()> {
-        self.count_failure("cohorts", id, error, max_attempts)
+    pub fn fail_cohort(&self, owner: &str, id: i64, error: &str, max_attempts: u32) -> Result<()> {
+        self.count_failure("cohorts", owner, id, error, max_attempts)
     }
 
     /// Counts of the records side (for tests): records, records pending, analyses, cohort
