@@ -10,7 +10,6 @@ use glovebox::prelude::*;
 use glovebox::service::store::{Database, Quotas, Store};
 use glovebox::service::{AlertRecord, ClinicClient, DeviceClient, Endpoint, ServiceError};
 use glovebox::vitals::*;
-use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -46,15 +45,7 @@ fn api_server(database: &str, dir: &std::path::Path) -> (Process, Endpoint) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = lines.next().unwrap().unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("https://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .trim_end_matches(',')
-        .to_string();
-    std::thread::spawn(move || for _ in lines {});
+    let (_, url) = common::served_url(&mut child);
     let ca = std::fs::read(dir.join("glovebox.dev-cert.pem")).unwrap();
     (Process(child), Endpoint::new(&url, Some(&ca)).unwrap())
 }

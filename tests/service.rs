@@ -768,7 +768,6 @@ fn spawn_server_with(
     commit_delay_ms: Option<u64>,
     envs: &[(&str, &str)],
 ) -> (std::process::Child, Endpoint) {
-    use std::io::BufRead;
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_glovebox"));
     command.envs(envs.iter().copied());
     command
@@ -787,18 +786,8 @@ fn spawn_server_with(
         command.env("GLOVEBOX_FAULT_COMMIT_DELAY_MS", ms.to_string());
     }
     let mut child = command.spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = std::io::BufReader::new(stderr).lines();
-    let line = lines.next().unwrap().unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("https://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .trim_end_matches(',')
-        .to_string();
+    let (line, url) = common::served_url(&mut child);
     assert!(line.contains("SHA-256"), "{line}");
-    // Keep draining stderr so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
     let ca = std::fs::read(format!("{}.dev-cert.pem", database.display())).unwrap();
     (child, Endpoint::new(&url, Some(&ca)).unwrap())
 }

@@ -92,3 +92,21 @@ pub fn postgres_database() -> String {
         .expect("GLOVEBOX_TEST_POSTGRES is a URL ending in /database");
     format!("{server}/{name}")
 }
+
+/// The first line a `glovebox serve --dev-tls` child prints on its standard error (which must
+/// be piped), and the `https://` URL it names. Its later lines are drained on a thread of their
+/// own, so the child never blocks on a full pipe.
+pub fn served_url(child: &mut std::process::Child) -> (String, String) {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("the server's stderr is piped");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let line = lines.next().unwrap().unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("https://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .trim_end_matches(',')
+        .to_string();
+    std::thread::spawn(move || for _ in lines {});
+    (line, url)
+}

@@ -247,6 +247,33 @@ fn usable_enrollment(
         .map(|(_, _, _, claimed, quotas)| (quotas, claimed)))
 }
 
+/// Inserts a clinic's row (its token's hash, parameters, key id and keys, created now) inside
+/// the caller's transaction; its id.
+fn insert_clinic_row(
+    c: &mut dyn Conn,
+    token_hash: &[u8],
+    params: &str,
+    key_id: u64,
+    server_key: &[u8],
+    casting_key: &[u8],
+) -> Result<i64> {
+    c.query_int(
+        "INSERT INTO clinics (token_hash, params, key_id, server_key, casting_key, created)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        params![
+            token_hash,
+            params,
+            key_id as i64,
+            server_key,
+            casting_key,
+            now_ms() / 1000
+        ],
+    )
+}
+
+/// The tables of jobs that workers claim under leases.
+const LEASED_TABLES: [&str; 3] = ["readings", "records", "cohorts"];
+
 /// A clinic's quotas, set by its enrollment token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Quotas {
@@ -655,18 +682,7 @@ impl Store {
             let Some((quotas, _)) = usable_enrollment(c, enrollment.0, enrollment.1)? else {
                 return Ok(None);
             };
-            let id = c.query_int(
-                "INSERT INTO clinics (token_hash, params, key_id, server_key, casting_key, created)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-                params![
-                    &hash,
-                    params,
-                    key_id as i64,
-                    server_key,
-                    casting_key,
-                    now_ms() / 1000
-                ],
-            )?;
+            let id = insert_clinic_row(c, &hash, params, key_id, server_key, casting_key)?;
             c.execute(
                 "INSERT INTO clinic_quotas (clinic_id, max_devices, readings_per_second,
                                             max_stored_bytes)
@@ -727,7 +743,7 @@ impl Store {
             )?;
             // The same for the leases of readings: the worker that held them was this store's
             // only one, killed.
-            for table in ["readings", "records", "cohorts"] {
+            for table in LEASED_TABLES {
                 c.execute(
                     &format!(
                         "UPDATE {table} SET lease_owner = NULL, lease_until = NULL
@@ -806,18 +822,7 @@ impl Store {
     ) -> Result<i64> {
         let hash = hash_secret(secret);
         self.write(|c| {
-            let id = c.query_int(
-                "INSERT INTO clinics (token_hash, params, key_id, server_key, casting_key, created)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-                params![
-                    &hash,
-                    params,
-                    key_id as i64,
-                    server_key,
-                    casting_key,
-                    now_ms() / 1000
-                ],
-            )?;
+            let id = insert_clinic_row(c, &hash, params, key_id, server_key, casting_key)?;
             c.execute(
                 "INSERT INTO clinic_quotas (clinic_id) VALUES (?1)",
                 params![id],

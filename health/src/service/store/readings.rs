@@ -107,11 +107,7 @@ impl Store {
         let until = now + lease.as_millis() as i64;
         let live_since = now - lease.as_millis() as i64;
         self.write_read_committed(|c| {
-            let lock = if c.is_postgres() {
-                "FOR UPDATE OF r SKIP LOCKED"
-            } else {
-                ""
-            };
+            let lock = c.claim_lock();
             let devices = c.query_int(
                 "SELECT COUNT(DISTINCT device_id) FROM readings WHERE state = 0",
                 params![],
@@ -189,7 +185,7 @@ impl Store {
                 params![now - 10 * lease.as_millis() as i64],
             )?;
             let mut held = 0;
-            for table in ["readings", "records", "cohorts"] {
+            for table in super::LEASED_TABLES {
                 held += c.execute(
                     &format!(
                         "UPDATE {table} SET lease_until = ?2

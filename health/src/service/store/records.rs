@@ -168,11 +168,7 @@ impl Store {
         let now = super::now_ms();
         let until = now + lease.as_millis() as i64;
         self.write_read_committed(|c| {
-            let lock = if c.is_postgres() {
-                "FOR UPDATE OF r SKIP LOCKED"
-            } else {
-                ""
-            };
+            let lock = c.claim_lock();
             let claimed: Vec<i64> = c
                 .query(
                     &format!(
@@ -374,19 +370,16 @@ impl Store {
         let now = super::now_ms();
         let until = now + lease.as_millis() as i64;
         self.write_read_committed(|c| {
-            let lock = if c.is_postgres() {
-                "FOR UPDATE SKIP LOCKED"
-            } else {
-                ""
-            };
+            let lock = c.claim_lock();
             c.query_opt(
                 &format!(
                     "UPDATE cohorts SET lease_owner = ?1, lease_until = ?2
                      WHERE state = 0 AND id IN (
-                         SELECT id FROM cohorts
-                         WHERE state = 0
-                           AND (lease_until IS NULL OR lease_until < ?3 OR lease_owner = ?1)
-                         ORDER BY id LIMIT 1 {lock})
+                         SELECT r.id FROM cohorts r
+                         WHERE r.state = 0
+                           AND (r.lease_until IS NULL OR r.lease_until < ?3
+                                OR r.lease_owner = ?1)
+                         ORDER BY r.id LIMIT 1 {lock})
                      RETURNING id, clinic_id, test, threshold, as_of, state, patients, body,
                                error"
                 ),

@@ -175,6 +175,18 @@ pub(crate) trait Conn {
     /// Whether this is PostgreSQL (several writers at once) rather than SQLite (one).
     fn is_postgres(&self) -> bool;
 
+    /// The locking clause of a claim's subquery over the job table aliased `r`: on
+    /// PostgreSQL, `FOR UPDATE OF r SKIP LOCKED` (rows another worker's claim has locked are
+    /// skipped, and the claimed row's own conditions are checked again once locked); nothing
+    /// on SQLite, whose single writer serializes claims.
+    fn claim_lock(&self) -> &'static str {
+        if self.is_postgres() {
+            "FOR UPDATE OF r SKIP LOCKED"
+        } else {
+            ""
+        }
+    }
+
     /// Tells the processes listening on the store (PostgreSQL's `NOTIFY`, delivered when the
     /// transaction commits) that `channel` has news: [`super::JOBS_CHANNEL`],
     /// [`super::RESULTS_CHANNEL`]. SQLite has one process: nothing to tell.
