@@ -23,10 +23,12 @@ export GLOVEBOX_TEST_POSTGRES GLOVEBOX_TEST_POSTGRES_DIR="$pg_dir"
 cargo test --release --workspace --features glovebox/sim
 # The C ABI: the C tests compiled by cc against the generated header (capi/include), linked to
 # libglovebox_capi.so and run.
-bash capi/tests/run_c_tests.sh
+# Both reuse the build above (a `cargo build -p`/`cargo run` of one crate would unify other
+# features and rebuild the workspace: 10 minutes of CI).
+bash capi/tests/run_c_tests.sh --no-build
 # A TFHE-rs integer program (FheUint8 vitals thresholds) whose bootstraps run on Glovebox,
 # checked against the clear rules and TFHE-rs's own comparisons.
-cargo run --release --example tfhe_rs_vitals
+target/release/examples/tfhe_rs_vitals
 # The RTL: lint clean under Verilator -Wall (waivers, with reasons, in hdl/waivers.vlt), and
 # synthesizable by Yosys (cell counts of the multiplier, the butterfly and a small NTT unit,
 # unit by unit; then the whole processor, blind rotation, keyswitch and command interface, in

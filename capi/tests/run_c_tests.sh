@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Builds the C ABI (release), compiles the C tests of capi/tests/c against the generated header
 # with the system's `cc`, links them to libglovebox_capi.so and runs them. Called by
-# scripts/test.sh; run it alone from the repository root.
+# scripts/test.sh (which has built every target: `--no-build` reuses that build, as a build of
+# the crate alone would unify other features and rebuild the workspace); run it alone from the
+# repository root.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --release -p glovebox-capi
+if [ "${1:-}" != "--no-build" ]; then
+  cargo build --release -p glovebox-capi
+fi
+test -f target/release/libglovebox_capi.so || { echo "target/release/libglovebox_capi.so is missing: build it first" >&2; exit 1; }
 out=target/c-tests
 mkdir -p "$out"
 for test in capi/tests/c/*.c; do
