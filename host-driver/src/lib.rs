@@ -16,7 +16,17 @@
 //! ```
 //!
 //! While the backend blind-rotates batch i, the batcher keyswitches batch i+1 and the finisher
-//! returns the results of batch i−1. Every queue is bounded (a full queue blocks the caller:
+//! returns the results of batch i−1.
+//!
+//! **Batching.** A batch closes when it is full ([`DriverConfig::batch_size`], the backend's
+//! best batch); before that, the batcher keeps it open while the backend is busy, and closes it
+//! just in time for its keyswitch to end when the backend frees up ([`BackendSchedule`]); on an
+//! idle backend it closes one window ([`DriverConfig::max_batch_wait`]) after its first job's
+//! submission. So a lone job waits at most the window before its keyswitch starts, and a job
+//! that comes while the backend is busy joins the next batch to rotate instead of queueing
+//! behind it in a batch of its own. Drivers that share a backend (one per key: a service's
+//! clinics) share its schedule: their rotations take turns, and each one's batch grows while
+//! another's rotates. Every queue is bounded (a full queue blocks the caller:
 //! backpressure, never unbounded memory). Each job gets exactly one reply on its own channel:
 //! its result, or the error of the batch it was in (a backend fault fails that batch's jobs
 //! and the driver keeps serving the others). Imports: `glovebox-engine` only.
@@ -36,11 +46,13 @@
 //!
 //! Tests: `cargo test --release -p glovebox-driver`.
 
+mod schedule;
 mod stats;
 
+pub use schedule::BackendSchedule;
 pub use stats::DriverStats;
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{bounded, select, Receiver, Sender};
 use glovebox_engine::prelude::*;
 use glovebox_engine::shortint::batch::{
     extract_outputs, keyswitch_and_modulus_switch_batch, pack_accumulators,
@@ -55,14 +67,20 @@ use std::time::{Duration, Instant};
 /// How the driver batches and pipelines.
 #[derive(Clone, Debug)]
 pub struct DriverConfig {
-    /// Most jobs in one batch.
+    /// Most jobs in one batch: the backend's best batch (`glovebox bench` shows throughput
+    /// per batch size; 64 is where `cpu-fft` levels off).
     pub batch_size: usize,
     /// Batches allowed between two stages (the pipeline's in-flight depth).
     pub in_flight_batches: usize,
     /// Jobs the submission queue holds before `submit` blocks.
     pub queue_capacity: usize,
-    /// How long the batcher waits for a batch to fill before running a partial one.
+    /// The window: on an idle backend, how long after its first job's submission a partial
+    /// batch waits for more jobs. The most the batcher adds to a lone job's latency (while
+    /// the backend is busy, a batch waits for the backend anyway, and grows meanwhile).
     pub max_batch_wait: Duration,
+    /// The schedule of the backend this driver runs on, shared by every driver on the same
+    /// backend (`None`: one of its own).
+    pub schedule: Option<Arc<BackendSchedule>>,
 }
 
 impl Default for DriverConfig {
@@ -72,6 +90,7 @@ impl Default for DriverConfig {
             in_flight_batches: 2,
             queue_capacity: 1024,
             max_batch_wait: Duration::from_millis(2),
+            schedule: None,
         }
     }
 }
@@ -167,6 +186,10 @@ impl Driver {
         let (bootstrap_key, keyswitch_key) = (bsk.clone(), ksk.clone());
         let params = *server_key.parameters();
         let stats = Arc::new(StatsCollector::new());
+        let schedule = config
+            .schedule
+            .clone()
+            .unwrap_or_else(|| Arc::new(BackendSchedule::new()));
         let (submit_tx, submit_rx) = bounded::<Job>(config.queue_capacity);
         let (prepared_tx, prepared_rx) = bounded::<PreparedBatch>(config.in_flight_batches);
         let (rotated_tx, rotated_rx) = bounded::<RotatedBatch>(config.in_flight_batches);
@@ -175,17 +198,22 @@ impl Driver {
             let backend = backend.clone();
             let stats = stats.clone();
             let config = config.clone();
+            let schedule = schedule.clone();
+            let wake = schedule.subscribe();
             std::thread::Builder::new()
                 .name("glovebox-batcher".into())
                 .spawn(move || {
                     batcher(
-                        submit_rx,
+                        Inbox {
+                            jobs: submit_rx,
+                            wake,
+                        },
                         prepared_tx,
                         &*backend,
                         &ksk,
                         &params,
                         &config,
-                        &stats,
+                        (&schedule, &stats),
                     )
                 })
                 .map_err(spawn_error)?
@@ -195,7 +223,15 @@ impl Driver {
             let stats = stats.clone();
             std::thread::Builder::new()
                 .name("glovebox-rotator".into())
-                .spawn(move || rotator(prepared_rx, rotated_tx, &*backend, &bsk, &stats))
+                .spawn(move || {
+                    rotator(
+                        prepared_rx,
+                        rotated_tx,
+                        &*backend,
+                        &bsk,
+                        (&schedule, &stats),
+                    )
+                })
                 .map_err(spawn_error)?
         };
         let finisher = {
@@ -409,23 +445,55 @@ fn fail_all(jobs: Vec<Job>, error: &Error) {
     }
 }
 
-/// Stage 1: forms batches, keyswitches them and switches them to Z/2NZ.
+/// What the batcher waits on: jobs, and the schedule's word that a rotation ended.
+struct Inbox {
+    jobs: Receiver<Job>,
+    wake: Receiver<()>,
+}
+
+impl Inbox {
+    /// The next job before `deadline`: `Ok(Some(job))`; `Ok(None)` at the deadline or when a
+    /// rotation ended (the deadline may have moved); `Err(())` when the queue is closed.
+    fn next(&self, deadline: Instant) -> std::result::Result<Option<Job>, ()> {
+        select! {
+            recv(self.jobs) -> job => job.map(Some).map_err(|_| ()),
+            recv(self.wake) -> _ => Ok(None),
+            default(deadline.saturating_duration_since(Instant::now())) => Ok(None),
+        }
+    }
+}
+
+/// Stage 1: forms batches (closed when full, or when [`BackendSchedule::close_at`] says),
+/// keyswitches them and switches them to Z/2NZ.
 fn batcher(
-    rx: Receiver<Job>,
+    inbox: Inbox,
     tx: Sender<PreparedBatch>,
     backend: &dyn Backend,
     ksk: &KeyswitchKeyHandle,
     params: &Parameters,
     config: &DriverConfig,
-    stats: &StatsCollector,
+    (schedule, stats): (&BackendSchedule, &StatsCollector),
 ) {
-    while let Ok(first) = rx.recv() {
+    let mut closed = false;
+    while !closed {
+        let first = match inbox.jobs.recv() {
+            Ok(job) => job,
+            Err(_) => break,
+        };
         let mut jobs = vec![first];
-        let deadline = Instant::now() + config.max_batch_wait;
         while jobs.len() < config.batch_size {
-            match rx.recv_deadline(deadline) {
-                Ok(job) => jobs.push(job),
-                Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
+            let close_at =
+                schedule.close_at(jobs[0].submitted, config.max_batch_wait, jobs.len());
+            if Instant::now() >= close_at {
+                break;
+            }
+            match inbox.next(close_at) {
+                Ok(Some(job)) => jobs.push(job),
+                Ok(None) => {}
+                Err(()) => {
+                    closed = true;
+                    break;
+                }
             }
         }
         let started = Instant::now();
@@ -434,7 +502,8 @@ fn batcher(
         jobs.sort_by_key(|j| j.keyswitch.as_ref().map_or(0, |h| Arc::as_ptr(h) as usize));
         let t = Instant::now();
         let msed = keyswitch_groups(backend, ksk, params, &jobs);
-        stats.backend_time(t.elapsed());
+        let took = t.elapsed();
+        stats.backend_time(took);
         let msed = match msed {
             Ok(m) => m,
             Err(e) => {
@@ -445,6 +514,8 @@ fn batcher(
         };
         let tables: Vec<&dyn BootstrapTable> = jobs.iter().map(|j| &*j.table).collect();
         let accumulators = pack_accumulators(&tables);
+        let count = jobs.len();
+        schedule.prepared(count, took);
         let batch = PreparedBatch {
             jobs,
             msed,
@@ -453,6 +524,7 @@ fn batcher(
         };
         if let Err(e) = tx.send(batch) {
             // The next stage is gone (only on shutdown after a panic): answer the jobs.
+            schedule.dropped(count);
             let batch = e.into_inner();
             fail_all(batch.jobs, &stopped());
         }
@@ -500,12 +572,13 @@ fn rotator(
     tx: Sender<RotatedBatch>,
     backend: &dyn Backend,
     bsk: &BootstrapKeyHandle,
-    stats: &StatsCollector,
+    (schedule, stats): (&BackendSchedule, &StatsCollector),
 ) {
     while let Ok(mut batch) = rx.recv() {
-        let t = Instant::now();
-        let result = backend.blind_rotate_batch(bsk, &batch.msed, &mut batch.accumulators);
-        stats.backend_time(t.elapsed());
+        let (result, took) = schedule.rotate(batch.jobs.len(), || {
+            backend.blind_rotate_batch(bsk, &batch.msed, &mut batch.accumulators)
+        });
+        stats.backend_time(took);
         let rotated = RotatedBatch {
             jobs: batch.jobs,
             result: result.map(|()| batch.accumulators),

@@ -21,6 +21,8 @@ pub struct DriverStats {
     pub pbs_per_s: f64,
     /// Mean jobs per batch.
     pub mean_batch_size: f64,
+    /// The most jobs in one batch.
+    pub largest_batch: u64,
     /// Batch latency (keyswitch start to results returned), percentiles in milliseconds.
     pub batch_latency_ms: Percentiles,
     /// Job latency (submission to reply), percentiles in milliseconds.
@@ -60,6 +62,7 @@ struct Inner {
     completed: u64,
     failed: u64,
     batches: u64,
+    largest_batch: u64,
     backend: Duration,
     batch_latency_ms: Vec<f64>,
     job_latency_ms: Vec<f64>,
@@ -85,6 +88,7 @@ impl StatsCollector {
                 completed: 0,
                 failed: 0,
                 batches: 0,
+                largest_batch: 0,
                 backend: Duration::ZERO,
                 batch_latency_ms: Vec::new(),
                 job_latency_ms: Vec::new(),
@@ -112,6 +116,7 @@ impl StatsCollector {
         let mut i = self.lock();
         i.completed += jobs as u64;
         i.batches += 1;
+        i.largest_batch = i.largest_batch.max(jobs as u64);
         push_bounded(&mut i.batch_latency_ms, latency.as_secs_f64() * 1e3);
     }
 
@@ -129,6 +134,7 @@ impl StatsCollector {
             } else {
                 i.completed as f64 / i.batches as f64
             },
+            largest_batch: i.largest_batch,
             batch_latency_ms: Percentiles::of(&i.batch_latency_ms),
             job_latency_ms: Percentiles::of(&i.job_latency_ms),
             backend_busy: i.backend.as_secs_f64() / elapsed,

@@ -1,7 +1,7 @@
 //! The driver never loses or duplicates a job: thousands of jobs from several threads, random
 //! batch sizes and queue depths, and a backend that fails on purpose.
 
-use glovebox_driver::{Driver, DriverConfig};
+use glovebox_driver::{BackendSchedule, Driver, DriverConfig};
 use glovebox_engine::prelude::*;
 use rand::{Rng, SeedableRng};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,6 +39,7 @@ fn thousands_of_jobs_from_several_threads_with_random_batching() {
             in_flight_batches: rng.gen_range(1..=3),
             queue_capacity: rng.gen_range(1..=64),
             max_batch_wait: Duration::from_micros(rng.gen_range(0..3000)),
+            ..DriverConfig::default()
         };
         let driver = Driver::new(
             Arc::new(CpuBackend::new()),
@@ -181,6 +182,7 @@ fn a_failing_backend_fails_only_its_batches_and_the_driver_keeps_serving() {
         in_flight_batches: 2,
         queue_capacity: 16,
         max_batch_wait: Duration::from_millis(1),
+        ..DriverConfig::default()
     };
     let driver = Driver::new(backend, s.server.clone(), config).unwrap();
     let total = 600;
@@ -304,4 +306,132 @@ fn driver_outputs_equal_the_engine_batch_word_for_word() {
         let out = driver.bootstrap(ct.clone(), one.clone()).unwrap();
         assert_eq!(out, engine_one[i], "one-function job {i}");
     }
+}
+
+/// A CPU backend whose blind rotations take at least `delay` each, and which counts the
+/// rotations running at once (the most seen).
+struct SlowBackend {
+    inner: CpuBackend,
+    delay: Duration,
+    running: AtomicUsize,
+    most_running: AtomicUsize,
+}
+
+impl SlowBackend {
+    fn new(delay: Duration) -> Self {
+        Self {
+            inner: CpuBackend::new(),
+            delay,
+            running: AtomicUsize::new(0),
+            most_running: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Backend for SlowBackend {
+    fn name(&self) -> String {
+        "slow".into()
+    }
+    fn upload_bootstrap_key(&self, bsk: &LweBootstrapKey) -> Result<BootstrapKeyHandle> {
+        self.inner.upload_bootstrap_key(bsk)
+    }
+    fn upload_keyswitch_key(&self, ksk: &LweKeyswitchKey) -> Result<KeyswitchKeyHandle> {
+        self.inner.upload_keyswitch_key(ksk)
+    }
+    fn release_bootstrap_key(&self, bsk: &BootstrapKeyHandle) -> Result<()> {
+        self.inner.release_bootstrap_key(bsk)
+    }
+    fn release_keyswitch_key(&self, ksk: &KeyswitchKeyHandle) -> Result<()> {
+        self.inner.release_keyswitch_key(ksk)
+    }
+    fn blind_rotate_batch(
+        &self,
+        bsk: &BootstrapKeyHandle,
+        msed: &[u64],
+        accs: &mut [u64],
+    ) -> Result<()> {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_running.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(self.delay);
+        let out = self.inner.blind_rotate_batch(bsk, msed, accs);
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        out
+    }
+    fn keyswitch_batch(
+        &self,
+        ksk: &KeyswitchKeyHandle,
+        inputs: &[u64],
+        outputs: &mut [u64],
+    ) -> Result<()> {
+        self.inner.keyswitch_batch(ksk, inputs, outputs)
+    }
+}
+
+/// Jobs that come one by one while the backend rotates join one batch, the next to rotate,
+/// instead of a batch each per window; a lone job on an idle backend goes alone. With
+/// batching by the window alone, the 24 jobs below (one every 2 ms, window 1 ms) would make
+/// about 24 batches.
+#[test]
+fn jobs_that_come_while_the_backend_is_busy_join_the_next_batch() {
+    let s = setup();
+    let backend = Arc::new(SlowBackend::new(Duration::from_millis(400)));
+    let config = DriverConfig {
+        max_batch_wait: Duration::from_millis(1),
+        ..DriverConfig::default()
+    };
+    let driver = Driver::new(backend.clone(), s.server.clone(), config).unwrap();
+    let lut = &s.luts[3];
+    // A lone job: one batch of one.
+    let lone = driver.submit(s.client.encrypt(1).unwrap(), lut.0.clone()).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    // While it rotates, 24 jobs one by one.
+    let handles: Vec<_> = (0..24u64)
+        .map(|i| {
+            std::thread::sleep(Duration::from_millis(2));
+            (i % 4, driver.submit(s.client.encrypt(i % 4).unwrap(), lut.0.clone()).unwrap())
+        })
+        .collect();
+    assert_eq!(s.client.decrypt(&lone.wait().unwrap()).unwrap(), lut.1(1));
+    for (m, h) in handles {
+        assert_eq!(s.client.decrypt(&h.wait().unwrap()).unwrap(), lut.1(m));
+    }
+    let stats = driver.stats();
+    assert_eq!(stats.completed, 25);
+    assert_eq!(stats.batches, 2, "{stats:?}");
+    assert_eq!(stats.largest_batch, 24, "{stats:?}");
+}
+
+/// Two drivers (two keys: two clinics) on one backend with one schedule: their rotations
+/// take turns, never overlap, and the jobs of each that come while the other's batch rotates
+/// join one batch.
+#[test]
+fn drivers_that_share_a_schedule_take_turns_on_the_backend() {
+    let (a, b) = (setup(), setup());
+    let backend = Arc::new(SlowBackend::new(Duration::from_millis(300)));
+    let config = DriverConfig {
+        max_batch_wait: Duration::from_millis(1),
+        schedule: Some(Arc::new(BackendSchedule::new())),
+        ..DriverConfig::default()
+    };
+    let da = Driver::new(backend.clone(), a.server.clone(), config.clone()).unwrap();
+    let db = Driver::new(backend.clone(), b.server.clone(), config).unwrap();
+    // Clinic a's lone job rotates; meanwhile clinic b's jobs come one by one, and more of a's.
+    let lone = da.submit(a.client.encrypt(2).unwrap(), a.luts[0].0.clone()).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let mut handles = Vec::new();
+    for i in 0..16u64 {
+        std::thread::sleep(Duration::from_millis(2));
+        let (s, d) = if i % 2 == 0 { (&b, &db) } else { (&a, &da) };
+        let h = d.submit(s.client.encrypt(i % 4).unwrap(), s.luts[2].0.clone()).unwrap();
+        handles.push((s, i % 4, h));
+    }
+    assert_eq!(a.client.decrypt(&lone.wait().unwrap()).unwrap(), 2);
+    for (s, m, h) in handles {
+        assert_eq!(s.client.decrypt(&h.wait().unwrap()).unwrap(), s.luts[2].1(m));
+    }
+    assert_eq!(backend.most_running.load(Ordering::SeqCst), 1);
+    let (sa, sb) = (da.stats(), db.stats());
+    assert_eq!((sa.completed, sb.completed), (9, 8));
+    // a: the lone job, then its 8 others together; b: its 8 together.
+    assert_eq!((sa.batches, sb.batches), (2, 1), "{sa:?} {sb:?}");
 }

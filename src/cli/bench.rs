@@ -192,12 +192,26 @@ struct BenchRow {
     driver_job_latency_p50_ms: f64,
 }
 
+/// A lone job's latency: one job at a time, nothing else queued, alternately on the backend
+/// alone (a batch of one) and through a driver with the default configuration.
+#[derive(Serialize)]
+struct LoneJob {
+    jobs: usize,
+    backend_p50_ms: f64,
+    driver_p50_ms: f64,
+    /// What the driver adds (its window, the hand-overs between its threads).
+    driver_added_p50_ms: f64,
+    /// The driver's window ([`DriverConfig::max_batch_wait`]).
+    window_ms: f64,
+}
+
 #[derive(Serialize)]
 struct BenchReport {
     params: &'static str,
     backend: String,
     threads: usize,
     rows: Vec<BenchRow>,
+    lone_job: LoneJob,
 }
 
 impl Report for BenchReport {
@@ -226,6 +240,12 @@ impl Report for BenchReport {
                 r.driver_job_latency_p50_ms
             );
         }
+        let l = &self.lone_job;
+        println!(
+            "lone job ({} one at a time, nothing else queued): backend alone p50 {:.1} ms, \
+             through the driver p50 {:.1} ms: the driver adds {:.1} ms (its window: {:.1} ms)",
+            l.jobs, l.backend_p50_ms, l.driver_p50_ms, l.driver_added_p50_ms, l.window_ms
+        );
     }
 }
 
@@ -292,6 +312,37 @@ impl PbsBench {
         self.check(&outs, b, "driver")?;
         Ok((seconds, driver.stats().job_latency_ms.p50))
     }
+
+    /// One job at a time, alternately on the backend alone and through a default driver.
+    fn lone_job(&self, resident: &ResidentServerKey) -> CliResult<LoneJob> {
+        let config = DriverConfig::default();
+        let window_ms = 1e3 * config.max_batch_wait.as_secs_f64();
+        let driver = Driver::new(self.backend.clone(), self.server.clone(), config)?;
+        let (mut alone, mut through) = (Vec::new(), Vec::new());
+        let t = Instant::now();
+        while alone.len() < 5 || t.elapsed().as_secs_f64() < self.min_seconds {
+            let start = Instant::now();
+            let out = resident.apply_lookup_table_batch(&[&self.cts[0]], &[&*self.lut])?;
+            alone.push(start.elapsed().as_secs_f64() * 1e3);
+            self.check(&out, 1, "backend")?;
+            let start = Instant::now();
+            let out = driver.bootstrap(self.cts[0].clone(), self.lut.clone())?;
+            through.push(start.elapsed().as_secs_f64() * 1e3);
+            self.check(&[out], 1, "driver")?;
+        }
+        let p50 = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (backend_p50_ms, driver_p50_ms) = (p50(&mut alone), p50(&mut through));
+        Ok(LoneJob {
+            jobs: alone.len(),
+            backend_p50_ms,
+            driver_p50_ms,
+            driver_added_p50_ms: driver_p50_ms - backend_p50_ms,
+            window_ms,
+        })
+    }
 }
 
 fn bench_pbs(args: &Args) -> CliResult<()> {
@@ -349,12 +400,15 @@ fn bench_pbs(args: &Args) -> CliResult<()> {
             driver_job_latency_p50_ms: p50,
         });
     }
+    bar.set_message("lone job");
+    let lone_job = bench.lone_job(&resident)?;
     bar.finish_and_clear();
     BenchReport {
         params: params.name,
         backend: backend.name(),
         threads: threads(),
         rows,
+        lone_job,
     }
     .emit(args.output);
     Ok(())

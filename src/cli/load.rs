@@ -45,6 +45,10 @@ pub struct Args {
     /// Threads of each worker (and of the server's own worker): default every core.
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Steps of readings each worker computes at once, each on devices of its own: while one step's
+    /// bootstraps rotate, the next one's batch forms.
+    #[arg(long, default_value_t = 2)]
+    pub steps_in_flight: usize,
     /// Measure the queue alone: this many readings (dummy bytes, 1024 devices) stored, then
     /// claimed and committed by `--workers` threads (at least one) that compute nothing.
     #[arg(long)]
@@ -193,6 +197,7 @@ pub fn run(args: Args) -> CliResult<()> {
     let mut config = ServiceConfig::new(database.clone(), backend);
     config.tls = Some(tls::server_config(cert.as_bytes(), key.as_bytes())?);
     config.in_process_worker = args.workers == 0;
+    config.steps_in_flight = args.steps_in_flight.max(1);
     // The worker processes, on the same store and backend.
     let exe = std::env::current_exe().map_err(service)?;
     let mut workers = Vec::new();
@@ -206,6 +211,8 @@ pub fn run(args: Args) -> CliResult<()> {
                     url,
                     "--backend",
                     &args.backend.name(),
+                    "--steps-in-flight",
+                    &args.steps_in_flight.to_string(),
                 ])
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null());

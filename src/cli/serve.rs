@@ -51,6 +51,10 @@ pub struct Args {
     /// Seconds a worker's claim on a job lasts without a heartbeat.
     #[arg(long, default_value_t = 30)]
     pub lease_secs: u64,
+    /// Steps of readings the server's own worker computes at once, each on devices of its
+    /// own: while one step's bootstraps rotate, the next one's batch forms.
+    #[arg(long, default_value_t = 2)]
+    pub steps_in_flight: usize,
     /// Serve plain HTTP on an address other than loopback (tokens, names and ciphertexts in
     /// clear on the network).
     #[arg(long)]
@@ -132,6 +136,7 @@ pub fn run(args: Args) -> CliResult<()> {
     config.max_connections = args.max_connections.max(1);
     config.max_long_polls = args.max_long_polls;
     config.lease = std::time::Duration::from_secs(args.lease_secs.max(1));
+    config.steps_in_flight = args.steps_in_flight.max(1);
     if args.no_worker {
         if args.database.path().is_some() {
             return Err(CliError::Usage(

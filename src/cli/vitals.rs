@@ -41,8 +41,10 @@ pub struct Args {
     pub params: ParamsArg,
     #[command(flatten)]
     pub backend: BackendArg,
-    /// Time steps evaluated concurrently.
-    #[arg(long, default_value_t = 4)]
+    /// Time steps evaluated concurrently (the ward is replayed: in real time, the seconds
+    /// whose readings wait for their alerts). Enough to fill the backend's batches: 16 steps
+    /// of 8 patients give 64-job batches where 4 gave 25.
+    #[arg(long, default_value_t = 16)]
     pub steps_in_flight: usize,
     #[command(flatten)]
     pub output: OutputArgs,

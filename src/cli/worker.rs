@@ -27,6 +27,10 @@ pub struct Args {
     /// Seconds a claim lasts without a heartbeat: a dead worker's jobs wait this long.
     #[arg(long, default_value_t = 30)]
     pub lease_secs: u64,
+    /// Steps of readings computed at once, each on devices of its own: while one step's
+    /// bootstraps rotate, the next one's batch forms.
+    #[arg(long, default_value_t = 2)]
+    pub steps_in_flight: usize,
     #[command(flatten)]
     pub backend: BackendArg,
 }
@@ -48,6 +52,7 @@ pub fn run(args: Args) -> CliResult<()> {
     let mut config = ServiceConfig::new(args.database, args.backend.open()?);
     config.max_readings_per_step = args.batch.max(1);
     config.lease = Duration::from_secs(args.lease_secs.max(1));
+    config.steps_in_flight = args.steps_in_flight.max(1);
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();

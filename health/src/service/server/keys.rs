@@ -323,7 +323,10 @@ pub(super) fn expand(
         Arc::new(key.expand()?),
         config.backend.clone(),
         config.rules.clone(),
-        DriverConfig::default(),
+        DriverConfig {
+            schedule: Some(config.backend_schedule.clone()),
+            ..DriverConfig::default()
+        },
     )?
     .with_casting_key(&casting.expand()?)?;
     Ok(Arc::new(ClinicMonitor {

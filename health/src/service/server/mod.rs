@@ -40,6 +40,13 @@ pub struct ServiceConfig {
     pub max_body_bytes: usize,
     /// Readings per step of the worker (one per device).
     pub max_readings_per_step: usize,
+    /// Steps of readings a worker computes at once, each on devices of its own (a part of the
+    /// worker's share): while one step's bootstraps rotate, the next one's batch forms, and
+    /// one step's claim, decoding and commit overlap the others' bootstraps.
+    pub steps_in_flight: usize,
+    /// The schedule of `backend`, shared by every clinic's driver on it: their batches take
+    /// turns on the backend, and each clinic's batch grows while another's rotates.
+    pub backend_schedule: Arc<glovebox_driver::BackendSchedule>,
     /// How long a reading waits for a missing predecessor before it is evaluated without it.
     pub reorder_grace: Duration,
     /// How long a worker's claim on a job lasts without a heartbeat (it sends one every
@@ -73,6 +80,8 @@ impl ServiceConfig {
             rules: AlertRules::default(),
             max_body_bytes: 64 << 20,
             max_readings_per_step: 64,
+            steps_in_flight: 2,
+            backend_schedule: Arc::new(glovebox_driver::BackendSchedule::new()),
             reorder_grace: Duration::from_secs(2),
             lease: Duration::from_secs(30),
             in_process_worker: true,

@@ -7,7 +7,7 @@ use super::keys::ClinicMonitor;
 use super::{AppState, Shared};
 use crate::records::{analyze_records, blocks_of, cohort_statistics, RecordHistory, RecordInput};
 use crate::service::store::{
-    CohortRow, CompletedReading, CompletedRecord, PendingReading, PendingRecord,
+    CohortRow, CompletedReading, CompletedRecord, PendingReading, PendingRecord, StepShare,
 };
 use crate::service::ServiceError;
 use crate::vitals::{EncryptedReading, ReadingAlerts};
@@ -103,7 +103,7 @@ pub(super) fn run(state: Shared, stop: Arc<AtomicBool>, lane: Lane) {
         // The wake-up generation before the step: one during the step is not missed.
         let seen = *state.work.0.lock().unwrap_or_else(|e| e.into_inner());
         let steps = match lane {
-            Lane::Alerts => vec![readings_step(&state)],
+            Lane::Alerts => vec![readings_steps(&state, &stop)],
             Lane::Batch => vec![records_step(&state), cohort_step(&state)],
         };
         let mut busy = false;
@@ -189,14 +189,73 @@ fn run_step<J>(
     transient.map_or(Ok(true), Err)
 }
 
-/// One step of readings (one per device).
-fn readings_step(state: &AppState) -> Result<bool, ServiceError> {
-    let pending = state.store.claim_readings(
-        &state.owner,
-        state.config.max_readings_per_step,
-        state.config.reorder_grace,
-        state.config.lease,
-    )?;
+/// Steps of readings (one per device), up to [`ServiceConfig::steps_in_flight`] at once, each
+/// on a thread of its own with devices of its own: while one step's bootstraps rotate, the
+/// next step's batch forms on the clinic's driver, and one step's claim, decoding and commit
+/// overlap the others' bootstraps. New steps are claimed as earlier ones end, until there is
+/// nothing to claim and none in flight (or `stop`). The first failure stops the claims; the
+/// steps in flight end, and it is returned. Whether there was any job.
+///
+/// [`ServiceConfig::steps_in_flight`]: super::ServiceConfig::steps_in_flight
+fn readings_steps(state: &AppState, stop: &AtomicBool) -> Result<bool, ServiceError> {
+    let steps = state.config.steps_in_flight.max(1);
+    let mut busy = false;
+    let mut failure = None;
+    std::thread::scope(|scope| {
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let mut in_flight = 0;
+        loop {
+            while in_flight < steps && failure.is_none() && !stop.load(Ordering::Relaxed) {
+                let share = StepShare {
+                    steps,
+                    others_in_flight: in_flight > 0,
+                };
+                match state.store.claim_readings_step(
+                    &state.owner,
+                    state.config.max_readings_per_step,
+                    state.config.reorder_grace,
+                    state.config.lease,
+                    share,
+                ) {
+                    Ok(pending) if pending.is_empty() => break,
+                    Ok(pending) => {
+                        busy = true;
+                        in_flight += 1;
+                        let done_tx = done_tx.clone();
+                        let spawned = std::thread::Builder::new()
+                            .name("glovebox-step".into())
+                            .spawn_scoped(scope, move || {
+                                let _ = done_tx.send(readings_step(state, pending));
+                            });
+                        if let Err(e) = spawned {
+                            in_flight -= 1;
+                            failure = Some(ServiceError::Internal(format!(
+                                "cannot start a step's thread: {e}"
+                            )));
+                        }
+                    }
+                    Err(e) => failure = Some(e.into()),
+                }
+            }
+            if in_flight == 0 {
+                break;
+            }
+            // A step ended: room for the next claim.
+            match done.recv() {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    failure.get_or_insert(e);
+                }
+                Err(_) => break,
+            }
+            in_flight -= 1;
+        }
+    });
+    failure.map_or(Ok(busy), Err)
+}
+
+/// One step of readings claimed by [`readings_steps`].
+fn readings_step(state: &AppState, pending: Vec<PendingReading>) -> Result<bool, ServiceError> {
     let result = run_step(
         state,
         pending,

@@ -26,7 +26,7 @@ mod records;
 mod schema;
 pub(crate) mod sql;
 
-pub use readings::{AlertRow, CompletedReading, PendingReading};
+pub use readings::{AlertRow, CompletedReading, PendingReading, StepShare};
 pub use records::{
     AnalysisRow, CohortRow, CompletedRecord, NewRecord, PendingRecord, RecordInsert,
 };

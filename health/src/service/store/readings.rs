@@ -102,7 +102,23 @@ impl Store {
         grace: std::time::Duration,
         lease: std::time::Duration,
     ) -> Result<Vec<PendingReading>> {
+        self.claim_readings_step(owner, limit, grace, lease, StepShare::ALONE)
+    }
+
+    /// [`Self::claim_readings`] for one of a worker's steps in flight ([`StepShare`]): at most
+    /// `1 / steps` of the worker's share, and, while others are in flight, none of the
+    /// readings this worker holds already (theirs).
+    pub fn claim_readings_step(
+        &self,
+        owner: &str,
+        limit: usize,
+        grace: std::time::Duration,
+        lease: std::time::Duration,
+        step: StepShare,
+    ) -> Result<Vec<PendingReading>> {
         let now = now_ms();
+        let steps = step.steps.max(1) as i64;
+        let retake_own = i64::from(!step.others_in_flight);
         let waited_since = now - grace.as_millis() as i64;
         let until = now + lease.as_millis() as i64;
         let live_since = now - lease.as_millis() as i64;
@@ -117,6 +133,7 @@ impl Store {
                 params![live_since, owner],
             )? + 1;
             let share = (devices + workers - 1) / workers;
+            let share = (share + steps - 1) / steps;
             let limit = (limit as i64).min(share.max(1));
             let sql = format!(
                 "UPDATE readings SET lease_owner = ?3, lease_until = ?4
@@ -126,14 +143,15 @@ impl Store {
                            GROUP BY device_id) m
                      ON r.device_id = m.device_id AND r.seq = m.seq
                      WHERE r.state = 0
-                       AND (r.lease_until IS NULL OR r.lease_until < ?5 OR r.lease_owner = ?3)
+                       AND (r.lease_until IS NULL OR r.lease_until < ?5
+                            OR (r.lease_owner = ?3 AND ?6 = 1))
                        AND (r.seq = 0 OR r.received <= ?2
                             OR EXISTS (SELECT 1 FROM readings p
                                        WHERE p.device_id = r.device_id AND p.seq = r.seq - 1))
                      ORDER BY r.received, r.device_id LIMIT ?1 {lock})
                  RETURNING clinic_id, device_id, seq, body"
             );
-            c.query(&sql, params![limit, waited_since, owner, until, now])?
+            c.query(&sql, params![limit, waited_since, owner, until, now, retake_own])?
                 .iter()
                 .map(|r| {
                     Ok(PendingReading {
@@ -340,4 +358,25 @@ impl Store {
             ))
         })
     }
+}
+
+/// Which of a worker's steps in flight a claim is for ([`Store::claim_readings_step`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepShare {
+    /// The worker's steps in flight at most: each claims up to its part of the worker's share
+    /// of the devices, so that the next step has devices of its own to batch while this one
+    /// rotates.
+    pub steps: usize,
+    /// Whether other steps of this worker are in flight: their readings, leased to this
+    /// worker, are theirs. With none in flight, this worker's leased readings are claimed
+    /// again (left by a step that failed, or by this worker before a restart).
+    pub others_in_flight: bool,
+}
+
+impl StepShare {
+    /// One step at a time.
+    pub const ALONE: Self = Self {
+        steps: 1,
+        others_in_flight: false,
+    };
 }
