@@ -7,8 +7,8 @@
 
 mod common;
 use glovebox::service::store::{
-    CompletedReading, CompletedRecord, Database, JobState, NewRecord, Quotas, RecordInsert, Store,
-    StoreError,
+    CompletedReading, CompletedRecord, Database, JobState, NewRecord, Quotas, RecordInsert,
+    StepShare, Store, StoreError,
 };
 use std::time::Duration;
 
@@ -503,4 +503,86 @@ fn postgres_concurrent_writers_keep_the_invariants() {
             .collect();
         assert_eq!(seqs, (0..20).collect::<Vec<_>>(), "device {device}");
     }
+}
+
+/// A worker's steps in flight ([`StepShare`]): each claims its part of the worker's share of
+/// the devices, none of the readings another of its steps holds; with none in flight, the
+/// worker takes its own leased readings again (a failed step's, or before a restart's).
+fn steps_split_a_workers_share(store: &Store) {
+    let far = glovebox::service::store::now_ms() + 3_600_000;
+    let quotas = Quotas {
+        max_devices: 8,
+        ..Quotas::default()
+    };
+    let e = store.create_enrollment("s", far, quotas).unwrap();
+    let clinic = store
+        .register_clinic((e, "s"), "c", "P", 1, &[1], b"ck")
+        .unwrap()
+        .expect("registered");
+    let devices: Vec<i64> = (0..8)
+        .map(|i| store.insert_device(clinic, &format!("p{i}"), "t").unwrap())
+        .collect();
+    for &d in &devices {
+        store
+            .insert_readings(clinic, d, &[(0, vec![0; 4]), (1, vec![1; 4])])
+            .unwrap();
+    }
+    let (grace, lease) = (Duration::from_secs(60), Duration::from_secs(60));
+    let step = |others_in_flight| StepShare {
+        steps: 2,
+        others_in_flight,
+    };
+    let claim = |share| {
+        let mut got: Vec<(i64, u64)> = store
+            .claim_readings_step("w", 64, grace, lease, share)
+            .unwrap()
+            .iter()
+            .map(|p| (p.device_id, p.seq))
+            .collect();
+        got.sort();
+        got
+    };
+    let first = claim(step(false));
+    assert_eq!(first.len(), 4, "half of the 8 devices: {first:?}");
+    let second = claim(step(true));
+    assert_eq!(second.len(), 4, "the other half: {second:?}");
+    assert!(
+        first.iter().all(|r| !second.contains(r)),
+        "no reading twice"
+    );
+    assert!(first.iter().chain(&second).all(|&(_, seq)| seq == 0));
+    assert!(claim(step(true)).is_empty(), "every head is held by a step");
+    // The first step commits: its devices' next readings are claimable, by a step.
+    let done: Vec<CompletedReading> = first
+        .iter()
+        .map(|&(device_id, seq)| CompletedReading {
+            clinic_id: clinic,
+            device_id,
+            seq,
+            flags: vec![9],
+        })
+        .collect();
+    store.complete("w", &done).unwrap();
+    let third = claim(step(true));
+    assert_eq!(
+        third,
+        first.iter().map(|&(d, _)| (d, 1)).collect::<Vec<_>>(),
+        "the next readings of the first step's devices"
+    );
+    // With no step in flight, the worker's own leased readings are its again.
+    let mut all = second.clone();
+    all.extend(&third);
+    all.sort();
+    assert_eq!(claim(StepShare::ALONE), all);
+}
+
+#[test]
+fn sqlite_steps_split_a_workers_share() {
+    let dir = tempfile::tempdir().unwrap();
+    steps_split_a_workers_share(&Store::open(&dir.path().join("store.sqlite")).unwrap());
+}
+
+#[test]
+fn postgres_steps_split_a_workers_share() {
+    steps_split_a_workers_share(&Store::connect(&common::postgres_database()).unwrap());
 }

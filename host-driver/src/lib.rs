@@ -482,8 +482,7 @@ fn batcher(
         };
         let mut jobs = vec![first];
         while jobs.len() < config.batch_size {
-            let close_at =
-                schedule.close_at(jobs[0].submitted, config.max_batch_wait, jobs.len());
+            let close_at = schedule.close_at(jobs[0].submitted, config.max_batch_wait, jobs.len());
             if Instant::now() >= close_at {
                 break;
             }

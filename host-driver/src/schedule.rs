@@ -156,7 +156,8 @@ impl BackendSchedule {
             s.rotating_until = None;
             let sample = took.as_secs_f64() / jobs.max(1) as f64;
             s.rotate_s_per_job = Some(average(s.rotate_s_per_job, sample));
-            s.wakers.retain(|w| !matches!(w.try_send(()), Err(e) if e.is_disconnected()));
+            s.wakers
+                .retain(|w| !matches!(w.try_send(()), Err(e) if e.is_disconnected()));
         }
         drop(gate);
         (out, took)

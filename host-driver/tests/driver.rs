@@ -382,13 +382,20 @@ fn jobs_that_come_while_the_backend_is_busy_join_the_next_batch() {
     let driver = Driver::new(backend.clone(), s.server.clone(), config).unwrap();
     let lut = &s.luts[3];
     // A lone job: one batch of one.
-    let lone = driver.submit(s.client.encrypt(1).unwrap(), lut.0.clone()).unwrap();
+    let lone = driver
+        .submit(s.client.encrypt(1).unwrap(), lut.0.clone())
+        .unwrap();
     std::thread::sleep(Duration::from_millis(50));
     // While it rotates, 24 jobs one by one.
     let handles: Vec<_> = (0..24u64)
         .map(|i| {
             std::thread::sleep(Duration::from_millis(2));
-            (i % 4, driver.submit(s.client.encrypt(i % 4).unwrap(), lut.0.clone()).unwrap())
+            (
+                i % 4,
+                driver
+                    .submit(s.client.encrypt(i % 4).unwrap(), lut.0.clone())
+                    .unwrap(),
+            )
         })
         .collect();
     assert_eq!(s.client.decrypt(&lone.wait().unwrap()).unwrap(), lut.1(1));
@@ -416,18 +423,25 @@ fn drivers_that_share_a_schedule_take_turns_on_the_backend() {
     let da = Driver::new(backend.clone(), a.server.clone(), config.clone()).unwrap();
     let db = Driver::new(backend.clone(), b.server.clone(), config).unwrap();
     // Clinic a's lone job rotates; meanwhile clinic b's jobs come one by one, and more of a's.
-    let lone = da.submit(a.client.encrypt(2).unwrap(), a.luts[0].0.clone()).unwrap();
+    let lone = da
+        .submit(a.client.encrypt(2).unwrap(), a.luts[0].0.clone())
+        .unwrap();
     std::thread::sleep(Duration::from_millis(50));
     let mut handles = Vec::new();
     for i in 0..16u64 {
         std::thread::sleep(Duration::from_millis(2));
         let (s, d) = if i % 2 == 0 { (&b, &db) } else { (&a, &da) };
-        let h = d.submit(s.client.encrypt(i % 4).unwrap(), s.luts[2].0.clone()).unwrap();
+        let h = d
+            .submit(s.client.encrypt(i % 4).unwrap(), s.luts[2].0.clone())
+            .unwrap();
         handles.push((s, i % 4, h));
     }
     assert_eq!(a.client.decrypt(&lone.wait().unwrap()).unwrap(), 2);
     for (s, m, h) in handles {
-        assert_eq!(s.client.decrypt(&h.wait().unwrap()).unwrap(), s.luts[2].1(m));
+        assert_eq!(
+            s.client.decrypt(&h.wait().unwrap()).unwrap(),
+            s.luts[2].1(m)
+        );
     }
     assert_eq!(backend.most_running.load(Ordering::SeqCst), 1);
     let (sa, sb) = (da.stats(), db.stats());

@@ -151,17 +151,20 @@ impl Store {
                      ORDER BY r.received, r.device_id LIMIT ?1 {lock})
                  RETURNING clinic_id, device_id, seq, body"
             );
-            c.query(&sql, params![limit, waited_since, owner, until, now, retake_own])?
-                .iter()
-                .map(|r| {
-                    Ok(PendingReading {
-                        clinic_id: r.int(0)?,
-                        device_id: r.int(1)?,
-                        seq: r.int_as(2)?,
-                        body: r.blob(3)?,
-                    })
+            c.query(
+                &sql,
+                params![limit, waited_since, owner, until, now, retake_own],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(PendingReading {
+                    clinic_id: r.int(0)?,
+                    device_id: r.int(1)?,
+                    seq: r.int_as(2)?,
+                    body: r.blob(3)?,
                 })
-                .collect()
+            })
+            .collect()
         })
     }
 
