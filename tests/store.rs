@@ -506,8 +506,8 @@ fn postgres_concurrent_writers_keep_the_invariants() {
 }
 
 /// A worker's steps in flight ([`StepShare`]): each claims its part of the worker's share of
-/// the devices, none of the readings another of its steps holds; with none in flight, the
-/// worker takes its own leased readings again (a failed step's, or before a restart's).
+/// the devices, none of the devices its other steps hold, and the worker's other leased
+/// readings again (a failed step's).
 fn steps_split_a_workers_share(store: &Store) {
     let far = glovebox::service::store::now_ms() + 3_600_000;
     let quotas = Quotas {
@@ -528,11 +528,11 @@ fn steps_split_a_workers_share(store: &Store) {
             .unwrap();
     }
     let (grace, lease) = (Duration::from_secs(60), Duration::from_secs(60));
-    let step = |others_in_flight| StepShare {
-        steps: 2,
-        others_in_flight,
-    };
-    let claim = |share| {
+    let claim = |steps: usize, busy_devices: &[i64]| {
+        let share = StepShare {
+            steps,
+            busy_devices,
+        };
         let mut got: Vec<(i64, u64)> = store
             .claim_readings_step("w", 64, grace, lease, share)
             .unwrap()
@@ -542,16 +542,21 @@ fn steps_split_a_workers_share(store: &Store) {
         got.sort();
         got
     };
-    let first = claim(step(false));
+    let devices_of = |claimed: &[(i64, u64)]| claimed.iter().map(|c| c.0).collect::<Vec<_>>();
+    let first = claim(2, &[]);
     assert_eq!(first.len(), 4, "half of the 8 devices: {first:?}");
-    let second = claim(step(true));
+    let second = claim(2, &devices_of(&first));
     assert_eq!(second.len(), 4, "the other half: {second:?}");
     assert!(
         first.iter().all(|r| !second.contains(r)),
         "no reading twice"
     );
     assert!(first.iter().chain(&second).all(|&(_, seq)| seq == 0));
-    assert!(claim(step(true)).is_empty(), "every head is held by a step");
+    let both: Vec<i64> = devices_of(&first)
+        .into_iter()
+        .chain(devices_of(&second))
+        .collect();
+    assert!(claim(2, &both).is_empty(), "every head is held by a step");
     // The first step commits: its devices' next readings are claimable, by a step.
     let done: Vec<CompletedReading> = first
         .iter()
@@ -563,17 +568,20 @@ fn steps_split_a_workers_share(store: &Store) {
         })
         .collect();
     store.complete("w", &done).unwrap();
-    let third = claim(step(true));
+    let third = claim(2, &devices_of(&second));
     assert_eq!(
         third,
         first.iter().map(|&(d, _)| (d, 1)).collect::<Vec<_>>(),
         "the next readings of the first step's devices"
     );
-    // With no step in flight, the worker's own leased readings are its again.
+    // The second step fails (nothing committed): the next claim, beside the third step,
+    // takes its readings again (they are still the worker's).
+    assert_eq!(claim(2, &devices_of(&third)), second);
+    // With no step in flight, all the worker's leased readings are its again.
     let mut all = second.clone();
     all.extend(&third);
     all.sort();
-    assert_eq!(claim(StepShare::ALONE), all);
+    assert_eq!(claim(1, &[]), all);
 }
 
 #[test]

@@ -133,6 +133,8 @@ struct PreparedBatch {
     msed: Vec<u64>,
     accumulators: Vec<u64>,
     started: Instant,
+    /// Its place in the backend schedule's queue.
+    ticket: schedule::QueueTicket,
 }
 
 struct RotatedBatch {
@@ -472,7 +474,7 @@ fn batcher(
     ksk: &KeyswitchKeyHandle,
     params: &Parameters,
     config: &DriverConfig,
-    (schedule, stats): (&BackendSchedule, &StatsCollector),
+    (schedule, stats): (&Arc<BackendSchedule>, &StatsCollector),
 ) {
     let mut closed = false;
     while !closed {
@@ -482,7 +484,12 @@ fn batcher(
         };
         let mut jobs = vec![first];
         while jobs.len() < config.batch_size {
-            let close_at = schedule.close_at(jobs[0].submitted, config.max_batch_wait, jobs.len());
+            let close_at = schedule.close_at(
+                jobs[0].submitted,
+                config.max_batch_wait,
+                jobs.len(),
+                config.batch_size,
+            );
             if Instant::now() >= close_at {
                 break;
             }
@@ -513,17 +520,17 @@ fn batcher(
         };
         let tables: Vec<&dyn BootstrapTable> = jobs.iter().map(|j| &*j.table).collect();
         let accumulators = pack_accumulators(&tables);
-        let count = jobs.len();
-        schedule.prepared(count, took);
+        let ticket = schedule.prepared(jobs.len(), took);
         let batch = PreparedBatch {
             jobs,
             msed,
             accumulators,
             started,
+            ticket,
         };
         if let Err(e) = tx.send(batch) {
-            // The next stage is gone (only on shutdown after a panic): answer the jobs.
-            schedule.dropped(count);
+            // The next stage is gone (only on shutdown after a panic): answer the jobs (the
+            // batch's ticket leaves the schedule's queue with it).
             let batch = e.into_inner();
             fail_all(batch.jobs, &stopped());
         }
@@ -573,15 +580,22 @@ fn rotator(
     bsk: &BootstrapKeyHandle,
     (schedule, stats): (&BackendSchedule, &StatsCollector),
 ) {
-    while let Ok(mut batch) = rx.recv() {
-        let (result, took) = schedule.rotate(batch.jobs.len(), || {
-            backend.blind_rotate_batch(bsk, &batch.msed, &mut batch.accumulators)
+    while let Ok(batch) = rx.recv() {
+        let PreparedBatch {
+            jobs,
+            msed,
+            mut accumulators,
+            started,
+            ticket,
+        } = batch;
+        let (result, took) = schedule.rotate(ticket, || {
+            backend.blind_rotate_batch(bsk, &msed, &mut accumulators)
         });
         stats.backend_time(took);
         let rotated = RotatedBatch {
-            jobs: batch.jobs,
-            result: result.map(|()| batch.accumulators),
-            started: batch.started,
+            jobs,
+            result: result.map(|()| accumulators),
+            started,
         };
         if let Err(e) = tx.send(rotated) {
             fail_all(e.into_inner().jobs, &stopped());

@@ -41,6 +41,12 @@ pub struct Args {
     /// one (for the backend's arithmetic: exact NTT, or f64 FFT with its rounding term).
     #[arg(long, value_name = "COUNT")]
     pub soak: Option<usize>,
+    /// Also measure TFHE-rs's own keyswitch + PBS (shortint, FFT64, on its rayon pool) on the
+    /// same parameters, keys and inputs, and draw bootstraps/s against batch size into this
+    /// SVG file: the backend alone, through the driver, and TFHE-rs. Needs TFHE-rs in the
+    /// build (`--features tfhe-interop`).
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -190,6 +196,8 @@ struct BenchRow {
     driver_pbs_per_s: f64,
     driver_over_backend: f64,
     driver_job_latency_p50_ms: f64,
+    /// TFHE-rs's throughput at this batch (with `--plot`).
+    tfhe_rs_pbs_per_s: Option<f64>,
 }
 
 /// A lone job's latency: one job at a time, nothing else queued, alternately on the backend
@@ -212,6 +220,7 @@ struct BenchReport {
     threads: usize,
     rows: Vec<BenchRow>,
     lone_job: LoneJob,
+    plot: Option<String>,
 }
 
 impl Report for BenchReport {
@@ -230,7 +239,7 @@ impl Report for BenchReport {
             "driver p50 ms"
         );
         for r in &self.rows {
-            println!(
+            print!(
                 "{:>6} {:>14.1} {:>14.1} {:>14.1} {:>14.3} {:>16.1}",
                 r.batch,
                 r.backend_pbs_per_s,
@@ -239,6 +248,10 @@ impl Report for BenchReport {
                 r.driver_over_backend,
                 r.driver_job_latency_p50_ms
             );
+            match r.tfhe_rs_pbs_per_s {
+                Some(t) => println!("   TFHE-rs {t:.1} PBS/s: {:.2}x", r.backend_pbs_per_s / t),
+                None => println!(),
+            }
         }
         let l = &self.lone_job;
         println!(
@@ -246,6 +259,9 @@ impl Report for BenchReport {
              through the driver p50 {:.1} ms: the driver adds {:.1} ms (its window: {:.1} ms)",
             l.jobs, l.backend_p50_ms, l.driver_p50_ms, l.driver_added_p50_ms, l.window_ms
         );
+        if let Some(p) = &self.plot {
+            println!("plot: {p}");
+        }
     }
 }
 
@@ -350,6 +366,14 @@ fn bench_pbs(args: &Args) -> CliResult<()> {
     if batches.is_empty() || batches.contains(&0) {
         return Err(CliError::Usage("batch sizes must be positive".into()).into());
     }
+    if args.plot.is_some() && !cfg!(feature = "tfhe-interop") {
+        return Err(CliError::Usage(
+            "--plot draws TFHE-rs's curve beside Glovebox's: this build has no TFHE-rs (build \
+             with --features tfhe-interop)"
+                .into(),
+        )
+        .into());
+    }
     let params = args.params.resolve()?;
     let backend = args.backend.open()?;
     let client = ClientKey::new(params)?;
@@ -398,7 +422,41 @@ fn bench_pbs(args: &Args) -> CliResult<()> {
             driver_pbs_per_s,
             driver_over_backend: driver_pbs_per_s / backend_pbs_per_s,
             driver_job_latency_p50_ms: p50,
+            tfhe_rs_pbs_per_s: None,
         });
+    }
+    #[cfg(feature = "tfhe-interop")]
+    if let Some(path) = &args.plot {
+        bar.set_message("TFHE-rs");
+        let tfhe_rs = tfhe_rs_throughput(&bench, params, batches)?;
+        for (row, rate) in rows.iter_mut().zip(&tfhe_rs) {
+            row.tfhe_rs_pbs_per_s = Some(*rate);
+        }
+        let curve = |name: String, rate: &dyn Fn(&BenchRow) -> f64| super::plot::Curve {
+            name,
+            points: rows.iter().map(|r| (r.batch, rate(r))).collect(),
+        };
+        super::plot::throughput(
+            path,
+            &format!(
+                "keyswitch + PBS, {} ({} threads): every result decrypted and checked",
+                params.name,
+                threads()
+            ),
+            &[
+                curve(
+                    format!("Glovebox `{}`, backend alone", backend.name()),
+                    &|r| r.backend_pbs_per_s,
+                ),
+                curve(
+                    format!("Glovebox `{}`, through the driver", backend.name()),
+                    &|r| r.driver_pbs_per_s,
+                ),
+                curve("TFHE-rs 1.8.2 shortint (FFT64, rayon)".into(), &|r| {
+                    r.tfhe_rs_pbs_per_s.unwrap_or(0.0)
+                }),
+            ],
+        )?;
     }
     bar.set_message("lone job");
     let lone_job = bench.lone_job(&resident)?;
@@ -409,9 +467,59 @@ fn bench_pbs(args: &Args) -> CliResult<()> {
         threads: threads(),
         rows,
         lone_job,
+        plot: args.plot.as_ref().map(|p| p.display().to_string()),
     }
     .emit(args.output);
     Ok(())
+}
+
+/// TFHE-rs's own keyswitch + PBS (shortint's `apply_lookup_table`, FFT64, over its rayon
+/// pool as TFHE-rs's integer API runs a batch) on the same parameters, the same secret key and
+/// the same ciphertexts as `bench`: bootstraps/s at each batch size, every output decrypted
+/// and checked.
+#[cfg(feature = "tfhe-interop")]
+fn tfhe_rs_throughput(
+    bench: &PbsBench,
+    params: &'static Parameters,
+    batches: &[usize],
+) -> CliResult<Vec<f64>> {
+    use glovebox::engine::interop;
+    use rayon::prelude::*;
+    let tck = interop::client_key_to_tfhe_shortint(
+        &bench.client,
+        interop::tfhe_classic_parameters(params)?,
+    )?;
+    let tsk = tfhe::shortint::ServerKey::new(&tck);
+    let tlut = tsk.generate_lookup_table(bench_function);
+    let tcts: Vec<tfhe::shortint::Ciphertext> = bench
+        .cts
+        .iter()
+        .map(|c| interop::ciphertext_to_tfhe_shortint(c, params))
+        .collect();
+    let mut rates = Vec::with_capacity(batches.len());
+    for &b in batches {
+        let t = Instant::now();
+        let mut runs = 0;
+        while runs < 2 || t.elapsed().as_secs_f64() < bench.min_seconds {
+            let outs: Vec<tfhe::shortint::Ciphertext> = tcts[..b]
+                .par_iter()
+                .map(|ct| tsk.apply_lookup_table(ct, &tlut))
+                .collect();
+            let wrong = outs
+                .iter()
+                .zip(&bench.messages)
+                .filter(|(o, &m)| tck.decrypt(o) != bench_function(m))
+                .count();
+            check_passed(
+                wrong,
+                b,
+                format!("TFHE-rs results at batch {b} decrypted wrongly"),
+            )?;
+            runs += 1;
+        }
+        rates.push((runs * b) as f64 / t.elapsed().as_secs_f64());
+    }
+    Ok(rates)
 }
 
 /// 32-bit integer operations per radix-2 butterfly in the GPU shaders, counted from

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod device;
 pub mod load;
 pub mod params;
+pub mod plot;
 pub mod predict;
 pub mod serve;
 #[cfg(feature = "sim")]
@@ -44,6 +45,9 @@ pub enum CliError {
         failed: usize,
         total: usize,
     },
+    /// A plot (`--plot FILE.svg`) could not be written.
+    #[error(transparent)]
+    Plot(#[from] plot::PlotError),
 }
 
 impl CliError {
@@ -51,7 +55,7 @@ impl CliError {
     /// for any other error.
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Engine(_) | CliError::Service(_) => 1,
+            CliError::Engine(_) | CliError::Service(_) | CliError::Plot(_) => 1,
             CliError::Usage(_) => 2,
             CliError::CheckFailed { .. } => 3,
         }

@@ -86,6 +86,10 @@ pub struct PbsArgs {
     /// projection for configurations too wide to Verilate here.
     #[arg(long)]
     pub model_only: bool,
+    /// Also draw the simulated run's timeline into this SVG file: each unit's busy cycles
+    /// (batch by batch) and the cycles a batch waited for it.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -582,6 +586,12 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
         )
         .into());
     }
+    if a.model_only && a.plot.is_some() {
+        return Err(CliError::Usage(
+            "--plot draws a simulated run's timeline: --model-only simulates nothing".into(),
+        )
+        .into());
+    }
     if a.model_only {
         return pbs_model(&a, params);
     }
@@ -718,6 +728,16 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
     let m = &run.measured;
     let clock_hz = a.clock_mhz * 1e6;
     let unit_cycles = expected;
+    if let Some(path) = &a.plot {
+        plot_timeline(
+            path,
+            params.name,
+            &m.batches,
+            a.batch,
+            config.lanes,
+            a.ks_lanes,
+        )?;
+    }
     SimPbsReport {
         params: params.name,
         security: security_level(params),
@@ -763,6 +783,68 @@ fn pbs(a: PbsArgs) -> CliResult<()> {
         "outputs differ from the CPU backend, decrypt wrongly, or the timeline differs from the \
          device model",
     )
+}
+
+/// The run's timeline as a Gantt chart: the input link, the keyswitch unit, the blind-rotation
+/// unit and the output link: each batch's busy span in each unit and the cycles it waited
+/// before each unit. A link's span runs from the previous transfer's end (in) or the
+/// batch's rotation's end (out) to its transfer's end: the transfer and its queueing.
+fn plot_timeline(
+    path: &std::path::Path,
+    params: &str,
+    batches: &[DeviceBatch],
+    batch: usize,
+    c: usize,
+    ks_lanes: usize,
+) -> CliResult<()> {
+    use super::plot::{GanttRow, Span};
+    let span = |start: u64, end: u64, busy: bool, j: usize| Span {
+        start,
+        end: end.max(start),
+        busy,
+        label: j.to_string(),
+    };
+    let mut rows = vec![
+        GanttRow {
+            name: "PCIe in (ciphertexts)".into(),
+            spans: Vec::new(),
+        },
+        GanttRow {
+            name: format!("keyswitch unit ({ks_lanes} lanes)"),
+            spans: Vec::new(),
+        },
+        GanttRow {
+            name: format!("blind-rotation unit (C = {c})"),
+            spans: Vec::new(),
+        },
+        GanttRow {
+            name: "PCIe out (results)".into(),
+            spans: Vec::new(),
+        },
+    ];
+    let mut link_free = 0;
+    for (j, b) in batches.iter().enumerate() {
+        rows[0].spans.push(span(link_free, b.pcie_in_done, true, j));
+        link_free = b.pcie_in_done;
+        rows[1]
+            .spans
+            .push(span(b.pcie_in_done, b.ks_start, false, j));
+        rows[1].spans.push(span(b.ks_start, b.ks_end, true, j));
+        rows[2].spans.push(span(b.ks_end, b.br_start, false, j));
+        rows[2].spans.push(span(b.br_start, b.br_end, true, j));
+        rows[3].spans.push(span(b.br_end, b.pcie_out_done, true, j));
+    }
+    super::plot::gantt(
+        path,
+        &format!(
+            "simulated accelerator, {params}: {} batches of {batch}, busy (numbered) and \
+             waiting (the grey band under a unit) cycles",
+            batches.len()
+        ),
+        "device cycles",
+        &rows,
+    )?;
+    Ok(())
 }
 
 fn ntt(a: NttArgs) -> CliResult<()> {

@@ -46,6 +46,10 @@ pub struct Args {
     /// of 8 patients give 64-job batches where 4 gave 25.
     #[arg(long, default_value_t = 16)]
     pub steps_in_flight: usize,
+    /// Also draw the ward's timelines (heart rate, SpO2, the decrypted alerts, sustained
+    /// spans) into this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -224,6 +228,38 @@ pub fn run(args: Args) -> CliResult<()> {
         .map(|(d, e)| d.matching(e))
         .sum();
 
+    if let Some(path) = &args.plot {
+        let timelines: Vec<super::plot::PatientTimeline> = decrypted
+            .iter()
+            .zip(&ward)
+            .enumerate()
+            .map(|(patient, (a, w))| super::plot::PatientTimeline {
+                patient,
+                heart_rate: w.iter().map(|r| r.heart_rate).collect(),
+                spo2: w.iter().map(|r| r.spo2).collect(),
+                heart_rate_alert: a.heart_rate.clone(),
+                spo2_alert: a.spo2.clone(),
+                sustained: a.sustained.clone(),
+            })
+            .collect();
+        super::plot::vitals(
+            path,
+            &format!(
+                "glovebox vitals: {} patients x {} s, alerts computed blind on `{}`, decrypted by \
+                 the clinic (seed {})",
+                args.patients,
+                args.seconds,
+                server.backend_name(),
+                args.seed
+            ),
+            &timelines,
+            &super::plot::Limits {
+                heart_rate_low: rules.heart_rate_low,
+                heart_rate_high: rules.heart_rate_high,
+                spo2_low: rules.spo2_low,
+            },
+        )?;
+    }
     let readings = args.patients * args.seconds;
     let readings_per_s = readings as f64 / server_s;
     let report = VitalsReport {

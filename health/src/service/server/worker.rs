@@ -193,8 +193,9 @@ fn run_step<J>(
 /// on a thread of its own with devices of its own: while one step's bootstraps rotate, the
 /// next step's batch forms on the clinic's driver, and one step's claim, decoding and commit
 /// overlap the others' bootstraps. New steps are claimed as earlier ones end, until there is
-/// nothing to claim and none in flight (or `stop`). The first failure stops the claims; the
-/// steps in flight end, and it is returned. Whether there was any job.
+/// nothing to claim and none in flight (or `stop`). The first failure (a step's panic
+/// included) stops the claims; the steps in flight end, and it is returned. Whether there was
+/// any job.
 ///
 /// [`ServiceConfig::steps_in_flight`]: super::ServiceConfig::steps_in_flight
 fn readings_steps(state: &AppState, stop: &AtomicBool) -> Result<bool, ServiceError> {
@@ -203,12 +204,15 @@ fn readings_steps(state: &AppState, stop: &AtomicBool) -> Result<bool, ServiceEr
     let mut failure = None;
     std::thread::scope(|scope| {
         let (done_tx, done) = std::sync::mpsc::channel();
-        let mut in_flight = 0;
+        // The devices each step in flight holds (by step number).
+        let mut in_flight: HashMap<u64, Vec<i64>> = HashMap::new();
+        let mut next_step = 0u64;
         loop {
-            while in_flight < steps && failure.is_none() && !stop.load(Ordering::Relaxed) {
+            while in_flight.len() < steps && failure.is_none() && !stop.load(Ordering::Relaxed) {
+                let busy_devices: Vec<i64> = in_flight.values().flatten().copied().collect();
                 let share = StepShare {
                     steps,
-                    others_in_flight: in_flight > 0,
+                    busy_devices: &busy_devices,
                 };
                 match state.store.claim_readings_step(
                     &state.owner,
@@ -220,15 +224,35 @@ fn readings_steps(state: &AppState, stop: &AtomicBool) -> Result<bool, ServiceEr
                     Ok(pending) if pending.is_empty() => break,
                     Ok(pending) => {
                         busy = true;
-                        in_flight += 1;
+                        let id = next_step;
+                        next_step += 1;
+                        in_flight.insert(id, pending.iter().map(|p| p.device_id).collect());
                         let done_tx = done_tx.clone();
                         let spawned = std::thread::Builder::new()
                             .name("glovebox-step".into())
                             .spawn_scoped(scope, move || {
-                                let _ = done_tx.send(readings_step(state, pending));
+                                // A panic in a step is its failure: the lane goes on (its
+                                // readings, still leased to this worker, are claimed again).
+                                let result =
+                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                        readings_step(state, pending)
+                                    }))
+                                    .unwrap_or_else(
+                                        |panic| {
+                                            let what = panic
+                                                .downcast_ref::<&str>()
+                                                .map(|s| s.to_string())
+                                                .or_else(|| panic.downcast_ref::<String>().cloned())
+                                                .unwrap_or_else(|| "a panic".into());
+                                            Err(ServiceError::Internal(format!(
+                                                "a step of readings panicked: {what}"
+                                            )))
+                                        },
+                                    );
+                                let _ = done_tx.send((id, result));
                             });
                         if let Err(e) = spawned {
-                            in_flight -= 1;
+                            in_flight.remove(&id);
                             failure = Some(ServiceError::Internal(format!(
                                 "cannot start a step's thread: {e}"
                             )));
@@ -237,18 +261,16 @@ fn readings_steps(state: &AppState, stop: &AtomicBool) -> Result<bool, ServiceEr
                     Err(e) => failure = Some(e.into()),
                 }
             }
-            if in_flight == 0 {
+            if in_flight.is_empty() {
                 break;
             }
-            // A step ended: room for the next claim.
-            match done.recv() {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    failure.get_or_insert(e);
-                }
-                Err(_) => break,
+            // A step ended: its devices are free, and there is room for the next claim. Every
+            // step sends once (a panic included), so this never waits for ever.
+            let Ok((id, result)) = done.recv() else { break };
+            in_flight.remove(&id);
+            if let Err(e) = result {
+                failure.get_or_insert(e);
             }
-            in_flight -= 1;
         }
     });
     failure.map_or(Ok(busy), Err)

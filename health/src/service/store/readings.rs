@@ -106,19 +106,28 @@ impl Store {
     }
 
     /// [`Self::claim_readings`] for one of a worker's steps in flight ([`StepShare`]): at most
-    /// `1 / steps` of the worker's share, and, while others are in flight, none of the
-    /// readings this worker holds already (theirs).
+    /// `1 / steps` of the worker's share, and none of the devices its other steps hold. The
+    /// worker's other leased readings are claimed again (a failed step's).
     pub fn claim_readings_step(
         &self,
         owner: &str,
         limit: usize,
         grace: std::time::Duration,
         lease: std::time::Duration,
-        step: StepShare,
+        step: StepShare<'_>,
     ) -> Result<Vec<PendingReading>> {
         let now = now_ms();
         let steps = step.steps.max(1) as i64;
-        let retake_own = i64::from(!step.others_in_flight);
+        // Integers of this worker's own state, not input: written into the statement.
+        let own = if step.busy_devices.is_empty() {
+            "r.lease_owner = ?3".to_string()
+        } else {
+            let ids: Vec<String> = step.busy_devices.iter().map(i64::to_string).collect();
+            format!(
+                "(r.lease_owner = ?3 AND r.device_id NOT IN ({}))",
+                ids.join(", ")
+            )
+        };
         let waited_since = now - grace.as_millis() as i64;
         let until = now + lease.as_millis() as i64;
         let live_since = now - lease.as_millis() as i64;
@@ -143,28 +152,24 @@ impl Store {
                            GROUP BY device_id) m
                      ON r.device_id = m.device_id AND r.seq = m.seq
                      WHERE r.state = 0
-                       AND (r.lease_until IS NULL OR r.lease_until < ?5
-                            OR (r.lease_owner = ?3 AND ?6 = 1))
+                       AND (r.lease_until IS NULL OR r.lease_until < ?5 OR {own})
                        AND (r.seq = 0 OR r.received <= ?2
                             OR EXISTS (SELECT 1 FROM readings p
                                        WHERE p.device_id = r.device_id AND p.seq = r.seq - 1))
                      ORDER BY r.received, r.device_id LIMIT ?1 {lock})
                  RETURNING clinic_id, device_id, seq, body"
             );
-            c.query(
-                &sql,
-                params![limit, waited_since, owner, until, now, retake_own],
-            )?
-            .iter()
-            .map(|r| {
-                Ok(PendingReading {
-                    clinic_id: r.int(0)?,
-                    device_id: r.int(1)?,
-                    seq: r.int_as(2)?,
-                    body: r.blob(3)?,
+            c.query(&sql, params![limit, waited_since, owner, until, now])?
+                .iter()
+                .map(|r| {
+                    Ok(PendingReading {
+                        clinic_id: r.int(0)?,
+                        device_id: r.int(1)?,
+                        seq: r.int_as(2)?,
+                        body: r.blob(3)?,
+                    })
                 })
-            })
-            .collect()
+                .collect()
         })
     }
 
@@ -365,21 +370,21 @@ impl Store {
 
 /// Which of a worker's steps in flight a claim is for ([`Store::claim_readings_step`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StepShare {
+pub struct StepShare<'a> {
     /// The worker's steps in flight at most: each claims up to its part of the worker's share
     /// of the devices, so that the next step has devices of its own to batch while this one
     /// rotates.
     pub steps: usize,
-    /// Whether other steps of this worker are in flight: their readings, leased to this
-    /// worker, are theirs. With none in flight, this worker's leased readings are claimed
-    /// again (left by a step that failed, or by this worker before a restart).
-    pub others_in_flight: bool,
+    /// The devices whose readings the worker's other steps in flight hold: not claimed again.
+    /// The worker's other leased readings are (left by a step that failed, or by this worker
+    /// before its lane restarted).
+    pub busy_devices: &'a [i64],
 }
 
-impl StepShare {
+impl StepShare<'static> {
     /// One step at a time.
     pub const ALONE: Self = Self {
         steps: 1,
-        others_in_flight: false,
+        busy_devices: &[],
     };
 }
