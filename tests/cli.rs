@@ -170,6 +170,8 @@ fn sim_ntt_json_reports_verified_cycles_and_projection() {
 
 #[test]
 fn sim_pbs_json_reports_a_verified_batch_with_model_and_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("sim.svg");
     let out = glovebox(&[
         "sim",
         "pbs",
@@ -182,6 +184,8 @@ fn sim_pbs_json_reports_a_verified_batch_with_model_and_rates() {
         "--memory-gbps",
         "11.2",
         "--json",
+        "--plot",
+        plot.to_str().unwrap(),
     ]);
     assert!(
         out.status.success(),
@@ -192,6 +196,17 @@ fn sim_pbs_json_reports_a_verified_batch_with_model_and_rates() {
         serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
     assert_eq!(v["verified"], 8);
     assert_eq!(v["decrypted_correctly"], 8);
+    // The plot: the four rows, and each batch numbered in each unit it was busy in.
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    for row in [
+        "PCIe in",
+        "keyswitch unit",
+        "blind-rotation unit",
+        "PCIe out",
+    ] {
+        assert!(svg.contains(row), "{row} missing from the plot");
+    }
+    assert!(svg.contains("2 batches of 4"));
     // The simulated device's timeline is the model's, event for event.
     assert_eq!(v["timeline_equals_model"], true);
     assert_eq!(v["cycles"], v["model_cycles"]);
@@ -317,5 +332,95 @@ fn predict_json_reports_accuracies_agreement_and_costs() {
             .flat_map(|r| r.as_array().unwrap().iter().map(|c| c.as_u64().unwrap()))
             .sum();
         assert_eq!(confusion, 16);
+    }
+}
+
+/// `glovebox vitals --plot`: one panel per patient, and exactly one mark per decrypted alert
+/// (heart rate and SpO2; the legend's one more).
+#[test]
+fn vitals_plot_marks_every_decrypted_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("ward.svg");
+    let out = glovebox(&[
+        "vitals",
+        "--params",
+        "test",
+        "--patients",
+        "4",
+        "--seconds",
+        "20",
+        "--json",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .last()
+            .unwrap(),
+    )
+    .unwrap();
+    let ward = v["ward"].as_array().unwrap();
+    let alerts: usize = ward
+        .iter()
+        .map(|p| {
+            ["heart_rate", "spo2"]
+                .iter()
+                .map(|k| {
+                    p["alerts"][k]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|a| a.as_bool().unwrap())
+                        .count()
+                })
+                .sum::<usize>()
+        })
+        .sum();
+    assert!(alerts > 0, "the seed's ward has alerts");
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert_eq!(svg.matches("<circle").count(), alerts + 1);
+    for p in 0..4 {
+        assert!(svg.contains(&format!("patient {p}")));
+    }
+}
+
+/// `glovebox bench --plot` draws TFHE-rs's curve beside Glovebox's: a build without TFHE-rs
+/// refuses it as a usage error; one with it draws the three curves.
+#[test]
+fn bench_plot_needs_and_draws_tfhe_rs() {
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("bench.svg");
+    let out = glovebox(&[
+        "bench",
+        "--params",
+        "test",
+        "--batches",
+        "1,2",
+        "--min-seconds",
+        "0.01",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    if cfg!(feature = "tfhe-interop") {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let svg = std::fs::read_to_string(&plot).unwrap();
+        for curve in ["backend alone", "through the driver", "TFHE-rs"] {
+            assert!(svg.contains(curve), "{curve}");
+        }
+    } else {
+        assert_eq!(out.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--features tfhe-interop"));
+        assert!(!plot.exists());
     }
 }
