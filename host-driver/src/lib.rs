@@ -482,15 +482,23 @@ fn batcher(
             Ok(job) => job,
             Err(_) => break,
         };
+        let opened = Instant::now();
         let mut jobs = vec![first];
         while jobs.len() < config.batch_size {
             let close_at = schedule.close_at(
-                jobs[0].submitted,
+                (jobs[0].submitted, opened),
                 config.max_batch_wait,
                 jobs.len(),
                 config.batch_size,
             );
             if Instant::now() >= close_at {
+                // Closing: the jobs already queued come along (up to a full batch).
+                while jobs.len() < config.batch_size {
+                    match inbox.jobs.try_recv() {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
+                    }
+                }
                 break;
             }
             match inbox.next(close_at) {

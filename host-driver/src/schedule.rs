@@ -101,14 +101,15 @@ impl BackendSchedule {
         rx
     }
 
-    /// When a batch of `jobs` jobs, forming now, should close: `first + window` when the
-    /// backend is idle; otherwise no earlier than that, and as late as its keyswitch still
-    /// ends before the backend frees up (the batches queued ahead of it included), but never
-    /// later than the window plus the estimated rotation of a `full` batch (1 s without an
-    /// estimate): an estimate off by any amount delays a batch by a bounded time.
+    /// When a batch of `jobs` jobs, forming since `opened`, should close: `first + window`
+    /// (its first job's submission plus the window) when the backend is idle; otherwise no
+    /// earlier than that, and as late as its keyswitch still ends before the backend frees up
+    /// (the batches queued ahead of it included), but never later than `opened` plus the
+    /// window and the estimated rotation of a `full` batch (1 s without an estimate): an
+    /// estimate off by any amount holds a batch for a bounded time.
     pub(crate) fn close_at(
         &self,
-        first: Instant,
+        (first, opened): (Instant, Instant),
         window: Duration,
         jobs: usize,
         full: usize,
@@ -123,19 +124,26 @@ impl BackendSchedule {
         let Some(full_rotation) = s.rotate.predict(full) else {
             // No estimate yet: open until the rotation ends (a wake-up), the batch is full, or
             // the cap.
-            return window_end
-                .checked_add(HOLD_WITHOUT_ESTIMATE)
-                .unwrap_or_else(far);
+            return opened
+                .checked_add(window + HOLD_WITHOUT_ESTIMATE)
+                .unwrap_or_else(far)
+                .max(window_end);
         };
-        let cap = window_end.checked_add(full_rotation).unwrap_or_else(far);
+        let cap = opened
+            .checked_add(window + full_rotation)
+            .unwrap_or_else(far);
         let queued = s.rotate.predict(s.queued_jobs).unwrap_or_default();
         let free = s.rotating_until.map_or(now, |t| t.max(now)) + queued;
-        let keyswitch = s.keyswitch.predict(jobs).unwrap_or_default();
-        // A margin for the hand-over between the threads.
-        let ready = free
-            .checked_sub(keyswitch + Duration::from_micros(500))
-            .unwrap_or(now);
-        ready.max(window_end).min(cap)
+        // Its keyswitch, at most half the rotation it overlaps: a keyswitch timed while the
+        // rotation held the cores (a CPU backend) reads long, and must not close every batch
+        // at once.
+        let keyswitch = s
+            .keyswitch
+            .predict(jobs)
+            .unwrap_or_default()
+            .min(free.saturating_duration_since(now) / 2);
+        let ready = free.checked_sub(keyswitch).unwrap_or(now);
+        ready.max(window_end).min(cap.max(window_end))
     }
 
     /// A batch of `jobs` was keyswitched in `took`; it now waits for the backend until its
@@ -289,13 +297,19 @@ mod tests {
         let schedule = Arc::new(BackendSchedule::new());
         let window = Duration::from_millis(2);
         let first = Instant::now();
-        assert_eq!(schedule.close_at(first, window, 1, 64), first + window);
+        assert_eq!(
+            schedule.close_at((first, first), window, 1, 64),
+            first + window
+        );
         // Estimates: rotation about 10 ms + 1 ms a job; keyswitch 0.1 ms a job.
         for b in [1u64, 8, 32] {
             let t = schedule.prepared(b as usize, Duration::from_micros(100 * b));
             schedule.rotate(t, || std::thread::sleep(Duration::from_millis(10 + b)));
         }
-        assert_eq!(schedule.close_at(first, window, 1, 64), first + window);
+        assert_eq!(
+            schedule.close_at((first, first), window, 1, 64),
+            first + window
+        );
         let busy = schedule.clone();
         let rotation = std::thread::spawn(move || {
             let t = busy.prepared(40, Duration::from_micros(4000));
@@ -305,7 +319,7 @@ mod tests {
             std::thread::yield_now();
         }
         let now = Instant::now();
-        let close = schedule.close_at(now, window, 20, 64);
+        let close = schedule.close_at((now, now), window, 20, 64);
         // The 40-job rotation is predicted to take about 50 ms: the 20-job batch closes a few
         // ms (its keyswitch and the margin) before its end, after its window, and before its
         // cap (the window plus a 64-job rotation's estimate, about 74 ms).
@@ -322,7 +336,10 @@ mod tests {
         );
         rotation.join().unwrap();
         let later = Instant::now();
-        assert_eq!(schedule.close_at(later, window, 1, 64), later + window);
+        assert_eq!(
+            schedule.close_at((later, later), window, 1, 64),
+            later + window
+        );
     }
 
     #[test]
@@ -338,6 +355,9 @@ mod tests {
         drop(state);
         let first = Instant::now();
         let window = Duration::from_millis(2);
-        assert_eq!(schedule.close_at(first, window, 1, 64), first + window);
+        assert_eq!(
+            schedule.close_at((first, first), window, 1, 64),
+            first + window
+        );
     }
 }

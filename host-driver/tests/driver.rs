@@ -449,3 +449,35 @@ fn drivers_that_share_a_schedule_take_turns_on_the_backend() {
     // a: the lone job, then its 8 others together; b: its 8 together.
     assert_eq!((sa.batches, sb.batches), (2, 1), "{sa:?} {sb:?}");
 }
+
+/// A queue longer than a batch goes in full batches, however long its jobs waited: a batch that
+/// closes at once (its hold's cap long past) still takes the jobs already queued.
+#[test]
+fn a_backlog_goes_in_full_batches() {
+    let s = setup();
+    let backend = Arc::new(SlowBackend::new(Duration::from_millis(150)));
+    let config = DriverConfig {
+        batch_size: 8,
+        in_flight_batches: 1,
+        max_batch_wait: Duration::from_millis(1),
+        ..DriverConfig::default()
+    };
+    let driver = Driver::new(backend, s.server.clone(), config).unwrap();
+    let lut = &s.luts[1];
+    // A first rotation, so that the schedule has its estimates.
+    driver
+        .bootstrap(s.client.encrypt(1).unwrap(), lut.0.clone())
+        .unwrap();
+    let inputs: Vec<(u64, Ciphertext)> = (0..40u64)
+        .map(|i| (i % 4, s.client.encrypt(i % 4).unwrap()))
+        .collect();
+    let handles: Vec<_> = inputs
+        .into_iter()
+        .map(|(m, ct)| (m, driver.submit(ct, lut.0.clone()).unwrap()))
+        .collect();
+    for (m, h) in handles {
+        assert_eq!(s.client.decrypt(&h.wait().unwrap()).unwrap(), lut.1(m));
+    }
+    let stats = driver.stats();
+    assert_eq!((stats.completed, stats.batches), (41, 6), "{stats:?}");
+}
