@@ -116,12 +116,11 @@ pub fn vitals(
             .legend(|(x, y)| {
                 Rectangle::new([(x, y - 5), (x + 14, y + 5)], SUSTAINED_COLOR.filled())
             });
-        for (value, color, style) in [
-            (limits.heart_rate_low, HR_COLOR, 0),
-            (limits.heart_rate_high, HR_COLOR, 0),
-            (limits.spo2_low, SPO2_COLOR, 1),
+        for (value, color) in [
+            (limits.heart_rate_low, HR_COLOR),
+            (limits.heart_rate_high, HR_COLOR),
+            (limits.spo2_low, SPO2_COLOR),
         ] {
-            let _ = style;
             chart
                 .draw_series(DashedLineSeries::new(
                     [(0.0, value as f64), ((seconds - 1) as f64, value as f64)],

@@ -48,12 +48,7 @@ pub(super) fn supervise(state: Shared, stop: Arc<AtomicBool>, lane: Lane) {
                 .spawn(move || run(state, stop, lane))
         };
         let outcome = match worker {
-            Ok(w) => w.join().map_err(|p| {
-                p.downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| p.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic".into())
-            }),
+            Ok(w) => w.join().map_err(|p| panic_message(&*p)),
             Err(e) => Err(format!("cannot start: {e}")),
         };
         state.workers_running.fetch_sub(1, Ordering::Relaxed);
@@ -66,6 +61,15 @@ pub(super) fn supervise(state: Shared, stop: Arc<AtomicBool>, lane: Lane) {
         pause(&stop, backoff);
         backoff = (backoff * 2).min(Duration::from_secs(30));
     }
+}
+
+/// A panic's message (its payload when it is a string).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into())
 }
 
 /// Extends this process's leases every quarter of the lease while the worker lives, so
@@ -239,13 +243,9 @@ fn readings_steps(state: &AppState, stop: &AtomicBool) -> Result<bool, ServiceEr
                                     }))
                                     .unwrap_or_else(
                                         |panic| {
-                                            let what = panic
-                                                .downcast_ref::<&str>()
-                                                .map(|s| s.to_string())
-                                                .or_else(|| panic.downcast_ref::<String>().cloned())
-                                                .unwrap_or_else(|| "a panic".into());
                                             Err(ServiceError::Internal(format!(
-                                                "a step of readings panicked: {what}"
+                                                "a step of readings panicked: {}",
+                                                panic_message(&*panic)
                                             )))
                                         },
                                     );
