@@ -10,7 +10,9 @@
 #                                  Mesa's Vulkan driver (the GPU backend runs on a real GPU when
 #                                  there is one, else on the llvmpipe software device; its tests
 #                                  never skip) and PostgreSQL's server (the scaled-out store's
-#                                  tests run on a throwaway cluster, scripts/postgres.sh)
+#                                  tests run on a throwaway cluster, scripts/postgres.sh) and
+#                                  Chromium with its WebDriver (the clinic dashboard's browser
+#                                  test drives the page in headless Chromium)
 set -euo pipefail
 missing=()
 command -v cc >/dev/null || missing+=(gcc g++)
@@ -20,6 +22,8 @@ if [ "${1:-}" = "--test" ]; then
     command -v yosys >/dev/null || missing+=(yosys)
     command -v python3 >/dev/null || missing+=(python3)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    [ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 elif [ -n "${1:-}" ]; then
     echo "usage: bash scripts/setup.sh [--test]" >&2
     exit 2

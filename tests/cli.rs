@@ -23,7 +23,11 @@ fn help_lists_every_subcommand() {
             "{sub} missing from:\n{help}"
         );
     }
-    for sub in all.iter().copied().chain(["sim ntt", "clinic register"]) {
+    for sub in all
+        .iter()
+        .copied()
+        .chain(["sim ntt", "clinic register", "clinic dashboard"])
+    {
         let mut args: Vec<&str> = sub.split(' ').collect();
         args.push("--help");
         assert!(glovebox(&args).status.success(), "{sub} --help");

@@ -5,11 +5,12 @@
 //! casting keys, encrypted values, and the clinic token. `provision` writes a device directory
 //! (`glovebox device`'s): the compact public key and the device tokens, nothing secret.
 
-use super::{compressed_key_with_bar, CliResult, OutputArgs, ParamsArg, Report};
+use super::{compressed_key_with_bar, CliError, CliResult, OutputArgs, ParamsArg, Report};
 use glovebox::engine::serialization::{from_bytes, to_bytes};
 use glovebox::engine::shortint::public_key::CompactPrivateKey;
 use glovebox::prelude::*;
 use glovebox::records::PlainAnalysis;
+use glovebox::service::dashboard::{serve_dashboard, DashboardConfig, DashboardSource, Roster};
 use glovebox::service::pseudonym::Pseudonyms;
 use glovebox::service::{ClinicClient, Endpoint, ServiceError, StreamItem};
 use glovebox::vitals::Clinic;
@@ -121,6 +122,31 @@ pub enum ClinicCommand {
         /// Wait up to this many seconds for the result.
         #[arg(long, default_value_t = 600)]
         wait: u64,
+    },
+    /// Serves the clinic's dashboard: the ward live in a browser (each patient's state and
+    /// timeline, quiet devices, lab analyses, cohorts), decrypted here with the clinic's key.
+    /// It prints the address to open, which carries the page's access token. Plain HTTP on a
+    /// loopback address only; elsewhere it needs TLS. Ctrl-C stops it.
+    Dashboard {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: String,
+        /// The dashboard's certificate chain (PEM), for an address other than loopback.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// A device is shown quiet after this many seconds without a reading.
+        #[arg(long, default_value_t = 10.0)]
+        quiet_after: f64,
+        /// A reading is marked late when it comes this many seconds after its device's
+        /// previous one (the wearables send one a second).
+        #[arg(long, default_value_t = 3.0)]
+        late_after: f64,
+        /// Readings kept per patient (3,600: an hour at one a second).
+        #[arg(long, default_value_t = 3600)]
+        history: usize,
     },
 }
 
@@ -589,8 +615,36 @@ pub fn run(args: Args) -> CliResult<()> {
     }
     let mut files = ClinicFiles::open(&args.dir)?;
     let client = files.client()?;
+    if let ClinicCommand::Dashboard {
+        listen,
+        tls_cert,
+        tls_key,
+        quiet_after,
+        late_after,
+        history,
+    } = args.command
+    {
+        let mut config = DashboardConfig::new();
+        if let (Some(cert), Some(key)) = (&tls_cert, &tls_key) {
+            let read = |p: &PathBuf| std::fs::read(p).map_err(|e| io("reading", p, e));
+            config.tls = Some(glovebox::service::tls::server_config(
+                &read(cert)?,
+                &read(key)?,
+            )?);
+        }
+        let seconds = |s: f64, what: &str| {
+            Duration::try_from_secs_f64(s)
+                .map_err(|_| CliError::Usage(format!("--{what}: a number of seconds, not {s}")))
+        };
+        config.quiet_after = seconds(quiet_after, "quiet-after")?;
+        config.late_after = seconds(late_after, "late-after")?;
+        config.history = history.max(1);
+        return dashboard(files, client, &listen, config);
+    }
     match args.command {
-        ClinicCommand::Register { .. } => unreachable!("handled above"),
+        ClinicCommand::Register { .. } | ClinicCommand::Dashboard { .. } => {
+            unreachable!("handled above")
+        }
         ClinicCommand::AddDevice { patient } => {
             let d = files.device(&patient)?;
             println!("device {} for {patient}: token {}", d.device_id, d.token);
@@ -747,4 +801,71 @@ pub fn run(args: Args) -> CliResult<()> {
         }
     }
     Ok(())
+}
+
+/// The roster of a clinic's directory as it is on disk now (`clinic.json`: devices added by
+/// another command meanwhile included).
+fn roster_of(dir: &Path) -> Roster {
+    let state: Option<ClinicState> = std::fs::read(dir.join("clinic.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    state.map_or_else(Roster::default, |s| Roster {
+        devices: s
+            .devices
+            .iter()
+            .map(|d| (d.device_id, d.patient.clone()))
+            .collect(),
+        pseudonyms: s.patients,
+    })
+}
+
+/// `clinic dashboard`: serves the page until Ctrl-C.
+fn dashboard(
+    files: ClinicFiles,
+    client: ClinicClient,
+    listen: &str,
+    config: DashboardConfig,
+) -> CliResult<()> {
+    let dir = files.dir.clone();
+    let source = DashboardSource {
+        client,
+        keys: files.keys,
+        roster: Box::new(move || roster_of(&dir)),
+    };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let token = config.access_token.clone();
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| ServiceError::Internal(format!("the runtime: {e}")))?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| ServiceError::Io(format!("listening on {listen}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ServiceError::Io(format!("listening on {listen}: {e}")))?;
+        if config.tls.is_none() && !addr.ip().is_loopback() {
+            return Err(CliError::Usage(format!(
+                "{addr} is not a loopback address: the dashboard shows decrypted patient data, \
+                 so elsewhere it needs TLS (--tls-cert and --tls-key)"
+            )));
+        }
+        eprintln!(
+            "glovebox clinic dashboard: the ward of {} (server {}), decrypted here; open:",
+            files.dir.display(),
+            files.state.url
+        );
+        // The address alone on stdout, for scripts; it carries the page's access token.
+        println!("{scheme}://{addr}/?token={token}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        serve_dashboard(listener, source, config, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(CliError::from)
+    })
 }

@@ -33,6 +33,7 @@
 //! - errors: JSON `{"error": message, "kind": kind}` with a 4xx or 5xx status.
 
 pub mod client;
+pub mod dashboard;
 pub mod pseudonym;
 pub mod server;
 pub mod store;
