@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 
 /// How long an injected reading may take to show on the page: the device's post, the
 /// server's worker (a batch window, the bootstraps), the dashboard's long poll, the event to
-/// the page. Measured well under a second here; the bound leaves room for a loaded machine.
+/// the page. Measured 125-152 ms here on the 128-bit set; the bound leaves room for a loaded
+/// machine.
 const SHOWN_WITHIN: Duration = Duration::from_secs(10);
 /// The dashboard's quiet limit in this test.
 const QUIET_AFTER_S: u64 = 4;
@@ -194,10 +195,10 @@ fn the_dashboard_shows_what_the_clinic_decrypts_live_in_a_real_browser() {
             "{tool} is missing: `bash scripts/setup.sh --test` installs Debian's chromium and chromium-driver"
         );
     }
-    // The test set checks the page's logic; `GLOVEBOX_DASHBOARD_TEST_PARAMS=default` runs it
-    // on the 128-bit set (the figure the README quotes).
+    // The 128-bit set, as a clinic runs it (9 s here in all);
+    // `GLOVEBOX_DASHBOARD_TEST_PARAMS=test` runs the page's logic on the insecure test set.
     let params =
-        std::env::var("GLOVEBOX_DASHBOARD_TEST_PARAMS").unwrap_or_else(|_| "test".to_string());
+        std::env::var("GLOVEBOX_DASHBOARD_TEST_PARAMS").unwrap_or_else(|_| "default".to_string());
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("clinic.sqlite");
     let mut server = glovebox()
@@ -385,12 +386,14 @@ fn the_dashboard_shows_what_the_clinic_decrypts_live_in_a_real_browser() {
         );
 
         // The lab analyses, as the clinic decrypts them.
-        let analyses = json(&["clinic", "--dir", d, "analyses", "--all"]);
-        let (page, _) = until(&c, SHOWN_WITHIN, "the analyses", |p| {
+        let (page, _) = until(&c, Duration::from_secs(120), "the analyses", |p| {
             p["analyses"].as_array().unwrap().len() == 2
         })
         .await;
+        // Fetched once the page shows both: the server has computed them.
+        let analyses = json(&["clinic", "--dir", d, "analyses", "--all"]);
         let rows = page["analyses"].as_array().unwrap();
+        assert_eq!(analyses["analyses"].as_array().unwrap().len(), 2);
         for (row, a) in rows.iter().zip(analyses["analyses"].as_array().unwrap()) {
             assert_eq!(row[0], a["patient"]);
             assert_eq!(row[1], a["test"]);

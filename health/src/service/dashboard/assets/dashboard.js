@@ -123,7 +123,7 @@ function renderTimeline(e, span) {
   const first = Math.max(seqs.length ? seqs[0] : 0, last - span + 1);
   const count = last - first + 1;
   const left = 84, top = 16, rowH = 16, gap = 4;
-  const width = Math.max(600, Math.min(1400, left + 12 + count * 6));
+  const width = Math.max(900, Math.min(1400, left + 12 + count * 6));
   const cell = (width - left - 12) / Math.max(count, 1);
   const marksY = top + ROWS.length * (rowH + gap);
   const height = marksY + rowH + 22;
@@ -161,7 +161,7 @@ function renderTimeline(e, span) {
     parts.push(`<line class="axis" x1="${x(seq)}" x2="${x(seq)}" y1="${top - 4}" y2="${marksY + rowH}"/>`);
     parts.push(`<text x="${x(seq)}" y="${height - 4}">${seq}</text>`);
   }
-  parts.push(`<text x="${width - 60}" y="${height - 4}">second</text>`);
+  parts.push(`<text x="4" y="${height - 4}">second</text>`);
   return `<figure class="timeline" data-device="${s.device_id}" data-patient="${esc(s.patient)}">` +
     `<figcaption>${esc(s.patient)}</figcaption>` +
     `<svg width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="timeline of ${esc(s.patient)}">${parts.join("")}</svg>` +
