@@ -71,6 +71,7 @@ return {
   points: [...document.querySelectorAll("figure.timeline rect.pt")].map((r) => [byPatient(r), Number(r.dataset.seq), r.dataset.flag, r.dataset.on === "1"]),
   marks: [...document.querySelectorAll("figure.timeline [data-mark]")].map((m) => [byPatient(m), Number(m.dataset.seq), m.dataset.mark]),
   analyses: [...document.querySelectorAll("#analyses tbody tr")].map((r) => [...r.cells].map((c) => c.textContent)),
+  images: document.querySelectorAll("main img").length,
   cohorts: [...document.querySelectorAll("#cohorts tbody tr")].map((r) => ({ status: r.dataset.status, cells: [...r.cells].map((c) => c.textContent) })),
 };
 "##;
@@ -305,10 +306,10 @@ fn the_dashboard_shows_what_the_clinic_decrypts_live_in_a_real_browser() {
         .unwrap();
     let page_url = {
         use std::io::BufRead;
-        let mut line = String::new();
-        std::io::BufReader::new(dashboard.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let mut lines = std::io::BufReader::new(dashboard.stdout.take().unwrap()).lines();
+        let line = lines.next().unwrap().unwrap();
+        // Drained on, so a later line never meets a closed pipe.
+        std::thread::spawn(move || for _ in lines {});
         line.trim().to_string()
     };
     let _dashboard = Kill(dashboard);
@@ -317,7 +318,7 @@ fn the_dashboard_shows_what_the_clinic_decrypts_live_in_a_real_browser() {
         "{page_url}"
     );
     let base = page_url.split("/?").next().unwrap().to_string();
-    refuses_without_token_or_loopback_host(&base);
+    refuses_without_token_or_loopback_host(&page_url);
 
     let port = free_port();
     let _driver = Kill(
@@ -367,10 +368,9 @@ fn the_dashboard_shows_what_the_clinic_decrypts_live_in_a_real_browser() {
 
         // Every reading of both patients, each flag as the clinic decrypts it.
         let (page, _) = until(&c, Duration::from_secs(60), "the 12 readings", |p| {
-            p["points"].as_array().unwrap().len() == 12 * 4
+            p["points"].as_array().unwrap().len() == 12 * 4 && p["link"] == "live"
         })
         .await;
-        assert_eq!(page["link"], "live");
         let mut patients: Vec<String> = page["cards"]
             .as_array()
             .unwrap()
@@ -379,6 +379,20 @@ fn the_dashboard_shows_what_the_clinic_decrypts_live_in_a_real_browser() {
             .collect();
         patients.sort();
         assert_eq!(patients, ["patient-1", "patient-2"]);
+
+        // A device added meanwhile shows, waiting, under its name as text (markup in a name
+        // is not markup on the page).
+        let odd = "<img src=x onerror=alert(1)>";
+        let added = glovebox()
+            .args(["clinic", "--dir", d, "add-device", "--patient", odd])
+            .output()
+            .unwrap();
+        assert!(added.status.success());
+        let (page, _) = until(&c, Duration::from_secs(30), "the added device", |p| {
+            card_state(p, odd) == "waiting"
+        })
+        .await;
+        assert_eq!(page["images"], 0, "{page:#}");
         assert_eq!(page_points(&page), clinic_points(d));
         assert!(
             page_points(&page).values().any(|&on| on),
@@ -461,8 +475,24 @@ fn the_dashboard_shows_what_the_clinic_decrypts_live_in_a_real_browser() {
         assert_eq!(cells[1], "glucose");
         assert_eq!(cells[4], cohort["patients"].to_string());
         assert_eq!(cells[5], cohort["count_above"].to_string());
-        assert_eq!(cells[4], "1");
-        assert_eq!(cells[5], "1");
+        let mean = |sum: &Value, n: &Value| {
+            format!(
+                "{:.1}",
+                sum.as_f64().unwrap() / n.as_f64().unwrap().max(1.0)
+            )
+        };
+        assert_eq!(
+            cells[6],
+            mean(&cohort["sum_above"], &cohort["count_above"]).as_str()
+        );
+        assert_eq!(
+            cells[7],
+            mean(&cohort["sum_all"], &cohort["patients"]).as_str()
+        );
+        assert_eq!(
+            [&cells[4], &cells[5], &cells[6]].map(|c| c.as_str().unwrap()),
+            ["1", "1", "130.0"]
+        );
 
         // A desaturation injected now (patient-1's second 6: SpO2 85 %) shows within the bound.
         let wearables = [
@@ -482,23 +512,47 @@ fn the_dashboard_shows_what_the_clinic_decrypts_live_in_a_real_browser() {
             "alert" | "sustained"
         ));
 
-        // patient-1 goes on, one reading a second; patient-2's device stops: quiet after the
-        // limit, patient-1 not.
+        // Both devices stream, one reading a second: neither is quiet.
         let mut seq = 7;
-        let quiet = loop {
-            // Two more seconds of desaturation, then normal.
+        let mut seq2 = 6;
+        let mut sent2 = Instant::now();
+        for _ in 0..3 {
+            // Two more seconds of desaturation for patient-1, then normal.
             wearables[0].post(seq, 72, if seq < 9 { 86 } else { 97 });
+            sent2 = Instant::now();
+            wearables[1].post(seq2, 70, 97);
             seq += 1;
+            seq2 += 1;
             tokio::time::sleep(Duration::from_millis(900)).await;
+        }
+        let (page, _) = until(&c, SHOWN_WITHIN, "both streaming", |p| {
+            shows(p, "patient-2", seq2 - 1, "any", false)
+                && shows(p, "patient-1", seq - 1, "any", false)
+        })
+        .await;
+        assert_ne!(card_state(&page, "patient-1"), "quiet");
+        assert_ne!(card_state(&page, "patient-2"), "quiet");
+        // patient-2's device stops, patient-1's goes on: patient-2 turns quiet once the limit
+        // has passed since its last reading (not before), patient-1 does not.
+        let quiet = loop {
+            wearables[0].post(seq, 72, 97);
+            seq += 1;
+            tokio::time::sleep(Duration::from_millis(500)).await;
             let page = read_page(&c).await;
             if card_state(&page, "patient-2") == "quiet" {
                 break page;
             }
             assert!(
-                posted.elapsed() < Duration::from_secs(QUIET_AFTER_S) + SHOWN_WITHIN,
+                sent2.elapsed() < Duration::from_secs(QUIET_AFTER_S) + SHOWN_WITHIN,
                 "patient-2 not quiet: {page:#}"
             );
         };
+        let quiet_after = sent2.elapsed();
+        assert!(
+            quiet_after >= Duration::from_secs(QUIET_AFTER_S),
+            "quiet {quiet_after:?} after the last reading"
+        );
+        eprintln!("patient-2 showed quiet {quiet_after:?} after its last reading was sent");
         assert_ne!(card_state(&quiet, "patient-1"), "quiet");
         // The screenshot the README shows: patient-2 quiet, patient-1's desaturation.
         let png = c.screenshot().await.unwrap();
@@ -506,19 +560,36 @@ fn the_dashboard_shows_what_the_clinic_decrypts_live_in_a_real_browser() {
         std::fs::write(&path, &png).unwrap();
         eprintln!("screenshot: {}", path.display());
         // Its device comes back: the reading shows, marked late, and the card is not quiet.
-        wearables[1].post(6, 70, 97);
+        wearables[1].post(seq2, 70, 97);
         let (page, _) = until(&c, SHOWN_WITHIN, "patient-2's late reading", |p| {
             p["marks"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|m| m[0] == "patient-2" && m[1].as_u64() == Some(6) && m[2] == "late")
+                .any(|m| m[0] == "patient-2" && m[1].as_u64() == Some(seq2) && m[2] == "late")
         })
         .await;
         assert_ne!(card_state(&page, "patient-2"), "quiet");
+        // Only the readings after a stop are late.
+        let late: Vec<(String, u64)> = page["marks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m[2] == "late")
+            .map(|m| (m[0].as_str().unwrap().to_string(), m[1].as_u64().unwrap()))
+            .collect();
+        assert!(late.contains(&("patient-2".to_string(), seq2)), "{late:?}");
+        // Besides it, only the first readings after the command's burst can be late.
+        let may = [("patient-1", 6), ("patient-2", 6), ("patient-2", seq2)];
+        assert!(
+            late.iter()
+                .all(|(p, s)| may.iter().any(|(q, t)| p == q && s == t)),
+            "{late:?}"
+        );
         // Still every point as the clinic decrypts it, the new ones included.
+        let count = 12 + 1 + (seq as usize - 7) + 3 + 1;
         let (page, _) = until(&c, SHOWN_WITHIN, "every reading", |p| {
-            p["points"].as_array().unwrap().len() == (12 + 1 + (seq as usize - 7) + 1) * 4
+            p["points"].as_array().unwrap().len() == count * 4
         })
         .await;
         assert_eq!(page_points(&page), clinic_points(d));
@@ -527,24 +598,35 @@ fn the_dashboard_shows_what_the_clinic_decrypts_live_in_a_real_browser() {
     });
 }
 
-/// Without the access token the ward is refused (401), and without TLS a request naming
-/// another host is refused too (a rebound name).
-fn refuses_without_token_or_loopback_host(base: &str) {
+/// Without the access token the ward is refused (401; a wrong token in the address sets no
+/// cookie), and without TLS a request naming another host is refused even with the token
+/// (421: a rebound name).
+fn refuses_without_token_or_loopback_host(page_url: &str) {
     use std::io::{Read, Write};
+    let (base, token) = page_url.split_once("/?token=").unwrap();
     let addr = base.trim_start_matches("http://");
-    let ask = |host: &str, cookie: Option<&str>| -> String {
+    let port = addr.rsplit_once(':').unwrap().1;
+    let ask = |path: &str, host: &str, cookie: Option<&str>| -> String {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         let cookie = cookie.map_or(String::new(), |c| format!("Cookie: {c}\r\n"));
         write!(
             s,
-            "GET /api/ward HTTP/1.1\r\nHost: {host}\r\n{cookie}Connection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\n{cookie}Connection: close\r\n\r\n"
         )
         .unwrap();
         let mut answer = String::new();
         s.read_to_string(&mut answer).unwrap();
         answer
     };
-    assert!(ask(addr, None).starts_with("HTTP/1.1 401"));
-    assert!(ask(addr, Some("glovebox_dashboard=wrong")).starts_with("HTTP/1.1 401"));
-    assert!(ask("evil.example:80", None).starts_with("HTTP/1.1 421"));
+    let good = format!("glovebox_dashboard_{port}={token}");
+    assert!(ask("/api/ward", addr, None).starts_with("HTTP/1.1 401"));
+    let wrong = format!("glovebox_dashboard_{port}=wrong");
+    assert!(ask("/api/ward", addr, Some(&wrong)).starts_with("HTTP/1.1 401"));
+    let answer = ask("/?token=wrong", addr, None);
+    assert!(
+        answer.starts_with("HTTP/1.1 401") && !answer.to_lowercase().contains("set-cookie"),
+        "{answer}"
+    );
+    assert!(ask("/api/ward", "evil.example:80", Some(&good)).starts_with("HTTP/1.1 421"));
+    assert!(ask("/api/ward", addr, Some(&good)).starts_with("HTTP/1.1 200"));
 }

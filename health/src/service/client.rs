@@ -52,6 +52,9 @@ pub struct AlertRecord {
     pub id: i64,
     pub device_id: i64,
     pub seq: u64,
+    /// When the server received the reading (ms since the Unix epoch by its clock; 0 if it
+    /// does not know).
+    pub received_ms: u64,
     pub heart_rate: BoolCiphertext,
     pub spo2: BoolCiphertext,
     pub any: BoolCiphertext,
@@ -66,6 +69,8 @@ pub struct FailedReading {
     pub id: i64,
     pub device_id: i64,
     pub seq: u64,
+    /// As [`AlertRecord::received_ms`].
+    pub received_ms: u64,
     pub reason: String,
 }
 
@@ -82,6 +87,15 @@ impl StreamItem {
         match self {
             StreamItem::Alerts(a) => a.id,
             StreamItem::Failed(f) => f.id,
+        }
+    }
+
+    /// When the server received the reading (ms since the Unix epoch by its clock; 0 if it
+    /// does not know).
+    pub fn received_ms(&self) -> u64 {
+        match self {
+            StreamItem::Alerts(a) => a.received_ms,
+            StreamItem::Failed(f) => f.received_ms,
         }
     }
 }
@@ -440,6 +454,7 @@ impl ClinicClient {
                     id: frame.id,
                     device_id: frame.device_id,
                     seq: frame.seq,
+                    received_ms: frame.received_ms,
                     reason: reason.to_string(),
                 })),
                 wire::AlertBody::Flags(envelope) => {
@@ -448,6 +463,7 @@ impl ClinicClient {
                         id: frame.id,
                         device_id: frame.device_id,
                         seq: frame.seq,
+                        received_ms: frame.received_ms,
                         heart_rate: alerts.heart_rate,
                         spo2: alerts.spo2,
                         any: alerts.any,

@@ -22,8 +22,9 @@
 //!   list of the reading's four nibbles (heart rate then SpO2,
 //!   [`crate::vitals::EncryptedReading`]);
 //! - alerts: `[count: u32]` then repeated `[alert id: i64][device id: i64][seq: u64]
-//!   [status: u64][length: u32][body]`, the body (status 0) an envelope of 4 flags: heart
-//!   rate, SpO2, any, sustained, or (status 1) why the reading failed for good;
+//!   [status: u64][received: u64][length: u32][body]`, the body (status 0) an envelope of 4
+//!   flags: heart rate, SpO2, any, sustained, or (status 1) why the reading failed for good;
+//!   received, when the server received the reading (ms since the Unix epoch);
 //! - records: `POST /v1/records?patient=&test=&date=YYYY-MM-DD&change=X&window=k`, the body
 //!   one envelope: a ciphertext batch of the value's blocks ([`crate::records`]);
 //! - analyses and cohort results: `[count: u32]` (analyses only) then per item `[length: u32]

@@ -9,13 +9,17 @@
 use serde::{Deserialize, Serialize};
 
 /// One alert record on the wire: `[alert id: i64][device id: i64][seq: u64][status: u64]
-/// [length: u32][body]`: status 0, the body an envelope of the reading's flags; status 1, the
-/// reading failed for good and the body is the reason (UTF-8).
+/// [received: u64][length: u32][body]`: status 0, the body an envelope of the reading's flags;
+/// status 1, the reading failed for good and the body is the reason (UTF-8); received, when
+/// the server received the reading (ms since the Unix epoch, 0 if unknown).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AlertFrame<'a> {
     pub id: i64,
     pub device_id: i64,
     pub seq: u64,
+    /// When the server received the reading (ms since the Unix epoch by its clock; 0 if
+    /// unknown).
+    pub received_ms: u64,
     /// The flags' envelope, or the failure's reason.
     pub body: AlertBody<'a>,
 }
@@ -37,7 +41,13 @@ pub fn encode_alerts(alerts: &[AlertFrame<'_>]) -> Vec<u8> {
         };
         put_record(
             &mut out,
-            &[a.id as u64, a.device_id as u64, a.seq, status],
+            &[
+                a.id as u64,
+                a.device_id as u64,
+                a.seq,
+                status,
+                a.received_ms,
+            ],
             body,
         );
     }
@@ -47,7 +57,7 @@ pub fn encode_alerts(alerts: &[AlertFrame<'_>]) -> Vec<u8> {
 /// The records of an answer of [`encode_alerts`], checked against its declared count.
 pub fn decode_alerts(bytes: &[u8]) -> Result<Vec<AlertFrame<'_>>, String> {
     let (count, body) = counted(bytes)?;
-    let frames: Vec<AlertFrame<'_>> = records(body, 4)?
+    let frames: Vec<AlertFrame<'_>> = records(body, 5)?
         .into_iter()
         .map(|(head, body)| {
             let body = match head[3] {
@@ -61,6 +71,7 @@ pub fn decode_alerts(bytes: &[u8]) -> Result<Vec<AlertFrame<'_>>, String> {
                 id: head[0] as i64,
                 device_id: head[1] as i64,
                 seq: head[2],
+                received_ms: head[4],
                 body,
             })
         })
@@ -269,12 +280,14 @@ mod tests {
                 id: 7,
                 device_id: 2,
                 seq: 40,
+                received_ms: 1_780_000_000_000,
                 body: AlertBody::Flags(b"abc"),
             },
             AlertFrame {
                 id: 8,
                 device_id: 3,
                 seq: 0,
+                received_ms: 0,
                 body: AlertBody::Failed("bytes that do not decode"),
             },
         ];

@@ -39,6 +39,8 @@ const INDEX_HTML: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/dashboard.js");
 const STYLE: &str = include_str!("assets/dashboard.css");
 const COOKIE: &str = "glovebox_dashboard";
+/// Cohort jobs pending at once (each waits on the server in a thread of its own).
+const MAX_PENDING_COHORTS: usize = 4;
 
 /// The names the clinic knows its patients by: its devices' patients, and the names behind
 /// the pseudonyms the server knows records by.
@@ -110,11 +112,14 @@ struct Dashboard {
     events: tokio::sync::broadcast::Sender<Arc<String>>,
     source: DashboardSource,
     token: String,
+    /// The cookie's name, with the port (cookies ignore ports: two dashboards on one machine
+    /// keep theirs apart).
+    cookie: String,
     tls: bool,
     cohort_requests: AtomicU64,
-    /// The latest failure to reach or read the server, shown on the page (cleared by a
-    /// success).
-    link_error: Mutex<Option<String>>,
+    /// Each fetcher's latest failure to reach or read the server, shown on the page (cleared
+    /// by its next success). Locked after `ward`.
+    link_errors: Mutex<BTreeMap<&'static str, String>>,
     stop: AtomicBool,
 }
 
@@ -129,14 +134,19 @@ impl Dashboard {
         }
     }
 
-    /// Records the link's health, and tells the pages when it changed.
-    fn set_link_error(&self, e: Option<String>) {
-        let mut link = self.link_error.lock().unwrap_or_else(|p| p.into_inner());
-        if *link != e {
-            let json = serde_json::json!({ "link_error": e }).to_string();
-            *link = e;
-            drop(link);
-            let _ward = self.ward.lock().unwrap_or_else(|p| p.into_inner());
+    /// Records the health of one fetcher's link, and tells the pages when the whole changed
+    /// (the ward's lock first, as for a snapshot, so the pages see the changes in order).
+    fn set_link_error(&self, fetcher: &'static str, e: Option<String>) {
+        let _ward = self.ward.lock().unwrap_or_else(|p| p.into_inner());
+        let mut links = self.link_errors.lock().unwrap_or_else(|p| p.into_inner());
+        let before = link_summary(&links);
+        match e {
+            Some(e) => links.insert(fetcher, e),
+            None => links.remove(fetcher),
+        };
+        let after = link_summary(&links);
+        if before != after {
+            let json = serde_json::json!({ "link_error": after }).to_string();
             let _ = self.events.send(Arc::new(json));
         }
     }
@@ -162,19 +172,25 @@ impl Dashboard {
         let roster = (self.source.roster)();
         self.name_devices(&roster);
         let keys = &self.source.keys;
+        let now = now_ms();
         let mut decrypted = Vec::with_capacity(items.len());
         for item in &items {
             let (device_id, seq, outcome) = match item {
-                StreamItem::Alerts(a) => (
-                    a.device_id,
-                    a.seq,
-                    Outcome::Flags {
-                        heart_rate: keys.decrypt_flag(&a.heart_rate)?,
-                        spo2: keys.decrypt_flag(&a.spo2)?,
-                        any: keys.decrypt_flag(&a.any)?,
-                        sustained: keys.decrypt_flag(&a.sustained)?,
-                    },
-                ),
+                StreamItem::Alerts(a) => {
+                    let flags = (|| -> crate::Result<Outcome> {
+                        Ok(Outcome::Flags {
+                            heart_rate: keys.decrypt_flag(&a.heart_rate)?,
+                            spo2: keys.decrypt_flag(&a.spo2)?,
+                            any: keys.decrypt_flag(&a.any)?,
+                            sustained: keys.decrypt_flag(&a.sustained)?,
+                        })
+                    })();
+                    // One reading that does not decrypt is marked, not a stop of the stream.
+                    let outcome = flags.unwrap_or_else(|e| Outcome::Failed {
+                        failed: format!("its alerts do not decrypt under this clinic's key: {e}"),
+                    });
+                    (a.device_id, a.seq, outcome)
+                }
                 StreamItem::Failed(f) => (
                     f.device_id,
                     f.seq,
@@ -183,18 +199,22 @@ impl Dashboard {
                     },
                 ),
             };
-            decrypted.push((device_id, seq, outcome));
+            // The server's receipt time (this machine's clock if the server does not know).
+            let received = match item.received_ms() {
+                0 => now,
+                t => t,
+            };
+            decrypted.push((device_id, seq, outcome, received));
         }
-        let now = now_ms();
         self.change(|w| {
             let mut first_new: BTreeMap<i64, u64> = BTreeMap::new();
-            for (device_id, seq, outcome) in decrypted {
+            for (device_id, seq, outcome, received) in decrypted {
                 let name = roster
                     .devices
                     .get(&device_id)
                     .cloned()
                     .unwrap_or_else(|| format!("device {device_id}"));
-                if w.add_reading(device_id, &name, seq, outcome, now) {
+                if w.add_reading(device_id, &name, seq, outcome, received) {
                     let first = first_new.entry(device_id).or_insert(seq);
                     *first = (*first).min(seq);
                 }
@@ -297,10 +317,22 @@ impl Dashboard {
     }
 }
 
+/// What the page says of the links: `None` when every fetcher's last call worked.
+fn link_summary(links: &BTreeMap<&'static str, String>) -> Option<String> {
+    (!links.is_empty()).then(|| {
+        links
+            .iter()
+            .map(|(what, e)| format!("{what}: {e}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    })
+}
+
 /// Runs `fetch` from cursor 0 until the dashboard stops, backing off after a failure (shown
 /// on the page) and going on from the last cursor.
 fn fetch_loop(
     d: Arc<Dashboard>,
+    what: &'static str,
     wait: Duration,
     fetch: fn(&Dashboard, i64, Duration) -> Result<i64, ServiceError>,
 ) {
@@ -311,10 +343,10 @@ fn fetch_loop(
             Ok(c) => {
                 cursor = c;
                 backoff = Duration::from_millis(200);
-                d.set_link_error(None);
+                d.set_link_error(what, None);
             }
             Err(e) => {
-                d.set_link_error(Some(e.to_string()));
+                d.set_link_error(what, Some(e.to_string()));
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
@@ -348,7 +380,7 @@ fn authorized(d: &Dashboard, headers: &HeaderMap) -> Result<(), Response> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
+        .find(|(k, _)| *k == d.cookie)
         .map(|(_, v)| v.to_string());
     let bearer = headers
         .get(header::AUTHORIZATION)
@@ -356,10 +388,7 @@ fn authorized(d: &Dashboard, headers: &HeaderMap) -> Result<(), Response> {
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
     let given = cookie.or(bearer).unwrap_or_default();
-    if bool::from(subtle::ConstantTimeEq::ct_eq(
-        given.as_bytes(),
-        d.token.as_bytes(),
-    )) {
+    if token_matches(d, &given) {
         Ok(())
     } else {
         Err((
@@ -368,6 +397,14 @@ fn authorized(d: &Dashboard, headers: &HeaderMap) -> Result<(), Response> {
         )
             .into_response())
     }
+}
+
+/// The access token, compared in constant time.
+fn token_matches(d: &Dashboard, given: &str) -> bool {
+    bool::from(subtle::ConstantTimeEq::ct_eq(
+        given.as_bytes(),
+        d.token.as_bytes(),
+    ))
 }
 
 #[derive(serde::Deserialize)]
@@ -381,10 +418,15 @@ async fn index(
     headers: HeaderMap,
 ) -> Response {
     if let Some(token) = q.token {
-        // The token once in the address: kept as a cookie, and the address cleaned of it.
+        // The token once in the address: checked, kept as a cookie, and the address cleaned
+        // of it (a wrong one sets nothing: another page cannot log the clinician out).
+        if !token_matches(&d, &token) {
+            return (StatusCode::UNAUTHORIZED, "a wrong access token").into_response();
+        }
         let mut headers = HeaderMap::new();
         if let Ok(v) = format!(
-            "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{}",
+            "{}={token}; HttpOnly; SameSite=Strict; Path=/{}",
+            d.cookie,
             if d.tls { "; Secure" } else { "" }
         )
         .parse()
@@ -433,12 +475,9 @@ async fn style(State(d): State<Arc<Dashboard>>, headers: HeaderMap) -> Response 
 /// The page's state, with the link's health.
 fn snapshot_json(d: &Dashboard, ward: &Ward) -> String {
     let mut v = serde_json::to_value(ward.snapshot(now_ms())).expect("plain JSON");
-    v["link_error"] = serde_json::to_value(
-        d.link_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone(),
-    )
+    v["link_error"] = serde_json::to_value(link_summary(
+        &d.link_errors.lock().unwrap_or_else(|p| p.into_inner()),
+    ))
     .expect("plain JSON");
     v.to_string()
 }
@@ -511,6 +550,8 @@ async fn request_cohort(
     if test.is_empty() || test.len() > 64 {
         return (StatusCode::BAD_REQUEST, "a test name of 1 to 64 characters").into_response();
     }
+    // Each pending cohort holds a thread waiting on the server: a few at once (counted and
+    // added under one lock).
     let request = d.cohort_requests.fetch_add(1, Ordering::Relaxed) + 1;
     let pending = CohortView {
         request,
@@ -520,13 +561,26 @@ async fn request_cohort(
         result: None,
         error: None,
     };
+    let mut busy = None;
     d.change(|w| {
+        let n = w.pending_cohorts();
+        if n >= MAX_PENDING_COHORTS {
+            busy = Some(n);
+            return Update::default();
+        }
         w.set_cohort(pending.clone());
         Update {
             cohorts: vec![pending],
             ..Update::default()
         }
     });
+    if let Some(n) = busy {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("{n} cohorts are being computed: ask again when one is done"),
+        )
+            .into_response();
+    }
     let worker = d.clone();
     std::thread::spawn(move || worker.run_cohort(request, test, req.threshold));
     (
@@ -562,9 +616,10 @@ pub async fn serve_dashboard(
         ward: Mutex::new(ward),
         events: tokio::sync::broadcast::channel(1024).0,
         token: config.access_token.clone(),
+        cookie: format!("{COOKIE}_{}", addr.port()),
         tls: config.tls.is_some(),
         cohort_requests: AtomicU64::new(0),
-        link_error: Mutex::new(None),
+        link_errors: Mutex::new(BTreeMap::new()),
         stop: AtomicBool::new(false),
         source,
     });
@@ -573,11 +628,11 @@ pub async fn serve_dashboard(
     let fetchers = [
         {
             let d = d.clone();
-            std::thread::spawn(move || fetch_loop(d, wait, Dashboard::fetch_stream))
+            std::thread::spawn(move || fetch_loop(d, "alerts", wait, Dashboard::fetch_stream))
         },
         {
             let d = d.clone();
-            std::thread::spawn(move || fetch_loop(d, wait, Dashboard::fetch_analyses))
+            std::thread::spawn(move || fetch_loop(d, "analyses", wait, Dashboard::fetch_analyses))
         },
     ];
     let app = Router::new()

@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, VecDeque};
 pub struct Point {
     /// The reading's sequence number: its second in the device's stream.
     pub seq: u64,
-    /// When the dashboard received its alerts (ms since the Unix epoch).
+    /// When the server received the reading (ms since the Unix epoch).
     pub received_ms: u64,
-    /// It arrived more than the late limit after the device's previous reading.
+    /// It reached the server more than the late limit after the device's previous reading.
     pub late: bool,
     #[serde(flatten)]
     pub outcome: Outcome,
@@ -57,12 +57,14 @@ pub struct Patient {
     pub device_id: i64,
     pub patient: String,
     pub state: PatientState,
-    /// When the latest reading came (ms since the Unix epoch), if any.
+    /// When the server received the latest reading (ms since the Unix epoch), if any.
     pub last_seen_ms: Option<u64>,
-    /// The state of the latest reading, whatever the time since (the state before quiet).
+    /// The state of the latest readings, whatever the time since (the state before quiet):
+    /// the latest evaluated reading's alert, else failed if the latest reading failed.
     pub last_state: PatientState,
-    /// Sequence numbers below the latest one that never came (within the kept history).
-    pub missing: Vec<u64>,
+    /// Sequence numbers below the latest one that never came, as inclusive ranges (within the
+    /// kept history's span).
+    pub missing: Vec<(u64, u64)>,
     pub points: Vec<Point>,
 }
 
@@ -107,6 +109,11 @@ struct Timeline {
     last_seen_ms: Option<u64>,
 }
 
+/// Analyses kept (the oldest dropped).
+pub const MAX_ANALYSES: usize = 10_000;
+/// Finished cohort jobs kept (the oldest dropped).
+pub const MAX_COHORTS: usize = 50;
+
 /// The ward as the dashboard shows it.
 #[derive(Clone, Debug)]
 pub struct Ward {
@@ -140,6 +147,8 @@ pub struct Snapshot {
     pub now_ms: u64,
     pub quiet_after_ms: u64,
     pub late_after_ms: u64,
+    /// Readings kept per patient.
+    pub history: usize,
     pub patients: Vec<Patient>,
     pub analyses: Vec<AnalysisView>,
     pub cohorts: Vec<CohortView>,
@@ -168,15 +177,15 @@ impl Ward {
         renamed
     }
 
-    /// Adds a decrypted reading received at `now_ms`; a sequence number already shown is
-    /// ignored (`false`).
+    /// Adds a decrypted reading that the server received at `received_ms`; a sequence number
+    /// already shown is ignored (`false`).
     pub fn add_reading(
         &mut self,
         device_id: i64,
         patient: &str,
         seq: u64,
         outcome: Outcome,
-        now_ms: u64,
+        received_ms: u64,
     ) -> bool {
         let late_after = self.late_after_ms;
         let history = self.history;
@@ -187,35 +196,50 @@ impl Ward {
         if t.points.iter().any(|p| p.seq == seq) {
             return false;
         }
-        let late = t
-            .last_seen_ms
-            .is_some_and(|last| now_ms.saturating_sub(last) > late_after);
+        // In sequence order (the service sends each device's readings in order; a repair of
+        // an older one goes in its place); late against the reading before it.
+        let at = t.points.partition_point(|p| p.seq < seq);
+        let late = at > 0 && received_ms.saturating_sub(t.points[at - 1].received_ms) > late_after;
         let point = Point {
             seq,
-            received_ms: now_ms,
+            received_ms,
             late,
             outcome,
         };
-        // In sequence order (the service sends each device's readings in order; a repair of
-        // an older one goes in its place).
-        let at = t.points.partition_point(|p| p.seq < seq);
         t.points.insert(at, point);
         while t.points.len() > history {
             t.points.pop_front();
         }
-        t.last_seen_ms = Some(t.last_seen_ms.map_or(now_ms, |l| l.max(now_ms)));
+        t.last_seen_ms = Some(t.last_seen_ms.map_or(received_ms, |l| l.max(received_ms)));
         true
     }
 
+    /// Adds an analysis (the oldest dropped past [`MAX_ANALYSES`]).
     pub fn add_analysis(&mut self, a: AnalysisView) {
         self.analyses.push(a);
+        if self.analyses.len() > MAX_ANALYSES {
+            self.analyses.drain(..self.analyses.len() - MAX_ANALYSES);
+        }
     }
 
-    /// Adds or replaces (by request number) a cohort job.
+    /// Adds or replaces (by request number) a cohort job (the oldest finished ones dropped
+    /// past [`MAX_COHORTS`]).
     pub fn set_cohort(&mut self, c: CohortView) {
         match self.cohorts.iter_mut().find(|x| x.request == c.request) {
             Some(x) => *x = c,
             None => self.cohorts.push(c),
+        }
+        while self.cohorts.len() > MAX_COHORTS {
+            match self
+                .cohorts
+                .iter()
+                .position(|c| c.status != CohortStatus::Pending)
+            {
+                Some(i) => {
+                    self.cohorts.remove(i);
+                }
+                None => break,
+            }
         }
     }
 
@@ -223,24 +247,38 @@ impl Ward {
     /// of them with 0).
     pub fn patient(&self, device_id: i64, now_ms: u64, from_seq: u64) -> Option<Patient> {
         let t = self.timelines.get(&device_id)?;
-        let last_state = match t.points.back().map(|p| &p.outcome) {
+        // A failed reading does not hide the alert of the latest evaluated one.
+        let evaluated = t.points.iter().rev().find_map(|p| match p.outcome {
+            Outcome::Flags { any, sustained, .. } => Some((any, sustained)),
+            Outcome::Failed { .. } => None,
+        });
+        let latest_failed = matches!(
+            t.points.back().map(|p| &p.outcome),
+            Some(Outcome::Failed { .. })
+        );
+        let last_state = match evaluated {
+            Some((_, true)) => PatientState::Sustained,
+            Some((true, _)) => PatientState::Alert,
+            _ if latest_failed => PatientState::Failed,
+            Some(_) => PatientState::Ok,
             None => PatientState::Waiting,
-            Some(Outcome::Failed { .. }) => PatientState::Failed,
-            Some(Outcome::Flags {
-                sustained: true, ..
-            }) => PatientState::Sustained,
-            Some(Outcome::Flags { any: true, .. }) => PatientState::Alert,
-            Some(Outcome::Flags { .. }) => PatientState::Ok,
         };
         let state = match t.last_seen_ms {
             Some(last) if now_ms.saturating_sub(last) > self.quiet_after_ms => PatientState::Quiet,
             _ => last_state,
         };
+        // Gaps within the span of the kept history (a device's sequence numbers are its own:
+        // one far ahead must not make a list of every number between).
         let mut missing = Vec::new();
-        let mut expected = t.points.front().map_or(0, |p| p.seq);
+        let span_start = t.points.back().map_or(0, |p| {
+            p.seq.saturating_add(1).saturating_sub(self.history as u64)
+        });
+        let mut expected = t.points.front().map_or(0, |p| p.seq).max(span_start);
         for p in &t.points {
-            missing.extend(expected..p.seq);
-            expected = p.seq + 1;
+            if p.seq > expected {
+                missing.push((expected, p.seq - 1));
+            }
+            expected = expected.max(p.seq.saturating_add(1));
         }
         Some(Patient {
             device_id,
@@ -264,6 +302,7 @@ impl Ward {
             now_ms,
             quiet_after_ms: self.quiet_after_ms,
             late_after_ms: self.late_after_ms,
+            history: self.history,
             patients: self
                 .timelines
                 .keys()
@@ -272,6 +311,14 @@ impl Ward {
             analyses: self.analyses.clone(),
             cohorts: self.cohorts.clone(),
         }
+    }
+
+    /// Cohort jobs still pending.
+    pub fn pending_cohorts(&self) -> usize {
+        self.cohorts
+            .iter()
+            .filter(|c| c.status == CohortStatus::Pending)
+            .count()
     }
 
     /// The cohort job of a request number.
@@ -326,7 +373,7 @@ mod tests {
         w.add_reading(1, "p", 0, flags(false, false), 1_000);
         w.add_reading(1, "p", 1, flags(false, false), 2_000);
         // Five seconds after the previous one: late.
-        w.add_reading(1, "p", 4, flags(false, false), 7_000);
+        w.add_reading(1, "p", 4, flags(true, true), 7_000);
         w.add_reading(
             1,
             "p",
@@ -336,10 +383,14 @@ mod tests {
             },
             7_500,
         );
-        assert!(!w.add_reading(1, "p", 4, flags(true, true), 8_000), "seen");
+        assert!(
+            !w.add_reading(1, "p", 4, flags(false, false), 8_000),
+            "seen"
+        );
         let p = w.patient(1, 8_000, 0).unwrap();
-        assert_eq!(p.state, PatientState::Failed);
-        assert_eq!(p.missing, [2, 3]);
+        // The failed reading does not hide the sustained alert before it.
+        assert_eq!(p.state, PatientState::Sustained);
+        assert_eq!(p.missing, [(2, 3)]);
         let late: Vec<u64> = p.points.iter().filter(|x| x.late).map(|x| x.seq).collect();
         assert_eq!(late, [4]);
         assert_eq!(
@@ -350,6 +401,23 @@ mod tests {
         assert_eq!(w.patient(1, 8_000, 4).unwrap().points.len(), 2);
         let json = serde_json::to_value(&p.points[3]).unwrap();
         assert_eq!(json["failed"], "bad bytes");
+        // After an evaluated reading without alert, the failed one is the news.
+        w.add_reading(1, "p", 6, flags(false, false), 8_000);
+        w.add_reading(
+            1,
+            "p",
+            7,
+            Outcome::Failed {
+                failed: "bad bytes".into(),
+            },
+            9_000,
+        );
+        assert_eq!(w.patient(1, 9_000, 0).unwrap().state, PatientState::Failed);
+        // A device far ahead: the gap is one range, bounded by the kept history.
+        w.add_reading(1, "p", u64::MAX - 1, flags(false, false), 9_500);
+        let p = w.patient(1, 9_500, 0).unwrap();
+        assert_eq!(p.missing.len(), 1);
+        assert_eq!(p.missing[0].1, u64::MAX - 2);
         let json = serde_json::to_value(&p.points[0]).unwrap();
         assert_eq!(
             (json["spo2"].as_bool(), json["late"].as_bool()),

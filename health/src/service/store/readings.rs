@@ -21,6 +21,9 @@ pub struct AlertRow {
     pub flags: Vec<u8>,
     /// Why the reading failed for good (`None` for computed alerts).
     pub error: Option<String>,
+    /// When the server received the reading (ms since the Unix epoch, its clock; 0 if the
+    /// store does not know).
+    pub received_ms: i64,
 }
 
 /// A reading's computed alerts, to store with the reading marked done.
@@ -229,9 +232,10 @@ impl Store {
     pub fn device_alerts(&self, device_id: i64, from: u64, to: u64) -> Result<Vec<AlertRow>> {
         self.read(|c| {
             c.query(
-                "SELECT id, device_id, seq, flags, error FROM alerts
-                 WHERE device_id = ?1 AND seq >= ?2 AND seq < ?3 AND error IS NULL
-                 ORDER BY seq",
+                "SELECT a.id, a.device_id, a.seq, a.flags, a.error, COALESCE(r.received, 0)
+                 FROM alerts a LEFT JOIN readings r ON r.device_id = a.device_id AND r.seq = a.seq
+                 WHERE a.device_id = ?1 AND a.seq >= ?2 AND a.seq < ?3 AND a.error IS NULL
+                 ORDER BY a.seq",
                 params![device_id, from as i64, to as i64],
             )?
             .iter()
@@ -317,6 +321,7 @@ impl Store {
             seq: r.int_as(2)?,
             flags: r.blob(3)?,
             error: r.opt_text(4)?,
+            received_ms: r.int(5)?,
         })
     }
 
@@ -324,8 +329,9 @@ impl Store {
     pub fn alerts_since(&self, clinic_id: i64, since: i64, limit: usize) -> Result<Vec<AlertRow>> {
         self.read(|c| {
             c.query(
-                "SELECT id, device_id, seq, flags, error FROM alerts
-                 WHERE clinic_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+                "SELECT a.id, a.device_id, a.seq, a.flags, a.error, COALESCE(r.received, 0)
+                 FROM alerts a LEFT JOIN readings r ON r.device_id = a.device_id AND r.seq = a.seq
+                 WHERE a.clinic_id = ?1 AND a.id > ?2 ORDER BY a.id LIMIT ?3",
                 params![clinic_id, since, limit as i64],
             )?
             .iter()

@@ -9,6 +9,7 @@ const ward = {
   cohorts: new Map(), // request -> view
   quietAfterMs: 10000,
   lateAfterMs: 3000,
+  history: 3600, // readings kept per patient
   clockOffsetMs: 0, // the dashboard's clock minus this browser's
 };
 
@@ -37,7 +38,7 @@ function mergePatient(p) {
   entry.summary = p;
   for (const pt of points) entry.points.set(pt.seq, pt);
   // The kept history: what the dashboard keeps, the oldest dropped.
-  const keep = 3600;
+  const keep = ward.history;
   if (entry.points.size > keep) {
     const seqs = [...entry.points.keys()].sort((a, b) => a - b);
     for (const s of seqs.slice(0, seqs.length - keep)) entry.points.delete(s);
@@ -50,6 +51,7 @@ function load(snapshot) {
   ward.cohorts.clear();
   ward.quietAfterMs = snapshot.quiet_after_ms;
   ward.lateAfterMs = snapshot.late_after_ms;
+  ward.history = snapshot.history;
   ward.clockOffsetMs = snapshot.now_ms - Date.now();
   merge(snapshot);
   setLink(snapshot.link_error ? "error" : "live", snapshot.link_error);
@@ -70,7 +72,7 @@ function setLink(state, detail) {
     live: "live",
     connecting: "connecting…",
     lost: "reconnecting to the dashboard…",
-    error: "cannot reach the clinic's server: " + (detail || ""),
+    error: "cannot reach or read the clinic's server: " + (detail || ""),
   }[state];
 }
 
@@ -103,7 +105,7 @@ function renderWard() {
     const since = s.last_seen_ms == null ? "no reading yet" : "last reading " + ago(now() - s.last_seen_ms);
     const before = state === "quiet" ? ` (was ${esc(s.last_state)})` : "";
     cards.push(
-      `<div class="card state-${state}" data-device="${s.device_id}" data-patient="${esc(s.patient)}" data-state="${state}">` +
+      `<div class="card state-${state} was-${esc(s.last_state)}" data-device="${s.device_id}" data-patient="${esc(s.patient)}" data-state="${state}">` +
         `<div class="name">${esc(s.patient)}</div>` +
         `<div class="state">${state}</div><span class="detail">${before}</span>` +
         `<div class="since">${since}</div>` +
@@ -121,7 +123,7 @@ function renderTimeline(e, span) {
   const seqs = [...e.points.keys()].sort((a, b) => a - b);
   const last = seqs.length ? seqs[seqs.length - 1] : 0;
   const first = Math.max(seqs.length ? seqs[0] : 0, last - span + 1);
-  const count = last - first + 1;
+  const count = Math.min(Math.max(last - first + 1, 1), span);
   const left = 84, top = 16, rowH = 16, gap = 4;
   const width = Math.max(900, Math.min(1400, left + 12 + count * 6));
   const cell = (width - left - 12) / Math.max(count, 1);
@@ -133,11 +135,14 @@ function renderTimeline(e, span) {
     parts.push(`<text x="4" y="${top + i * (rowH + gap) + 12}">${label}</text>`);
   });
   parts.push(`<text x="4" y="${marksY + 12}">marks</text>`);
-  const missing = new Set(s.missing || []);
-  for (let seq = first; seq <= last; seq++) {
+  const missing = s.missing || [];
+  const isMissing = (seq) => missing.some(([from, to]) => seq >= from && seq <= to);
+  // By index: the loop ends after `count` steps whatever the numbers' size.
+  for (let i = 0; i < count; i++) {
+    const seq = first + i;
     const p = e.points.get(seq);
     if (!p) {
-      if (missing.has(seq)) {
+      if (isMissing(seq)) {
         parts.push(`<rect class="missing" data-seq="${seq}" data-mark="missing" x="${x(seq)}" y="${top}" width="${Math.max(cell - 1, 1)}" height="${ROWS.length * (rowH + gap) - gap}"><title>second ${seq}: no reading</title></rect>`);
       }
       continue;
@@ -157,7 +162,8 @@ function renderTimeline(e, span) {
   }
   // Seconds along the bottom: about eight ticks.
   const step = Math.max(1, Math.ceil(count / 8));
-  for (let seq = first; seq <= last; seq += step) {
+  for (let i = 0; i < count; i += step) {
+    const seq = first + i;
     parts.push(`<line class="axis" x1="${x(seq)}" x2="${x(seq)}" y1="${top - 4}" y2="${marksY + rowH}"/>`);
     parts.push(`<text x="${x(seq)}" y="${height - 4}">${seq}</text>`);
   }
@@ -186,7 +192,8 @@ function renderAnalyses() {
   document.querySelector("#analyses tbody").innerHTML = rows.map((a) => {
     const x = a.analysis;
     const cells = x
-      ? yesNo(x.above_max) + yesNo(x.changed) + `<td class="num">${a.gap_to_mean.toFixed(2)} (k = ${x.window})</td>`
+      ? yesNo(x.above_max) + yesNo(x.changed) +
+        `<td class="num">${a.gap_to_mean == null ? "–" : a.gap_to_mean.toFixed(2)} (k = ${x.window})</td>`
       : '<td colspan="3">first record of the series</td>';
     return `<tr data-analysis="${a.id}" data-patient="${esc(a.patient)}" data-test="${esc(a.test)}" data-date="${esc(a.date)}">` +
       `<td>${esc(a.patient)}</td><td>${esc(a.test)}</td><td>${esc(a.date)}</td><td class="num">${a.version}</td>${cells}</tr>`;
@@ -215,17 +222,35 @@ function render() {
   renderCohorts();
 }
 
+// Updates can come many a second on a large ward: drawn once per frame.
+let renderQueued = false;
+function scheduleRender() {
+  if (renderQueued) return;
+  renderQueued = true;
+  requestAnimationFrame(() => {
+    renderQueued = false;
+    render();
+  });
+}
+
 function connect() {
   const events = new EventSource("/api/events");
   events.addEventListener("snapshot", (e) => {
     load(JSON.parse(e.data));
-    render();
+    scheduleRender();
   });
   events.addEventListener("update", (e) => {
     merge(JSON.parse(e.data));
-    render();
+    scheduleRender();
   });
-  events.onerror = () => setLink("lost");
+  events.onerror = () => {
+    // A refusal (401: no or a wrong cookie) closes the stream for good; a lost link retries.
+    if (events.readyState === EventSource.CLOSED) {
+      setLink("error", "the dashboard refused this page: open the address it printed at start");
+    } else {
+      setLink("lost");
+    }
+  };
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -70,6 +70,7 @@ pub(super) async fn get_alerts(
             id: r.id,
             device_id: r.device_id,
             seq: r.seq,
+            received_ms: r.received_ms.max(0) as u64,
             body: match &r.error {
                 Some(reason) => AlertBody::Failed(reason),
                 None => AlertBody::Flags(&r.flags),
