@@ -71,7 +71,7 @@ return {
   points: [...document.querySelectorAll("figure.timeline rect.pt")].map((r) => [byPatient(r), Number(r.dataset.seq), r.dataset.flag, r.dataset.on === "1"]),
   marks: [...document.querySelectorAll("figure.timeline [data-mark]")].map((m) => [byPatient(m), Number(m.dataset.seq), m.dataset.mark]),
   analyses: [...document.querySelectorAll("#analyses tbody tr")].map((r) => [...r.cells].map((c) => c.textContent)),
-  images: document.querySelectorAll("main img").length,
+  images: document.querySelectorAll("main img, main b").length,
   cohorts: [...document.querySelectorAll("#cohorts tbody tr")].map((r) => ({ status: r.dataset.status, cells: [...r.cells].map((c) => c.textContent) })),
 };
 "##;
@@ -382,7 +382,7 @@ fn the_dashboard_shows_what_the_clinic_decrypts_live_in_a_real_browser() {
 
         // A device added meanwhile shows, waiting, under its name as text (markup in a name
         // is not markup on the page).
-        let odd = "<img src=x onerror=alert(1)>";
+        let odd = "O'Brien <b>Zoë</b> & co";
         let added = glovebox()
             .args(["clinic", "--dir", d, "add-device", "--patient", odd])
             .output()
