@@ -120,6 +120,8 @@ struct Dashboard {
     /// Each fetcher's latest failure to reach or read the server, shown on the page (cleared
     /// by its next success). Locked after `ward`.
     link_errors: Mutex<BTreeMap<&'static str, String>>,
+    /// Each fetcher's call in flight, by when it started (watched for stalls).
+    fetching: Mutex<BTreeMap<&'static str, std::time::Instant>>,
     stop: AtomicBool,
 }
 
@@ -339,7 +341,16 @@ fn fetch_loop(
     let mut cursor = 0;
     let mut backoff = Duration::from_millis(200);
     while !d.stop.load(Ordering::Relaxed) {
-        match fetch(&d, cursor, wait) {
+        d.fetching
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(what, std::time::Instant::now());
+        let fetched = fetch(&d, cursor, wait);
+        d.fetching
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(what);
+        match fetched {
             Ok(c) => {
                 cursor = c;
                 backoff = Duration::from_millis(200);
@@ -350,6 +361,47 @@ fn fetch_loop(
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
+        }
+    }
+}
+
+/// How long past its long poll a fetch may go unanswered before the page says so (a server
+/// that accepts and never answers would otherwise look live until the client's timeout).
+const STALL_GRACE: Duration = Duration::from_secs(15);
+
+/// The fetchers whose call, started at the time given, has gone unanswered past `limit` at
+/// `now`.
+fn stalled(
+    fetching: &BTreeMap<&'static str, std::time::Instant>,
+    now: std::time::Instant,
+    limit: Duration,
+) -> Vec<&'static str> {
+    fetching
+        .iter()
+        .filter(|(_, &since)| now.saturating_duration_since(since) > limit)
+        .map(|(&what, _)| what)
+        .collect()
+}
+
+/// Marks the links of stalled fetches on the page, once a second, until the dashboard stops.
+fn watch_stalls(d: Arc<Dashboard>, wait: Duration) {
+    let limit = wait + STALL_GRACE;
+    while !d.stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = std::time::Instant::now();
+        let stalled = stalled(
+            &d.fetching.lock().unwrap_or_else(|p| p.into_inner()),
+            now,
+            limit,
+        );
+        for what in stalled {
+            d.set_link_error(
+                what,
+                Some(format!(
+                    "no answer from the server for over {} s",
+                    limit.as_secs()
+                )),
+            );
         }
     }
 }
@@ -620,6 +672,7 @@ pub async fn serve_dashboard(
         tls: config.tls.is_some(),
         cohort_requests: AtomicU64::new(0),
         link_errors: Mutex::new(BTreeMap::new()),
+        fetching: Mutex::new(BTreeMap::new()),
         stop: AtomicBool::new(false),
         source,
     });
@@ -633,6 +686,10 @@ pub async fn serve_dashboard(
         {
             let d = d.clone();
             std::thread::spawn(move || fetch_loop(d, "analyses", wait, Dashboard::fetch_analyses))
+        },
+        {
+            let d = d.clone();
+            std::thread::spawn(move || watch_stalls(d, wait))
         },
     ];
     let app = Router::new()
@@ -678,4 +735,45 @@ pub async fn serve_dashboard(
     d.stop.store(true, Ordering::Relaxed);
     drop(fetchers);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// A fetch unanswered past its long poll and the grace is a stall; a fetch within it, or
+    /// none in flight, is not.
+    #[test]
+    fn only_a_fetch_unanswered_past_the_limit_is_a_stall() {
+        let start = Instant::now();
+        let limit = Duration::from_secs(10) + STALL_GRACE;
+        let mut fetching = BTreeMap::new();
+        assert!(stalled(&fetching, start + limit * 2, limit).is_empty());
+        fetching.insert("alerts", start);
+        fetching.insert("analyses", start + Duration::from_secs(20));
+        assert!(stalled(&fetching, start + limit, limit).is_empty());
+        assert_eq!(
+            stalled(&fetching, start + limit + Duration::from_millis(1), limit),
+            ["alerts"]
+        );
+        assert_eq!(
+            stalled(&fetching, start + limit + Duration::from_secs(21), limit),
+            ["alerts", "analyses"]
+        );
+    }
+
+    /// The page's link line: nothing when every fetcher's last call worked, else each
+    /// fetcher's error by name.
+    #[test]
+    fn the_link_summary_names_each_failing_fetcher() {
+        let mut links = BTreeMap::new();
+        assert_eq!(link_summary(&links), None);
+        links.insert("analyses", "refused".to_string());
+        links.insert("alerts", "timeout".to_string());
+        assert_eq!(
+            link_summary(&links).as_deref(),
+            Some("alerts: timeout; analyses: refused")
+        );
+    }
 }
