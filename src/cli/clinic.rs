@@ -626,10 +626,9 @@ pub fn run(args: Args) -> CliResult<()> {
     {
         let mut config = DashboardConfig::new();
         if let (Some(cert), Some(key)) = (&tls_cert, &tls_key) {
-            let read = |p: &PathBuf| std::fs::read(p).map_err(|e| io("reading", p, e));
             config.tls = Some(glovebox::service::tls::server_config(
-                &read(cert)?,
-                &read(key)?,
+                &super::serve::read(cert)?,
+                &super::serve::read(key)?,
             )?);
         }
         let seconds = |s: f64, what: &str| {
@@ -703,14 +702,17 @@ pub fn run(args: Args) -> CliResult<()> {
             let mut failed = Vec::new();
             for item in &fetched {
                 match item {
-                    StreamItem::Alerts(a) => alerts.push(AlertRow {
-                        patient: files.patient_of(a.device_id),
-                        seq: a.seq,
-                        heart_rate: files.keys.decrypt_flag(&a.heart_rate)?,
-                        spo2: files.keys.decrypt_flag(&a.spo2)?,
-                        any: files.keys.decrypt_flag(&a.any)?,
-                        sustained: files.keys.decrypt_flag(&a.sustained)?,
-                    }),
+                    StreamItem::Alerts(a) => {
+                        let f = a.decrypt(&files.keys)?;
+                        alerts.push(AlertRow {
+                            patient: files.patient_of(a.device_id),
+                            seq: a.seq,
+                            heart_rate: f.heart_rate,
+                            spo2: f.spo2,
+                            any: f.any,
+                            sustained: f.sustained,
+                        })
+                    }
                     StreamItem::Failed(f) => failed.push(FailedRow {
                         patient: files.patient_of(f.device_id),
                         seq: f.seq,

@@ -388,12 +388,8 @@ fn drive(
         if t >= args.readings || !seen.insert((p, t)) {
             continue;
         }
-        let got = [
-            keys.decrypt_flag(&r.heart_rate)?,
-            keys.decrypt_flag(&r.spo2)?,
-            keys.decrypt_flag(&r.any)?,
-            keys.decrypt_flag(&r.sustained)?,
-        ];
+        let f = r.decrypt(&keys)?;
+        let got = [f.heart_rate, f.spo2, f.any, f.sustained];
         let want = &expected[p];
         if got
             == [

@@ -99,7 +99,8 @@ pub fn enroll(
     Ok(format!("e{id}.{secret}"))
 }
 
-fn read(path: &PathBuf) -> Result<Vec<u8>, CliError> {
+/// A file the command was given (a certificate, a key), read whole.
+pub(super) fn read(path: &PathBuf) -> Result<Vec<u8>, CliError> {
     std::fs::read(path).map_err(|e| {
         CliError::Service(ServiceError::Io(format!("reading {}: {e}", path.display())))
     })

@@ -61,6 +61,27 @@ pub struct AlertRecord {
     pub sustained: BoolCiphertext,
 }
 
+/// One reading's alerts, decrypted by the clinic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ReadingFlags {
+    pub heart_rate: bool,
+    pub spo2: bool,
+    pub any: bool,
+    pub sustained: bool,
+}
+
+impl AlertRecord {
+    /// Its four flags, decrypted with the clinic's keys (which never leave the clinic).
+    pub fn decrypt(&self, keys: &crate::vitals::Clinic) -> crate::Result<ReadingFlags> {
+        Ok(ReadingFlags {
+            heart_rate: keys.decrypt_flag(&self.heart_rate)?,
+            spo2: keys.decrypt_flag(&self.spo2)?,
+            any: keys.decrypt_flag(&self.any)?,
+            sustained: keys.decrypt_flag(&self.sustained)?,
+        })
+    }
+}
+
 /// A reading that failed for good (its own fault: bytes that do not decode under the clinic's
 /// key, …), as its clinic's stream reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -43,7 +43,7 @@ pub mod wire;
 
 pub use client::{
     AlertRecord, AnalysisRecord, ClinicClient, CohortResult, DeviceClient, FailedReading,
-    RecordPosted, StreamItem,
+    ReadingFlags, RecordPosted, StreamItem,
 };
 pub use server::{serve, work, ServiceConfig};
 pub use tls::Endpoint;

@@ -76,6 +76,14 @@ pub fn fingerprint(cert_pem: &[u8]) -> Result<String, ServiceError> {
         .join(":"))
 }
 
+/// The host of an authority (`host:port`, `[::1]:port` or a host alone), without the port.
+pub fn host_of(authority: &str) -> &str {
+    match authority.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => authority,
+    }
+}
+
 /// Whether `host` (of a URL or a listen address, without the port) is a loopback address.
 pub fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -107,11 +115,7 @@ impl Endpoint {
         let (scheme, rest) = url
             .split_once("://")
             .ok_or_else(|| ServiceError::BadRequest(format!("{url}: not a URL")))?;
-        let authority = rest.split('/').next().unwrap_or("");
-        let host = match authority.rsplit_once(':') {
-            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
-            _ => authority,
-        };
+        let host = host_of(rest.split('/').next().unwrap_or(""));
         let builder = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(10))
             .timeout(Duration::from_secs(120));

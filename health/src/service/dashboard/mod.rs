@@ -32,7 +32,7 @@ use axum::{Json, Router};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use ward::{AnalysisView, CohortStatus, CohortView, Outcome, Update, Ward};
 
 const INDEX_HTML: &str = include_str!("assets/index.html");
@@ -98,10 +98,9 @@ impl Default for DashboardConfig {
     }
 }
 
+/// This machine's clock, as the store keeps receipt times (ms since the Unix epoch).
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    crate::service::store::now_ms().max(0) as u64
 }
 
 /// What the handlers and the fetching threads share.
@@ -179,18 +178,15 @@ impl Dashboard {
         for item in &items {
             let (device_id, seq, outcome) = match item {
                 StreamItem::Alerts(a) => {
-                    let flags = (|| -> crate::Result<Outcome> {
-                        Ok(Outcome::Flags {
-                            heart_rate: keys.decrypt_flag(&a.heart_rate)?,
-                            spo2: keys.decrypt_flag(&a.spo2)?,
-                            any: keys.decrypt_flag(&a.any)?,
-                            sustained: keys.decrypt_flag(&a.sustained)?,
-                        })
-                    })();
                     // One reading that does not decrypt is marked, not a stop of the stream.
-                    let outcome = flags.unwrap_or_else(|e| Outcome::Failed {
-                        failed: format!("its alerts do not decrypt under this clinic's key: {e}"),
-                    });
+                    let outcome = a.decrypt(keys).map_or_else(
+                        |e| Outcome::Failed {
+                            failed: format!(
+                                "its alerts do not decrypt under this clinic's key: {e}"
+                            ),
+                        },
+                        Outcome::Flags,
+                    );
                     (a.device_id, a.seq, outcome)
                 }
                 StreamItem::Failed(f) => (
@@ -414,11 +410,7 @@ fn authorized(d: &Dashboard, headers: &HeaderMap) -> Result<(), Response> {
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("");
-        let name = host
-            .rsplit_once(':')
-            .filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit()))
-            .map_or(host, |(name, _)| name);
-        if !crate::service::tls::is_loopback(name) {
+        if !crate::service::tls::is_loopback(crate::service::tls::host_of(host)) {
             return Err((
                 StatusCode::MISDIRECTED_REQUEST,
                 "this dashboard answers on its loopback address only",

@@ -4,6 +4,7 @@
 //! and serves its JSON.
 
 use crate::records::{PlainAnalysis, PlainCohort};
+use crate::service::ReadingFlags;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 
@@ -24,14 +25,11 @@ pub struct Point {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum Outcome {
-    Flags {
-        heart_rate: bool,
-        spo2: bool,
-        any: bool,
-        sustained: bool,
-    },
+    Flags(ReadingFlags),
     /// The reading failed for good (the service says why); it was not evaluated.
-    Failed { failed: String },
+    Failed {
+        failed: String,
+    },
 }
 
 /// A patient's state at a glance, from the latest reading and the time since it came.
@@ -249,7 +247,7 @@ impl Ward {
         let t = self.timelines.get(&device_id)?;
         // A failed reading does not hide the alert of the latest evaluated one.
         let evaluated = t.points.iter().rev().find_map(|p| match p.outcome {
-            Outcome::Flags { any, sustained, .. } => Some((any, sustained)),
+            Outcome::Flags(f) => Some((f.any, f.sustained)),
             Outcome::Failed { .. } => None,
         });
         let latest_failed = matches!(
@@ -332,12 +330,12 @@ mod tests {
     use super::*;
 
     fn flags(any: bool, sustained: bool) -> Outcome {
-        Outcome::Flags {
+        Outcome::Flags(ReadingFlags {
             heart_rate: false,
             spo2: any,
             any,
             sustained,
-        }
+        })
     }
 
     #[test]

@@ -232,10 +232,10 @@ impl Store {
     pub fn device_alerts(&self, device_id: i64, from: u64, to: u64) -> Result<Vec<AlertRow>> {
         self.read(|c| {
             c.query(
-                "SELECT a.id, a.device_id, a.seq, a.flags, a.error, COALESCE(r.received, 0)
-                 FROM alerts a LEFT JOIN readings r ON r.device_id = a.device_id AND r.seq = a.seq
-                 WHERE a.device_id = ?1 AND a.seq >= ?2 AND a.seq < ?3 AND a.error IS NULL
-                 ORDER BY a.seq",
+                // The worker's lookup (the sustained window): no receipt times (0).
+                "SELECT id, device_id, seq, flags, error, CAST(0 AS BIGINT) FROM alerts
+                 WHERE device_id = ?1 AND seq >= ?2 AND seq < ?3 AND error IS NULL
+                 ORDER BY seq",
                 params![device_id, from as i64, to as i64],
             )?
             .iter()
