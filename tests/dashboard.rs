@@ -7,6 +7,7 @@
 //! never skips: without chromium and chromedriver (`bash scripts/setup.sh --test`) it fails.
 
 mod common;
+use common::{glovebox_json as json, Kill};
 use fantoccini::{Client, Locator};
 use glovebox::engine::serialization::from_bytes;
 use glovebox::engine::shortint::public_key::CompactPublicKey;
@@ -15,7 +16,7 @@ use glovebox::service::{DeviceClient, Endpoint};
 use glovebox::vitals::{Device, Reading};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long an injected reading may take to show on the page: the device's post, the
@@ -26,31 +27,10 @@ const SHOWN_WITHIN: Duration = Duration::from_secs(10);
 /// The dashboard's quiet limit in this test.
 const QUIET_AFTER_S: u64 = 4;
 
-/// Killed however the test ends (a panic included), so no process outlives it.
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn glovebox() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_glovebox"));
     c.env("GLOVEBOX_ALLOW_INSECURE", "1");
     c
-}
-
-/// Runs a command with `--json`; its last line.
-fn json(args: &[&str]) -> Value {
-    let out = glovebox().args(args).arg("--json").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    serde_json::from_str(text.lines().last().unwrap_or("null")).unwrap_or_default()
 }
 
 fn free_port() -> u16 {

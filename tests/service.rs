@@ -1102,30 +1102,9 @@ fn the_serve_clinic_and_device_commands_work_together() {
     let dir = tempfile::tempdir().unwrap();
     let (child, url) = spawn_server(&dir.path().join("clinic.sqlite"), None);
     // Killed however the test ends (a panic included), so no server outlives it.
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _server = Kill(child);
+    let _server = common::Kill(child);
     let clinic_dir = dir.path().join("my-clinic");
-    let run = |args: &[&str]| -> serde_json::Value {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_glovebox"))
-            .args(args)
-            .arg("--json")
-            .env("GLOVEBOX_ALLOW_INSECURE", "1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        serde_json::from_str(text.lines().last().unwrap_or("null")).unwrap_or_default()
-    };
+    let run = common::glovebox_json;
     let d = clinic_dir.to_str().unwrap();
     let ca = format!(
         "{}.dev-cert.pem",
@@ -1584,14 +1563,7 @@ fn a_dead_worker_is_restarted_and_health_says_so() {
     let database = dir.path().join("clinic.sqlite");
     let (child, endpoint) =
         spawn_server_with(&database, None, &[("GLOVEBOX_FAULT_WORKER_PANIC", "1")]);
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _child = Kill(child);
+    let _child = common::Kill(child);
     let keys = Clinic::new(&TEST_PARAMS_INSECURE).unwrap();
     let clinic = register_keys(&endpoint, &database.clone().into(), &keys);
     let d = clinic.add_device("p").unwrap();

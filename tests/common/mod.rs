@@ -110,3 +110,31 @@ pub fn served_url(child: &mut std::process::Child) -> (String, String) {
     std::thread::spawn(move || for _ in lines {});
     (line, url)
 }
+
+/// A child process killed however the test ends (a panic included), so none outlives it.
+pub struct Kill(pub std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `glovebox ARGS --json` (insecure test parameters allowed), asserts it succeeded, and
+/// returns its last line as JSON (`null` when it is not).
+pub fn glovebox_json(args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_glovebox"))
+        .args(args)
+        .arg("--json")
+        .env("GLOVEBOX_ALLOW_INSECURE", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(text.lines().last().unwrap_or("null")).unwrap_or_default()
+}
